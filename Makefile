@@ -1,0 +1,45 @@
+# Two commands do all set-up on a fresh Debian machine:
+#   make run    install missing apt packages, build release, run the default experiment
+#   make test   the same set-up, then the test suite
+SHELL := /bin/bash
+export PATH := /opt/swift/usr/bin:$(PATH)
+
+APT_PACKAGES := libopenblas-dev liblapack-dev liblapacke-dev zlib1g-dev pkg-config dataset-fashion-mnist
+SPEC ?= experiments/lenet300-fmnist.yaml
+RUN_ARGS ?=
+
+.PHONY: all deps build run test bench quick clean
+
+all: build
+
+# Installs only what is missing (apt-get update runs only then). sudo when not root.
+deps:
+	@missing=""; \
+	for package in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}\n' "$$package" 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$package"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "make: installing Debian packages:$$missing"; \
+	  sudo=""; [ "$$(id -u)" -eq 0 ] || sudo="sudo"; \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing; \
+	fi
+
+build: deps
+	swift build -c release
+
+run: build
+	.build/release/topiary run $(SPEC) $(RUN_ARGS)
+
+quick: build
+	.build/release/topiary run $(SPEC) --quick $(RUN_ARGS)
+
+test: deps
+	swift build --build-tests
+	swift test --skip-build
+
+# A benchmark, not a test: sgemm GFLOP/s per BLAS core, W1 dense and masked epoch seconds.
+bench: build
+	.build/release/topiary bench
+
+clean:
+	rm -rf .build

@@ -1,0 +1,14 @@
+#ifndef TOPIARY_RUNTIME_H
+#define TOPIARY_RUNTIME_H
+#include <stdint.h>
+
+/// Sets flush-to-zero (bit 15) and denormals-are-zero (bit 6) in this thread's MXCSR:
+/// subnormal Adam moments otherwise slow float work on x86 by an order of magnitude.
+/// A no-op returning 0 on other architectures.
+uint32_t topiary_enable_flush_to_zero(void);
+/// This thread's MXCSR (0 where there is none).
+uint32_t topiary_read_mxcsr(void);
+/// CPU feature bits the BLAS kernel choice depends on (1 when present).
+int topiary_cpu_has_avx512(void);   // AVX512 F, BW, DQ and VL: what OpenBLAS's SkylakeX kernels use
+int topiary_cpu_has_avx2_fma(void); // what its Haswell kernels use
+#endif

@@ -1,0 +1,24 @@
+#include "topiary_runtime.h"
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+
+uint32_t topiary_enable_flush_to_zero(void) {
+    _mm_setcsr(_mm_getcsr() | 0x8040u);
+    return _mm_getcsr();
+}
+uint32_t topiary_read_mxcsr(void) { return _mm_getcsr(); }
+int topiary_cpu_has_avx512(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
+        && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+}
+int topiary_cpu_has_avx2_fma(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+#else
+uint32_t topiary_enable_flush_to_zero(void) { return 0; }
+uint32_t topiary_read_mxcsr(void) { return 0; }
+int topiary_cpu_has_avx512(void) { return 0; }
+int topiary_cpu_has_avx2_fma(void) { return 0; }
+#endif

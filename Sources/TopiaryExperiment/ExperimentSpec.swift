@@ -1,0 +1,172 @@
+import Foundation
+import TopiaryData
+import TopiarySparsity
+import Yams
+
+/// An experiment spec (experiments/*.yaml), decoded strictly: unknown keys, out-of-range
+/// values and impossible combinations fail with the key path and a fix, before any work.
+/// Optional fields are filled by `resolved`, which is what report.json records.
+public struct ExperimentSpec: Codable, Sendable, Equatable {
+    public var name: String
+    public var seed: UInt64
+    /// BLAS threads (and the parallelism of Topiary's own sweeps); default: all cores.
+    public var threads: Int?
+    public var data: DataSpec
+    public var model: ModelSpec
+    public var training: TrainingSpec
+    public var pruning: PruningSpec
+    public var measurement: MeasurementSpec
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case name, seed, threads, data, model, training, pruning, measurement
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        name = try c.decode(String.self, forKey: .name)
+        guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {
+            throw decoder.problem(CodingKeys.name, "'\(name)' must be non-empty and use only letters, digits, '-', '_' and '.' (it names the output folder).")
+        }
+        seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? 0
+        threads = try c.decodeIfPresent(Int.self, forKey: .threads)
+        if let threads, threads < 1 { throw decoder.problem(CodingKeys.threads, "must be >= 1, got \(threads).") }
+        data = try c.decodeIfPresent(DataSpec.self, forKey: .data) ?? DataSpec()
+        model = try c.decode(ModelSpec.self, forKey: .model)
+        training = try c.decode(TrainingSpec.self, forKey: .training)
+        pruning = try c.decode(PruningSpec.self, forKey: .pruning)
+        measurement = try c.decodeIfPresent(MeasurementSpec.self, forKey: .measurement) ?? MeasurementSpec()
+        if let unknown = pruning.excludeLayers.first(where: { !model.layerNames.contains($0) }) {
+            throw SpecProblem(keyPath: "pruning.exclude_layers",
+                              problem: "no layer named '\(unknown)'. This model's prunable layers: \(model.layerNames.joined(separator: ", ")).")
+        }
+        if pruning.excludeLayers.count == model.layerNames.count {
+            throw SpecProblem(keyPath: "pruning.exclude_layers", problem: "excludes every layer, so nothing could be pruned.")
+        }
+    }
+
+    /// Reads and decodes a spec file; every failure is a `SpecError` naming the file.
+    public static func load(path: String) throws -> ExperimentSpec {
+        guard let contents = FileManager.default.contents(atPath: path) else {
+            throw SpecError(file: path, keyPath: "", problem: "cannot read the file (does it exist?). Specs live in experiments/, e.g. experiments/lenet300-fmnist.yaml.")
+        }
+        guard let text = String(data: contents, encoding: .utf8) else {
+            throw SpecError(file: path, keyPath: "", problem: "is not UTF-8 text.")
+        }
+        return try decode(yaml: text, file: path)
+    }
+
+    public static func decode(yaml text: String, file: String = "<string>") throws -> ExperimentSpec {
+        do {
+            return try YAMLDecoder().decode(ExperimentSpec.self, from: text)
+        } catch let problem as SpecProblem {
+            throw SpecError(file: file, keyPath: problem.keyPath, problem: problem.problem)
+        } catch let error as DecodingError {
+            throw SpecError(decodingError: error, file: file)
+        } catch let error as YamlError {
+            throw SpecError(file: file, keyPath: "", problem: "is not valid YAML: \(error)")
+        }
+    }
+
+    /// Every optional field filled with its default.
+    public var resolved: ExperimentSpec {
+        var r = self
+        r.threads = threads ?? ProcessInfo.processInfo.activeProcessorCount
+        r.data = data.resolved
+        r.training = training.resolved
+        r.pruning = pruning.resolved(training: training)
+        return r
+    }
+}
+
+/// `data:` — where the examples come from and how they are split.
+public struct DataSpec: Codable, Sendable, Equatable {
+    public enum Dataset: String, Codable, Sendable, CaseIterable { case fashionMNIST = "fashion-mnist" }
+    public var dataset: Dataset = .fashionMNIST
+    /// Folder with the IDX files (default /usr/share/datasets/fashion-mnist).
+    public var path: String?
+    /// Rows carved from the training set for decisions (validation); never the test set.
+    public var validationSize: Int = 5000
+    /// Use only this many training rows (after the validation split); nil: all.
+    public var trainLimit: Int?
+    /// Evaluate on only this many test rows; nil: all.
+    public var testLimit: Int?
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case dataset, path, validationSize = "validation_size", trainLimit = "train_limit", testLimit = "test_limit"
+    }
+
+    public init() {}
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        if c.contains(.dataset) { dataset = try c.decodeEnum(Dataset.self, forKey: .dataset, decoder: decoder) }
+        path = try c.decodeIfPresent(String.self, forKey: .path)
+        validationSize = try c.decodeIfPresent(Int.self, forKey: .validationSize) ?? 5000
+        trainLimit = try c.decodeIfPresent(Int.self, forKey: .trainLimit)
+        testLimit = try c.decodeIfPresent(Int.self, forKey: .testLimit)
+        if validationSize < 1 { throw decoder.problem(CodingKeys.validationSize, "must be >= 1 (decisions need a validation split), got \(validationSize).") }
+        for (key, value) in [(CodingKeys.trainLimit, trainLimit), (.testLimit, testLimit)] {
+            if let value, value < 1 { throw decoder.problem(key, "must be >= 1, got \(value).") }
+        }
+    }
+
+    public var resolved: DataSpec {
+        var r = self
+        r.path = path ?? FashionMNIST.defaultDirectory
+        return r
+    }
+}
+
+/// `model:` — the network. Today: a multilayer perceptron (LeNet-300-100 is hidden [300, 100]).
+public struct ModelSpec: Codable, Sendable, Equatable {
+    public enum Architecture: String, Codable, Sendable, CaseIterable { case mlp }
+    public var architecture: Architecture
+    public var hiddenSizes: [Int]
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case architecture, hiddenSizes = "hidden_sizes" }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        architecture = try c.decodeEnum(Architecture.self, forKey: .architecture, decoder: decoder)
+        hiddenSizes = try c.decode([Int].self, forKey: .hiddenSizes)
+        if let bad = hiddenSizes.first(where: { $0 < 1 }) {
+            throw decoder.problem(CodingKeys.hiddenSizes, "layer sizes must be >= 1, got \(bad).")
+        }
+    }
+
+    /// Names of the prunable (Linear) layers: fc1 … fc(n+1).
+    public var layerNames: [String] { (1...(hiddenSizes.count + 1)).map { "fc\($0)" } }
+}
+
+/// `training:` — the dense phase before any pruning.
+public struct TrainingSpec: Codable, Sendable, Equatable {
+    public var epochs: Int
+    public var batchSize: Int
+    public var optimizer: OptimizerSpec
+    public var lrSchedule: ScheduleSpec?
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case epochs, batchSize = "batch_size", optimizer, lrSchedule = "lr_schedule"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        epochs = try c.decode(Int.self, forKey: .epochs)
+        batchSize = try c.decode(Int.self, forKey: .batchSize)
+        optimizer = try c.decode(OptimizerSpec.self, forKey: .optimizer)
+        lrSchedule = try c.decodeIfPresent(ScheduleSpec.self, forKey: .lrSchedule)
+        if epochs < 0 { throw decoder.problem(CodingKeys.epochs, "must be >= 0, got \(epochs).") }
+        if batchSize < 1 { throw decoder.problem(CodingKeys.batchSize, "must be >= 1, got \(batchSize).") }
+    }
+
+    public var resolved: TrainingSpec {
+        var r = self
+        r.optimizer = optimizer.resolved
+        r.lrSchedule = (lrSchedule ?? .constant).resolved
+        return r
+    }
+}

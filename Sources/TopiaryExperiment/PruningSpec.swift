@@ -1,0 +1,130 @@
+import TopiarySparsity
+
+/// `pruning:` — how weights are scored and removed, stage by stage, and how the survivors
+/// are retrained.
+public struct PruningSpec: Codable, Sendable, Equatable {
+    public var scorer: String
+    public var scope: UnstructuredPruner.Scope
+    /// Batches of the training split that data-driven scorers (taylor) read.
+    public var calibrationBatches: Int
+    /// Layers never pruned (their weights do not count toward sparsity).
+    public var excludeLayers: [String]
+    /// Masked retraining after each stage; defaults to the dense training's settings.
+    public var retraining: RetrainingSpec?
+    public var stages: [StageSpec]
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case scorer, scope, calibrationBatches = "calibration_batches", excludeLayers = "exclude_layers"
+        case retraining, stages
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        scorer = try c.decode(String.self, forKey: .scorer)
+        guard ScorerRegistry.make(scorer) != nil else {
+            throw decoder.problem(CodingKeys.scorer, "unknown scorer '\(scorer)'. Available: \(ScorerRegistry.names.joined(separator: ", ")).")
+        }
+        scope = c.contains(.scope) ? try c.decodeEnum(UnstructuredPruner.Scope.self, forKey: .scope, decoder: decoder) : .global
+        calibrationBatches = try c.decodeIfPresent(Int.self, forKey: .calibrationBatches) ?? 20
+        if calibrationBatches < 1 {
+            throw decoder.problem(CodingKeys.calibrationBatches, "must be >= 1, got \(calibrationBatches).")
+        }
+        excludeLayers = try c.decodeIfPresent([String].self, forKey: .excludeLayers) ?? []
+        retraining = try c.decodeIfPresent(RetrainingSpec.self, forKey: .retraining)
+        stages = try c.decode([StageSpec].self, forKey: .stages)
+        if stages.isEmpty { throw decoder.problem(CodingKeys.stages, "needs at least one stage.") }
+        for index in stages.indices.dropFirst() where stages[index].sparsity <= stages[index - 1].sparsity {
+            throw SpecProblem(keyPath: "pruning.stages[\(index)].sparsity",
+                              problem: "\(stages[index].sparsity) does not exceed the previous stage's \(stages[index - 1].sparsity): targets must strictly increase (masks only shrink).")
+        }
+    }
+
+    func resolved(training: TrainingSpec) -> PruningSpec {
+        var r = self
+        let base = retraining ?? RetrainingSpec(batchSize: nil, optimizer: nil, lrSchedule: nil)
+        r.retraining = RetrainingSpec(batchSize: base.batchSize ?? training.batchSize,
+                                      optimizer: (base.optimizer ?? training.optimizer).resolved,
+                                      lrSchedule: (base.lrSchedule ?? training.lrSchedule ?? .constant).resolved)
+        return r
+    }
+}
+
+/// One prune stage: reach `sparsity` (fraction of prunable weights that are zero), then
+/// retrain the survivors for `epochs` epochs under the masks.
+public struct StageSpec: Codable, Sendable, Equatable {
+    public var sparsity: Double
+    public var epochs: Int
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case sparsity, epochs }
+
+    public init(sparsity: Double, epochs: Int) {
+        self.sparsity = sparsity
+        self.epochs = epochs
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        sparsity = try c.decode(Double.self, forKey: .sparsity)
+        epochs = try c.decode(Int.self, forKey: .epochs)
+        guard sparsity >= 0, sparsity < 1 else {
+            throw decoder.problem(CodingKeys.sparsity, "\(sparsity) is outside [0, 1): a sparsity is the fraction of weights removed (0.9 = 90 %).")
+        }
+        if epochs < 0 { throw decoder.problem(CodingKeys.epochs, "must be >= 0, got \(epochs).") }
+    }
+}
+
+/// `pruning.retraining:` — masked retraining settings; each absent field falls back to
+/// `training:`. A fresh optimizer state starts every stage (as in the PyTorch reference).
+public struct RetrainingSpec: Codable, Sendable, Equatable {
+    public var batchSize: Int?
+    public var optimizer: OptimizerSpec?
+    public var lrSchedule: ScheduleSpec?
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case batchSize = "batch_size", optimizer, lrSchedule = "lr_schedule"
+    }
+
+    init(batchSize: Int?, optimizer: OptimizerSpec?, lrSchedule: ScheduleSpec?) {
+        self.batchSize = batchSize
+        self.optimizer = optimizer
+        self.lrSchedule = lrSchedule
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize)
+        optimizer = try c.decodeIfPresent(OptimizerSpec.self, forKey: .optimizer)
+        lrSchedule = try c.decodeIfPresent(ScheduleSpec.self, forKey: .lrSchedule)
+        if let batchSize, batchSize < 1 { throw decoder.problem(CodingKeys.batchSize, "must be >= 1, got \(batchSize).") }
+    }
+}
+
+/// `measurement:` — how latency is measured after every stage.
+public struct MeasurementSpec: Codable, Sendable, Equatable {
+    public var latencyBatchSizes: [Int] = [1, 1000]
+    public var latencyRepetitions: Int = 200
+    public var latencyWarmup: Int = 20
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case latencyBatchSizes = "latency_batch_sizes", latencyRepetitions = "latency_repetitions"
+        case latencyWarmup = "latency_warmup"
+    }
+
+    public init() {}
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        latencyBatchSizes = try c.decodeIfPresent([Int].self, forKey: .latencyBatchSizes) ?? [1, 1000]
+        latencyRepetitions = try c.decodeIfPresent(Int.self, forKey: .latencyRepetitions) ?? 200
+        latencyWarmup = try c.decodeIfPresent(Int.self, forKey: .latencyWarmup) ?? 20
+        if latencyBatchSizes.isEmpty || latencyBatchSizes.contains(where: { $0 < 1 }) || Set(latencyBatchSizes).count != latencyBatchSizes.count {
+            throw decoder.problem(CodingKeys.latencyBatchSizes, "must be distinct batch sizes >= 1, got \(latencyBatchSizes).")
+        }
+        if latencyRepetitions < 1 { throw decoder.problem(CodingKeys.latencyRepetitions, "must be >= 1, got \(latencyRepetitions).") }
+        if latencyWarmup < 0 { throw decoder.problem(CodingKeys.latencyWarmup, "must be >= 0, got \(latencyWarmup).") }
+    }
+}

@@ -1,0 +1,76 @@
+/// The CSV columns, defined once: the writers, `topiary columns` and the README's table all
+/// come from these lists, so the documentation cannot drift from the files.
+public struct ReportColumn<Row>: Sendable {
+    public let name: String
+    public let meaning: String
+    let value: @Sendable (Row) -> String
+}
+
+public enum ReportColumns {
+    /// stages.csv: one row per stage (0 = dense). Latency columns repeat for every batch size
+    /// in `measurement.latency_batch_sizes` as latency_b{batch}_{median,p95,min}_us.
+    public static func stages(latencyBatchSizes: [Int]) -> [ReportColumn<StageRecord>] {
+        var columns: [ReportColumn<StageRecord>] = [
+            .init(name: "stage", meaning: "0 = after dense training; k = after prune stage k and its retraining") { "\($0.stage)" },
+            .init(name: "target_sparsity", meaning: "fraction of prunable weights the schedule asked to remove") { format($0.targetSparsity) },
+            .init(name: "sparsity", meaning: "realised fraction of prunable weights that are zero (checked against the target)") { format($0.sparsity) },
+            .init(name: "nonzeros", meaning: "prunable weights still alive") { "\($0.nonzeros)" },
+            .init(name: "prunable_weights", meaning: "weights pruning may remove (biases and excluded layers not counted)") { "\($0.prunableWeights)" },
+            .init(name: "test_accuracy", meaning: "accuracy on the test set (reporting only, never used for decisions)") { format($0.testAccuracy) },
+            .init(name: "test_loss", meaning: "mean cross-entropy on the test set") { format($0.testLoss) },
+            .init(name: "val_accuracy", meaning: "accuracy on the validation split carved from the training set") { format($0.valAccuracy) },
+            .init(name: "val_loss", meaning: "mean cross-entropy on the validation split") { format($0.valLoss) },
+            .init(name: "train_loss", meaning: "mean training loss over this stage's last epoch (empty with 0 epochs)") { $0.trainLoss.map(format) ?? "" },
+            .init(name: "epochs", meaning: "training epochs in this stage (dense epochs for stage 0)") { "\($0.epochs)" },
+            .init(name: "train_epoch_seconds", meaning: "mean wall-clock seconds per training epoch in this stage") { $0.trainEpochSeconds.map(format) ?? "" },
+            .init(name: "train_seconds", meaning: "wall-clock seconds of all training in this stage") { format($0.trainSeconds) },
+            .init(name: "score_seconds", meaning: "seconds spent computing importance scores") { format($0.scoreSeconds) },
+            .init(name: "select_seconds", meaning: "seconds spent choosing and applying the new masks") { format($0.selectSeconds) },
+        ]
+        for batch in latencyBatchSizes {
+            for (suffix, what, pick) in [("median", "median", \LatencyRecord.medianMicroseconds),
+                                         ("p95", "95th percentile", \LatencyRecord.p95Microseconds),
+                                         ("min", "minimum", \LatencyRecord.minMicroseconds)] {
+                columns.append(.init(name: "latency_b\(batch)_\(suffix)_us",
+                                     meaning: "\(what) µs of one dense forward pass of the whole model at batch \(batch)") {
+                    $0.latency(batch: batch).map { format($0[keyPath: pick]) } ?? ""
+                })
+            }
+        }
+        columns += [
+            .init(name: "dense_bytes", meaning: "bytes of all parameters stored dense as Float32") { "\($0.denseBytes)" },
+            .init(name: "csr_bytes", meaning: "bytes with pruned layers in CSR (Float32 values, 16-bit column indices, 32-bit row pointers), the rest dense") { "\($0.csrBytes)" },
+            .init(name: "peak_rss_bytes", meaning: "peak resident memory of the process so far") { "\($0.peakRSSBytes)" },
+        ]
+        return columns
+    }
+
+    /// layers.csv: one row per stage × weight matrix.
+    public static let layers: [ReportColumn<(stage: Int, layer: LayerRecord)>] = [
+        .init(name: "stage", meaning: "as in stages.csv") { "\($0.stage)" },
+        .init(name: "layer", meaning: "layer name (fc1, fc2, …)") { $0.layer.layer },
+        .init(name: "parameter", meaning: "parameter name (fc1.weight)") { $0.layer.parameter },
+        .init(name: "rows", meaning: "output features") { "\($0.layer.rows)" },
+        .init(name: "columns", meaning: "input features") { "\($0.layer.columns)" },
+        .init(name: "total", meaning: "weights in the matrix") { "\($0.layer.total)" },
+        .init(name: "nonzeros", meaning: "weights alive") { "\($0.layer.nonzeros)" },
+        .init(name: "sparsity", meaning: "realised fraction of this matrix that is zero") { format($0.layer.sparsity) },
+        .init(name: "excluded", meaning: "true when the spec excludes the layer from pruning") { "\($0.layer.excluded)" },
+        .init(name: "dense_bytes", meaning: "bytes of the matrix as dense Float32") { "\($0.layer.denseBytes)" },
+        .init(name: "csr_bytes", meaning: "bytes of the matrix in CSR") { "\($0.layer.csrBytes)" },
+    ]
+
+    /// Shortest text that reads back as the same Double.
+    static func format(_ value: Double) -> String { "\(value)" }
+
+    static func csv<Row>(_ columns: [ReportColumn<Row>], _ rows: [Row]) -> String {
+        var text = columns.map(\.name).joined(separator: ",") + "\n"
+        for row in rows { text += columns.map { $0.value(row) }.joined(separator: ",") + "\n" }
+        return text
+    }
+
+    /// A Markdown table of column names and meanings (README, notebooks-out/README.md).
+    public static func markdown<Row>(_ columns: [ReportColumn<Row>]) -> String {
+        "| column | meaning |\n|---|---|\n" + columns.map { "| `\($0.name)` | \($0.meaning) |" }.joined(separator: "\n") + "\n"
+    }
+}

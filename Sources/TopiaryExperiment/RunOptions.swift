@@ -1,0 +1,35 @@
+import Foundation
+
+/// How `ExperimentRunner` runs a spec: where to write and what to override.
+public struct RunOptions: Sendable {
+    /// The run folder itself (--out); nil: notebooks-out/<experiment>/<run-id>/.
+    public var runDirectory: String?
+    /// The spec's file, for error messages.
+    public var specFile = "<spec>"
+    /// Root for default run folders.
+    public var notebooksRoot: String = "notebooks-out"
+    public var seedOverride: UInt64?
+    /// Small data slices and one epoch per phase: a smoke test of the whole pipeline.
+    public var quick = false
+    /// Receives progress lines (epochs, stages); nil: silent.
+    public var progress: (@Sendable (String) -> Void)?
+
+    public init() {}
+}
+
+extension ExperimentSpec {
+    /// The spec `--quick` runs: at most 2,000 training rows, 500 validation rows, 1,000 test
+    /// rows, one epoch per phase, four calibration batches and 20 latency repetitions.
+    public var quickVariant: ExperimentSpec {
+        var q = self
+        q.data.trainLimit = min(data.trainLimit ?? .max, 2000)
+        q.data.validationSize = min(data.validationSize, 500)
+        q.data.testLimit = min(data.testLimit ?? .max, 1000)
+        q.training.epochs = min(training.epochs, 1)
+        q.pruning.stages = pruning.stages.map { StageSpec(sparsity: $0.sparsity, epochs: min($0.epochs, 1)) }
+        q.pruning.calibrationBatches = min(pruning.calibrationBatches, 4)
+        q.measurement.latencyRepetitions = min(measurement.latencyRepetitions, 20)
+        q.measurement.latencyWarmup = min(measurement.latencyWarmup, 2)
+        return q
+    }
+}

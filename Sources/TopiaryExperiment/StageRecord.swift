@@ -1,0 +1,83 @@
+import TopiaryMetrics
+
+/// Everything measured after dense training (stage 0) or after one prune stage's retraining.
+public struct StageRecord: Codable, Sendable, Equatable {
+    public var stage: Int
+    public var targetSparsity: Double
+    /// Realised: fraction of prunable weights whose mask is 0.
+    public var sparsity: Double
+    /// Alive prunable weights.
+    public var nonzeros: Int
+    public var prunableWeights: Int
+    public var testAccuracy: Double
+    public var testLoss: Double
+    public var valAccuracy: Double
+    public var valLoss: Double
+    /// Mean training loss over the last epoch of this stage (nil with 0 epochs).
+    public var trainLoss: Double?
+    public var epochs: Int
+    /// Mean wall-clock seconds per training epoch of this stage (nil with 0 epochs).
+    public var trainEpochSeconds: Double?
+    public var trainSeconds: Double
+    public var scoreSeconds: Double
+    public var selectSeconds: Double
+    public var latency: [LatencyRecord]
+    public var denseBytes: Int
+    public var csrBytes: Int
+    public var peakRSSBytes: Int
+    public var layers: [LayerRecord]
+
+    enum CodingKeys: String, CodingKey {
+        case stage, targetSparsity = "target_sparsity", sparsity, nonzeros, prunableWeights = "prunable_weights"
+        case testAccuracy = "test_accuracy", testLoss = "test_loss", valAccuracy = "val_accuracy", valLoss = "val_loss"
+        case trainLoss = "train_loss", epochs, trainEpochSeconds = "train_epoch_seconds", trainSeconds = "train_seconds"
+        case scoreSeconds = "score_seconds", selectSeconds = "select_seconds", latency
+        case denseBytes = "dense_bytes", csrBytes = "csr_bytes", peakRSSBytes = "peak_rss_bytes", layers
+    }
+
+    public func latency(batch: Int) -> LatencyRecord? { latency.first { $0.batchSize == batch } }
+}
+
+/// Whole-model latency of the dense engine at one batch size.
+public struct LatencyRecord: Codable, Sendable, Equatable {
+    public var batchSize: Int
+    public var engine: String
+    public var medianMicroseconds: Double
+    public var p95Microseconds: Double
+    public var minMicroseconds: Double
+    public var repetitions: Int
+
+    enum CodingKeys: String, CodingKey {
+        case batchSize = "batch_size", engine, medianMicroseconds = "median_us", p95Microseconds = "p95_us"
+        case minMicroseconds = "min_us", repetitions
+    }
+
+    init(batchSize: Int, engine: String, _ statistics: LatencyStatistics) {
+        self.batchSize = batchSize
+        self.engine = engine
+        medianMicroseconds = statistics.medianMicroseconds
+        p95Microseconds = statistics.p95Microseconds
+        minMicroseconds = statistics.minMicroseconds
+        repetitions = statistics.repetitions
+    }
+}
+
+/// One weight matrix at one stage.
+public struct LayerRecord: Codable, Sendable, Equatable {
+    public var layer: String
+    public var parameter: String
+    public var rows: Int
+    public var columns: Int
+    public var total: Int
+    public var nonzeros: Int
+    public var sparsity: Double
+    /// Excluded from pruning by the spec.
+    public var excluded: Bool
+    public var denseBytes: Int
+    public var csrBytes: Int
+
+    enum CodingKeys: String, CodingKey {
+        case layer, parameter, rows, columns, total, nonzeros, sparsity, excluded
+        case denseBytes = "dense_bytes", csrBytes = "csr_bytes"
+    }
+}

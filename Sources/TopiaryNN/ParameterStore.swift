@@ -1,0 +1,60 @@
+import TopiaryTensor
+
+/// One allocation each for every parameter's values, gradients and masks (as llm.c does):
+/// parameters are views at fixed offsets, so the optimizer step, gradient zeroing and mask
+/// application are single loops over contiguous memory.
+public final class ParameterStore: @unchecked Sendable {
+    public let values: Tensor
+    public let grads: Tensor
+    public let masks: Tensor
+    public let parameters: [Parameter]
+
+    /// Declares parameters in order; `ParameterStore(layout)` then allocates them.
+    public struct Layout: Sendable {
+        public private(set) var entries: [(name: String, layerName: String, role: ParameterRole, shape: [Int])] = []
+        public init() {}
+
+        /// Adds a parameter; returns its index in `ParameterStore.parameters`.
+        @discardableResult
+        public mutating func add(layer layerName: String, role: ParameterRole, shape: [Int]) -> Int {
+            entries.append(("\(layerName).\(role.rawValue)", layerName, role, shape))
+            return entries.count - 1
+        }
+    }
+
+    public init(_ layout: Layout) {
+        // Each parameter starts on a 64-byte boundary so SIMD loads in per-parameter kernels
+        // are aligned and no two parameters share a cache line.
+        var offsets: [Int] = []
+        var total = 0
+        for entry in layout.entries {
+            offsets.append(total)
+            total += (Tensor.elementCount(entry.shape) + 15) / 16 * 16
+        }
+        let (values, grads, masks) = (Tensor(zeros: [total]), Tensor(zeros: [total]), Tensor(zeros: [total]))
+        (self.values, self.grads, self.masks) = (values, grads, masks)
+        parameters = zip(layout.entries, offsets).map { entry, offset in
+            Parameter(name: entry.name, layerName: entry.layerName, role: entry.role,
+                      value: Tensor(storage: values.storage, offset: offset, shape: entry.shape),
+                      grad: Tensor(storage: grads.storage, offset: offset, shape: entry.shape),
+                      mask: Tensor(storage: masks.storage, offset: offset, shape: entry.shape),
+                      offset: offset)
+        }
+        for parameter in parameters { parameter.mask.fill(1) }
+    }
+
+    /// Total floats in each flat buffer (parameters plus alignment padding, which stays 0).
+    public var flatCount: Int { values.count }
+    /// Number of parameter elements (no padding).
+    public var parameterCount: Int { parameters.reduce(0) { $0 + $1.count } }
+
+    public func zeroGrads() { grads.fill(0) }
+
+    /// value *= mask and grad *= mask over every parameter: after pruning, and as a guard.
+    public func applyMasks() {
+        multiply(values, masks, into: values)
+        multiply(grads, masks, into: grads)
+    }
+
+    public func parameter(named name: String) -> Parameter? { parameters.first { $0.name == name } }
+}

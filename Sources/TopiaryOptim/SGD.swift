@@ -1,0 +1,57 @@
+import CTopiaryKernels
+import TopiaryNN
+import TopiaryTensor
+
+/// SGD with optional momentum (PyTorch's form), Nesterov, and coupled weight decay:
+///
+///     g ← (g + λw)·k,  b ← (μb + g)·k,  w ← (w − η·(nesterov ? g + μb : b))·k
+/// With μ = 0 there is no momentum buffer and w ← (w − ηg)·k.
+public final class SGD: Optimizer {
+    public let store: ParameterStore
+    public let momentum: Float
+    public let nesterov: Bool
+    public let weightDecay: Float
+    public let momentumBuffer: Tensor
+    public private(set) var stepCount = 0
+
+    public init(store: ParameterStore, momentum: Float = 0, nesterov: Bool = false, weightDecay: Float = 0) {
+        precondition(momentum >= 0 && momentum < 1, "SGD momentum must lie in [0, 1), but got \(momentum)")
+        precondition(weightDecay >= 0, "weight decay must be >= 0, but got \(weightDecay)")
+        precondition(!nesterov || momentum > 0, "Nesterov momentum needs momentum > 0")
+        self.store = store
+        self.momentum = momentum
+        self.nesterov = nesterov
+        self.weightDecay = weightDecay
+        momentumBuffer = Tensor(zeros: [momentum > 0 ? store.flatCount : 0])
+    }
+
+    public var stateBuffers: [String: Tensor] { momentum > 0 ? ["sgd.momentum": momentumBuffer] : [:] }
+
+    public func restoreStepCount(_ count: Int) { stepCount = count }
+
+    public func step(learningRate: Float) {
+        stepCount += 1
+        let (w, g, k, b) = (store.values, store.grads, store.masks, momentumBuffer)
+        let (mu, lambda, nesterov) = (momentum, weightDecay, Int32(nesterov ? 1 : 0))
+        parallelChunks(count: store.flatCount, parts: sweepParts(store.flatCount)) { r in
+            topiary_sgd_sweep(r.count, w.pointer + r.lowerBound, g.pointer + r.lowerBound, k.pointer + r.lowerBound,
+                              mu > 0 ? b.pointer + r.lowerBound : nil, learningRate, mu, lambda, nesterov)
+        }
+    }
+
+    /// Scalar, single-threaded reference of `step` for the tests.
+    public func referenceStep(learningRate: Float) {
+        stepCount += 1
+        for i in 0..<store.flatCount {
+            let k = store.masks[i]
+            let grad = (store.grads[i] + weightDecay * store.values[i]) * k
+            var direction = grad
+            if momentum > 0 {
+                momentumBuffer[i] = (momentum * momentumBuffer[i] + grad) * k
+                direction = nesterov ? grad + momentum * momentumBuffer[i] : momentumBuffer[i]
+            }
+            store.values[i] = (store.values[i] - learningRate * direction) * k
+            store.grads[i] = grad
+        }
+    }
+}

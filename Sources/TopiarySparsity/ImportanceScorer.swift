@@ -1,0 +1,46 @@
+import TopiaryData
+import TopiaryNN
+import TopiaryTensor
+
+/// Estimates how much the loss would move if each weight were removed.
+///
+/// Scores are separate from masks: a scorer returns one tensor per target parameter, same
+/// shape, larger = more important; the `Pruner` decides which alive weights go. Scores of
+/// already-pruned weights are ignored by the pruner, whatever their value.
+public protocol ImportanceScorer {
+    /// The name a spec selects this scorer by ("magnitude").
+    var name: String { get }
+    func scores(for targets: [Parameter], context: inout ScoringContext) throws -> [Tensor]
+}
+
+/// What a scorer may use: the model, calibration data, and a seeded generator.
+public struct ScoringContext {
+    public let model: Sequential
+    /// Rows scorers that need data (Taylor, Fisher, …) draw their batches from, in order.
+    public let calibration: BatchIterator
+    /// How many calibration batches to use (the first K of `calibration`'s dataset order).
+    public let calibrationBatches: Int
+    public var generator: SeededGenerator
+
+    public init(model: Sequential, calibration: BatchIterator, calibrationBatches: Int, generator: SeededGenerator) {
+        precondition(calibrationBatches >= 1, "calibration batches must be >= 1, but got \(calibrationBatches)")
+        self.model = model
+        self.calibration = calibration
+        self.calibrationBatches = calibrationBatches
+        self.generator = generator
+    }
+
+    /// Runs forward and backward on each of the first K calibration batches, calling `body`
+    /// after each backward with fresh (zeroed, then accumulated) gradients in the store.
+    public func forEachCalibrationGradient(_ body: () -> Void) {
+        let loss = SoftmaxCrossEntropy()
+        let rows = min(calibrationBatches * calibration.batchSize, calibration.dataset.count)
+        calibration.forEachBatch(order: Array(0..<rows)) { batch in
+            model.store.zeroGrads()
+            let logits = model.forward(batch.inputs)
+            model.backward(loss.lossAndGradient(logits: logits, labels: batch.labels).gradient)
+            body()
+        }
+        model.store.zeroGrads()
+    }
+}

@@ -1,0 +1,16 @@
+import TopiaryNN
+import TopiaryTensor
+
+/// Uniform random scores: the baseline any real criterion must beat.
+public struct RandomScorer: ImportanceScorer {
+    public let name = "random"
+    public init() {}
+
+    public func scores(for targets: [Parameter], context: inout ScoringContext) throws -> [Tensor] {
+        targets.map { parameter in
+            let score = Tensor(zeros: parameter.shape)
+            for i in 0..<score.count { score[i] = context.generator.nextUnitFloat() }
+            return score
+        }
+    }
+}

@@ -1,0 +1,110 @@
+import Foundation
+import TopiaryNN
+import TopiaryTensor
+
+/// Chooses which alive weights to remove so the targets reach a sparsity, from scores.
+///
+/// - `global`: one ranking across all target layers (one threshold).
+/// - `perLayer`: each layer reaches the sparsity on its own.
+/// The count is exact: round(sparsity · n) weights are pruned (per layer, or over all targets
+/// for global), so realised sparsity equals the target to within half a weight. New pruning
+/// happens only among weights still alive, so masks only shrink. Ties in score are broken by
+/// position (earlier layer, then lower row-major index, goes first), so masks are
+/// deterministic.
+public struct UnstructuredPruner: Sendable {
+    public enum Scope: String, Sendable, Codable, CaseIterable {
+        case global
+        case perLayer = "per_layer"
+    }
+
+    public let scope: Scope
+    public init(scope: Scope) { self.scope = scope }
+
+    /// Updates masks (and zeroes the newly pruned values and gradients) so the targets reach
+    /// `sparsity`. Returns how many weights each target lost.
+    @discardableResult
+    public func prune(_ targets: [Parameter], scores: [Tensor], to sparsity: Double) throws -> [Int] {
+        precondition(targets.count == scores.count, "\(targets.count) targets but \(scores.count) score tensors")
+        precondition(sparsity >= 0 && sparsity < 1, "sparsity must lie in [0, 1), but got \(sparsity)")
+        for (parameter, score) in zip(targets, scores) {
+            precondition(parameter.shape == score.shape, "\(parameter.name): score shape \(score.shape) != \(parameter.shape)")
+            if let bad = (0..<score.count).first(where: { score[$0].isNaN }) {
+                throw PruningError.invalidScore(parameter: parameter.name, index: bad)
+            }
+        }
+        switch scope {
+        case .global:
+            return try pruneJointly(targets, scores, sparsity)
+        case .perLayer:
+            return try zip(targets, scores).map { try pruneJointly([$0], [$1], sparsity)[0] }
+        }
+    }
+
+    /// Ranks the alive weights of `targets` together and prunes the lowest-scored ones.
+    private func pruneJointly(_ targets: [Parameter], _ scores: [Tensor], _ sparsity: Double) throws -> [Int] {
+        let total = targets.reduce(0) { $0 + $1.count }
+        precondition(total < Int(UInt32.max), "too many weights to rank jointly: \(total)")
+        let wantedPruned = Int((sparsity * Double(total)).rounded())
+        // Sort keys: order-preserving bits of the score in the high half, position in the low.
+        var aliveKeys: [UInt64] = []
+        aliveKeys.reserveCapacity(total)
+        var base = 0
+        for (parameter, score) in zip(targets, scores) {
+            let mask = parameter.mask.pointer
+            let s = score.pointer
+            for i in 0..<parameter.count where mask[i] != 0 {
+                aliveKeys.append(UInt64(orderedBits(s[i])) << 32 | UInt64(base + i))
+            }
+            base += parameter.count
+        }
+        let alreadyPruned = total - aliveKeys.count
+        guard wantedPruned >= alreadyPruned else {
+            throw PruningError.sparsityBelowCurrent(target: sparsity,
+                                                    current: Double(alreadyPruned) / Double(total),
+                                                    layers: targets.map(\.layerName))
+        }
+        let toPrune = wantedPruned - alreadyPruned
+        var prunedPerTarget = [Int](repeating: 0, count: targets.count)
+        if toPrune == 0 { return prunedPerTarget }
+        // Only the `toPrune` smallest keys matter; a full sort of ~10⁵–10⁶ keys costs
+        // milliseconds, well below one training step's worth of time per stage.
+        aliveKeys.sort()
+        let starts = targets.reduce(into: [0]) { $0.append($0.last! + $1.count) }
+        for key in aliveKeys[0..<toPrune] {
+            let position = Int(key & 0xFFFF_FFFF)
+            var t = 0
+            while position >= starts[t + 1] { t += 1 }
+            let i = position - starts[t]
+            targets[t].mask[i] = 0
+            targets[t].value[i] = 0
+            targets[t].grad[i] = 0
+            prunedPerTarget[t] += 1
+        }
+        return prunedPerTarget
+    }
+}
+
+/// Maps a Float to a UInt32 whose unsigned order equals the Float's numeric order
+/// (negative scores, e.g. from movement pruning, sort below positive ones).
+@inline(__always)
+func orderedBits(_ x: Float) -> UInt32 {
+    let bits = (x == 0 ? Float(0) : x).bitPattern // -0 and +0 rank equal
+    return bits & 0x8000_0000 != 0 ? ~bits : bits | 0x8000_0000
+}
+
+public enum PruningError: Error, LocalizedError, Equatable {
+    case sparsityBelowCurrent(target: Double, current: Double, layers: [String])
+    case invalidScore(parameter: String, index: Int)
+    case missedTarget(stage: Int, target: Double, realised: Double)
+
+    public var errorDescription: String? {
+        switch self {
+        case .sparsityBelowCurrent(let target, let current, let layers):
+            return "cannot prune \(layers.joined(separator: ", ")) to sparsity \(target): it is already at \(current) and masks only shrink. Use increasing stage targets."
+        case .invalidScore(let parameter, let index):
+            return "the scorer produced NaN for \(parameter)[\(index)]; training has probably diverged (lower the learning rate)."
+        case .missedTarget(let stage, let target, let realised):
+            return "stage \(stage) asked for sparsity \(target) but realised \(realised): pruning did not reach its target."
+        }
+    }
+}

@@ -1,0 +1,95 @@
+import ArgumentParser
+import Foundation
+import TopiaryData
+import TopiaryExperiment
+import TopiaryTensor
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Print sgemm GFLOP/s (detected vs generic BLAS core) and W1 dense/masked epoch seconds.")
+
+    @Option(help: "Timed epochs per phase (the median is reported).")
+    var epochs = 3
+
+    @Option(help: "Sparsity of the masked phase.")
+    var sparsity = 0.9
+
+    @Option(help: "Folder with the Fashion-MNIST IDX files.")
+    var data = FashionMNIST.defaultDirectory
+
+    func validate() throws {
+        guard epochs >= 1 else { throw ValidationError("--epochs must be >= 1, got \(epochs).") }
+        guard sparsity >= 0, sparsity < 1 else { throw ValidationError("--sparsity must lie in [0, 1), got \(sparsity).") }
+    }
+
+    func run() throws {
+        FloatEnvironment.enableFlushToZero()
+        let env = RunEnvironment.current()
+        print("topiary bench — CPU \(env.cpuModel), \(env.logicalCores) cores, FTZ/DAZ \(env.flushToZero ? "on" : "off")")
+        print("BLAS: \(env.blasConfiguration)")
+        print("")
+        print("sgemm GFLOP/s (best of repeated calls)      core        threads  1024³   W1 layer-1 fwd+dW (128x784x300)")
+        let detected = (Benchmarks.sgemmGFLOPS(m: 1024, n: 1024, k: 1024), Benchmarks.w1LayerGFLOPS())
+        printSgemmRow("detected (" + (env.blasCoreSelectedByTopiary ? "set by topiary" : "as loaded") + ")",
+                      env.blasCore, env.blasThreads, detected.0, detected.1)
+        if let generic = probeGenericCore() {
+            printSgemmRow("generic (OPENBLAS_CORETYPE=Prescott)", generic.core, generic.threads, generic.square, generic.layer)
+            print(String(format: "speed-up of the detected core: %.1fx (1024³)", detected.0 / generic.square))
+        }
+        print("")
+        let progress = progressPrinter(quiet: false)
+        let figures = try Benchmarks.w1Epochs(dataDirectory: data, epochs: epochs, sparsity: sparsity, progress: progress)
+        let dense = median(figures.denseEpochSeconds), masked = median(figures.maskedEpochSeconds)
+        print("W1 epoch (LeNet-300-100, Adam, batch 128, \(figures.trainRows) rows), median of \(epochs):")
+        print(String(format: "  dense epoch   %.3f s   (all: %@)  test acc %.4f", dense,
+                     figures.denseEpochSeconds.map { String(format: "%.3f", $0) }.joined(separator: ", "), figures.denseTestAccuracy))
+        print(String(format: "  masked epoch  %.3f s   (all: %@)  at sparsity %.4f, test acc %.4f", masked,
+                     figures.maskedEpochSeconds.map { String(format: "%.3f", $0) }.joined(separator: ", "),
+                     figures.maskedSparsity, figures.maskedTestAccuracy))
+        print(String(format: "  masked / dense = %.3f", masked / dense))
+    }
+
+    private func printSgemmRow(_ label: String, _ core: String, _ threads: Int, _ square: Double, _ layer: Double) {
+        print(label.padding(toLength: 44, withPad: " ", startingAt: 0)
+              + core.padding(toLength: 12, withPad: " ", startingAt: 0)
+              + String(threads).padding(toLength: 9, withPad: " ", startingAt: 0)
+              + String(format: "%-8.1f%.1f", square, layer))
+    }
+
+    /// The core is fixed when OpenBLAS loads, so the generic figure comes from a child process.
+    private func probeGenericCore() -> (core: String, threads: Int, square: Double, layer: Double)? {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/proc/self/exe")
+        process.arguments = ["sgemm-probe"]
+        var environment = ProcessInfo.processInfo.environment
+        environment["OPENBLAS_CORETYPE"] = "Prescott"
+        environment[RunEnvironment.reexecMarkerVariable] = "1"
+        process.environment = environment
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        do { try process.run() } catch { return nil }
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        let fields = output.split(separator: " ").map { String($0).trimmingCharacters(in: .whitespacesAndNewlines) }
+        guard process.terminationStatus == 0, fields.count == 4, let threads = Int(fields[1]),
+              let square = Double(fields[2]), let layer = Double(fields[3]) else { return nil }
+        return (fields[0], threads, square, layer)
+    }
+}
+
+/// Hidden helper for `bench`: prints "<core> <threads> <gflops 1024³> <gflops W1 layer>".
+struct SgemmProbeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "sgemm-probe", shouldDisplay: false)
+
+    func run() throws {
+        FloatEnvironment.enableFlushToZero()
+        print("\(BLASRuntime.coreName) \(BLASRuntime.threadCount) \(Benchmarks.sgemmGFLOPS(m: 1024, n: 1024, k: 1024)) \(Benchmarks.w1LayerGFLOPS())")
+    }
+}
+
+func median(_ values: [Double]) -> Double {
+    let sorted = values.sorted()
+    let n = sorted.count
+    return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2
+}

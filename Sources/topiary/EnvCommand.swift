@@ -1,0 +1,28 @@
+import ArgumentParser
+import Foundation
+import TopiaryExperiment
+import TopiaryTensor
+
+struct EnvCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "env", abstract: "Print the environment record every report carries (BLAS core, threads, FTZ, CPU).")
+
+    func run() throws {
+        FloatEnvironment.enableFlushToZero()
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        print(String(decoding: try encoder.encode(RunEnvironment.current()), as: UTF8.self))
+    }
+}
+
+struct ColumnsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "columns", abstract: "Print the report columns (stages.csv and layers.csv) as Markdown tables.")
+
+    func run() throws {
+        print("### stages.csv\n")
+        print(ReportColumns.markdown(ReportColumns.stages(latencyBatchSizes: [1, 1000])))
+        print("### layers.csv\n")
+        print(ReportColumns.markdown(ReportColumns.layers))
+    }
+}

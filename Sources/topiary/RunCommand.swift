@@ -1,0 +1,42 @@
+import ArgumentParser
+import Foundation
+import TopiaryExperiment
+
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run an experiment spec: dense training, staged pruning with masked retraining, reports.")
+
+    @Argument(help: "The experiment spec (YAML), e.g. experiments/lenet300-fmnist.yaml.")
+    var spec: String
+
+    @Option(help: "Write the run into this folder (default: notebooks-out/<experiment>/<run-id>).")
+    var out: String?
+
+    @Option(help: "Override the spec's seed.")
+    var seed: UInt64?
+
+    @Flag(help: "Small data slices and one epoch per phase: a smoke test of the whole pipeline.")
+    var quick = false
+
+    @Flag(help: "No progress lines on stderr.")
+    var quiet = false
+
+    func run() throws {
+        do {
+            let experiment = try ExperimentSpec.load(path: spec)
+            var options = RunOptions()
+            options.runDirectory = out
+            options.seedOverride = seed
+            options.quick = quick
+            options.specFile = spec
+            options.progress = progressPrinter(quiet: quiet)
+            let runner = try ExperimentRunner(spec: experiment, options: options)
+            options.progress?("run folder \(runner.runDirectory)")
+            let report = try runner.run()
+            print(SummaryTable.render(report, runDirectory: runner.runDirectory))
+        } catch {
+            throw fail(error)
+        }
+    }
+}

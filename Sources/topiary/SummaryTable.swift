@@ -1,0 +1,30 @@
+import Foundation
+import TopiaryExperiment
+
+/// The one-screen table printed at the end of a run.
+enum SummaryTable {
+    static func render(_ report: RunReport, runDirectory: String) -> String {
+        let batches = report.spec.measurement.latencyBatchSizes
+        var header = ["stage", "target", "sparsity", "test acc", "val acc", "epoch s"]
+        header += batches.map { "b\($0) µs" }
+        header += ["CSR KiB"]
+        var rows = [header]
+        for s in report.stages {
+            var row = [String(s.stage), String(format: "%.5f", s.targetSparsity), String(format: "%.5f", s.sparsity),
+                       String(format: "%.4f", s.testAccuracy), String(format: "%.4f", s.valAccuracy),
+                       s.trainEpochSeconds.map { String(format: "%.3f", $0) } ?? "-"]
+            row += batches.map { b in s.latency(batch: b).map { String(format: "%.1f", $0.medianMicroseconds) } ?? "-" }
+            row += [String(format: "%.1f", Double(s.csrBytes) / 1024)]
+            rows.append(row)
+        }
+        let widths = header.indices.map { column in rows.map { $0[column].count }.max()! }
+        var lines = rows.map { row in
+            row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  ")
+        }
+        lines.insert(widths.map { String(repeating: "-", count: $0) }.joined(separator: "  "), at: 1)
+        let env = report.environment
+        lines.insert("\(report.experiment)  seed \(report.spec.seed)  \(report.model.architecture)  BLAS \(env.blasCore) x\(env.blasThreads)  FTZ \(env.flushToZero ? "on" : "off")", at: 0)
+        lines.append("reports: \(runDirectory)/{stages.csv,layers.csv,report.json}  (\(String(format: "%.1f", report.totalSeconds)) s)")
+        return lines.joined(separator: "\n")
+    }
+}

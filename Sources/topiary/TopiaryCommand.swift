@@ -1,0 +1,22 @@
+import ArgumentParser
+import Foundation
+
+struct TopiaryCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "topiary",
+        abstract: "Adaptive sparse fine-tuning: score, prune in stages, retrain under masks, report.",
+        subcommands: [RunCommand.self, BenchCommand.self, EnvCommand.self, ColumnsCommand.self, SgemmProbeCommand.self])
+}
+
+/// Prints a user-facing error and exits non-zero; the message already says what and where.
+func fail(_ error: any Error) -> ExitCode {
+    let message = (error as? LocalizedError)?.errorDescription ?? "\(error)"
+    FileHandle.standardError.write(Data("topiary: error: \(message)\n".utf8))
+    return ExitCode(1)
+}
+
+/// Progress lines go to stderr, and only to a terminal unless asked to stay quiet.
+func progressPrinter(quiet: Bool) -> (@Sendable (String) -> Void)? {
+    guard !quiet, isatty(STDERR_FILENO) != 0 else { return nil }
+    return { line in FileHandle.standardError.write(Data("[topiary] \(line)\n".utf8)) }
+}
