@@ -1,6 +1,7 @@
 import Testing
 @testable import TopiaryTensor
 
+extension AllTests {
 @Suite struct SeededGeneratorTests {
     @Test func sameSeedSameStream() {
         var a = SeededGenerator(seed: 42), b = SeededGenerator(seed: 42)
@@ -41,4 +42,5 @@ import Testing
         var b = SeededGenerator(state: a.state)
         #expect(a.next() == b.next())
     }
+}
 }

@@ -1,0 +1,65 @@
+import CZlib
+import Foundation
+import Testing
+@testable import TopiaryData
+@testable import TopiaryTensor
+
+/// Every suite nests in this one so they run one at a time: OpenBLAS's thread count is
+/// process-wide state that runners set.
+@Suite(.serialized) enum AllTests {}
+
+/// A tensor of uniform values in [-scale, scale).
+func randomTensor(_ shape: [Int], _ generator: inout SeededGenerator, scale: Float = 1) -> Tensor {
+    let t = Tensor(zeros: shape)
+    for i in 0..<t.count { t[i] = generator.nextFloat(in: -scale, scale) }
+    return t
+}
+
+/// Largest |a − b| relative to max(1, |b|).
+func maxRelativeError(_ a: Tensor, _ b: Tensor) -> Float {
+    precondition(a.count == b.count)
+    var worst: Float = 0
+    for i in 0..<a.count { worst = max(worst, abs(a[i] - b[i]) / max(1, abs(b[i]))) }
+    return worst
+}
+
+func temporaryDirectory(_ label: String = "topiary-test") -> String {
+    let path = NSTemporaryDirectory() + "\(label)-\(getpid())-\(UUID().uuidString.prefix(8))"
+    try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}
+
+/// Writes `bytes` gzip-compressed to `path`.
+func writeGzip(_ bytes: [UInt8], to path: String) {
+    let file = gzopen(path, "wb")!
+    bytes.withUnsafeBytes { _ = gzwrite(file, $0.baseAddress, UInt32($0.count)) }
+    gzclose(file)
+}
+
+/// An IDX header + payload for unsigned bytes.
+func idxBytes(dimensions: [Int], payload: [UInt8]) -> [UInt8] {
+    var bytes: [UInt8] = [0, 0, 8, UInt8(dimensions.count)]
+    for d in dimensions { bytes += [UInt8(d >> 24 & 0xFF), UInt8(d >> 16 & 0xFF), UInt8(d >> 8 & 0xFF), UInt8(d & 0xFF)] }
+    return bytes + payload
+}
+
+/// Small slices of the real Fashion-MNIST files (first rows of each), written once per test
+/// process as .gz IDX files in the package's layout: end-to-end tests read real data through
+/// the real loader without paying for 70,000 images each time.
+enum FashionMNISTSlice {
+    static let trainRows = 2400
+    static let testRows = 600
+
+    static let directory: String = {
+        let directory = temporaryDirectory("fmnist-slice")
+        let source = FashionMNIST.defaultDirectory
+        for (name, rows) in [(FashionMNIST.files.trainImages, trainRows), (FashionMNIST.files.trainLabels, trainRows),
+                             (FashionMNIST.files.testImages, testRows), (FashionMNIST.files.testLabels, testRows)] {
+            let file = try! IDXFile(contentsOf: source + "/" + name)
+            let itemBytes = file.dimensions.dropFirst().reduce(1, *)
+            let dims = [rows] + file.dimensions.dropFirst()
+            writeGzip(idxBytes(dimensions: dims, payload: Array(file.bytes[0..<(rows * itemBytes)])), to: directory + "/" + name)
+        }
+        return directory
+    }()
+}
