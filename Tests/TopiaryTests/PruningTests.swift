@@ -1,0 +1,154 @@
+import Testing
+@testable import TopiaryData
+@testable import TopiaryNN
+@testable import TopiarySparsity
+@testable import TopiaryTensor
+
+extension AllTests {
+@Suite struct PruningTests {
+    func tinyModel(_ seed: UInt64) -> Sequential {
+        var g = SeededGenerator(seed: seed)
+        return Sequential.multilayerPerceptron(inputFeatures: 12, hiddenSizes: [9, 7], outputs: 4, generator: &g)
+    }
+
+    func randomScores(_ targets: [Parameter], _ g: inout SeededGenerator) -> [Tensor] {
+        targets.map { randomTensor($0.shape, &g) }
+    }
+
+    /// The obviously-correct selection: list alive weights as (score, position), sort, and
+    /// prune the first round(s·N) − (already pruned).
+    func referenceMasks(_ targets: [Parameter], _ scores: [Tensor], _ sparsity: Double) -> [[Float]] {
+        var alive: [(Float, Int, Int)] = []
+        var masks = targets.map { $0.mask.toArray() }
+        var position = 0
+        for (t, score) in scores.enumerated() {
+            for i in 0..<score.count {
+                if masks[t][i] == 1 { alive.append((score[i], position, t * 1_000_000 + i)) }
+                position += 1
+            }
+        }
+        let total = position
+        let toPrune = Int((sparsity * Double(total)).rounded()) - (total - alive.count)
+        alive.sort { ($0.0, $0.1) < ($1.0, $1.1) }
+        for entry in alive.prefix(toPrune) { masks[entry.2 / 1_000_000][entry.2 % 1_000_000] = 0 }
+        return masks
+    }
+
+    @Test func globalPruningMatchesReferenceAndOnlyShrinks() throws {
+        let model = tinyModel(41)
+        let targets = model.weightParameters
+        var g = SeededGenerator(seed: 42)
+        var previous = targets.map { $0.mask.toArray() }
+        for sparsity in [0.3, 0.5, 0.75, 0.9, 0.97] {
+            let scores = randomScores(targets, &g)
+            let expected = referenceMasks(targets, scores, sparsity)
+            try UnstructuredPruner(scope: .global).prune(targets, scores: scores, to: sparsity)
+            #expect(targets.map { $0.mask.toArray() } == expected)
+            let accounting = SparsityAccounting(targets)
+            #expect(accounting.total - accounting.alive == Int((sparsity * Double(accounting.total)).rounded()))
+            #expect(accounting.matches(target: sparsity, scope: .global))
+            for (t, parameter) in targets.enumerated() {
+                for i in 0..<parameter.count where previous[t][i] == 0 { #expect(parameter.mask[i] == 0) }
+                for i in 0..<parameter.count where parameter.mask[i] == 0 { #expect(parameter.value[i] == 0) }
+            }
+            previous = targets.map { $0.mask.toArray() }
+        }
+    }
+
+    @Test func perLayerPruningHitsEachLayer() throws {
+        let model = tinyModel(43)
+        let targets = model.weightParameters
+        var g = SeededGenerator(seed: 44)
+        for sparsity in [0.5, 0.8] {
+            let scores = randomScores(targets, &g)
+            let expected = targets.indices.map { referenceMasks([targets[$0]], [scores[$0]], sparsity)[0] }
+            try UnstructuredPruner(scope: .perLayer).prune(targets, scores: scores, to: sparsity)
+            #expect(targets.map { $0.mask.toArray() } == expected)
+            for parameter in targets {
+                #expect(parameter.count - parameter.aliveCount == Int((sparsity * Double(parameter.count)).rounded()))
+            }
+        }
+    }
+
+    @Test func tiesBreakByPositionAndNegativeScoresRankLowest() throws {
+        var layout = ParameterStore.Layout()
+        layout.add(layer: "a", role: .weight, shape: [2, 3])
+        let store = ParameterStore(layout)
+        let target = store.parameters[0]
+        try UnstructuredPruner(scope: .global).prune([target], scores: [Tensor(shape: [2, 3], values: [1, 1, 1, 1, 1, 1])], to: 0.5)
+        #expect(target.mask.toArray() == [0, 0, 0, 1, 1, 1])
+        let other = ParameterStore(layout).parameters[0]
+        try UnstructuredPruner(scope: .global).prune([other], scores: [Tensor(shape: [2, 3], values: [0.5, -3, 2, -0.0, 0, -1])], to: 0.5)
+        #expect(other.mask.toArray() == [1, 0, 1, 0, 1, 0])
+    }
+
+    @Test func refusesToGrowMasksAndRejectsNaN() throws {
+        let targets = tinyModel(45).weightParameters
+        var g = SeededGenerator(seed: 46)
+        try UnstructuredPruner(scope: .global).prune(targets, scores: randomScores(targets, &g), to: 0.6)
+        #expect(throws: PruningError.self) {
+            try UnstructuredPruner(scope: .global).prune(targets, scores: randomScores(targets, &g), to: 0.4)
+        }
+        let scores = randomScores(targets, &g)
+        scores[1][3] = .nan
+        #expect(throws: PruningError.invalidScore(parameter: "fc2.weight", index: 3)) {
+            try UnstructuredPruner(scope: .global).prune(targets, scores: scores, to: 0.7)
+        }
+    }
+
+    func context(_ model: Sequential, batches: Int) -> ScoringContext {
+        var g = SeededGenerator(seed: 47)
+        let data = LabeledDataset(features: randomTensor([40, 12], &g),
+                                  labels: (0..<40).map { Int32($0 % 4) }, classCount: 4)
+        return ScoringContext(model: model, calibration: BatchIterator(dataset: data, batchSize: 8),
+                              calibrationBatches: batches, generator: SeededGenerator(seed: 48))
+    }
+
+    @Test func magnitudeScoresAreAbsoluteValues() throws {
+        let model = tinyModel(49)
+        var ctx = context(model, batches: 1)
+        let scores = try MagnitudeScorer().scores(for: model.weightParameters, context: &ctx)
+        for (parameter, score) in zip(model.weightParameters, scores) {
+            #expect((0..<parameter.count).allSatisfy { score[$0] == abs(parameter.value[$0]) })
+        }
+    }
+
+    /// Σ over the first K batches of |w·g|, with each batch's gradient from a fresh
+    /// forward/backward, accumulated in Double.
+    @Test func taylorScoresMatchPerBatchReference() throws {
+        let model = tinyModel(50)
+        let targets = model.weightParameters
+        var ctx = context(model, batches: 3)
+        let scores = try TaylorScorer().scores(for: targets, context: &ctx)
+
+        var reference = targets.map { [Double](repeating: 0, count: $0.count) }
+        let loss = SoftmaxCrossEntropy()
+        ctx.calibration.forEachBatch(order: Array(0..<24)) { batch in
+            model.store.zeroGrads()
+            model.backward(loss.lossAndGradient(logits: model.forward(batch.inputs), labels: batch.labels).gradient)
+            for (t, p) in targets.enumerated() {
+                for i in 0..<p.count { reference[t][i] += abs(Double(p.value[i]) * Double(p.grad[i])) }
+            }
+        }
+        for (t, score) in scores.enumerated() {
+            for i in 0..<score.count { #expect(abs(Double(score[i]) - reference[t][i]) <= 1e-6 * max(1, reference[t][i])) }
+        }
+        // A different K gives different scores: the count is honoured.
+        var more = context(model, batches: 5)
+        #expect(try TaylorScorer().scores(for: targets, context: &more)[0].toArray() != scores[0].toArray())
+    }
+
+    @Test func randomScoresAreSeeded() throws {
+        let model = tinyModel(51)
+        var a = context(model, batches: 1), b = context(model, batches: 1)
+        let first = try RandomScorer().scores(for: model.weightParameters, context: &a)
+        let second = try RandomScorer().scores(for: model.weightParameters, context: &b)
+        #expect(first.map { $0.toArray() } == second.map { $0.toArray() })
+    }
+
+    @Test func registryKnowsEveryScorerByItsName() {
+        for name in ScorerRegistry.names { #expect(ScorerRegistry.make(name)?.name == name) }
+        #expect(ScorerRegistry.make("obs-typo") == nil)
+    }
+}
+}
