@@ -59,12 +59,25 @@ public struct ExperimentSpec: Codable, Sendable, Equatable {
     public static func decode(yaml text: String, file: String = "<string>") throws -> ExperimentSpec {
         do {
             return try YAMLDecoder().decode(ExperimentSpec.self, from: text)
-        } catch let problem as SpecProblem {
-            throw SpecError(file: file, keyPath: problem.keyPath, problem: problem.problem)
-        } catch let error as DecodingError {
-            throw SpecError(decodingError: error, file: file)
-        } catch let error as YamlError {
-            throw SpecError(file: file, keyPath: "", problem: "is not valid YAML: \(error)")
+        } catch {
+            throw specError(from: error, file: file)
+        }
+    }
+
+    /// Yams reports every error thrown while decoding as "not valid YAML" with the real
+    /// cause as `underlyingError`: unwrap to the innermost one that says what is wrong.
+    static func specError(from error: any Error, file: String) -> SpecError {
+        switch error {
+        case let problem as SpecProblem:
+            return SpecError(file: file, keyPath: problem.keyPath, problem: problem.problem)
+        case DecodingError.dataCorrupted(let context) where context.underlyingError != nil:
+            return specError(from: context.underlyingError!, file: file)
+        case let decoding as DecodingError:
+            return SpecError(decodingError: decoding, file: file)
+        case let yaml as YamlError:
+            return SpecError(file: file, keyPath: "", problem: "is not valid YAML: \(yaml)")
+        default:
+            return SpecError(file: file, keyPath: "", problem: "\(error)")
         }
     }
 

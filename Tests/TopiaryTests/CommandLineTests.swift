@@ -1,0 +1,86 @@
+import Foundation
+import Testing
+@testable import TopiaryData
+
+/// Runs the real `topiary` executable (built beside the test bundle).
+func runTopiary(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, stdout: String, stderr: String) {
+    let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+        .appendingPathComponent("topiary")
+    let process = Process()
+    process.executableURL = executable
+    process.arguments = arguments
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    return (process.terminationStatus, stdout, stderr)
+}
+
+extension AllTests {
+@Suite struct CommandLineTests {
+    func writeSpec(_ yaml: String) -> String {
+        let path = temporaryDirectory("spec") + "/spec.yaml"
+        FileManager.default.createFile(atPath: path, contents: Data(yaml.utf8))
+        return path
+    }
+
+    func sliceYAML(path: String = FashionMNISTSlice.directory) -> String {
+        validSpecYAML.replacingOccurrences(of: "  validation_size: 400", with: "  validation_size: 400\n  path: \(path)")
+    }
+
+    /// Bad input: a clear message on stderr, a non-zero exit, and no run folder.
+    func expectCleanFailure(_ yaml: String, mentions: [String]) throws {
+        let out = temporaryDirectory("cli") + "/run"
+        let result = try runTopiary(["run", writeSpec(yaml), "--out", out])
+        #expect(result.status != 0)
+        for word in mentions { #expect(result.stderr.contains(word), "stderr: \(result.stderr)") }
+        #expect(!FileManager.default.fileExists(atPath: out))
+    }
+
+    @Test func specErrorsExitNonZeroAndWriteNothing() throws {
+        try expectCleanFailure(sliceYAML() + "\nsurprise: true", mentions: ["unknown key 'surprise'"])
+        try expectCleanFailure(sliceYAML().replacingOccurrences(of: "sparsity: 0.8", with: "sparsity: 1.5"),
+                               mentions: ["pruning.stages[1].sparsity", "outside [0, 1)"])
+        try expectCleanFailure(sliceYAML().replacingOccurrences(of: "scorer: magnitude", with: "scorer: hessian"),
+                               mentions: ["unknown scorer 'hessian'"])
+    }
+
+    @Test func missingDatasetNamesTheDebianPackage() throws {
+        try expectCleanFailure(sliceYAML(path: "/nonexistent/fmnist"), mentions: ["dataset-fashion-mnist", "/nonexistent/fmnist"])
+    }
+
+    @Test func corruptIDXFileFailsBeforeTraining() throws {
+        let directory = temporaryDirectory("corrupt")
+        for name in [FashionMNIST.files.trainImages, FashionMNIST.files.trainLabels, FashionMNIST.files.testImages,
+                     FashionMNIST.files.testLabels] {
+            try FileManager.default.copyItem(atPath: FashionMNISTSlice.directory + "/" + name, toPath: directory + "/" + name)
+        }
+        // Labels that claim 2,400 entries but hold 100.
+        writeGzip(idxBytes(dimensions: [2400], payload: [UInt8](repeating: 1, count: 100)),
+                  to: directory + "/" + FashionMNIST.files.trainLabels)
+        try expectCleanFailure(sliceYAML(path: directory), mentions: ["truncated", FashionMNIST.files.trainLabels])
+    }
+
+    @Test func runPrintsSummaryAndWritesReports() throws {
+        let out = temporaryDirectory("cli") + "/run"
+        let result = try runTopiary(["run", writeSpec(sliceYAML()), "--out", out, "--seed", "5", "--quiet"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("test acc") && result.stdout.contains(out))
+        #expect(result.stderr.isEmpty)
+        for file in ["stages.csv", "layers.csv", "report.json"] {
+            #expect(FileManager.default.fileExists(atPath: out + "/" + file))
+        }
+        #expect(try String(contentsOfFile: out + "/report.json", encoding: .utf8).contains("\"seed\" : 5"))
+    }
+
+    @Test func environmentReportsBLASAndFlushToZero() throws {
+        let result = try runTopiary(["env"])
+        #expect(result.status == 0)
+        #expect(result.stdout.contains("\"blas_core\"") && result.stdout.contains("\"flush_to_zero\" : true"))
+    }
+}
+}

@@ -1,0 +1,124 @@
+import Foundation
+import Testing
+@testable import TopiaryExperiment
+
+/// A small valid spec; tests edit one line of it to make it invalid.
+let validSpecYAML = """
+name: tiny
+seed: 3
+data:
+  validation_size: 400
+model:
+  architecture: mlp
+  hidden_sizes: [32, 16]
+training:
+  epochs: 2
+  batch_size: 64
+  optimizer: { name: adam, learning_rate: 1e-3 }
+pruning:
+  scorer: magnitude
+  stages:
+    - { sparsity: 0.5, epochs: 1 }
+    - { sparsity: 0.8, epochs: 1 }
+measurement:
+  latency_batch_sizes: [1, 100]
+  latency_repetitions: 5
+  latency_warmup: 1
+"""
+
+extension AllTests {
+@Suite struct SpecTests {
+    func decodeError(_ yaml: String) -> SpecError? {
+        do { _ = try ExperimentSpec.decode(yaml: yaml, file: "x.yaml"); return nil } catch { return error as? SpecError }
+    }
+
+    @Test func validSpecDecodesAndResolvesDefaults() throws {
+        let spec = try ExperimentSpec.decode(yaml: validSpecYAML)
+        #expect(spec.training.optimizer.learningRate == 1e-3)  // 1e-3 is a number, not a string
+        let resolved = spec.resolved
+        #expect(resolved.pruning.scope == .global && resolved.pruning.calibrationBatches == 20)
+        #expect(resolved.pruning.retraining?.optimizer == spec.training.optimizer.resolved)
+        #expect(resolved.training.optimizer.beta2 == 0.999)
+        #expect(resolved.data.path == "/usr/share/datasets/fashion-mnist")
+    }
+
+    @Test func defaultExperimentIsWorkloadW1() throws {
+        let spec = try ExperimentSpec.load(path: packageRoot + "/experiments/lenet300-fmnist.yaml").resolved
+        #expect(spec.model.hiddenSizes == [300, 100] && spec.seed == 0)
+        #expect(spec.training.epochs == 8 && spec.training.batchSize == 128)
+        #expect(spec.training.optimizer.name == .adam && spec.training.optimizer.learningRate == 1e-3)
+        #expect(spec.pruning.stages.map(\.sparsity) == [0.5, 0.75, 0.875, 0.9375, 0.96875])
+        #expect(spec.pruning.stages.allSatisfy { $0.epochs == 2 })
+        #expect(spec.pruning.retraining?.optimizer?.learningRate == 5e-4 && spec.pruning.scope == .global)
+        #expect(spec.pruning.scorer == "magnitude" && spec.pruning.excludeLayers.isEmpty)
+    }
+
+    @Test func unknownKeyNamesKeyPathAndAllowedKeys() {
+        let error = decodeError(validSpecYAML.replacingOccurrences(of: "learning_rate: 1e-3", with: "learning_rat: 1e-3"))
+        #expect(error?.keyPath == "training.optimizer.learning_rat")
+        #expect(error?.problem.contains("Allowed here") == true && error?.problem.contains("learning_rate") == true)
+        #expect(error?.errorDescription?.hasPrefix("spec x.yaml: training.optimizer.learning_rat") == true)
+        #expect(decodeError(validSpecYAML + "\nextra: 1")?.keyPath == "extra")
+    }
+
+    @Test func sparsityOutsideUnitInterval() {
+        for bad in ["1.0", "1.2", "-0.1"] {
+            let error = decodeError(validSpecYAML.replacingOccurrences(of: "sparsity: 0.8", with: "sparsity: \(bad)"))
+            #expect(error?.keyPath == "pruning.stages[1].sparsity", "\(bad)")
+            #expect(error?.problem.contains("outside [0, 1)") == true)
+        }
+    }
+
+    @Test func nonIncreasingStages() {
+        let error = decodeError(validSpecYAML.replacingOccurrences(of: "sparsity: 0.8", with: "sparsity: 0.5"))
+        #expect(error?.keyPath == "pruning.stages[1].sparsity")
+        #expect(error?.problem.contains("strictly increase") == true)
+    }
+
+    @Test func unknownScorerListsAvailableOnes() {
+        let error = decodeError(validSpecYAML.replacingOccurrences(of: "scorer: magnitude", with: "scorer: magnitud"))
+        #expect(error?.keyPath == "pruning.scorer")
+        #expect(error?.problem.contains("magnitude, random, taylor") == true)
+    }
+
+    @Test func otherValidationErrors() {
+        let cases: [(String, String, String)] = [
+            ("name: tiny", "name: a/b", "name"),
+            ("batch_size: 64", "batch_size: 0", "training.batch_size"),
+            ("learning_rate: 1e-3", "learning_rate: -1", "training.optimizer.learning_rate"),
+            ("name: adam,", "name: adamx,", "training.optimizer.name"),
+            ("{ name: adam, learning_rate: 1e-3 }", "{ name: adam, learning_rate: 1e-3, momentum: 0.9 }", "training.optimizer.momentum"),
+            ("scorer: magnitude", "scorer: magnitude\n  exclude_layers: [fc9]", "pruning.exclude_layers"),
+            ("scorer: magnitude", "scorer: magnitude\n  scope: everywhere", "pruning.scope"),
+            ("latency_repetitions: 5", "latency_repetitions: 0", "measurement.latency_repetitions"),
+            ("epochs: 2", "epochs: two", "training.epochs"),
+        ]
+        for (from, to, keyPath) in cases {
+            let error = decodeError(validSpecYAML.replacingOccurrences(of: from, with: to))
+            #expect(error?.keyPath == keyPath, "\(to)")
+        }
+        #expect(decodeError(validSpecYAML.replacingOccurrences(of: "  hidden_sizes: [32, 16]\n", with: ""))?.keyPath == "model.hidden_sizes")
+        #expect(decodeError("name: [unclosed") != nil)
+    }
+
+    @Test func missingFileIsASpecError() {
+        #expect(throws: SpecError.self) { try ExperimentSpec.load(path: "/nonexistent/spec.yaml") }
+    }
+
+    @Test func resolvedSpecRoundTripsThroughJSON() throws {
+        let resolved = try ExperimentSpec.decode(yaml: validSpecYAML).resolved
+        let data = try JSONEncoder().encode(resolved)
+        #expect(try JSONDecoder().decode(ExperimentSpec.self, from: data) == resolved)
+    }
+}
+}
+
+/// The package's root folder (tests run from anywhere).
+let packageRoot: String = {
+    var url = URL(fileURLWithPath: #filePath)
+    while url.path != "/" {
+        url.deleteLastPathComponent()
+        if FileManager.default.fileExists(atPath: url.path + "/Package.swift") { return url.path }
+    }
+    fatalError("Package.swift not found above \(#filePath)")
+}()
