@@ -56,6 +56,6 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
-        .testTarget(name: "TopiaryTests", dependencies: ["TopiaryExperiment", "CZlib"]),
+        .testTarget(name: "TopiaryTests", dependencies: ["TopiaryExperiment", "CZlib", "CTopiaryRuntime"]),
     ]
 )

@@ -7,6 +7,7 @@ uint32_t topiary_enable_flush_to_zero(void) {
     return _mm_getcsr();
 }
 uint32_t topiary_read_mxcsr(void) { return _mm_getcsr(); }
+void topiary_write_mxcsr(uint32_t value) { _mm_setcsr(value); }
 int topiary_cpu_has_avx512(void) {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
@@ -19,6 +20,7 @@ int topiary_cpu_has_avx2_fma(void) {
 #else
 uint32_t topiary_enable_flush_to_zero(void) { return 0; }
 uint32_t topiary_read_mxcsr(void) { return 0; }
+void topiary_write_mxcsr(uint32_t value) { (void)value; }
 int topiary_cpu_has_avx512(void) { return 0; }
 int topiary_cpu_has_avx2_fma(void) { return 0; }
 #endif

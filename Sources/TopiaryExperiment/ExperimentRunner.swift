@@ -39,8 +39,7 @@ public final class ExperimentRunner {
         self.spec = spec
         self.options = options
 
-        BLASRuntime.setThreadCount(spec.threads!)
-        FloatEnvironment.enableFlushToZero()
+        FloatEnvironment.prepareForFloatWork(blasThreads: spec.threads!)
 
         do {
             data = try ExperimentRunner.loadData(spec)

@@ -17,6 +17,8 @@ public struct RunEnvironment: Codable, Sendable, Equatable {
     public var blasCoreSelectedByTopiary: Bool
     /// Flush-to-zero / denormals-are-zero on the main thread (Topiary's workers set it too).
     public var flushToZero: Bool
+    /// Probed: a GEMM of subnormal products split over every BLAS thread came out all zero.
+    public var flushToZeroOnBLASThreads: Bool
     public var mxcsr: String
     public var operatingSystem: String
     public var hostname: String
@@ -28,7 +30,7 @@ public struct RunEnvironment: Codable, Sendable, Equatable {
         case cpuModel = "cpu_model", logicalCores = "logical_cores", blasCore = "blas_core"
         case blasThreads = "blas_threads", blasConfiguration = "blas_configuration"
         case blasCoreTypeVariable = "blas_coretype_variable", blasCoreSelectedByTopiary = "blas_core_selected_by_topiary"
-        case flushToZero = "flush_to_zero", mxcsr, operatingSystem = "operating_system", hostname
+        case flushToZero = "flush_to_zero", flushToZeroOnBLASThreads = "flush_to_zero_blas_threads", mxcsr, operatingSystem = "operating_system", hostname
         case commandLine = "command_line", startedAt = "started_at"
     }
 
@@ -49,6 +51,7 @@ public struct RunEnvironment: Codable, Sendable, Equatable {
             blasCoreTypeVariable: environment["OPENBLAS_CORETYPE"],
             blasCoreSelectedByTopiary: environment[reexecMarkerVariable] != nil,
             flushToZero: FloatEnvironment.flushToZeroEnabled,
+            flushToZeroOnBLASThreads: FloatEnvironment.blasThreadsFlushSubnormals(),
             mxcsr: "0x" + String(FloatEnvironment.mxcsr, radix: 16),
             operatingSystem: ProcessInfo.processInfo.operatingSystemVersionString,
             hostname: ProcessInfo.processInfo.hostName,

@@ -24,7 +24,7 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
-        FloatEnvironment.enableFlushToZero()
+        FloatEnvironment.prepareForFloatWork(blasThreads: BLASRuntime.threadCount)
         let env = RunEnvironment.current()
         print("topiary bench — CPU \(env.cpuModel), \(env.logicalCores) cores, FTZ/DAZ \(env.flushToZero ? "on" : "off")")
         print("BLAS: \(env.blasConfiguration)")
@@ -83,7 +83,7 @@ struct SgemmProbeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "sgemm-probe", shouldDisplay: false)
 
     func run() throws {
-        FloatEnvironment.enableFlushToZero()
+        FloatEnvironment.prepareForFloatWork(blasThreads: BLASRuntime.threadCount)
         print("\(BLASRuntime.coreName) \(BLASRuntime.threadCount) \(Benchmarks.sgemmGFLOPS(m: 1024, n: 1024, k: 1024)) \(Benchmarks.w1LayerGFLOPS())")
     }
 }

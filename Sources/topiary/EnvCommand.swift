@@ -8,7 +8,7 @@ struct EnvCommand: ParsableCommand {
         commandName: "env", abstract: "Print the environment record every report carries (BLAS core, threads, FTZ, CPU).")
 
     func run() throws {
-        FloatEnvironment.enableFlushToZero()
+        FloatEnvironment.prepareForFloatWork(blasThreads: BLASRuntime.threadCount)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         print(String(decoding: try encoder.encode(RunEnvironment.current()), as: UTF8.self))

@@ -88,3 +88,34 @@ extension AllTests {
     }
 }
 }
+
+extension AllTests {
+@Suite struct FloatEnvironmentTests {
+    /// Both outcomes of the probe on real OpenBLAS workers: a pool started without FTZ is
+    /// caught, and `prepareForFloatWork` gives every worker FTZ/DAZ.
+    @Test func blasWorkersInheritFlushToZeroOnlyAfterPreparation() {
+        let threads = BLASRuntime.threadCount
+        let saved = FloatEnvironment.mxcsr
+        topiary_write_mxcsr(saved & ~0x8040)
+        FloatEnvironment.restartBLASWorkers()
+        BLASRuntime.setThreadCount(2)
+        topiary_write_mxcsr(saved | 0x8040)
+        #expect(FloatEnvironment.blasThreadsFlushSubnormals() == false)  // workers started without FTZ
+        FloatEnvironment.prepareForFloatWork(blasThreads: 2)
+        #expect(FloatEnvironment.blasThreadsFlushSubnormals())
+        #expect(FloatEnvironment.flushToZeroEnabled)
+        FloatEnvironment.prepareForFloatWork(blasThreads: threads)
+    }
+
+    /// Worker threads of Topiary's own sweeps set FTZ/DAZ themselves.
+    @Test func parallelChunkWorkersFlushToZero() {
+        let flags = Tensor(zeros: [4 * 4096])
+        parallelChunks(count: flags.count, parts: 4) { range in
+            let enabled: Float = FloatEnvironment.flushToZeroEnabled ? 1 : 0
+            for i in range { flags[i] = enabled }
+        }
+        #expect(countNonzeros(flags) == flags.count)
+    }
+}
+}
+import CTopiaryRuntime

@@ -6,8 +6,9 @@
 /// subnormal Adam moments otherwise slow float work on x86 by an order of magnitude.
 /// A no-op returning 0 on other architectures.
 uint32_t topiary_enable_flush_to_zero(void);
-/// This thread's MXCSR (0 where there is none).
+/// This thread's MXCSR (0 where there is none), and a setter for probes that must restore it.
 uint32_t topiary_read_mxcsr(void);
+void topiary_write_mxcsr(uint32_t value);
 /// CPU feature bits the BLAS kernel choice depends on (1 when present).
 int topiary_cpu_has_avx512(void);   // AVX512 F, BW, DQ and VL: what OpenBLAS's SkylakeX kernels use
 int topiary_cpu_has_avx2_fma(void); // what its Haswell kernels use
