@@ -35,7 +35,7 @@ quick: build
 
 test: deps
 	swift build --build-tests
-	swift test --skip-build
+	swift test --skip-build --disable-xctest
 
 # A benchmark, not a test: sgemm GFLOP/s per BLAS core, W1 dense and masked epoch seconds.
 bench: build

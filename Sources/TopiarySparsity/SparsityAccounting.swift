@@ -15,6 +15,8 @@ public struct SparsityAccounting: Sendable, Equatable {
         layers = targets.map { Layer(name: $0.layerName, total: $0.count, alive: countNonzeros($0.mask)) }
     }
 
+    init(layers: [Layer]) { self.layers = layers }
+
     public var total: Int { layers.reduce(0) { $0 + $1.total } }
     public var alive: Int { layers.reduce(0) { $0 + $1.alive } }
     public var sparsity: Double { total == 0 ? 0 : 1 - Double(alive) / Double(total) }
