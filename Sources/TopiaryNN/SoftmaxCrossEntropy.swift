@@ -19,9 +19,9 @@ public final class SoftmaxCrossEntropy {
             let g = dz.pointer + r * c
             let label = Int(labels[r])
             precondition(label >= 0 && label < c, "label \(label) outside 0..<\(c)")
-            let (logSumExp, maxLogit) = SoftmaxCrossEntropy.logSumExp(z, c)
+            let logSumExp = SoftmaxCrossEntropy.logSumExp(z, c)
             lossSum += Double(logSumExp - z[label])
-            for j in 0..<c { g[j] = exp(z[j] - maxLogit) / exp(logSumExp - maxLogit) * scale }
+            for j in 0..<c { g[j] = exp(z[j] - logSumExp) * scale }  // softmax(z)_j / B
             g[label] -= scale
         }
         return (Float(lossSum / Double(b)), dz)
@@ -35,7 +35,7 @@ public final class SoftmaxCrossEntropy {
         var correct = 0
         for (r, label) in zip(0..<b, labels) {
             let z = logits.pointer + r * c
-            lossSum += Double(logSumExp(z, c).value - z[Int(label)])
+            lossSum += Double(logSumExp(z, c) - z[Int(label)])
             var best = 0
             for j in 1..<c where z[j] > z[best] { best = j }
             if best == Int(label) { correct += 1 }
@@ -45,11 +45,11 @@ public final class SoftmaxCrossEntropy {
 
     /// log Σ exp(z_j), computed stably around the largest logit.
     @inline(__always)
-    static func logSumExp(_ z: UnsafeMutablePointer<Float>, _ c: Int) -> (value: Float, max: Float) {
+    static func logSumExp(_ z: UnsafeMutablePointer<Float>, _ c: Int) -> Float {
         var maxLogit = z[0]
         for j in 1..<c { maxLogit = max(maxLogit, z[j]) }
         var sum: Float = 0
         for j in 0..<c { sum += exp(z[j] - maxLogit) }
-        return (maxLogit + log(sum), maxLogit)
+        return maxLogit + log(sum)
     }
 }

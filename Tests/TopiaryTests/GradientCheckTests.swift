@@ -28,13 +28,19 @@ extension AllTests {
         }
     }
 
-    @Test func linearBackward() {
-        var g = SeededGenerator(seed: 21)
+    /// A standalone Linear layer with its own store, initialised as PyTorch does.
+    func makeLinear(in inFeatures: Int, out outFeatures: Int, _ g: inout SeededGenerator) -> Linear {
         var layout = ParameterStore.Layout()
-        let ids = Linear.declare("fc", in: 7, out: 5, layout: &layout)
+        let ids = Linear.declare("fc", in: inFeatures, out: outFeatures, layout: &layout)
         let store = ParameterStore(layout)
         let linear = Linear(name: "fc", weight: store.parameters[ids.weight], bias: store.parameters[ids.bias])
         linear.initialize(using: &g)
+        return linear
+    }
+
+    @Test func linearBackward() {
+        var g = SeededGenerator(seed: 21)
+        let linear = makeLinear(in: 7, out: 5, &g)
         let x = randomTensor([4, 7], &g), r = randomTensor([4, 5], &g)
         _ = linear.forward(x)
         let dx = linear.backward(r, needsInputGradient: true)!.copy()
@@ -46,11 +52,7 @@ extension AllTests {
 
     @Test func linearBackwardAccumulatesAndSkipsInputGradient() {
         var g = SeededGenerator(seed: 22)
-        var layout = ParameterStore.Layout()
-        let ids = Linear.declare("fc", in: 3, out: 2, layout: &layout)
-        let store = ParameterStore(layout)
-        let linear = Linear(name: "fc", weight: store.parameters[ids.weight], bias: store.parameters[ids.bias])
-        linear.initialize(using: &g)
+        let linear = makeLinear(in: 3, out: 2, &g)
         let x = randomTensor([2, 3], &g), r = randomTensor([2, 2], &g)
         _ = linear.forward(x)
         #expect(linear.backward(r, needsInputGradient: false) == nil)
