@@ -56,6 +56,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
-        .testTarget(name: "TopiaryTests", dependencies: ["TopiaryExperiment", "CZlib", "CTopiaryRuntime"]),
+        .testTarget(name: "TopiaryTests", dependencies: ["TopiaryExperiment", "CZlib", "CTopiaryRuntime"],
+                    exclude: ["../Fixtures"]),
     ]
 )
