@@ -49,7 +49,7 @@ public final class Adam: Optimizer {
         stepCount += 1
         let c = AdamConstants(self, learningRate: learningRate).kernelConstants
         let (w, g, k, m, v) = (store.values, store.grads, store.masks, firstMoment, secondMoment)
-        parallelChunks(count: store.flatCount, parts: sweepParts(store.flatCount)) { r in
+        parallelChunks(count: store.flatCount, parts: OptimizerSweep.parts(store.flatCount)) { r in
             topiary_adam_sweep(r.count, w.pointer + r.lowerBound, g.pointer + r.lowerBound, k.pointer + r.lowerBound,
                                m.pointer + r.lowerBound, v.pointer + r.lowerBound, c)
         }

@@ -24,8 +24,12 @@ extension Optimizer {
     }
 }
 
-/// Splits flat sweeps over two cores when they are large enough to pay for the hand-off:
-/// the update is memory-bound, so a second core roughly doubles its bandwidth.
-let parallelSweepThreshold = 1 << 16
+/// How optimizer sweeps split over cores. A sweep of at least `threshold` floats is split
+/// into `maximumParts` (the update is memory-bound: a second core roughly doubles its
+/// bandwidth; below the threshold the hand-off costs more than it saves).
+public enum OptimizerSweep {
+    nonisolated(unsafe) public static var maximumParts = 2
+    public static let threshold = 1 << 16
 
-func sweepParts(_ count: Int) -> Int { count >= parallelSweepThreshold ? 2 : 1 }
+    static func parts(_ count: Int) -> Int { count >= threshold ? maximumParts : 1 }
+}

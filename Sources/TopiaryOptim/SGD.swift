@@ -33,7 +33,7 @@ public final class SGD: Optimizer {
         stepCount += 1
         let (w, g, k, b) = (store.values, store.grads, store.masks, momentumBuffer)
         let (mu, lambda, nesterov) = (momentum, weightDecay, Int32(nesterov ? 1 : 0))
-        parallelChunks(count: store.flatCount, parts: sweepParts(store.flatCount)) { r in
+        parallelChunks(count: store.flatCount, parts: OptimizerSweep.parts(store.flatCount)) { r in
             topiary_sgd_sweep(r.count, w.pointer + r.lowerBound, g.pointer + r.lowerBound, k.pointer + r.lowerBound,
                               mu > 0 ? b.pointer + r.lowerBound : nil, learningRate, mu, lambda, nesterov)
         }
