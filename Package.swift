@@ -47,7 +47,7 @@ let package = Package(
         .target(name: "TopiaryMetrics", dependencies: ["TopiaryNN", "TopiaryData"]),
         // Layer 7: specs, runner, reports.
         .target(name: "TopiaryExperiment", dependencies: [
-            "TopiaryOptim", "TopiarySparsity", "TopiaryMetrics",
+            "TopiaryOptim", "TopiarySparsity", "TopiaryMetrics", "CZlib", "CTopiaryRuntime",
             .product(name: "Yams", package: "Yams"),
         ]),
         // Layer 8: the command line.

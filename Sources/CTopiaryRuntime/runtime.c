@@ -1,3 +1,4 @@
+#include <signal.h>
 #include "topiary_runtime.h"
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -24,3 +25,21 @@ void topiary_write_mxcsr(uint32_t value) { (void)value; }
 int topiary_cpu_has_avx512(void) { return 0; }
 int topiary_cpu_has_avx2_fma(void) { return 0; }
 #endif
+
+static volatile sig_atomic_t interrupt_flag = 0;
+static void on_interrupt(int signal_number) { (void)signal_number; interrupt_flag = 1; }
+void topiary_install_interrupt_handler(void) {
+    struct sigaction action = {0};
+    action.sa_handler = on_interrupt;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGINT, &action, 0);
+    sigaction(SIGTERM, &action, 0);
+    // A parent may have spawned us with these signals blocked (the mask is inherited).
+    sigset_t wanted;
+    sigemptyset(&wanted);
+    sigaddset(&wanted, SIGINT);
+    sigaddset(&wanted, SIGTERM);
+    sigprocmask(SIG_UNBLOCK, &wanted, 0);
+}
+int topiary_interrupt_requested(void) { return interrupt_flag != 0; }
+void topiary_clear_interrupt(void) { interrupt_flag = 0; }

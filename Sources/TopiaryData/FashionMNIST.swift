@@ -28,6 +28,12 @@ public enum FashionMNIST {
         return (train, test)
     }
 
+    /// Rows in the training set, from its (small) labels file.
+    public static func trainingRowCount(directory: String = defaultDirectory) throws -> Int {
+        try checkFilesExist(in: directory)
+        return try IDXFile(contentsOf: directory + "/" + files.trainLabels, expectedRank: 1).dimensions[0]
+    }
+
     /// One images file (N, rows, cols) with its labels file (N), validated against each other.
     public static func loadPair(images imagesPath: String, labels labelsPath: String,
                                 classCount: Int = 10) throws -> LabeledDataset {

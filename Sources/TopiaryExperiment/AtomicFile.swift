@@ -28,6 +28,7 @@ public enum ReportError: Error, LocalizedError, Equatable {
     case cannotWrite(path: String, reason: String)
     case cannotCreateDirectory(path: String, reason: String)
     case runDirectoryNotEmpty(path: String)
+    case runAlreadyComplete(path: String)
 
     public var errorDescription: String? {
         switch self {
@@ -36,7 +37,9 @@ public enum ReportError: Error, LocalizedError, Equatable {
         case .cannotCreateDirectory(let path, let reason):
             return "cannot create the run folder \(path): \(reason). Choose another with --out."
         case .runDirectoryNotEmpty(let path):
-            return "the run folder \(path) already holds a report.json; choose a new folder with --out (runs are never overwritten)."
+            return "the run folder \(path) already holds a report.json; choose a new folder with --out (runs are never overwritten), or continue an unfinished run with --resume \(path)."
+        case .runAlreadyComplete(let path):
+            return "the run in \(path) is already complete; there is nothing to resume."
         }
     }
 }

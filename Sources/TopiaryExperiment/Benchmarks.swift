@@ -70,23 +70,23 @@ public enum Benchmarks {
         let model = Sequential.multilayerPerceptron(inputFeatures: 784, hiddenSizes: [300, 100], outputs: 10,
                                                     generator: &initGenerator)
         let batches = BatchIterator(dataset: train, batchSize: 128)
-        func runEpochs(_ learningRate: Float, _ label: String) -> [Double] {
+        func runEpochs(_ learningRate: Float, _ label: String) throws -> [Double] {
             let trainer = Trainer(model: model, optimizer: Adam(store: model.store),
                                   schedule: LearningRateSchedule(baseRate: learningRate, totalSteps: epochs * batches.batchesPerEpoch),
                                   batches: batches)
-            return (1...epochs).map { epoch in
-                let seconds = trainer.runEpoch(generator: &shuffle).seconds
+            return try (1...epochs).map { epoch in
+                let seconds = try trainer.runEpoch(generator: &shuffle).seconds
                 progress?("\(label) epoch \(epoch)/\(epochs): \(String(format: "%.3f", seconds)) s")
                 return seconds
             }
         }
-        let dense = runEpochs(1e-3, "dense")
+        let dense = try runEpochs(1e-3, "dense")
         let denseAccuracy = Evaluation.measure(model, on: test).accuracy
         var context = ScoringContext(model: model, calibration: batches, calibrationBatches: 1, generator: SeededGenerator(seed: 0))
         let targets = model.weightParameters
         try UnstructuredPruner(scope: .global).prune(targets, scores: try MagnitudeScorer().scores(for: targets, context: &context),
                                                      to: sparsity)
-        let masked = runEpochs(5e-4, "masked")
+        let masked = try runEpochs(5e-4, "masked")
         return EpochFigures(denseEpochSeconds: dense, maskedEpochSeconds: masked,
                             maskedSparsity: SparsityAccounting(targets).sparsity, trainRows: train.count,
                             denseTestAccuracy: denseAccuracy, maskedTestAccuracy: Evaluation.measure(model, on: test).accuracy)

@@ -6,24 +6,37 @@ import TopiaryOptim
 import TopiarySparsity
 import TopiaryTensor
 
-/// Runs one experiment: dense training, then for each stage score → select → masked
-/// retraining → measure, rewriting the reports after every stage.
+/// Runs one experiment: dense training, then the spec's pruning plan (staged, adaptive or
+/// gradual), measuring and rewriting the reports after every stage, and checkpointing so a
+/// killed run resumes exactly (`RunOptions.resumeDirectory`).
 ///
-/// Everything a user can get wrong (spec, data files, output folder) is checked before the
-/// first epoch and before any file is written.
+/// Everything a user can get wrong (spec, data files, output folder, a resume that does not
+/// match) is checked in `init`, before any training and before any file is written.
 public final class ExperimentRunner {
     public let spec: ExperimentSpec
     public let options: RunOptions
     public let runDirectory: String
-    public let runID: String
+    public let plan: PruningPlan
 
-    private let data: SplitData
-    private let model: Sequential
-    private let targets: [Parameter]
-    private var shuffleGenerator: SeededGenerator
-    private var scorerGenerator: SeededGenerator
-    private var report: RunReport
+    let data: SplitData
+    let model: Sequential
+    /// The weight matrices pruning acts on (all weights minus excluded layers).
+    let targets: [Parameter]
+    var shuffleGenerator: SeededGenerator
+    var scorerGenerator: SeededGenerator
+    var report: RunReport
+    var progress: RunProgress
+    /// The optimizer of a schedule that spans stages (lr continue, gradual); nil when each
+    /// stage starts a fresh one.
+    var spanningOptimizer: (any Optimizer)?
+    /// Values surviving weights are reset to after each stage's pruning (rewinding).
+    var rewindValues: Tensor?
+    /// The last accepted state, which an adaptive rejection rolls back to.
+    var lastAccepted: Checkpoint?
+    var checkpointSequence = 0
     private let startTime = monotonicNanoseconds()
+    /// Set when a checkpoint was restored (resume), so dense training is skipped.
+    var resumed = false
 
     struct SplitData {
         let train: LabeledDataset
@@ -31,19 +44,21 @@ public final class ExperimentRunner {
         let test: LabeledDataset
     }
 
-    /// Validates everything and loads the data; writes nothing.
+    /// Validates everything and loads the data (and, when resuming, the latest checkpoint);
+    /// writes nothing.
     public init(spec rawSpec: ExperimentSpec, options: RunOptions) throws {
         var spec = options.quick ? rawSpec.quickVariant : rawSpec
         if let seed = options.seedOverride { spec.seed = seed }
         spec = spec.resolved
         self.spec = spec
         self.options = options
+        plan = spec.pruning.plan
 
         FloatEnvironment.prepareForFloatWork(blasThreads: spec.threads!)
 
         do {
             data = try ExperimentRunner.loadData(spec)
-            try ExperimentRunner.checkPhasesFit(spec, trainRows: data.train.count)
+            try ExperimentRunner.checkPhasesFit(spec, plan: plan, trainRows: data.train.count)
         } catch let problem as SpecProblem {
             throw SpecError(file: options.specFile, keyPath: problem.keyPath, problem: problem.problem)
         }
@@ -56,149 +71,88 @@ public final class ExperimentRunner {
         targets = model.weightParameters.filter { !excluded.contains($0.layerName) }
         shuffleGenerator = SeededGenerator(seed: spec.seed, stream: "shuffle")
         scorerGenerator = SeededGenerator(seed: spec.seed, stream: "scorer")
+        progress = RunProgress(spec: spec, rows: [], shuffleState: shuffleGenerator.stateArray,
+                               scorerState: scorerGenerator.stateArray)
 
-        runID = ExperimentRunner.makeRunID(seed: spec.seed)
-        runDirectory = options.runDirectory ?? "\(options.notebooksRoot)/\(spec.name)/\(runID)"
-        if FileManager.default.fileExists(atPath: runDirectory + "/report.json") {
-            throw ReportError.runDirectoryNotEmpty(path: runDirectory)
+        let runID: String
+        if let resumeDirectory = options.resumeDirectory {
+            runDirectory = resumeDirectory
+            let previous = try ExperimentRunner.previousReport(in: resumeDirectory, spec: spec)
+            runID = previous.runID
+            report = ExperimentRunner.newReport(spec: spec, options: options, runID: runID, data: data, model: model, targets: targets)
+            report.resumedAt = previous.resumedAt + [ISO8601DateFormatter().string(from: Date())]
+            if let checkpoint = try latestCheckpoint() { try restore(checkpoint) }
+        } else {
+            runID = ExperimentRunner.makeRunID(seed: spec.seed)
+            runDirectory = options.runDirectory ?? "\(options.notebooksRoot)/\(spec.name)/\(runID)"
+            if FileManager.default.fileExists(atPath: runDirectory + "/report.json") {
+                throw ReportError.runDirectoryNotEmpty(path: runDirectory)
+            }
+            report = ExperimentRunner.newReport(spec: spec, options: options, runID: runID, data: data, model: model, targets: targets)
         }
-        report = RunReport(status: .running, experiment: spec.name, runID: runID, quick: options.quick, spec: spec,
-                           environment: RunEnvironment.current(),
-                           dataRows: .init(train: data.train.count, validation: data.validation.count, test: data.test.count),
-                           model: .init(architecture: model.architectureDescription,
-                                        parameters: model.store.parameterCount,
-                                        prunableWeights: targets.reduce(0) { $0 + $1.count }),
-                           stages: [], totalSeconds: 0)
     }
 
-    /// Runs every phase; returns the finished report (also on disk in `runDirectory`).
+    /// Runs (or continues) every phase; returns the finished report (also on disk).
     @discardableResult
     public func run() throws -> RunReport {
         try createRunDirectory()
         do {
-            let dense = try train(epochs: spec.training.epochs, batchSize: spec.training.batchSize,
-                                  optimizer: spec.training.optimizer, schedule: spec.training.lrSchedule!, phase: "dense")
-            try record(stage: 0, target: 0, training: dense, scoreSeconds: 0, selectSeconds: 0)
-
-            let scorer = ScorerRegistry.make(spec.pruning.scorer)!
-            let pruner = UnstructuredPruner(scope: spec.pruning.scope)
-            let retraining = spec.pruning.retraining!
-            for (index, stage) in spec.pruning.stages.enumerated() {
-                let stageNumber = index + 1
-                options.progress?("stage \(stageNumber)/\(spec.pruning.stages.count): scoring (\(scorer.name)), pruning to \(stage.sparsity)")
-                var context = ScoringContext(model: model,
-                                             calibration: BatchIterator(dataset: data.train, batchSize: retraining.batchSize!),
-                                             calibrationBatches: spec.pruning.calibrationBatches, generator: scorerGenerator)
-                let (scores, scoreSeconds) = try measureSeconds { try scorer.scores(for: targets, context: &context) }
-                scorerGenerator = context.generator
-                let (_, selectSeconds) = try measureSeconds { try pruner.prune(targets, scores: scores, to: stage.sparsity) }
-                try checkRealised(stage: stageNumber, target: stage.sparsity)
-
-                let training = try train(epochs: stage.epochs, batchSize: retraining.batchSize!, optimizer: retraining.optimizer!,
-                                         schedule: retraining.lrSchedule!, phase: "stage \(stageNumber)")
-                try checkRealised(stage: stageNumber, target: stage.sparsity)
-                try record(stage: stageNumber, target: stage.sparsity, training: training,
-                           scoreSeconds: scoreSeconds, selectSeconds: selectSeconds)
+            if !resumed { try denseTraining() }
+            switch plan {
+            case .staged(let stages): try runStaged(stages)
+            case .adaptive(let policy, let epochs): try runAdaptive(policy, epochsPerAttempt: epochs)
+            case .gradual(let schedule, let epochs): try runGradual(schedule, epochs: epochs)
             }
             report.status = .complete
-            report.totalSeconds = elapsedSeconds
-            try report.write(to: runDirectory)
+            report.error = nil
+            try writeReport()
             return report
+        } catch let interruption as RunInterrupted {
+            report.status = .interrupted
+            report.error = interruption.errorDescription
+            try? writeReport()
+            throw interruption
         } catch {
             report.status = .failed
             report.error = (error as? LocalizedError)?.errorDescription ?? "\(error)"
-            report.totalSeconds = elapsedSeconds
-            try? report.write(to: runDirectory)
+            try? writeReport()
             throw error
         }
     }
 
-    // MARK: - Phases
-
-    struct TrainingOutcome {
-        var epochs = 0
-        var lastLoss: Double?
-        var epochSeconds: [Double] = []
-    }
-
-    /// `epochs` epochs with a fresh optimizer (so no state from before pruning survives).
-    private func train(epochs: Int, batchSize: Int, optimizer optimizerSpec: OptimizerSpec, schedule: ScheduleSpec,
-                       phase: String) throws -> TrainingOutcome {
-        var outcome = TrainingOutcome(epochs: epochs)
-        guard epochs > 0 else { return outcome }
-        let batches = BatchIterator(dataset: data.train, batchSize: batchSize)
-        let lr = try schedule.makeSchedule(baseRate: optimizerSpec.learningRate, totalSteps: epochs * batches.batchesPerEpoch)
-        let trainer = Trainer(model: model, optimizer: optimizerSpec.makeOptimizer(for: model.store), schedule: lr, batches: batches)
-        for epoch in 1...epochs {
-            let (loss, seconds) = trainer.runEpoch(generator: &shuffleGenerator)
-            guard loss.isFinite else { throw TrainingError.diverged(phase: phase, epoch: epoch) }
-            outcome.lastLoss = loss
-            outcome.epochSeconds.append(seconds)
-            options.progress?("\(phase) epoch \(epoch)/\(epochs): loss \(String(format: "%.4f", loss)), \(String(format: "%.2f", seconds)) s")
+    /// Dense training (with the rewind snapshot taken at init or at the chosen step), stage 0,
+    /// and the first checkpoint.
+    private func denseTraining() throws {
+        let rewind = spec.pruning.rewind!
+        if rewind.weights == .initialization { rewindValues = model.store.values.copy() }
+        var afterStep: ((Int) throws -> Void)?
+        if rewind.weights == .step, let target = rewind.step {
+            afterStep = { [unowned self] step in if step + 1 == target { rewindValues = model.store.values.copy() } }
+            if target == 0 { rewindValues = model.store.values.copy() }
         }
-        return outcome
-    }
-
-    /// Fails loudly when the masks do not realise the target or a pruned weight came back.
-    private func checkRealised(stage: Int, target: Double) throws {
-        let accounting = SparsityAccounting(targets)
-        guard accounting.matches(target: target, scope: spec.pruning.scope) else {
-            throw PruningError.missedTarget(stage: stage, target: target, realised: accounting.sparsity)
+        let dense = try train(epochs: spec.training.epochs, batchSize: spec.training.batchSize,
+                              optimizer: spec.training.optimizer.makeOptimizer(for: model.store),
+                              baseRate: spec.training.optimizer.learningRate,
+                              schedule: spec.training.lrSchedule!, phase: "dense", afterStep: afterStep)
+        if rewind.weights == .step, rewindValues == nil {
+            throw SpecError(file: options.specFile, keyPath: "pruning.rewind.step",
+                            problem: "dense training ended after \(dense.steps) steps, before step \(rewind.step!). Choose a step within dense training.")
         }
-        for parameter in targets {
-            let (value, mask) = (parameter.value.pointer, parameter.mask.pointer)
-            if let revived = (0..<parameter.count).first(where: { mask[$0] == 0 && value[$0] != 0 }) {
-                throw TrainingError.prunedWeightRevived(parameter: parameter.name, index: revived)
-            }
-        }
-    }
-
-    private func record(stage: Int, target: Double, training: TrainingOutcome,
-                        scoreSeconds: Double, selectSeconds: Double) throws {
-        let test = Evaluation.measure(model, on: data.test)
-        let validation = Evaluation.measure(model, on: data.validation)
-        let accounting = SparsityAccounting(targets)
-        let excluded = Set(spec.pruning.excludeLayers)
-        let prunedLayers = Set(targets.map(\.layerName))
-        let layers = model.weightParameters.map { parameter in
-            let alive = countNonzeros(parameter.mask)
-            return LayerRecord(layer: parameter.layerName, parameter: parameter.name,
-                               rows: parameter.shape[0], columns: parameter.shape[1], total: parameter.count,
-                               nonzeros: alive, sparsity: 1 - Double(alive) / Double(parameter.count),
-                               excluded: excluded.contains(parameter.layerName), denseBytes: 4 * parameter.count,
-                               csrBytes: MemoryFootprint.csrBytes(rows: parameter.shape[0], columns: parameter.shape[1], nonzeros: alive))
-        }
-        let latency = spec.measurement.latencyBatchSizes.map { batch in
-            LatencyRecord(batchSize: batch, engine: "dense", measureLatency(batch: batch))
-        }
-        let trainSeconds = training.epochSeconds.reduce(0, +)
-        report.stages.append(StageRecord(
-            stage: stage, targetSparsity: target, sparsity: accounting.sparsity, nonzeros: accounting.alive,
-            prunableWeights: accounting.total, testAccuracy: test.accuracy, testLoss: test.loss,
-            valAccuracy: validation.accuracy, valLoss: validation.loss, trainLoss: training.lastLoss,
-            epochs: training.epochs,
-            trainEpochSeconds: training.epochs > 0 ? trainSeconds / Double(training.epochs) : nil,
-            trainSeconds: trainSeconds, scoreSeconds: scoreSeconds, selectSeconds: selectSeconds, latency: latency,
-            denseBytes: MemoryFootprint.denseBytes(model.parameters),
-            csrBytes: MemoryFootprint.csrBytes(model.parameters, sparseLayers: prunedLayers),
-            peakRSSBytes: ProcessMemory.peakResidentBytes, layers: layers))
-        report.totalSeconds = elapsedSeconds
-        try report.write(to: runDirectory)
-        options.progress?("stage \(stage): sparsity \(String(format: "%.5f", accounting.sparsity)), test accuracy \(String(format: "%.4f", test.accuracy)), validation \(String(format: "%.4f", validation.accuracy))")
-    }
-
-    /// Whole-model dense forward latency on `batch` test rows (repeated if the test set is smaller).
-    private func measureLatency(batch: Int) -> LatencyStatistics {
-        let inputs = Tensor(zeros: [batch, data.test.featureCount])
-        let d = data.test.featureCount
-        for r in 0..<batch {
-            (inputs.pointer + r * d).update(from: data.test.features.pointer + (r % data.test.count) * d, count: d)
-        }
-        return LatencyHarness.measure(warmup: spec.measurement.latencyWarmup,
-                                      repetitions: spec.measurement.latencyRepetitions) { _ = model.forward(inputs) }
+        try append(try measure(stage: 0, target: 0, training: dense, scoreSeconds: 0, selectSeconds: 0))
+        try checkpoint(label: "stage0")
     }
 
     // MARK: - Set-up
+
+    static func newReport(spec: ExperimentSpec, options: RunOptions, runID: String, data: SplitData, model: Sequential,
+                          targets: [Parameter]) -> RunReport {
+        RunReport(status: .running, experiment: spec.name, runID: runID, quick: options.quick, spec: spec,
+                  environment: RunEnvironment.current(),
+                  dataRows: .init(train: data.train.count, validation: data.validation.count, test: data.test.count),
+                  model: .init(architecture: model.architectureDescription, parameters: model.store.parameterCount,
+                               prunableWeights: targets.reduce(0) { $0 + $1.count }),
+                  stages: [], totalSeconds: 0)
+    }
 
     static func loadData(_ spec: ExperimentSpec) throws -> SplitData {
         let (fullTrain, fullTest) = try FashionMNIST.load(directory: spec.data.path!)
@@ -213,17 +167,24 @@ public final class ExperimentRunner {
         return SplitData(train: train, validation: validation, test: test)
     }
 
-    /// Schedules whose warm-up is longer than their phase are a spec error, found before training.
-    static func checkPhasesFit(_ spec: ExperimentSpec, trainRows: Int) throws {
-        func steps(_ epochs: Int, _ batch: Int) -> Int { epochs * ((trainRows + batch - 1) / batch) }
-        let dense = steps(spec.training.epochs, spec.training.batchSize)
-        if dense > 0 {
-            _ = try spec.training.lrSchedule!.makeSchedule(baseRate: spec.training.optimizer.learningRate, totalSteps: dense)
+    /// Schedules that do not fit their phases (warm-up longer than a phase, gradual updates
+    /// past the phase's end, a rewind step past dense training) are spec errors, found here.
+    static func checkPhasesFit(_ spec: ExperimentSpec, plan: PruningPlan, trainRows: Int) throws {
+        let phases = PhasePlan(spec: spec, trainRows: trainRows)
+        if phases.denseSteps > 0 {
+            _ = try spec.training.lrSchedule!.makeSchedule(baseRate: spec.training.optimizer.learningRate, totalSteps: phases.denseSteps)
+        }
+        if let step = spec.pruning.rewind?.step, step > phases.denseSteps {
+            throw SpecProblem(keyPath: "pruning.rewind.step",
+                              problem: "\(step) is past the end of dense training (\(phases.denseSteps) steps).")
         }
         let retraining = spec.pruning.retraining!
-        for stage in spec.pruning.stages where stage.epochs > 0 {
-            _ = try retraining.lrSchedule!.makeSchedule(baseRate: retraining.optimizer!.learningRate,
-                                                        totalSteps: steps(stage.epochs, retraining.batchSize!))
+        for steps in phases.retrainingPhaseSteps(plan) where steps > 0 {
+            _ = try retraining.lrSchedule!.makeSchedule(baseRate: retraining.optimizer!.learningRate, totalSteps: steps)
+        }
+        if case .gradual(let schedule, let epochs) = plan, schedule.endStep >= epochs * phases.retrainingStepsPerEpoch {
+            throw SpecProblem(keyPath: "pruning.schedule",
+                              problem: "the last mask update (step \(schedule.endStep) = start_step + pruning_steps · frequency) falls outside the \(epochs * phases.retrainingStepsPerEpoch) steps of \(epochs) epochs. Lower pruning_steps or frequency, or add epochs.")
         }
     }
 
@@ -237,13 +198,23 @@ public final class ExperimentRunner {
 
     private func createRunDirectory() throws {
         do {
-            try FileManager.default.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: runDirectory + "/checkpoints", withIntermediateDirectories: true)
         } catch {
             throw ReportError.cannotCreateDirectory(path: runDirectory, reason: error.localizedDescription)
         }
     }
 
-    private var elapsedSeconds: Double { Double(monotonicNanoseconds() - startTime) / 1e9 }
+    func writeReport() throws {
+        report.totalSeconds += elapsedSinceLastWrite
+        try report.write(to: runDirectory)
+    }
+
+    private var lastWrite = monotonicNanoseconds()
+    private var elapsedSinceLastWrite: Double {
+        let now = monotonicNanoseconds()
+        defer { lastWrite = now }
+        return Double(now - lastWrite) / 1e9
+    }
 }
 
 public enum TrainingError: Error, LocalizedError, Equatable {

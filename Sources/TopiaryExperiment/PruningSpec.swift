@@ -11,11 +11,15 @@ public struct PruningSpec: Codable, Sendable, Equatable {
     public var excludeLayers: [String]
     /// Masked retraining after each stage; defaults to the dense training's settings.
     public var retraining: RetrainingSpec?
-    public var stages: [StageSpec]
+    /// An explicit list of stages, or…
+    public var stages: [StageSpec]?
+    /// …a named schedule (exactly one of the two).
+    public var schedule: SparsityScheduleSpec?
+    public var rewind: RewindSpec?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case scorer, scope, calibrationBatches = "calibration_batches", excludeLayers = "exclude_layers"
-        case retraining, stages
+        case retraining, stages, schedule, rewind
     }
 
     public init(from decoder: any Decoder) throws {
@@ -32,16 +36,35 @@ public struct PruningSpec: Codable, Sendable, Equatable {
         }
         excludeLayers = try c.decodeIfPresent([String].self, forKey: .excludeLayers) ?? []
         retraining = try c.decodeIfPresent(RetrainingSpec.self, forKey: .retraining)
-        stages = try c.decode([StageSpec].self, forKey: .stages)
-        if stages.isEmpty { throw decoder.problem(CodingKeys.stages, "needs at least one stage.") }
-        for index in stages.indices.dropFirst() where stages[index].sparsity <= stages[index - 1].sparsity {
-            throw SpecProblem(keyPath: "pruning.stages[\(index)].sparsity",
-                              problem: "\(stages[index].sparsity) does not exceed the previous stage's \(stages[index - 1].sparsity): targets must strictly increase (masks only shrink).")
+        stages = try c.decodeIfPresent([StageSpec].self, forKey: .stages)
+        schedule = try c.decodeIfPresent(SparsityScheduleSpec.self, forKey: .schedule)
+        rewind = try c.decodeIfPresent(RewindSpec.self, forKey: .rewind)
+        switch (stages, schedule) {
+        case (nil, nil):
+            throw decoder.problem(nil, "needs either 'stages' (an explicit list) or 'schedule' (linear, geometric, agp, adaptive).")
+        case (.some, .some):
+            throw decoder.problem(CodingKeys.schedule, "give either 'stages' or 'schedule', not both.")
+        case (let stages?, nil):
+            if stages.isEmpty { throw decoder.problem(CodingKeys.stages, "needs at least one stage.") }
+            for index in stages.indices.dropFirst() where stages[index].sparsity <= stages[index - 1].sparsity {
+                throw SpecProblem(keyPath: "pruning.stages[\(index)].sparsity",
+                                  problem: "\(stages[index].sparsity) does not exceed the previous stage's \(stages[index - 1].sparsity): targets must strictly increase (masks only shrink).")
+            }
+        case (nil, let schedule?):
+            if let rewind, schedule.kind == .agp, rewind.weights != .none || rewind.lrSchedule != .restart {
+                throw decoder.problem(CodingKeys.rewind, "does not apply to agp, which prunes inside one training phase.")
+            }
+            if let rewind, schedule.kind == .adaptive, rewind.lrSchedule == .continue {
+                throw SpecProblem(keyPath: "pruning.rewind.lr_schedule",
+                                  problem: "continue needs the total retraining steps in advance; an adaptive schedule does not know them. Use restart.")
+            }
         }
     }
 
     func resolved(training: TrainingSpec) -> PruningSpec {
         var r = self
+        r.schedule = schedule?.resolved
+        r.rewind = rewind ?? RewindSpec()
         let base = retraining ?? RetrainingSpec(batchSize: nil, optimizer: nil, lrSchedule: nil)
         r.retraining = RetrainingSpec(batchSize: base.batchSize ?? training.batchSize,
                                       optimizer: (base.optimizer ?? training.optimizer).resolved,

@@ -12,6 +12,7 @@ public enum ReportColumns {
     public static func stages(latencyBatchSizes: [Int]) -> [ReportColumn<StageRecord>] {
         var columns: [ReportColumn<StageRecord>] = [
             .init(name: "stage", meaning: "0 = after dense training; k = after prune stage k and its retraining") { "\($0.stage)" },
+            .init(name: "status", meaning: "accepted, or rejected (an adaptive attempt outside the tolerance, rolled back)") { $0.status.rawValue },
             .init(name: "target_sparsity", meaning: "fraction of prunable weights the schedule asked to remove") { format($0.targetSparsity) },
             .init(name: "sparsity", meaning: "realised fraction of prunable weights that are zero (checked against the target)") { format($0.sparsity) },
             .init(name: "nonzeros", meaning: "prunable weights still alive") { "\($0.nonzeros)" },

@@ -4,6 +4,10 @@ import Foundation
 public struct RunOptions: Sendable {
     /// The run folder itself (--out); nil: notebooks-out/<experiment>/<run-id>/.
     public var runDirectory: String?
+    /// Continue the run in this folder from its latest checkpoint.
+    public var resumeDirectory: String?
+    /// Stop with `RunInterrupted` between batches once Ctrl-C arrives (the CLI sets it).
+    public var interruptible = false
     /// The spec's file, for error messages.
     public var specFile = "<spec>"
     /// Root for default run folders.
@@ -19,14 +23,19 @@ public struct RunOptions: Sendable {
 
 extension ExperimentSpec {
     /// The spec `--quick` runs: at most 2,000 training rows, 500 validation rows, 1,000 test
-    /// rows, one epoch per phase, four calibration batches and 20 latency repetitions.
+    /// rows, one epoch per phase (two for agp), four calibration batches and 20 latency
+    /// repetitions.
     public var quickVariant: ExperimentSpec {
         var q = self
         q.data.trainLimit = min(data.trainLimit ?? .max, 2000)
         q.data.validationSize = min(data.validationSize, 500)
         q.data.testLimit = min(data.testLimit ?? .max, 1000)
         q.training.epochs = min(training.epochs, 1)
-        q.pruning.stages = pruning.stages.map { StageSpec(sparsity: $0.sparsity, epochs: min($0.epochs, 1)) }
+        q.pruning.stages = pruning.stages?.map { StageSpec(sparsity: $0.sparsity, epochs: min($0.epochs, 1)) }
+        if var schedule = pruning.schedule {
+            schedule.epochs = min(schedule.epochs, schedule.kind == .agp ? 2 : 1)
+            q.pruning.schedule = schedule
+        }
         q.pruning.calibrationBatches = min(pruning.calibrationBatches, 4)
         q.measurement.latencyRepetitions = min(measurement.latencyRepetitions, 20)
         q.measurement.latencyWarmup = min(measurement.latencyWarmup, 2)

@@ -5,7 +5,7 @@ import Foundation
 public struct RunReport: Codable, Sendable, Equatable {
     public static let schemaVersion = 1
 
-    public enum Status: String, Codable, Sendable { case running, complete, failed }
+    public enum Status: String, Codable, Sendable { case running, complete, failed, interrupted }
 
     public var schemaVersion: Int = RunReport.schemaVersion
     public var status: Status
@@ -19,6 +19,8 @@ public struct RunReport: Codable, Sendable, Equatable {
     public var model: ModelSummary
     public var stages: [StageRecord]
     public var totalSeconds: Double
+    /// When the run was resumed from a checkpoint (ISO 8601), oldest first.
+    public var resumedAt: [String] = []
 
     public struct DataRows: Codable, Sendable, Equatable {
         public var train: Int
@@ -35,7 +37,7 @@ public struct RunReport: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case schemaVersion = "schema_version", status, error, experiment, runID = "run_id", quick, spec, environment
-        case dataRows = "data_rows", model, stages, totalSeconds = "total_seconds"
+        case dataRows = "data_rows", model, stages, totalSeconds = "total_seconds", resumedAt = "resumed_at"
     }
 
     /// Writes stages.csv, layers.csv and report.json into `directory`, each atomically.

@@ -2,7 +2,15 @@ import TopiaryMetrics
 
 /// Everything measured after dense training (stage 0) or after one prune stage's retraining.
 public struct StageRecord: Codable, Sendable, Equatable {
+    public enum Status: String, Codable, Sendable {
+        /// Kept: the run continues from this stage.
+        case accepted
+        /// An adaptive attempt outside the tolerance: measured, then rolled back.
+        case rejected
+    }
+
     public var stage: Int
+    public var status: Status = .accepted
     public var targetSparsity: Double
     /// Realised: fraction of prunable weights whose mask is 0.
     public var sparsity: Double
@@ -28,7 +36,7 @@ public struct StageRecord: Codable, Sendable, Equatable {
     public var layers: [LayerRecord]
 
     enum CodingKeys: String, CodingKey {
-        case stage, targetSparsity = "target_sparsity", sparsity, nonzeros, prunableWeights = "prunable_weights"
+        case stage, status, targetSparsity = "target_sparsity", sparsity, nonzeros, prunableWeights = "prunable_weights"
         case testAccuracy = "test_accuracy", testLoss = "test_loss", valAccuracy = "val_accuracy", valLoss = "val_loss"
         case trainLoss = "train_loss", epochs, trainEpochSeconds = "train_epoch_seconds", trainSeconds = "train_seconds"
         case scoreSeconds = "score_seconds", selectSeconds = "select_seconds", latency

@@ -15,25 +15,36 @@ public final class Trainer {
     public private(set) var step = 0
     private let loss = SoftmaxCrossEntropy()
 
-    public init(model: Sequential, optimizer: any Optimizer, schedule: LearningRateSchedule, batches: BatchIterator) {
+    /// Called after every optimizer step with the step's index (gradual pruning updates masks
+    /// here; rewinding snapshots weights here).
+    public var afterStep: ((Int) throws -> Void)?
+
+    /// - Parameter startStep: the schedule position of the first step (a schedule that spans
+    ///   several stages continues where the previous stage stopped).
+    public init(model: Sequential, optimizer: any Optimizer, schedule: LearningRateSchedule, batches: BatchIterator,
+                startStep: Int = 0) {
         self.model = model
         self.optimizer = optimizer
         self.schedule = schedule
         self.batches = batches
+        self.step = startStep
     }
 
     /// One pass over the training rows in an order drawn from `generator`.
     /// Returns the mean training loss over the epoch's batches and the wall-clock seconds.
-    public func runEpoch(generator: inout SeededGenerator) -> (meanLoss: Double, seconds: Double) {
+    /// Throws `RunInterrupted` between batches once Ctrl-C arrived.
+    public func runEpoch(generator: inout SeededGenerator, interruptible: String? = nil) throws -> (meanLoss: Double, seconds: Double) {
         var lossSum = 0.0
         var batchCount = 0
         let start = monotonicNanoseconds()
-        batches.forEachBatch(shuffle: true, generator: &generator) { batch in
+        try batches.forEachBatch(shuffle: true, generator: &generator) { batch in
+            if let runDirectory = interruptible, RunInterruption.requested { throw RunInterrupted(runDirectory: runDirectory) }
             model.store.zeroGrads()
             let logits = model.forward(batch.inputs)
             let (batchLoss, gradient) = loss.lossAndGradient(logits: logits, labels: batch.labels)
             model.backward(gradient)
             optimizer.step(learningRate: schedule(step))
+            try afterStep?(step)
             step += 1
             lossSum += Double(batchLoss)
             batchCount += 1

@@ -15,6 +15,8 @@ public protocol Optimizer: AnyObject {
     var stateBuffers: [String: Tensor] { get }
     /// Number of steps taken (Adam's bias correction depends on it).
     var stepCount: Int { get }
+    /// Sets the step counter when state is restored from a checkpoint.
+    func restoreStepCount(_ count: Int)
 }
 
 extension Optimizer {

@@ -13,6 +13,9 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Write the run into this folder (default: notebooks-out/<experiment>/<run-id>).")
     var out: String?
 
+    @Option(name: .customLong("resume"), help: "Continue the unfinished run in this folder from its latest checkpoint (same spec and flags).")
+    var resumeDirectory: String?
+
     @Option(help: "Override the spec's seed.")
     var seed: UInt64?
 
@@ -22,19 +25,31 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "No progress lines on stderr.")
     var quiet = false
 
+    func validate() throws {
+        if resumeDirectory != nil, out != nil {
+            throw ValidationError("--resume continues a run in its own folder; drop --out.")
+        }
+    }
+
     func run() throws {
         do {
             let experiment = try ExperimentSpec.load(path: spec)
             var options = RunOptions()
             options.runDirectory = out
+            options.resumeDirectory = resumeDirectory
+            options.interruptible = true
             options.seedOverride = seed
             options.quick = quick
             options.specFile = spec
             options.progress = progressPrinter(quiet: quiet)
             let runner = try ExperimentRunner(spec: experiment, options: options)
-            options.progress?("run folder \(runner.runDirectory)")
+            options.progress?((resumeDirectory == nil ? "run folder " : "resuming ") + runner.runDirectory)
+            RunInterruption.installHandler()
             let report = try runner.run()
             print(SummaryTable.render(report, runDirectory: runner.runDirectory))
+        } catch let interruption as RunInterrupted {
+            FileHandle.standardError.write(Data("topiary: \(interruption.errorDescription!.replacingOccurrences(of: "SPEC", with: spec))\n".utf8))
+            throw ExitCode(130)
         } catch {
             throw fail(error)
         }

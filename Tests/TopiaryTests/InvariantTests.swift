@@ -27,7 +27,7 @@ extension AllTests {
             let trainer = Trainer(model: model, optimizer: adam,
                                   schedule: LearningRateSchedule(baseRate: 1e-3, totalSteps: 2 * batches.batchesPerEpoch),
                                   batches: batches)
-            for _ in 0..<2 { _ = trainer.runEpoch(generator: &g) }  // 150 steps per stage
+            for _ in 0..<2 { _ = try trainer.runEpoch(generator: &g) }  // 150 steps per stage
             #expect(SparsityAccounting(targets).matches(target: sparsity, scope: .global))
             for (t, parameter) in targets.enumerated() {
                 for i in 0..<parameter.count where parameter.mask[i] == 0 {

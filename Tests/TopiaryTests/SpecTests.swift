@@ -47,8 +47,8 @@ extension AllTests {
         #expect(spec.model.hiddenSizes == [300, 100] && spec.seed == 0)
         #expect(spec.training.epochs == 8 && spec.training.batchSize == 128)
         #expect(spec.training.optimizer.name == .adam && spec.training.optimizer.learningRate == 1e-3)
-        #expect(spec.pruning.stages.map(\.sparsity) == [0.5, 0.75, 0.875, 0.9375, 0.96875])
-        #expect(spec.pruning.stages.allSatisfy { $0.epochs == 2 })
+        #expect(spec.pruning.stages?.map(\.sparsity) == [0.5, 0.75, 0.875, 0.9375, 0.96875])
+        #expect(spec.pruning.stages?.allSatisfy { $0.epochs == 2 } == true)
         #expect(spec.pruning.retraining?.optimizer?.learningRate == 5e-4 && spec.pruning.scope == .global)
         #expect(spec.pruning.scorer == "magnitude" && spec.pruning.excludeLayers.isEmpty)
     }
@@ -122,3 +122,53 @@ let packageRoot: String = {
     }
     fatalError("Package.swift not found above \(#filePath)")
 }()
+
+extension AllTests {
+@Suite struct ScheduleSpecTests {
+    let stagesBlock = "  stages:\n    - { sparsity: 0.5, epochs: 1 }\n    - { sparsity: 0.8, epochs: 1 }"
+
+    func decodeError(_ replacement: String) -> SpecError? {
+        do {
+            _ = try ExperimentSpec.decode(yaml: validSpecYAML.replacingOccurrences(of: stagesBlock, with: replacement), file: "x.yaml")
+            return nil
+        } catch { return error as? SpecError }
+    }
+
+    @Test func namedSchedulesResolveToPlans() throws {
+        func plan(_ block: String) throws -> PruningPlan {
+            try ExperimentSpec.decode(yaml: validSpecYAML.replacingOccurrences(of: stagesBlock, with: block)).resolved.pruning.plan
+        }
+        #expect(try plan("  schedule: { kind: geometric, fraction: 0.5, stages: 3, epochs: 2 }")
+                == .staged([StageSpec(sparsity: 0.5, epochs: 2), StageSpec(sparsity: 0.75, epochs: 2), StageSpec(sparsity: 0.875, epochs: 2)]))
+        if case .adaptive(let policy, let epochs) = try plan("  schedule: { kind: adaptive, epochs: 2 }") {
+            #expect(policy.tolerance == 0.005 && policy.initialStep == 0.5 && epochs == 2)
+        } else { Issue.record("not adaptive") }
+        if case .gradual(let schedule, let epochs) = try plan("  schedule: { kind: agp, epochs: 4, final_sparsity: 0.9, frequency: 10, pruning_steps: 5 }") {
+            #expect(schedule.endStep == 50 && schedule.initialSparsity == 0 && epochs == 4)
+        } else { Issue.record("not agp") }
+    }
+
+    @Test func scheduleErrorsNameTheKey() {
+        #expect(decodeError("")?.problem.contains("either 'stages'") == true)
+        #expect(decodeError(stagesBlock + "\n  schedule: { kind: linear, final_sparsity: 0.9, stages: 3, epochs: 1 }")?.keyPath == "pruning.schedule")
+        #expect(decodeError("  schedule: { kind: linear, stages: 3, epochs: 1 }")?.keyPath == "pruning.schedule.final_sparsity")
+        #expect(decodeError("  schedule: { kind: linear, final_sparsity: 0.9, stages: 3, epochs: 1, frequency: 4 }")?.keyPath == "pruning.schedule.frequency")
+        #expect(decodeError("  schedule: { kind: geometric, fraction: 1.5, stages: 3, epochs: 1 }")?.keyPath == "pruning.schedule.fraction")
+        #expect(decodeError("  schedule: { kind: agp, epochs: 2, final_sparsity: 0.9, frequency: 5, pruning_steps: 4 }\n  rewind: { weights: init }")?.keyPath == "pruning.rewind")
+        #expect(decodeError("  schedule: { kind: adaptive, epochs: 1 }\n  rewind: { lr_schedule: continue }")?.keyPath == "pruning.rewind.lr_schedule")
+        #expect(decodeError(stagesBlock + "\n  rewind: { weights: step }")?.keyPath == "pruning.rewind.step")
+        #expect(decodeError("  schedule: { kind: hyperbolic, epochs: 1 }")?.keyPath == "pruning.schedule.kind")
+    }
+
+    /// A gradual schedule whose last update falls after its phase fails before training.
+    @Test func gradualPastItsPhaseIsRejectedUpFront() throws {
+        let spec = try sliceSpec {
+            $0.replacingOccurrences(of: self.stagesBlock, with: "  schedule: { kind: agp, epochs: 1, final_sparsity: 0.9, frequency: 10, pruning_steps: 5 }")
+        }
+        var options = RunOptions()
+        options.runDirectory = temporaryDirectory("agp") + "/run"
+        #expect(throws: SpecError.self) { try ExperimentRunner(spec: spec, options: options) }
+        #expect(!FileManager.default.fileExists(atPath: options.runDirectory!))
+    }
+}
+}

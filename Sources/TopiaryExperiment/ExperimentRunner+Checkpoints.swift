@@ -1,0 +1,102 @@
+import Foundation
+import TopiaryNN
+import TopiaryOptim
+import TopiaryTensor
+
+/// Checkpoints: after dense training and after every stage (and every adaptive attempt, so a
+/// resumed search continues with the same step), `checkpoints/NNNN-label.bin`, atomically.
+/// A resume restores the newest one and redoes whatever was running when the run stopped;
+/// everything that decides a result (weights, masks, optimizer state, generators, schedule
+/// position, rows) is in the checkpoint, so the resumed rows equal an uninterrupted run's.
+extension ExperimentRunner {
+    var checkpointDirectory: String { runDirectory + "/checkpoints" }
+
+    func checkpoint(label: String, accepted: Bool = true) throws {
+        progress.shuffleState = shuffleGenerator.stateArray
+        progress.scorerState = scorerGenerator.stateArray
+        progress.optimizerStepCount = spanningOptimizer?.stepCount
+        progress.rows = report.stages
+        var tensors: [(String, Tensor)] = [("values", model.store.values), ("masks", model.store.masks)]
+        if let spanningOptimizer {
+            tensors += spanningOptimizer.stateBuffers.sorted { $0.key < $1.key }.map { ("optimizer." + $0.key, $0.value) }
+        }
+        if let rewindValues { tensors.append(("rewind.values", rewindValues)) }
+        let snapshot = Checkpoint(sequence: checkpointSequence, label: label, progress: progress, tensors: tensors)
+        try snapshot.write(to: checkpointDirectory + String(format: "/%04d-", checkpointSequence) + label + ".bin")
+        checkpointSequence += 1
+        if accepted { lastAccepted = snapshot }
+    }
+
+    /// An adaptive rejection: weights, masks and generators back to the last accepted state.
+    func rollBackToLastAccepted() throws {
+        guard let lastAccepted else { preconditionFailure("no accepted state to roll back to") }
+        model.store.values.assign(from: lastAccepted.tensors["values"]!)
+        model.store.masks.assign(from: lastAccepted.tensors["masks"]!)
+        model.store.zeroGrads()
+        shuffleGenerator = SeededGenerator(stateArray: lastAccepted.header.progress.shuffleState)
+        scorerGenerator = SeededGenerator(stateArray: lastAccepted.header.progress.scorerState)
+    }
+
+    /// The newest readable checkpoint of the run being resumed (nil: none yet, start over).
+    func latestCheckpoint() throws -> Checkpoint? {
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: checkpointDirectory)) ?? [])
+            .filter { $0.hasSuffix(".bin") }.sorted()
+        guard let newest = names.last else { return nil }
+        let path = checkpointDirectory + "/" + newest
+        let checkpoint = try Checkpoint.read(from: path)
+        guard checkpoint.header.progress.spec == spec else {
+            throw CheckpointError.mismatch(path: path, detail: "it was written for a different spec or seed; resume with the spec and flags the run started with")
+        }
+        for (name, tensor) in [("values", model.store.values), ("masks", model.store.masks)] {
+            guard checkpoint.tensors[name]?.shape == tensor.shape else {
+                throw CheckpointError.mismatch(path: path, detail: "its \(name) have shape \(checkpoint.tensors[name]?.shape ?? []), the model needs \(tensor.shape)")
+            }
+        }
+        // The newest accepted checkpoint is what an adaptive rejection would roll back to.
+        if let accepted = names.last(where: { !$0.contains("rejected") }), accepted != newest {
+            lastAccepted = try Checkpoint.read(from: checkpointDirectory + "/" + accepted)
+        }
+        return checkpoint
+    }
+
+    func restore(_ checkpoint: Checkpoint) throws {
+        let saved = checkpoint.header.progress
+        model.store.values.assign(from: checkpoint.tensors["values"]!)
+        model.store.masks.assign(from: checkpoint.tensors["masks"]!)
+        shuffleGenerator = SeededGenerator(stateArray: saved.shuffleState)
+        scorerGenerator = SeededGenerator(stateArray: saved.scorerState)
+        rewindValues = checkpoint.tensors["rewind.values"]
+        let optimizerBuffers = checkpoint.tensors.filter { $0.key.hasPrefix("optimizer.") }
+        if !optimizerBuffers.isEmpty || saved.optimizerStepCount != nil {
+            let optimizer = spec.pruning.retraining!.optimizer!.makeOptimizer(for: model.store)
+            for (name, buffer) in optimizer.stateBuffers {
+                guard let stored = optimizerBuffers["optimizer." + name] else {
+                    throw CheckpointError.mismatch(path: checkpoint.header.label, detail: "optimizer state \(name) is missing")
+                }
+                buffer.assign(from: stored)
+            }
+            optimizer.restoreStepCount(saved.optimizerStepCount ?? 0)
+            spanningOptimizer = optimizer
+        }
+        progress = saved
+        report.stages = saved.rows
+        checkpointSequence = checkpoint.header.sequence + 1
+        if lastAccepted == nil { lastAccepted = checkpoint }
+        resumed = true
+    }
+
+    /// The previous report of a run being resumed, checked against this spec.
+    static func previousReport(in directory: String, spec: ExperimentSpec) throws -> RunReport {
+        guard let previous = try? RunReport.read(from: directory) else {
+            throw CheckpointError.nothingToResume(directory: directory)
+        }
+        if previous.status == .complete {
+            throw ReportError.runAlreadyComplete(path: directory)
+        }
+        guard previous.spec == spec else {
+            throw CheckpointError.mismatch(path: directory + "/report.json",
+                                           detail: "the run was started with a different spec or flags (seed, --quick); resume with the same ones")
+        }
+        return previous
+    }
+}

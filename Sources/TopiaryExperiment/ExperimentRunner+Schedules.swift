@@ -1,0 +1,182 @@
+import Foundation
+import TopiaryData
+import TopiaryMetrics
+import TopiaryNN
+import TopiaryOptim
+import TopiarySparsity
+import TopiaryTensor
+
+extension ExperimentRunner {
+    /// Explicit list, linear, geometric: prune once per stage, then retrain.
+    func runStaged(_ stages: [StageSpec]) throws {
+        while progress.nextStage < stages.count {
+            let stage = stages[progress.nextStage]
+            let record = try pruneAndRetrain(stageNumber: progress.nextStage + 1, target: stage.sparsity, epochs: stage.epochs,
+                                             totalStages: stages.count)
+            try append(record)
+            progress.nextStage += 1
+            try checkpoint(label: "stage\(progress.nextStage)")
+        }
+    }
+
+    /// Attempts that keep validation accuracy within the tolerance are accepted; others are
+    /// recorded as rejected, rolled back to the last accepted checkpoint, and retried with
+    /// half the step.
+    func runAdaptive(_ policy: AdaptivePolicy, epochsPerAttempt: Int) throws {
+        var state = progress.adaptive ?? policy.initialState()
+        let denseValidation = report.stages[0].valAccuracy
+        while let target = policy.nextTarget(state) {
+            let attempt = report.stages.count
+            var record = try pruneAndRetrain(stageNumber: attempt, target: target, epochs: epochsPerAttempt, totalStages: nil)
+            let accepted = policy.accepts(validationAccuracy: record.valAccuracy, denseValidationAccuracy: denseValidation)
+            record.status = accepted ? .accepted : .rejected
+            state = policy.advance(state, target: target, accepted: accepted)
+            if !accepted {
+                options.progress?(String(format: "attempt %d at %.5f rejected: validation %.4f < dense %.4f − %.4f; rolling back, step now %.4g",
+                                         attempt, target, record.valAccuracy, denseValidation, policy.tolerance, state.step))
+                try rollBackToLastAccepted()
+            }
+            try append(record)
+            progress.adaptive = state
+            try checkpoint(label: accepted ? "stage\(attempt)" : "stage\(attempt)-rejected", accepted: accepted)
+        }
+        progress.adaptive = state
+    }
+
+    /// Gradual (AGP): one training phase; masks follow the cubic every Δt steps; a row and a
+    /// checkpoint after every epoch.
+    func runGradual(_ schedule: GradualSchedule, epochs: Int) throws {
+        let retraining = spec.pruning.retraining!
+        let batches = BatchIterator(dataset: data.train, batchSize: retraining.batchSize!)
+        let optimizer = spanningOptimizer ?? retraining.optimizer!.makeOptimizer(for: model.store)
+        spanningOptimizer = optimizer
+        let lr = try retraining.lrSchedule!.makeSchedule(baseRate: retraining.optimizer!.learningRate,
+                                                         totalSteps: epochs * batches.batchesPerEpoch)
+        let trainer = Trainer(model: model, optimizer: optimizer, schedule: lr, batches: batches, startStep: progress.phaseStep)
+        var scoreSeconds = 0.0, selectSeconds = 0.0
+        trainer.afterStep = { [unowned self] step in
+            guard let target = schedule.update(atStep: step) else { return }
+            let (score, select) = try pruneTargets(to: target)
+            optimizer.applyMasks()
+            scoreSeconds += score
+            selectSeconds += select
+        }
+        while progress.gradualEpochsDone < epochs {
+            let epoch = progress.gradualEpochsDone + 1
+            scoreSeconds = 0
+            selectSeconds = 0
+            let (loss, seconds) = try trainer.runEpoch(generator: &shuffleGenerator, interruptible: interruptionDirectory)
+            guard loss.isFinite else { throw TrainingError.diverged(phase: "gradual", epoch: epoch) }
+            options.progress?(String(format: "gradual epoch %d/%d: loss %.4f, %.2f s", epoch, epochs, loss, seconds))
+            let target = lastUpdateTarget(schedule, before: trainer.step)
+            try checkRealised(stage: epoch, target: target)
+            let outcome = TrainingOutcome(epochs: 1, lastLoss: loss, epochSeconds: [seconds], steps: batches.batchesPerEpoch)
+            try append(try measure(stage: epoch, target: target, training: outcome, scoreSeconds: scoreSeconds, selectSeconds: selectSeconds))
+            progress.gradualEpochsDone = epoch
+            progress.phaseStep = trainer.step
+            try checkpoint(label: "epoch\(epoch)")
+        }
+    }
+
+    /// The sparsity of the last mask update before `step`: what the masks realise now (the
+    /// model is dense before the first update).
+    private func lastUpdateTarget(_ schedule: GradualSchedule, before step: Int) -> Double {
+        schedule.updates.last { $0.step < step }?.sparsity ?? 0
+    }
+
+    /// Score, prune to `target`, rewind if asked, retrain under the masks, measure.
+    func pruneAndRetrain(stageNumber: Int, target: Double, epochs: Int, totalStages: Int?) throws -> StageRecord {
+        let of = totalStages.map { "/\($0)" } ?? ""
+        options.progress?("stage \(stageNumber)\(of): scoring (\(spec.pruning.scorer)), pruning to \(target)")
+        let (scoreSeconds, selectSeconds) = try pruneTargets(to: target)
+        if let rewindValues {
+            // Lottery-ticket rewinding: every parameter back to the snapshot, pruned ones at 0.
+            multiply(rewindValues, model.store.masks, into: model.store.values)
+        }
+        let retraining = spec.pruning.retraining!
+        let optimizer: any Optimizer
+        var startStep = 0
+        var scheduleSteps = epochs * BatchIterator(dataset: data.train, batchSize: retraining.batchSize!).batchesPerEpoch
+        if spec.pruning.rewind!.lrSchedule == .continue, case .staged(let stages) = plan {
+            optimizer = spanningOptimizer ?? retraining.optimizer!.makeOptimizer(for: model.store)
+            optimizer.applyMasks()
+            spanningOptimizer = optimizer
+            startStep = progress.phaseStep
+            scheduleSteps = PhasePlan(spec: spec, trainRows: data.train.count).retrainingPhaseSteps(.staged(stages))[0]
+        } else {
+            optimizer = retraining.optimizer!.makeOptimizer(for: model.store)
+        }
+        let training = try train(epochs: epochs, batchSize: retraining.batchSize!, optimizer: optimizer,
+                                 baseRate: retraining.optimizer!.learningRate, schedule: retraining.lrSchedule!, phase: "stage \(stageNumber)",
+                                 startStep: startStep, scheduleSteps: scheduleSteps)
+        progress.phaseStep = startStep + training.steps
+        try checkRealised(stage: stageNumber, target: target)
+        return try measure(stage: stageNumber, target: target, training: training,
+                           scoreSeconds: scoreSeconds, selectSeconds: selectSeconds)
+    }
+
+    /// Scores the targets and prunes them to `target`; returns (score, select) seconds.
+    func pruneTargets(to target: Double) throws -> (Double, Double) {
+        let scorer = ScorerRegistry.make(spec.pruning.scorer)!
+        var context = ScoringContext(model: model,
+                                     calibration: BatchIterator(dataset: data.train, batchSize: spec.pruning.retraining!.batchSize!),
+                                     calibrationBatches: spec.pruning.calibrationBatches, generator: scorerGenerator)
+        let (scores, scoreSeconds) = try measureSeconds { try scorer.scores(for: targets, context: &context) }
+        scorerGenerator = context.generator
+        let (_, selectSeconds) = try measureSeconds {
+            try UnstructuredPruner(scope: spec.pruning.scope).prune(targets, scores: scores, to: target)
+        }
+        return (scoreSeconds, selectSeconds)
+    }
+
+    struct TrainingOutcome {
+        var epochs = 0
+        var lastLoss: Double?
+        var epochSeconds: [Double] = []
+        var steps = 0
+    }
+
+    /// `epochs` epochs of `optimizer` with the LR schedule spanning `scheduleSteps` steps from
+    /// `startStep` (a fresh schedule per phase unless one spans stages).
+    func train(epochs: Int, batchSize: Int, optimizer: any Optimizer, baseRate: Float, schedule: ScheduleSpec, phase: String,
+               startStep: Int = 0, scheduleSteps: Int? = nil, afterStep: ((Int) throws -> Void)? = nil) throws -> TrainingOutcome {
+        var outcome = TrainingOutcome(epochs: epochs)
+        guard epochs > 0 else { return outcome }
+        let batches = BatchIterator(dataset: data.train, batchSize: batchSize)
+        let lr = try schedule.makeSchedule(baseRate: baseRate, totalSteps: scheduleSteps ?? epochs * batches.batchesPerEpoch)
+        let trainer = Trainer(model: model, optimizer: optimizer, schedule: lr, batches: batches, startStep: startStep)
+        trainer.afterStep = afterStep
+        for epoch in 1...epochs {
+            let (loss, seconds) = try trainer.runEpoch(generator: &shuffleGenerator, interruptible: interruptionDirectory)
+            guard loss.isFinite else { throw TrainingError.diverged(phase: phase, epoch: epoch) }
+            outcome.lastLoss = loss
+            outcome.epochSeconds.append(seconds)
+            options.progress?("\(phase) epoch \(epoch)/\(epochs): loss \(String(format: "%.4f", loss)), \(String(format: "%.2f", seconds)) s")
+        }
+        outcome.steps = trainer.step - startStep
+        return outcome
+    }
+
+    var interruptionDirectory: String? { options.interruptible ? runDirectory : nil }
+
+    /// Fails loudly when the masks do not realise the target or a pruned weight came back.
+    func checkRealised(stage: Int, target: Double) throws {
+        let accounting = SparsityAccounting(targets)
+        guard accounting.matches(target: target, scope: spec.pruning.scope) else {
+            throw PruningError.missedTarget(stage: stage, target: target, realised: accounting.sparsity)
+        }
+        for parameter in targets {
+            let (value, mask) = (parameter.value.pointer, parameter.mask.pointer)
+            if let revived = (0..<parameter.count).first(where: { mask[$0] == 0 && value[$0] != 0 }) {
+                throw TrainingError.prunedWeightRevived(parameter: parameter.name, index: revived)
+            }
+        }
+    }
+
+    func append(_ record: StageRecord) throws {
+        report.stages.append(record)
+        progress.rows = report.stages
+        try writeReport()
+    }
+}
+

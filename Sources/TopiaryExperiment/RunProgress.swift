@@ -1,0 +1,48 @@
+import Foundation
+import CTopiaryRuntime
+import TopiarySparsity
+
+/// Everything besides tensors that a run needs to continue exactly where a checkpoint was
+/// taken: the rows written so far, where the schedule stands, and the generators' states.
+public struct RunProgress: Codable, Sendable {
+    /// The resolved spec the run was started with (a resume must use the same).
+    public var spec: ExperimentSpec
+    public var rows: [StageRecord]
+    /// Staged schedules: the index of the next stage to run.
+    public var nextStage = 0
+    /// Adaptive schedules: the search's state.
+    public var adaptive: AdaptivePolicy.State?
+    /// Gradual schedules: epochs of the pruning phase already done.
+    public var gradualEpochsDone = 0
+    /// Optimizer steps taken by a schedule that spans stages (lr continue, gradual).
+    public var phaseStep = 0
+    public var optimizerStepCount: Int?
+    public var shuffleState: [UInt64]
+    public var scorerState: [UInt64]
+
+    enum CodingKeys: String, CodingKey {
+        case spec, rows, nextStage = "next_stage", adaptive, gradualEpochsDone = "gradual_epochs_done"
+        case phaseStep = "phase_step", optimizerStepCount = "optimizer_step_count"
+        case shuffleState = "shuffle_state", scorerState = "scorer_state"
+    }
+}
+
+/// Ctrl-C (SIGINT) and SIGTERM: a flag the trainer checks between batches.
+public enum RunInterruption {
+    public static func installHandler() { topiary_install_interrupt_handler() }
+    public static var requested: Bool { topiary_interrupt_requested() != 0 }
+    static func clear() { topiary_clear_interrupt() }
+}
+
+public struct RunInterrupted: Error, LocalizedError, Equatable {
+    public let runDirectory: String
+    public var errorDescription: String? {
+        "interrupted; the reports in \(runDirectory) are complete up to the last finished stage. Continue with: topiary run SPEC --resume \(runDirectory)"
+    }
+}
+
+extension SeededGenerator {
+    var stateArray: [UInt64] { [state.0, state.1, state.2, state.3] }
+    init(stateArray s: [UInt64]) { self.init(state: (s[0], s[1], s[2], s[3])) }
+}
+import TopiaryTensor

@@ -1,0 +1,123 @@
+import Foundation
+import Testing
+@testable import TopiaryExperiment
+@testable import TopiaryNN
+@testable import TopiaryTensor
+
+/// The columns that must agree between runs of the same spec and seed (timings excluded).
+func nonTimingColumns(_ path: String) throws -> [[String]] {
+    let (header, rows) = try readCSV(path)
+    let kept = header.filter { !["train_epoch_seconds", "train_seconds", "score_seconds", "select_seconds", "peak_rss_bytes"].contains($0)
+                               && !$0.hasPrefix("latency_") }
+    return rows.map { row in kept.map { "\($0)=\(row[$0]!)" } }
+}
+
+extension AllTests {
+@Suite struct AdaptiveAndResumeTests {
+    /// A first step so large it must fail (95 % of a small model, tolerance 1 point) is
+    /// rejected and rolled back; the halved steps then get accepted.
+    @Test func adaptiveRejectsRollsBackAndRetries() throws {
+        let spec = try sliceSpec {
+            $0.replacingOccurrences(of: "  stages:\n    - { sparsity: 0.5, epochs: 1 }\n    - { sparsity: 0.8, epochs: 1 }",
+                                    with: "  schedule: { kind: adaptive, epochs: 1, tolerance_points: 1, initial_step: 0.95, minimum_step: 0.2, maximum_stages: 2 }")
+        }
+        let (directory, report) = try runSlice(spec)
+        let rows = report.stages
+        #expect(rows[0].status == .accepted && rows[0].stage == 0)
+        #expect(rows[1].status == .rejected && rows[1].targetSparsity == 0.95)
+        #expect(rows[1].valAccuracy < rows[0].valAccuracy - 0.01)
+        // After the rollback the next attempt prunes half the step from the dense state:
+        // masks only shrink, so reaching 0.475 proves the 95 % masks were rolled back.
+        let accepted = rows.filter { $0.status == .accepted && $0.stage > 0 }
+        #expect(accepted.first?.targetSparsity == 0.475)
+        #expect(accepted.allSatisfy { $0.valAccuracy >= rows[0].valAccuracy - 0.01 - 1e-12 })
+        #expect(rows.filter { $0.status == .rejected }.allSatisfy { $0.valAccuracy < rows[0].valAccuracy - 0.01 })
+        let csv = try readCSV(directory + "/stages.csv")
+        #expect(csv.rows[1]["status"] == "rejected" && csv.rows[2]["status"] == "accepted")
+        let checkpoints = try FileManager.default.contentsOfDirectory(atPath: directory + "/checkpoints").sorted()
+        #expect(checkpoints.first == "0000-stage0.bin" && checkpoints.contains("0001-stage1-rejected.bin"))
+    }
+
+    /// AGP: masks change inside training, following the cubic, one row per epoch.
+    @Test func gradualUpdatesMasksInsideTraining() throws {
+        // 2,000 rows / batch 64 = 32 steps per epoch; updates at steps 0, 8, …, 48.
+        let spec = try sliceSpec {
+            $0.replacingOccurrences(of: "  stages:\n    - { sparsity: 0.5, epochs: 1 }\n    - { sparsity: 0.8, epochs: 1 }",
+                                    with: "  schedule: { kind: agp, epochs: 3, final_sparsity: 0.9, frequency: 8, pruning_steps: 6 }")
+        }
+        let (_, report) = try runSlice(spec)
+        let agp = GradualScheduleProbe.make(final: 0.9, frequency: 8, steps: 6)
+        #expect(report.stages.count == 4)
+        // Epoch 1 ends after step 31: last update at step 24 → s = 0.9 − 0.9·(1 − 24/48)³.
+        #expect(abs(report.stages[1].targetSparsity - agp.sparsity(atStep: 24)) < 1e-12)
+        #expect(abs(report.stages[1].sparsity - report.stages[1].targetSparsity) * Double(report.stages[1].prunableWeights) <= 0.5)
+        #expect(report.stages[1].sparsity > 0.7 && report.stages[1].sparsity < 0.9)
+        #expect(report.stages[2].targetSparsity == 0.9 && report.stages[3].targetSparsity == 0.9)
+    }
+
+    /// Lottery-ticket rewinding: with no retraining, surviving weights are exactly their
+    /// initial values.
+    @Test func rewindToInitialisationRestoresSurvivors() throws {
+        let spec = try sliceSpec {
+            $0.replacingOccurrences(of: "    - { sparsity: 0.5, epochs: 1 }\n    - { sparsity: 0.8, epochs: 1 }",
+                                    with: "    - { sparsity: 0.5, epochs: 0 }\n  rewind: { weights: init }")
+        }
+        let (directory, _) = try runSlice(spec)
+        let stage1 = try Checkpoint.read(from: directory + "/checkpoints/0001-stage1.bin")
+        var g = SeededGenerator(seed: 3, stream: "init")
+        let fresh = Sequential.multilayerPerceptron(inputFeatures: 784, hiddenSizes: [32, 16], outputs: 10, generator: &g)
+        let values = stage1.tensors["values"]!, masks = stage1.tensors["masks"]!
+        #expect(countNonzeros(masks) < masks.count)
+        for i in 0..<values.count { #expect(values[i] == fresh.store.values[i] * masks[i]) }
+    }
+
+    /// Resume from a copy of a finished run cut back to its stage-1 checkpoint: the resumed
+    /// rows equal the uninterrupted run's in every non-timing column.
+    @Test func resumeFromAnEarlierCheckpointReproducesTheRun() throws {
+        for schedule in ["", "  schedule: { kind: adaptive, epochs: 1, tolerance_points: 1, initial_step: 0.95, minimum_step: 0.2, maximum_stages: 2 }"] {
+            let spec = try sliceSpec {
+                schedule.isEmpty ? $0 : $0.replacingOccurrences(of: "  stages:\n    - { sparsity: 0.5, epochs: 1 }\n    - { sparsity: 0.8, epochs: 1 }", with: schedule)
+            }
+            let (complete, _) = try runSlice(spec)
+            let cut = temporaryDirectory("cut") + "/run"
+            try FileManager.default.createDirectory(atPath: cut + "/checkpoints", withIntermediateDirectories: true)
+            for name in ["0000-stage0.bin", "0001-" + (schedule.isEmpty ? "stage1.bin" : "stage1-rejected.bin")] {
+                try FileManager.default.copyItem(atPath: complete + "/checkpoints/" + name, toPath: cut + "/checkpoints/" + name)
+            }
+            var report = try RunReport.read(from: complete)
+            report.status = .running
+            report.stages = Array(report.stages.prefix(3))  // as if killed after writing a later row
+            try report.write(to: cut)
+            var options = RunOptions()
+            options.resumeDirectory = cut
+            let resumed = try ExperimentRunner(spec: spec, options: options).run()
+            #expect(resumed.status == .complete && resumed.resumedAt.count == 1)
+            #expect(try nonTimingColumns(cut + "/stages.csv") == nonTimingColumns(complete + "/stages.csv"), "\(schedule)")
+            #expect(try String(contentsOfFile: cut + "/layers.csv", encoding: .utf8)
+                    == String(contentsOfFile: complete + "/layers.csv", encoding: .utf8))
+        }
+    }
+
+    @Test func resumeRefusesAnotherSpecAndFinishedRuns() throws {
+        let (complete, _) = try runSlice(try sliceSpec())
+        var options = RunOptions()
+        options.resumeDirectory = complete
+        #expect(throws: ReportError.runAlreadyComplete(path: complete)) { try ExperimentRunner(spec: try sliceSpec(), options: options) }
+        var report = try RunReport.read(from: complete)
+        report.status = .interrupted
+        try report.write(to: complete)
+        #expect(throws: CheckpointError.self) { try ExperimentRunner(spec: try sliceSpec(), options: { var o = options; o.seedOverride = 8; return o }()) }
+        options.resumeDirectory = temporaryDirectory("empty")
+        #expect(throws: CheckpointError.nothingToResume(directory: options.resumeDirectory!)) {
+            try ExperimentRunner(spec: try sliceSpec(), options: options)
+        }
+    }
+}
+}
+
+import TopiarySparsity
+enum GradualScheduleProbe {
+    static func make(final: Double, frequency: Int, steps: Int) -> GradualSchedule {
+        GradualSchedule(initialSparsity: 0, finalSparsity: final, startStep: 0, frequency: frequency, pruningSteps: steps)
+    }
+}

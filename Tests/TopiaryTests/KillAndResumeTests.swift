@@ -1,0 +1,96 @@
+import Foundation
+import Testing
+@testable import TopiaryExperiment
+
+/// A spec heavy enough (in a debug build) that a stage takes a while: 4 stages × 3 epochs.
+let killableYAML = validSpecYAML
+    .replacingOccurrences(of: "hidden_sizes: [32, 16]", with: "hidden_sizes: [256, 128]")
+    .replacingOccurrences(of: "    - { sparsity: 0.5, epochs: 1 }\n    - { sparsity: 0.8, epochs: 1 }",
+                          with: "    - { sparsity: 0.5, epochs: 3 }\n    - { sparsity: 0.7, epochs: 3 }\n    - { sparsity: 0.8, epochs: 3 }\n    - { sparsity: 0.9, epochs: 3 }")
+    .replacingOccurrences(of: "  validation_size: 400", with: "  validation_size: 400\n  path: \(FashionMNISTSlice.directory)")
+
+/// Starts `topiary run` on a spec in the background.
+func launchTopiary(_ arguments: [String]) throws -> Process {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+        .appendingPathComponent("topiary")
+    process.arguments = arguments
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    return process
+}
+
+/// Waits (up to 120 s) until `path` exists.
+func waitForFile(_ path: String, _ process: Process) -> Bool {
+    let deadline = Date().addingTimeInterval(120)
+    while Date() < deadline {
+        if FileManager.default.fileExists(atPath: path) { return true }
+        if !process.isRunning { return false }
+        usleep(2_000)
+    }
+    return false
+}
+
+extension AllTests {
+@Suite struct KillAndResumeTests {
+    func writeSpec() -> String {
+        let path = temporaryDirectory("spec") + "/killable.yaml"
+        FileManager.default.createFile(atPath: path, contents: Data(killableYAML.utf8))
+        return path
+    }
+
+    /// SIGKILL a real run in the middle of stage 2, resume it, and compare with an
+    /// uninterrupted run of the same spec: every non-timing column of stages.csv agrees.
+    @Test func sigkillMidStageThenResumeMatchesUninterruptedRun() throws {
+        let spec = writeSpec()
+        let reference = temporaryDirectory("ref") + "/run"
+        let full = try runTopiary(["run", spec, "--out", reference, "--quiet"])
+        #expect(full.status == 0, "\(full.stderr)")
+
+        let killed = temporaryDirectory("killed") + "/run"
+        let process = try launchTopiary(["run", spec, "--out", killed, "--quiet"])
+        // The stage-1 checkpoint is written as stage 2 begins: kill right then, mid-stage 2.
+        #expect(waitForFile(killed + "/checkpoints/0001-stage1.bin", process))
+        usleep(50_000)
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        #expect(process.terminationReason == .uncaughtSignal)
+        let partial = try RunReport.read(from: killed)
+        #expect(partial.status == .running && partial.stages.count < 5)
+
+        let resumed = try runTopiary(["run", spec, "--resume", killed, "--quiet"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(try nonTimingColumns(killed + "/stages.csv") == nonTimingColumns(reference + "/stages.csv"))
+        let report = try RunReport.read(from: killed)
+        #expect(report.status == .complete && report.resumedAt.count == 1 && report.stages.count == 5)
+    }
+
+    /// Ctrl-C: the run stops between batches, report.json says interrupted, exit 130;
+    /// --resume then finishes it.
+    @Test func interruptMarksReportAndExitsNonZero() throws {
+        let spec = writeSpec()
+        let directory = temporaryDirectory("sigint") + "/run"
+        let process = try launchTopiary(["run", spec, "--out", directory, "--quiet"])
+        #expect(waitForFile(directory + "/checkpoints/0000-stage0.bin", process))
+        kill(process.processIdentifier, SIGINT)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 130)
+        let report = try RunReport.read(from: directory)
+        #expect(report.status == .interrupted && report.error?.contains("--resume") == true)
+        let resumed = try runTopiary(["run", spec, "--resume", directory, "--quiet"])
+        #expect(resumed.status == 0)
+        #expect(try RunReport.read(from: directory).status == .complete)
+    }
+
+    @Test func planPrintsTargetsAndSteps() throws {
+        let result = try runTopiary(["plan", writeSpec()])
+        #expect(result.status == 0, "\(result.stderr)")
+        // 2,000 training rows / batch 64 = 32 steps per epoch; 3 epochs per stage.
+        #expect(result.stdout.contains("2000 training rows"))
+        #expect(result.stdout.contains("dense: 2 epochs x 32 steps = 64 optimizer steps"))
+        #expect(result.stdout.contains("    4          0.90000       3               96"))
+        #expect(result.stdout.contains("total optimizer steps: 448"))
+    }
+}
+}
