@@ -172,3 +172,27 @@ extension AllTests {
     }
 }
 }
+
+extension AllTests {
+@Suite struct DocumentationTests {
+    /// The README and notebooks-out/README.md document every column the writers produce.
+    @Test func everyReportColumnIsDocumented() throws {
+        for file in ["README.md", "notebooks-out/README.md"] {
+            let text = try String(contentsOfFile: packageRoot + "/" + file, encoding: .utf8)
+            for column in ReportColumns.stages(latencyBatchSizes: [1, 1000]).map(\.name) + ReportColumns.layers.map(\.name) {
+                #expect(text.contains("`\(column)`"), "\(file) lacks \(column)")
+            }
+        }
+    }
+
+    /// Every spec in experiments/ decodes (strictly) and has a plan.
+    @Test func everyExperimentSpecDecodes() throws {
+        let names = try FileManager.default.contentsOfDirectory(atPath: packageRoot + "/experiments").filter { $0.hasSuffix(".yaml") }
+        #expect(names.count >= 3)
+        for name in names {
+            let spec = try ExperimentSpec.load(path: packageRoot + "/experiments/" + name).resolved
+            _ = spec.pruning.plan
+        }
+    }
+}
+}
