@@ -13,6 +13,7 @@ let package = Package(
     products: [
         .executable(name: "topiary", targets: ["topiary"]),
         .library(name: "TopiaryExperiment", targets: ["TopiaryExperiment"]),
+        .library(name: "TopiaryInferenceLib", targets: ["TopiaryInference"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -32,22 +33,24 @@ let package = Package(
                 cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off", "-fno-math-errno"])]),
 
         // Layer 1: tensors, BLAS wrappers, SIMD kernels and their naive references.
-        .target(name: "TopiaryTensor", dependencies: ["COpenBLAS", "CTopiaryRuntime"],
+        .target(name: "TopiaryTensor", dependencies: ["COpenBLAS", "CTopiaryRuntime", "CTopiaryKernels"],
                 swiftSettings: kernelSettings),
         // Layer 2: parameters, layers, losses, models.
         .target(name: "TopiaryNN", dependencies: ["TopiaryTensor"], swiftSettings: kernelSettings),
         // Layer 3: optimizers and learning-rate schedules.
         .target(name: "TopiaryOptim", dependencies: ["TopiaryNN", "CTopiaryKernels"], swiftSettings: kernelSettings),
+        // Layer 3b: inference engines for pruned and quantized models (dense, CSR, int8, compact).
+        .target(name: "TopiaryInference", dependencies: ["TopiaryNN", "CTopiaryKernels"], swiftSettings: kernelSettings),
         // Layer 4: data sets (IDX), splits, seeded batching.
         .target(name: "TopiaryData", dependencies: ["TopiaryTensor", "CZlib"]),
         // Layer 5: importance scores, pruners, sparsity schedules.
         .target(name: "TopiarySparsity", dependencies: ["TopiaryNN", "TopiaryData"],
                 swiftSettings: kernelSettings),
         // Layer 6: accuracy, latency, memory.
-        .target(name: "TopiaryMetrics", dependencies: ["TopiaryNN", "TopiaryData"]),
+        .target(name: "TopiaryMetrics", dependencies: ["TopiaryNN", "TopiaryData", "TopiaryInference"]),
         // Layer 7: specs, runner, reports.
         .target(name: "TopiaryExperiment", dependencies: [
-            "TopiaryOptim", "TopiarySparsity", "TopiaryMetrics", "CZlib", "CTopiaryRuntime",
+            "TopiaryOptim", "TopiarySparsity", "TopiaryMetrics", "TopiaryInference", "CZlib", "CTopiaryRuntime",
             .product(name: "Yams", package: "Yams"),
         ]),
         // Layer 8: the command line.
@@ -56,7 +59,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
-        .testTarget(name: "TopiaryTests", dependencies: ["TopiaryExperiment", "CZlib", "CTopiaryRuntime"],
+        .testTarget(name: "TopiaryTests", dependencies: ["TopiaryExperiment", "TopiaryInference", "CZlib", "CTopiaryRuntime"],
                     exclude: ["../Fixtures"]),
     ]
 )

@@ -1,4 +1,5 @@
 import Foundation
+import TopiaryInference
 import TopiaryMetrics
 import TopiaryNN
 import TopiarySparsity
@@ -21,9 +22,18 @@ extension ExperimentRunner {
                                excluded: excluded.contains(parameter.layerName), denseBytes: 4 * parameter.count,
                                csrBytes: MemoryFootprint.csrBytes(rows: parameter.shape[0], columns: parameter.shape[1], nonzeros: alive))
         }
-        let latency = spec.measurement.latencyBatchSizes.map { batch in
-            LatencyRecord(batchSize: batch, engine: "dense", measureLatency(batch: batch))
+        let engines = measureEngines()
+        let latency = engines.whole.map { LatencyRecord(batchSize: $0.batchSize, engine: $0.engine, $0.statistics) }
+        let layersWithEngines = layers.map { record -> LayerRecord in
+            var record = record
+            let measured = engines.perLayer.filter { $0.layer == record.layer }
+            record.latency = measured.map { LatencyRecord(batchSize: $0.batchSize, engine: $0.engine.rawValue, $0.statistics) }
+            record.bytesByEngine = Dictionary(measured.map { ($0.engine.rawValue, $0.bytes) }, uniquingKeysWith: { a, _ in a })
+            return record
         }
+        let int8 = InferenceModel.build(model, engine: .int8, threads: 1)!
+        let int8Accuracy = inferenceAccuracy(int8, features: data.test.features, labels: data.test.labels)
+        let weights = model.weightParameters
         let trainSeconds = training.epochSeconds.reduce(0, +)
         options.progress?("stage \(stage): sparsity \(String(format: "%.5f", accounting.sparsity)), test accuracy \(String(format: "%.4f", test.accuracy)), validation \(String(format: "%.4f", validation.accuracy))")
         return StageRecord(
@@ -35,17 +45,29 @@ extension ExperimentRunner {
             trainSeconds: trainSeconds, scoreSeconds: scoreSeconds, selectSeconds: selectSeconds, latency: latency,
             denseBytes: MemoryFootprint.denseBytes(model.parameters),
             csrBytes: MemoryFootprint.csrBytes(model.parameters, sparseLayers: prunedLayers),
-            peakRSSBytes: ProcessMemory.peakResidentBytes, layers: layers)
+            peakRSSBytes: ProcessMemory.peakResidentBytes, layers: layersWithEngines,
+            bytesByEngine: engines.bytes,
+            bestEngine: Dictionary(uniqueKeysWithValues: spec.measurement.latencyBatchSizes.compactMap { batch in
+                engines.bestEngine(batch: batch).map { (String(batch), $0) } }),
+            autoEngines: Dictionary(uniqueKeysWithValues: engines.autoEngines.map { (String($0.key), $0.value.map(\.rawValue)) }),
+            int8TestAccuracy: int8Accuracy,
+            flopsDense: 2 * weights.reduce(0) { $0 + $1.count },
+            flopsEffective: 2 * weights.reduce(0) { $0 + countNonzeros($1.mask) },
+            latencyThreads: latencyThreads)
     }
 
-    /// Whole-model dense forward latency on `batch` test rows (repeated if the test set is smaller).
-    private func measureLatency(batch: Int) -> LatencyStatistics {
-        let inputs = Tensor(zeros: [batch, data.test.featureCount])
-        let d = data.test.featureCount
-        for r in 0..<batch {
-            (inputs.pointer + r * d).update(from: data.test.features.pointer + (r % data.test.count) * d, count: d)
-        }
-        return LatencyHarness.measure(warmup: spec.measurement.latencyWarmup,
-                                      repetitions: spec.measurement.latencyRepetitions) { _ = model.forward(inputs) }
+    /// Threads for latency measurement: --latency-threads, else the run's threads.
+    var latencyThreads: Int { options.latencyThreads ?? spec.threads! }
+
+    /// Every engine's whole-model and per-layer latency on real test rows.
+    private func measureEngines() -> EngineMeasurement {
+        let runThreads = BLASRuntime.threadCount
+        BLASRuntime.setThreadCount(latencyThreads)
+        defer { BLASRuntime.setThreadCount(runThreads) }
+        let rows = min(data.test.count, spec.measurement.latencyBatchSizes.max()!)
+        return EngineMeasurement.measure(model, inputs: data.test.features.rowSlice(0, count: rows),
+                                         batchSizes: spec.measurement.latencyBatchSizes,
+                                         repetitions: spec.measurement.latencyRepetitions,
+                                         warmup: spec.measurement.latencyWarmup, threads: latencyThreads)
     }
 }

@@ -1,3 +1,13 @@
+import TopiaryInference
+
+/// Engine names in report columns, in a fixed order.
+public enum InferenceEngineNames {
+    /// Whole-model engines (nm is not built yet, so it has no columns).
+    public static let whole = ["dense", "csr", "compact", "int8", "int8_csr"]
+    public static let perLayer = ["dense", "csr", "int8", "int8_csr"]
+    public static let bytes = whole
+}
+
 /// The CSV columns, defined once: the writers, `topiary columns` and the README's table all
 /// come from these lists, so the documentation cannot drift from the files.
 public struct ReportColumn<Row>: Sendable {
@@ -29,15 +39,40 @@ public enum ReportColumns {
             .init(name: "select_seconds", meaning: "seconds spent choosing and applying the new masks") { format($0.selectSeconds) },
         ]
         for batch in latencyBatchSizes {
-            for (suffix, what, pick) in [("median", "median", \LatencyRecord.medianMicroseconds),
-                                         ("p95", "95th percentile", \LatencyRecord.p95Microseconds),
-                                         ("min", "minimum", \LatencyRecord.minMicroseconds)] {
+            for (suffix, what, pick) in latencyStatistics {
                 columns.append(.init(name: "latency_b\(batch)_\(suffix)_us",
-                                     meaning: "\(what) µs of one dense forward pass of the whole model at batch \(batch)") {
+                                     meaning: "\(what) µs of one dense forward pass of the whole model at batch \(batch) (the same as latency_b\(batch)_dense_\(suffix)_us)") {
                     $0.latency(batch: batch).map { format($0[keyPath: pick]) } ?? ""
                 })
             }
         }
+        for batch in latencyBatchSizes {
+            for engine in wholeModelEngines {
+                for (suffix, what, pick) in latencyStatistics {
+                    columns.append(.init(name: "latency_b\(batch)_\(engine)_\(suffix)_us",
+                                         meaning: "\(what) µs of the whole model at batch \(batch) with the \(engine) engine") {
+                        $0.latency(batch: batch, engine: engine).map { format($0[keyPath: pick]) } ?? ""
+                    })
+                }
+            }
+            columns.append(.init(name: "best_engine_b\(batch)", meaning: "engine with the lowest median whole-model latency at batch \(batch)") {
+                $0.bestEngine[String(batch)] ?? ""
+            })
+            columns.append(.init(name: "auto_engines_b\(batch)", meaning: "the auto mode's per-layer engines at batch \(batch), in layer order, joined by +") {
+                $0.autoEngines[String(batch)]?.joined(separator: "+") ?? ""
+            })
+        }
+        for engine in InferenceEngineNames.bytes {
+            columns.append(.init(name: "bytes_\(engine)", meaning: "bytes of the model in the \(engine) format (values, indices, scales, biases)") {
+                $0.bytesByEngine[engine].map(String.init) ?? ""
+            })
+        }
+        columns += [
+            .init(name: "int8_test_accuracy", meaning: "test accuracy with per-row symmetric int8 weights") { $0.int8TestAccuracy.map(format) ?? "" },
+            .init(name: "flops_dense", meaning: "FLOPs per sample of the dense model (2 × weights)") { "\($0.flopsDense)" },
+            .init(name: "flops_effective", meaning: "FLOPs per sample counting surviving weights only (2 × nonzeros)") { "\($0.flopsEffective)" },
+            .init(name: "latency_threads", meaning: "threads the latencies were measured with (--latency-threads)") { "\($0.latencyThreads)" },
+        ]
         columns += [
             .init(name: "dense_bytes", meaning: "bytes of all parameters stored dense as Float32") { "\($0.denseBytes)" },
             .init(name: "csr_bytes", meaning: "bytes with pruned layers in CSR (Float32 values, 16-bit column indices, 32-bit row pointers), the rest dense") { "\($0.csrBytes)" },
@@ -46,8 +81,32 @@ public enum ReportColumns {
         return columns
     }
 
-    /// layers.csv: one row per stage × weight matrix.
-    public static let layers: [ReportColumn<(stage: Int, layer: LayerRecord)>] = [
+    /// layers.csv: one row per stage × weight matrix, with this layer's latency per engine.
+    public static func layers(latencyBatchSizes: [Int]) -> [ReportColumn<(stage: Int, layer: LayerRecord)>] {
+        var columns = baseLayerColumns
+        for batch in latencyBatchSizes {
+            for engine in InferenceEngineNames.perLayer {
+                for (suffix, what, pick) in latencyStatistics {
+                    columns.append(.init(name: "latency_b\(batch)_\(engine)_\(suffix)_us",
+                                         meaning: "\(what) µs of this layer alone at batch \(batch) with the \(engine) engine") {
+                        $0.layer.latency(batch: batch, engine: engine).map { format($0[keyPath: pick]) } ?? ""
+                    })
+                }
+            }
+        }
+        for engine in InferenceEngineNames.perLayer {
+            columns.append(.init(name: "bytes_\(engine)", meaning: "bytes of this layer in the \(engine) format") {
+                $0.layer.bytesByEngine[engine].map(String.init) ?? ""
+            })
+        }
+        return columns
+    }
+
+    static let latencyStatistics: [(String, String, any KeyPath<LatencyRecord, Double> & Sendable)] = [
+        ("median", "median", \.medianMicroseconds), ("p95", "95th percentile", \.p95Microseconds), ("min", "minimum", \.minMicroseconds)]
+    static var wholeModelEngines: [String] { InferenceEngineNames.whole + ["auto"] }
+
+    static let baseLayerColumns: [ReportColumn<(stage: Int, layer: LayerRecord)>] = [
         .init(name: "stage", meaning: "as in stages.csv") { "\($0.stage)" },
         .init(name: "layer", meaning: "layer name (fc1, fc2, …)") { $0.layer.layer },
         .init(name: "parameter", meaning: "parameter name (fc1.weight)") { $0.layer.parameter },

@@ -6,6 +6,8 @@ public struct RunOptions: Sendable {
     public var runDirectory: String?
     /// Continue the run in this folder from its latest checkpoint.
     public var resumeDirectory: String?
+    /// Threads for latency measurement (1 = the edge-device view); nil: the run's threads.
+    public var latencyThreads: Int?
     /// Stop with `RunInterrupted` between batches once Ctrl-C arrives (the CLI sets it).
     public var interruptible = false
     /// The spec's file, for error messages.

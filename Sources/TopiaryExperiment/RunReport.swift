@@ -21,6 +21,9 @@ public struct RunReport: Codable, Sendable, Equatable {
     public var totalSeconds: Double
     /// When the run was resumed from a checkpoint (ISO 8601), oldest first.
     public var resumedAt: [String] = []
+    /// The lowest sparsity at which a sparse engine beats dense, per layer and batch size
+    /// (derived from the stages; null where it never does).
+    public var breakEven: BreakEven { BreakEven(stages: stages.filter { $0.status == .accepted }) }
 
     public struct DataRows: Codable, Sendable, Equatable {
         public var train: Int
@@ -38,6 +41,56 @@ public struct RunReport: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case schemaVersion = "schema_version", status, error, experiment, runID = "run_id", quick, spec, environment
         case dataRows = "data_rows", model, stages, totalSeconds = "total_seconds", resumedAt = "resumed_at"
+        case breakEven = "break_even"
+    }
+
+    public init(status: Status, experiment: String, runID: String, quick: Bool, spec: ExperimentSpec,
+                environment: RunEnvironment, dataRows: DataRows, model: ModelSummary, stages: [StageRecord], totalSeconds: Double) {
+        self.status = status
+        self.experiment = experiment
+        self.runID = runID
+        self.quick = quick
+        self.spec = spec
+        self.environment = environment
+        self.dataRows = dataRows
+        self.model = model
+        self.stages = stages
+        self.totalSeconds = totalSeconds
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        schemaVersion = try c.decode(Int.self, forKey: .schemaVersion)
+        status = try c.decode(Status.self, forKey: .status)
+        error = try c.decodeIfPresent(String.self, forKey: .error)
+        experiment = try c.decode(String.self, forKey: .experiment)
+        runID = try c.decode(String.self, forKey: .runID)
+        quick = try c.decode(Bool.self, forKey: .quick)
+        spec = try c.decode(ExperimentSpec.self, forKey: .spec)
+        environment = try c.decode(RunEnvironment.self, forKey: .environment)
+        dataRows = try c.decode(DataRows.self, forKey: .dataRows)
+        model = try c.decode(ModelSummary.self, forKey: .model)
+        stages = try c.decode([StageRecord].self, forKey: .stages)
+        totalSeconds = try c.decode(Double.self, forKey: .totalSeconds)
+        resumedAt = try c.decodeIfPresent([String].self, forKey: .resumedAt) ?? []
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(schemaVersion, forKey: .schemaVersion)
+        try c.encode(status, forKey: .status)
+        try c.encodeIfPresent(error, forKey: .error)
+        try c.encode(experiment, forKey: .experiment)
+        try c.encode(runID, forKey: .runID)
+        try c.encode(quick, forKey: .quick)
+        try c.encode(spec, forKey: .spec)
+        try c.encode(environment, forKey: .environment)
+        try c.encode(dataRows, forKey: .dataRows)
+        try c.encode(model, forKey: .model)
+        try c.encode(stages, forKey: .stages)
+        try c.encode(totalSeconds, forKey: .totalSeconds)
+        try c.encode(resumedAt, forKey: .resumedAt)
+        try c.encode(breakEven, forKey: .breakEven)
     }
 
     /// Writes stages.csv, layers.csv and report.json into `directory`, each atomically.
@@ -45,7 +98,8 @@ public struct RunReport: Codable, Sendable, Equatable {
         let stageColumns = ReportColumns.stages(latencyBatchSizes: spec.measurement.latencyBatchSizes)
         try AtomicFile.write(ReportColumns.csv(stageColumns, stages), to: directory + "/stages.csv")
         let layerRows = stages.flatMap { stage in stage.layers.map { (stage: stage.stage, layer: $0) } }
-        try AtomicFile.write(ReportColumns.csv(ReportColumns.layers, layerRows), to: directory + "/layers.csv")
+        try AtomicFile.write(ReportColumns.csv(ReportColumns.layers(latencyBatchSizes: spec.measurement.latencyBatchSizes), layerRows),
+                             to: directory + "/layers.csv")
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
@@ -57,5 +111,42 @@ public struct RunReport: Codable, Sendable, Equatable {
         let decoder = JSONDecoder()
         decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         return try decoder.decode(RunReport.self, from: data)
+    }
+}
+
+/// Break-even sparsities (report.json `break_even`). A layer breaks even at batch B at the
+/// lowest sparsity (over the run's accepted stages) where its CSR engine beats its dense
+/// engine; the model breaks even where the best exact sparse engine (csr, compact, auto)
+/// beats dense. null: not at any measured stage.
+public struct BreakEven: Codable, Sendable, Equatable {
+    /// layer → batch size → sparsity
+    public var layers: [String: [String: Double?]] = [:]
+    /// batch size → global sparsity
+    public var model: [String: Double?] = [:]
+
+    init(stages: [StageRecord]) {
+        let batches = Set(stages.flatMap { $0.latency.map(\.batchSize) }).sorted()
+        for batch in batches {
+            let key = String(batch)
+            model[key] = stages.filter { stage in
+                guard let dense = stage.latency(batch: batch, engine: "dense")?.medianMicroseconds else { return false }
+                return ["csr", "compact", "auto"].contains { stage.latency(batch: batch, engine: $0).map { $0.medianMicroseconds < dense } ?? false }
+            }.map(\.sparsity).min()
+            for name in Set(stages.flatMap { $0.layers.map(\.layer) }).sorted() {
+                let wins = stages.compactMap { stage -> Double? in
+                    guard let layer = stage.layers.first(where: { $0.layer == name }),
+                          let dense = layer.latency(batch: batch, engine: "dense")?.medianMicroseconds,
+                          let csr = layer.latency(batch: batch, engine: "csr")?.medianMicroseconds, csr < dense else { return nil }
+                    return layer.sparsity
+                }
+                layers[name, default: [:]][key] = .some(wins.min())
+            }
+        }
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        layers = try c.decode([String: [String: Double?]].self, forKey: .layers)
+        model = try c.decode([String: Double?].self, forKey: .model)
     }
 }

@@ -34,6 +34,19 @@ public struct StageRecord: Codable, Sendable, Equatable {
     public var csrBytes: Int
     public var peakRSSBytes: Int
     public var layers: [LayerRecord]
+    /// Bytes of the model in each engine's format (values, indices, scales, biases).
+    public var bytesByEngine: [String: Int] = [:]
+    /// Per batch size ("1", "1000"): the engine with the lowest median whole-model latency.
+    public var bestEngine: [String: String] = [:]
+    /// Per batch size: the auto mode's per-layer choice.
+    public var autoEngines: [String: [String]] = [:]
+    /// Test accuracy of the int8-quantized model (per-row symmetric weights).
+    public var int8TestAccuracy: Double?
+    /// Multiply-adds ×2 per sample: all weights, and only the surviving ones.
+    public var flopsDense = 0
+    public var flopsEffective = 0
+    /// Threads the latency figures were measured with (BLAS and SpMM).
+    public var latencyThreads = 1
 
     enum CodingKeys: String, CodingKey {
         case stage, status, targetSparsity = "target_sparsity", sparsity, nonzeros, prunableWeights = "prunable_weights"
@@ -41,9 +54,16 @@ public struct StageRecord: Codable, Sendable, Equatable {
         case trainLoss = "train_loss", epochs, trainEpochSeconds = "train_epoch_seconds", trainSeconds = "train_seconds"
         case scoreSeconds = "score_seconds", selectSeconds = "select_seconds", latency
         case denseBytes = "dense_bytes", csrBytes = "csr_bytes", peakRSSBytes = "peak_rss_bytes", layers
+        case bytesByEngine = "bytes_by_engine", bestEngine = "best_engine", autoEngines = "auto_engines"
+        case int8TestAccuracy = "int8_test_accuracy", flopsDense = "flops_dense", flopsEffective = "flops_effective"
+        case latencyThreads = "latency_threads"
     }
 
-    public func latency(batch: Int) -> LatencyRecord? { latency.first { $0.batchSize == batch } }
+    /// Whole-model latency of the dense engine at `batch`.
+    public func latency(batch: Int) -> LatencyRecord? { latency(batch: batch, engine: "dense") }
+    public func latency(batch: Int, engine: String) -> LatencyRecord? {
+        latency.first { $0.batchSize == batch && $0.engine == engine }
+    }
 }
 
 /// Whole-model latency of the dense engine at one batch size.
@@ -60,7 +80,7 @@ public struct LatencyRecord: Codable, Sendable, Equatable {
         case minMicroseconds = "min_us", repetitions
     }
 
-    init(batchSize: Int, engine: String, _ statistics: LatencyStatistics) {
+    public init(batchSize: Int, engine: String, _ statistics: LatencyStatistics) {
         self.batchSize = batchSize
         self.engine = engine
         medianMicroseconds = statistics.medianMicroseconds
@@ -83,9 +103,16 @@ public struct LayerRecord: Codable, Sendable, Equatable {
     public var excluded: Bool
     public var denseBytes: Int
     public var csrBytes: Int
+    /// This layer alone, per engine and batch size.
+    public var latency: [LatencyRecord] = []
+    public var bytesByEngine: [String: Int] = [:]
 
     enum CodingKeys: String, CodingKey {
         case layer, parameter, rows, columns, total, nonzeros, sparsity, excluded
-        case denseBytes = "dense_bytes", csrBytes = "csr_bytes"
+        case denseBytes = "dense_bytes", csrBytes = "csr_bytes", latency, bytesByEngine = "bytes_by_engine"
+    }
+
+    public func latency(batch: Int, engine: String) -> LatencyRecord? {
+        latency.first { $0.batchSize == batch && $0.engine == engine }
     }
 }

@@ -84,3 +84,22 @@ public func countNonzeros(_ t: Tensor) -> Int {
     for i in 0..<t.count where p[i] != 0 { count += 1 }
     return count
 }
+
+/// output (C, R) = inputᵀ for input (R, C), in 16 × 16 tiles so both sides stay in cache.
+public func transpose(_ input: Tensor, into output: Tensor) {
+    precondition(input.rank == 2 && output.shape == [input.columns, input.rows],
+                 "transpose: \(input.shape) into \(output.shape)")
+    let (r, c) = (input.rows, input.columns)
+    let (x, y) = (input.pointer, output.pointer)
+    var i0 = 0
+    while i0 < r {
+        var j0 = 0
+        while j0 < c {
+            for i in i0..<min(i0 + 16, r) {
+                for j in j0..<min(j0 + 16, c) { y[j * r + i] = x[i * c + j] }
+            }
+            j0 += 16
+        }
+        i0 += 16
+    }
+}

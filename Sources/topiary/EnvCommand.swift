@@ -23,6 +23,6 @@ struct ColumnsCommand: ParsableCommand {
         print("### stages.csv\n")
         print(ReportColumns.markdown(ReportColumns.stages(latencyBatchSizes: [1, 1000])))
         print("### layers.csv\n")
-        print(ReportColumns.markdown(ReportColumns.layers))
+        print(ReportColumns.markdown(ReportColumns.layers(latencyBatchSizes: [1, 1000])))
     }
 }

@@ -19,6 +19,9 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Override the spec's seed.")
     var seed: UInt64?
 
+    @Option(help: "Threads for latency measurement (BLAS and sparse kernels); 1 is the edge-device view. Default: the run's threads.")
+    var latencyThreads: Int?
+
     @Flag(help: "Small data slices and one epoch per phase: a smoke test of the whole pipeline.")
     var quick = false
 
@@ -26,6 +29,9 @@ struct RunCommand: ParsableCommand {
     var quiet = false
 
     func validate() throws {
+        if let latencyThreads, latencyThreads < 1 {
+            throw ValidationError("--latency-threads must be >= 1, got \(latencyThreads).")
+        }
         if resumeDirectory != nil, out != nil {
             throw ValidationError("--resume continues a run in its own folder; drop --out.")
         }
@@ -38,6 +44,7 @@ struct RunCommand: ParsableCommand {
             options.runDirectory = out
             options.resumeDirectory = resumeDirectory
             options.interruptible = true
+            options.latencyThreads = latencyThreads
             options.seedOverride = seed
             options.quick = quick
             options.specFile = spec

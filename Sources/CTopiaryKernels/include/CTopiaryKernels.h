@@ -1,0 +1,3 @@
+// Umbrella header: the optimizer sweeps and the sparse/quantized inference kernels.
+#include "topiary_kernels.h"
+#include "topiary_sparse.h"

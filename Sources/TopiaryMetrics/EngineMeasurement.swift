@@ -1,0 +1,137 @@
+import TopiaryInference
+import TopiaryNN
+import TopiaryTensor
+
+/// Latency and bytes of a model under every inference engine, whole model and per layer, at
+/// the given batch sizes: what each stage row and `topiary bench-model` report.
+public struct EngineMeasurement: Sendable {
+    public struct Whole: Sendable {
+        public let engine: String          // an InferenceEngine's name, or "auto"
+        public let batchSize: Int
+        public let statistics: LatencyStatistics
+    }
+
+    public struct PerLayer: Sendable {
+        public let layer: String
+        public let engine: InferenceEngine
+        public let batchSize: Int
+        public let statistics: LatencyStatistics
+        public let bytes: Int
+    }
+
+    public var whole: [Whole] = []
+    public var perLayer: [PerLayer] = []
+    /// Bytes of the whole model per engine.
+    public var bytes: [String: Int] = [:]
+    /// The auto mode's per-layer choice per batch size.
+    public var autoEngines: [Int: [InferenceEngine]] = [:]
+
+    /// Engines measured per layer (compact transforms the whole model, so it is measured
+    /// whole only); `auto` chooses among the exact ones.
+    public static let perLayerEngines: [InferenceEngine] = [.dense, .csr, .int8, .int8CSR]
+    public static let wholeEngines: [InferenceEngine] = [.dense, .csr, .compact, .int8, .int8CSR]
+
+    /// - Parameters:
+    ///   - inputs: real input rows (B, features) to time on; rows repeat when B exceeds them.
+    ///   - repetitions: timed calls at batch 1; larger batches use a tenth (at least 5).
+    public static func measure(_ model: Sequential, inputs: Tensor, batchSizes: [Int], repetitions: Int, warmup: Int,
+                               threads: Int) -> EngineMeasurement {
+        var result = EngineMeasurement()
+        let stack = LinearStack(model)
+        let prepared = wholeEngines.compactMap { engine in
+            InferenceModel.build(model, engine: engine, threads: threads).map { (engine, $0) }
+        }
+        for (engine, model) in prepared { result.bytes[engine.rawValue] = model.bytes }
+        for batch in batchSizes {
+            let x = rows(inputs, batch)
+            let reps = batch == 1 ? repetitions : max(5, repetitions / 10)
+            for (engine, prepared) in prepared {
+                let statistics = LatencyHarness.measure(warmup: warmup, repetitions: reps) { _ = prepared.predict(x) }
+                result.whole.append(Whole(engine: engine.rawValue, batchSize: batch, statistics: statistics))
+            }
+            // Per layer: each layer timed alone on its real input (the dense model's
+            // activations), in the layout the engine uses at this batch size.
+            var activation = x
+            let layerInputs: [Tensor] = stack.layers.map { layer in
+                let input = activation.copy()
+                let kernel = DenseKernel(weight: layer.weight, bias: layer.bias, relu: layer.relu)
+                let output = Tensor(zeros: [batch, layer.weight.rows])
+                kernel.apply(batchMajor: activation, into: output)
+                activation = output
+                return input
+            }
+            var chosen: [InferenceEngine] = []
+            for (layer, input) in zip(stack.layers, layerInputs) {
+                var best: (InferenceEngine, Double)?
+                for engine in perLayerEngines {
+                    guard let kernel = InferenceModel.makeKernel(layer, engine) else { continue }
+                    let statistics = time(kernel, input: input, repetitions: reps, warmup: warmup, threads: threads)
+                    result.perLayer.append(PerLayer(layer: layer.name, engine: engine, batchSize: batch,
+                                                    statistics: statistics, bytes: kernel.bytes))
+                    if engine.isExact, best == nil || statistics.medianMicroseconds < best!.1 {
+                        best = (engine, statistics.medianMicroseconds)
+                    }
+                }
+                chosen.append(best!.0)
+            }
+            result.autoEngines[batch] = chosen
+            if let auto = InferenceModel.build(model, engines: chosen, threads: threads) {
+                let statistics = LatencyHarness.measure(warmup: warmup, repetitions: reps) { _ = auto.predict(x) }
+                result.whole.append(Whole(engine: "auto", batchSize: batch, statistics: statistics))
+            }
+        }
+        return result
+    }
+
+    /// One layer alone: vector at batch 1, batch-major when the engine has it, else
+    /// features-major (the transpose is not part of a layer's time).
+    static func time(_ kernel: any LayerKernel, input: Tensor, repetitions: Int, warmup: Int, threads: Int) -> LatencyStatistics {
+        let batch = input.rows
+        if batch == 1 {
+            let x = input.reshaped([kernel.inFeatures]), y = Tensor(zeros: [kernel.outFeatures])
+            return LatencyHarness.measure(warmup: warmup, repetitions: repetitions) { kernel.apply(vector: x, into: y) }
+        }
+        if kernel.supportsBatchMajor {
+            let y = Tensor(zeros: [batch, kernel.outFeatures])
+            return LatencyHarness.measure(warmup: warmup, repetitions: repetitions) { kernel.apply(batchMajor: input, into: y) }
+        }
+        let xt = Tensor(zeros: [kernel.inFeatures, batch]), yt = Tensor(zeros: [kernel.outFeatures, batch])
+        transpose(input, into: xt)
+        return LatencyHarness.measure(warmup: warmup, repetitions: repetitions) { kernel.apply(featureMajor: xt, into: yt, threads: threads) }
+    }
+
+    /// `batch` rows of `inputs`, repeating them when there are fewer.
+    static func rows(_ inputs: Tensor, _ batch: Int) -> Tensor {
+        let x = Tensor(zeros: [batch, inputs.columns])
+        let d = inputs.columns
+        for r in 0..<batch { (x.pointer + r * d).update(from: inputs.pointer + (r % inputs.rows) * d, count: d) }
+        return x
+    }
+
+    public func latency(engine: String, batch: Int) -> LatencyStatistics? {
+        whole.first { $0.engine == engine && $0.batchSize == batch }?.statistics
+    }
+
+    /// The engine with the lowest median whole-model latency at `batch`.
+    public func bestEngine(batch: Int) -> String? {
+        whole.filter { $0.batchSize == batch }.min { $0.statistics.medianMicroseconds < $1.statistics.medianMicroseconds }?.engine
+    }
+}
+
+/// Accuracy of a prepared inference model on a labelled set (the int8 column).
+public func inferenceAccuracy(_ model: InferenceModel, features: Tensor, labels: [Int32], batchSize: Int = 1000) -> Double {
+    var correct = 0
+    var start = 0
+    while start < labels.count {
+        let n = min(batchSize, labels.count - start)
+        let logits = model.predict(features.rowSlice(start, count: n))
+        for r in 0..<n {
+            let row = logits.pointer + r * logits.columns
+            var best = 0
+            for j in 1..<logits.columns where row[j] > row[best] { best = j }
+            if best == Int(labels[start + r]) { correct += 1 }
+        }
+        start += n
+    }
+    return Double(correct) / Double(labels.count)
+}

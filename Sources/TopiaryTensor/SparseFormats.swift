@@ -1,0 +1,122 @@
+/// Compressed sparse rows of a (rows × columns) weight matrix: the nonzeros of each row, in
+/// column order. Column indices are 16-bit when the matrix has at most 65,536 columns.
+public struct CSRMatrix: Sendable {
+    public let rows: Int
+    public let columns: Int
+    /// rows + 1 offsets into `values`.
+    public let rowPointers: [UInt32]
+    public let columnIndices16: [UInt16]
+    public let columnIndices32: [UInt32]
+    public let values: [Float]
+
+    public var nonzeros: Int { values.count }
+    public var usesShortIndices: Bool { columns <= 65_536 }
+
+    /// The entries of `weights` (rows × columns) whose `mask` is nonzero (all entries when
+    /// the mask is nil); pruned weights are exactly 0 either way.
+    public init(weights: Tensor, mask: Tensor? = nil) {
+        precondition(weights.rank == 2, "CSR needs a matrix, got \(weights.shape)")
+        let (rows, columns) = (weights.rows, weights.columns)
+        self.rows = rows
+        self.columns = columns
+        var pointers: [UInt32] = [0]
+        var indices: [Int] = []
+        var values: [Float] = []
+        for i in 0..<rows {
+            for j in 0..<columns {
+                let keep = mask.map { $0[i * columns + j] != 0 } ?? (weights[i * columns + j] != 0)
+                if keep {
+                    indices.append(j)
+                    values.append(weights[i * columns + j])
+                }
+            }
+            pointers.append(UInt32(values.count))
+        }
+        rowPointers = pointers
+        self.values = values
+        let short = columns <= 65_536
+        columnIndices16 = short ? indices.map { UInt16($0) } : []
+        columnIndices32 = short ? [] : indices.map { UInt32($0) }
+    }
+
+    /// Bytes of the format: Float32 values, 16- or 32-bit column indices, 32-bit row pointers.
+    public var bytes: Int { nonzeros * (4 + (usesShortIndices ? 2 : 4)) + 4 * (rows + 1) }
+
+    /// Column index of nonzero k.
+    public func column(_ k: Int) -> Int { usesShortIndices ? Int(columnIndices16[k]) : Int(columnIndices32[k]) }
+}
+
+/// Symmetric per-output-row int8 quantization: w_ij ≈ scale_i · q_ij with
+/// scale_i = max_j |w_ij| / 127 and q_ij = round(w_ij / scale_i) ∈ [−127, 127]. Pruned
+/// weights stay exactly 0 (q = 0).
+public struct Int8Matrix: Sendable {
+    public let rows: Int
+    public let columns: Int
+    public let q: [Int8]
+    public let scales: [Float]
+
+    public init(weights: Tensor) {
+        precondition(weights.rank == 2, "int8 quantization needs a matrix, got \(weights.shape)")
+        let (rows, columns) = (weights.rows, weights.columns)
+        self.rows = rows
+        self.columns = columns
+        var q = [Int8](repeating: 0, count: rows * columns)
+        var scales = [Float](repeating: 1, count: rows)
+        for i in 0..<rows {
+            var largest: Float = 0
+            for j in 0..<columns { largest = max(largest, abs(weights[i * columns + j])) }
+            let scale = largest > 0 ? largest / 127 : 1
+            scales[i] = scale
+            for j in 0..<columns {
+                q[i * columns + j] = Int8((weights[i * columns + j] / scale).rounded().clamped(to: -127...127))
+            }
+        }
+        self.q = q
+        self.scales = scales
+    }
+
+    /// scale_i · q_ij as a dense Float32 matrix (the reference int8 engines are tested against).
+    public func dequantized() -> Tensor {
+        let w = Tensor(zeros: [rows, columns])
+        for i in 0..<rows { for j in 0..<columns { w[i * columns + j] = scales[i] * Float(q[i * columns + j]) } }
+        return w
+    }
+
+    /// int8 values plus one Float32 scale per row.
+    public var bytes: Int { rows * columns + 4 * rows }
+}
+
+/// CSR whose values are the int8 codes of an `Int8Matrix` (same per-row scales).
+public struct Int8CSRMatrix: Sendable {
+    public let structure: CSRMatrix
+    public let q: [Int8]
+    public let scales: [Float]
+
+    public init(quantized: Int8Matrix, mask: Tensor) {
+        let codes = Tensor(zeros: [quantized.rows, quantized.columns])
+        for i in 0..<codes.count { codes[i] = Float(quantized.q[i]) }
+        structure = CSRMatrix(weights: codes, mask: mask)
+        q = structure.values.map { Int8($0) }
+        scales = quantized.scales
+    }
+
+    /// int8 values, 16-/32-bit indices, row pointers, per-row scales.
+    public var bytes: Int {
+        structure.nonzeros * (1 + (structure.usesShortIndices ? 2 : 4)) + 4 * (structure.rows + 1) + 4 * structure.rows
+    }
+}
+
+extension Comparable {
+    fileprivate func clamped(to range: ClosedRange<Self>) -> Self { min(max(self, range.lowerBound), range.upperBound) }
+}
+
+extension CSRMatrix {
+    /// The algorithmic reference: y_i = Σ_k values[k] · x[column(k)] over row i, in Double.
+    public func naiveMultiply(_ x: [Float]) -> [Float] {
+        (0..<rows).map { i in
+            var sum = 0.0
+            for k in Int(rowPointers[i])..<Int(rowPointers[i + 1]) { sum += Double(values[k]) * Double(x[column(k)]) }
+            return Float(sum)
+        }
+    }
+}
