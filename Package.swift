@@ -56,6 +56,7 @@ let package = Package(
         // Layer 8: the command line.
         .executableTarget(name: "topiary", dependencies: [
             "TopiaryExperiment",
+            "TopiaryMetrics",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

@@ -3,8 +3,8 @@ import TopiaryInference
 /// Engine names in report columns, in a fixed order.
 public enum InferenceEngineNames {
     /// Whole-model engines (nm is not built yet, so it has no columns).
-    public static let whole = ["dense", "csr", "compact", "int8", "int8_csr"]
-    public static let perLayer = ["dense", "csr", "int8", "int8_csr"]
+    public static let whole = ["dense", "csr", "sell", "compact", "int8", "int8_csr"]
+    public static let perLayer = ["dense", "csr", "sell", "int8", "int8_csr"]
     public static let bytes = whole
 }
 

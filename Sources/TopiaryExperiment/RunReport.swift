@@ -115,9 +115,9 @@ public struct RunReport: Codable, Sendable, Equatable {
 }
 
 /// Break-even sparsities (report.json `break_even`). A layer breaks even at batch B at the
-/// lowest sparsity (over the run's accepted stages) where its CSR engine beats its dense
-/// engine; the model breaks even where the best exact sparse engine (csr, compact, auto)
-/// beats dense. null: not at any measured stage.
+/// lowest sparsity (over the run's accepted stages) where its best sparse engine (csr, sell)
+/// beats its dense engine; the model breaks even where the best exact sparse engine (csr,
+/// sell, compact, auto) beats dense. null: not at any measured stage.
 public struct BreakEven: Codable, Sendable, Equatable {
     /// layer → batch size → sparsity
     public var layers: [String: [String: Double?]] = [:]
@@ -130,13 +130,14 @@ public struct BreakEven: Codable, Sendable, Equatable {
             let key = String(batch)
             model[key] = stages.filter { stage in
                 guard let dense = stage.latency(batch: batch, engine: "dense")?.medianMicroseconds else { return false }
-                return ["csr", "compact", "auto"].contains { stage.latency(batch: batch, engine: $0).map { $0.medianMicroseconds < dense } ?? false }
+                return ["csr", "sell", "compact", "auto"].contains { stage.latency(batch: batch, engine: $0).map { $0.medianMicroseconds < dense } ?? false }
             }.map(\.sparsity).min()
             for name in Set(stages.flatMap { $0.layers.map(\.layer) }).sorted() {
                 let wins = stages.compactMap { stage -> Double? in
                     guard let layer = stage.layers.first(where: { $0.layer == name }),
                           let dense = layer.latency(batch: batch, engine: "dense")?.medianMicroseconds,
-                          let csr = layer.latency(batch: batch, engine: "csr")?.medianMicroseconds, csr < dense else { return nil }
+                          let sparse = ["csr", "sell"].compactMap({ layer.latency(batch: batch, engine: $0)?.medianMicroseconds }).min(),
+                          sparse < dense else { return nil }
                     return layer.sparsity
                 }
                 layers[name, default: [:]][key] = .some(wins.min())

@@ -4,6 +4,9 @@ public enum InferenceEngine: String, CaseIterable, Codable, Sendable {
     case dense
     /// Compressed sparse rows: gathers at batch 1, batch-streaming SpMM above.
     case csr
+    /// Sliced ELLPACK with 32-column windows: permutes instead of gathers at batch 1; larger
+    /// batches run sample by sample.
+    case sell
     /// N:M-packed values (N kept of every M along the input), when every pruned layer's
     /// mask is N:M.
     case nm

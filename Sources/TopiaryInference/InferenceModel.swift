@@ -59,6 +59,7 @@ public final class InferenceModel: @unchecked Sendable {
         switch engine {
         case .dense: return DenseKernel(weight: layer.weight, bias: layer.bias, relu: layer.relu)
         case .csr: return CSRKernel(weight: layer.weight, mask: layer.mask, bias: layer.bias, relu: layer.relu)
+        case .sell: return SELLKernel(weight: layer.weight, mask: layer.mask, bias: layer.bias, relu: layer.relu)
         case .int8: return Int8Kernel(weight: layer.weight, bias: layer.bias, relu: layer.relu)
         case .int8CSR:
             return layer.weight.columns <= 65_536 ? Int8CSRKernel(weight: layer.weight, mask: layer.mask, bias: layer.bias, relu: layer.relu) : nil

@@ -140,3 +140,46 @@ public final class Int8CSRKernel: LayerKernel {
         }
     }
 }
+
+/// SELL-16/32 weights: batch-1 SpMV with register permutes; a larger batch runs one sample
+/// at a time (the format has no batch kernel).
+public final class SELLKernel: LayerKernel {
+    public let engine = InferenceEngine.sell
+    let matrix: SELLMatrix
+    let bias: Tensor
+    let relu: Bool
+    public var inFeatures: Int { matrix.columns }
+    public var outFeatures: Int { matrix.rows }
+    public var bytes: Int { matrix.bytes + 4 * bias.count }
+    public var supportsBatchMajor: Bool { true }
+
+    public init(weight: Tensor, mask: Tensor, bias: Tensor, relu: Bool) {
+        matrix = SELLMatrix(weights: weight, mask: mask)
+        self.bias = bias.copy()
+        self.relu = relu
+    }
+
+    public func apply(vector x: Tensor, into y: Tensor) {
+        apply(x.pointer, y.pointer)
+    }
+
+    private func apply(_ x: UnsafeMutablePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
+        let m = matrix
+        m.chunkWindows.withUnsafeBufferPointer { cw in m.windowIndex.withUnsafeBufferPointer { wi in
+            m.windowSlots.withUnsafeBufferPointer { ws in m.values.withUnsafeBufferPointer { v in
+                m.offsets.withUnsafeBufferPointer { o in
+                    topiary_sell_spmv(m.rows, m.columns, cw.baseAddress, wi.baseAddress, ws.baseAddress, v.baseAddress,
+                                      o.baseAddress, x, bias.pointer, y, relu ? 1 : 0)
+                }
+            } }
+        } }
+    }
+
+    public func apply(featureMajor xt: Tensor, into yt: Tensor, threads: Int) {
+        preconditionFailure("sell runs batch-major")
+    }
+
+    public func apply(batchMajor x: Tensor, into y: Tensor) {
+        for b in 0..<x.rows { apply(x.pointer + b * inFeatures, y.pointer + b * outFeatures) }
+    }
+}

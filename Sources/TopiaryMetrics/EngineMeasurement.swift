@@ -28,8 +28,8 @@ public struct EngineMeasurement: Sendable {
 
     /// Engines measured per layer (compact transforms the whole model, so it is measured
     /// whole only); `auto` chooses among the exact ones.
-    public static let perLayerEngines: [InferenceEngine] = [.dense, .csr, .int8, .int8CSR]
-    public static let wholeEngines: [InferenceEngine] = [.dense, .csr, .compact, .int8, .int8CSR]
+    public static let perLayerEngines: [InferenceEngine] = [.dense, .csr, .sell, .int8, .int8CSR]
+    public static let wholeEngines: [InferenceEngine] = [.dense, .csr, .sell, .compact, .int8, .int8CSR]
 
     /// - Parameters:
     ///   - inputs: real input rows (B, features) to time on; rows repeat when B exceeds them.
@@ -68,7 +68,9 @@ public struct EngineMeasurement: Sendable {
                     let statistics = time(kernel, input: input, repetitions: reps, warmup: warmup, threads: threads)
                     result.perLayer.append(PerLayer(layer: layer.name, engine: engine, batchSize: batch,
                                                     statistics: statistics, bytes: kernel.bytes))
-                    if engine.isExact, best == nil || statistics.medianMicroseconds < best!.1 {
+                    // sell has no features-major path, so above batch 1 it cannot sit beside csr.
+                    let eligible = engine.isExact && (batch == 1 || engine != .sell)
+                    if eligible, best == nil || statistics.medianMicroseconds < best!.1 {
                         best = (engine, statistics.medianMicroseconds)
                     }
                 }

@@ -120,3 +120,67 @@ extension CSRMatrix {
         }
     }
 }
+
+/// SELL-16/32: sliced ELLPACK with 32-column windows, for batch-1 SpMV without gathers.
+/// Rows are taken 16 at a time (a chunk); within a chunk, nonzeros are grouped by the
+/// 32-column window of the input they read; a window contributes as many slots as its
+/// fullest row has nonzeros there, each slot one value and one 5-bit offset per row of the
+/// chunk (value 0 as padding). Padding is the price: bytes grow where rows differ.
+public struct SELLMatrix: Sendable {
+    public let rows: Int
+    public let columns: Int
+    public let chunkWindows: [UInt32]
+    public let windowIndex: [UInt16]
+    public let windowSlots: [UInt32]
+    public let values: [Float]
+    public let offsets: [UInt8]
+
+    public static let chunkRows = 16
+    public static let windowColumns = 32
+
+    public init(weights: Tensor, mask: Tensor) {
+        precondition(weights.rank == 2 && mask.shape == weights.shape, "SELL needs matching matrices")
+        let (rows, columns) = (weights.rows, weights.columns)
+        precondition((columns + 31) / 32 <= Int(UInt16.max), "too many columns for 16-bit window numbers: \(columns)")
+        self.rows = rows
+        self.columns = columns
+        var chunkWindows: [UInt32] = [0], windowIndex: [UInt16] = [], windowSlots: [UInt32] = [0]
+        var values: [Float] = [], offsets: [UInt8] = []
+        let windows = (columns + 31) / 32
+        for chunk in stride(from: 0, to: rows, by: 16) {
+            let chunkRows = min(16, rows - chunk)
+            for window in 0..<windows {
+                // The nonzeros of each row of the chunk in this window, in column order.
+                let perRow: [[Int]] = (0..<chunkRows).map { r in
+                    (window * 32..<min(window * 32 + 32, columns)).filter { mask[(chunk + r) * columns + $0] != 0 }
+                }
+                let slots = perRow.map(\.count).max() ?? 0
+                guard slots > 0 else { continue }
+                for s in 0..<slots {
+                    for lane in 0..<16 {
+                        if lane < chunkRows, s < perRow[lane].count {
+                            let column = perRow[lane][s]
+                            values.append(weights[(chunk + lane) * columns + column])
+                            offsets.append(UInt8(column - window * 32))
+                        } else {
+                            values.append(0)
+                            offsets.append(0)
+                        }
+                    }
+                }
+                windowIndex.append(UInt16(window))
+                windowSlots.append(UInt32(values.count / 16))
+            }
+            chunkWindows.append(UInt32(windowIndex.count))
+        }
+        self.chunkWindows = chunkWindows
+        self.windowIndex = windowIndex
+        self.windowSlots = windowSlots
+        self.values = values
+        self.offsets = offsets
+    }
+
+    public var slots: Int { values.count / 16 }
+    /// Values (Float32) and offsets (1 byte) per slot lane, plus the chunk/window tables.
+    public var bytes: Int { values.count * 5 + 4 * chunkWindows.count + 2 * windowIndex.count + 4 * windowSlots.count }
+}

@@ -53,7 +53,7 @@ extension AllTests {
             let model = prunedModel(sizes, sparsity: sparsity, seed: 81, killLayer: kill)
             let int8Reference = dequantizedCopy(model, sizes: sizes, seed: 81)
             for batch in [1, 7, 300] {
-                for engine in [InferenceEngine.dense, .csr, .compact] {
+                for engine in [InferenceEngine.dense, .csr, .sell, .compact] {
                     try expectMatches(engine, model, reference: model, batch: batch, seed: 82)
                 }
                 for engine in [InferenceEngine.int8, .int8CSR] {

@@ -39,3 +39,15 @@ void topiary_int8_gemv(size_t rows, size_t cols, const int8_t *q, const float *s
 /// a scratch matrix and calls sgemm).
 void topiary_int8_dequantize(size_t rows, size_t cols, const int8_t *q, const float *scale, float *w);
 #endif
+
+// SELL-16/32 (sliced ELLPACK with column windows), batch 1. Rows are taken 16 at a time
+// (a chunk); a chunk's nonzeros are grouped by 32-column window of x; each slot holds one
+// value and one 5-bit window offset per row of the chunk (value 0 where a row has fewer).
+// The kernel loads the window's 32 inputs into two vector registers and picks each slot's 16
+// inputs with one permute instead of a gather.
+//   chunk_windows (chunks + 1): offsets into window_index / window_slots
+//   window_index: the window (column / 32) of each chunk-window entry
+//   window_slots (entries + 1): offsets into slot arrays; values (slots x 16), offsets (slots x 16)
+void topiary_sell_spmv(size_t rows, size_t cols, const uint32_t *chunk_windows, const uint16_t *window_index,
+                       const uint32_t *window_slots, const float *values, const uint8_t *offsets,
+                       const float *x, const float *bias, float *y, int relu);

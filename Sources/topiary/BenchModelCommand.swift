@@ -1,0 +1,64 @@
+import ArgumentParser
+import Foundation
+import TopiaryExperiment
+import TopiaryMetrics
+import TopiaryTensor
+
+struct BenchModelCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench-model",
+        abstract: "Re-measure every stage of a run on this machine with every inference engine (from its checkpoints).")
+
+    @Argument(help: "A run folder (with report.json and checkpoints/).")
+    var runDirectory: String
+
+    @Option(help: "Batch sizes to time, comma-separated.")
+    var batchSizes = "1,1000"
+
+    @Option(help: "Timed calls at batch 1 (larger batches use a tenth, at least 5).")
+    var repetitions = 300
+
+    @Option(help: "Threads for BLAS and sparse kernels (1 is the edge-device view). Default: all cores.")
+    var latencyThreads: Int?
+
+    func run() throws {
+        do {
+            let batches = batchSizes.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+            guard !batches.isEmpty, batches.allSatisfy({ $0 >= 1 }) else {
+                throw ValidationError("--batch-sizes must list whole numbers >= 1, e.g. 1,1000; got '\(batchSizes)'.")
+            }
+            let bench = try ModelBench(runDirectory: runDirectory)
+            let threads = latencyThreads ?? ProcessInfo.processInfo.activeProcessorCount
+            let rows = try bench.run(batchSizes: batches, repetitions: repetitions, threads: threads,
+                                     progress: progressPrinter(quiet: false))
+            print("bench-model \(runDirectory) — \(RunEnvironment.current().cpuModel), BLAS \(BLASRuntime.coreName), \(threads) thread(s)")
+            for batch in batches {
+                print("\nbatch \(batch): whole-model median µs (speed-up vs dense)")
+                let engines = rows.first?.measurement.whole.filter { $0.batchSize == batch }.map(\.engine) ?? []
+                print("stage         sparsity  " + engines.map { $0.padding(toLength: 16, withPad: " ", startingAt: 0) }.joined() + "best")
+                for row in rows {
+                    let dense = row.measurement.latency(engine: "dense", batch: batch)!.medianMicroseconds
+                    var line = row.label.padding(toLength: 14, withPad: " ", startingAt: 0) + String(format: "%-10.5f", row.sparsity)
+                    for engine in engines {
+                        let median = row.measurement.latency(engine: engine, batch: batch)!.medianMicroseconds
+                        line += String(format: "%.1f (%.2fx)", median, dense / median).padding(toLength: 16, withPad: " ", startingAt: 0)
+                    }
+                    print(line + (row.measurement.bestEngine(batch: batch) ?? ""))
+                }
+            }
+            print("\nbytes per format, test accuracy float / int8")
+            for row in rows {
+                let bytes = row.measurement.bytes.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+                print(row.label.padding(toLength: 14, withPad: " ", startingAt: 0) + bytes
+                      + String(format: "   acc %.4f / %.4f", row.testAccuracy, row.int8TestAccuracy))
+            }
+            let path = runDirectory + "/bench-model-\(ProcessInfo.processInfo.hostName)-\(Int(Date().timeIntervalSince1970)).csv"
+            try AtomicFile.write(ModelBench.csv(rows), to: path)
+            print("\nwritten: \(path)")
+        } catch let error as ValidationError {
+            throw error
+        } catch {
+            throw fail(error)
+        }
+    }
+}
