@@ -124,20 +124,25 @@ public struct BreakEven: Codable, Sendable, Equatable {
     /// batch size → global sparsity
     public var model: [String: Double?] = [:]
 
+    /// A sparse median must be below this fraction of the dense median to count as faster.
+    public static let margin = 0.95
+
     init(stages: [StageRecord]) {
         let batches = Set(stages.flatMap { $0.latency.map(\.batchSize) }).sorted()
         for batch in batches {
             let key = String(batch)
             model[key] = stages.filter { stage in
                 guard let dense = stage.latency(batch: batch, engine: "dense")?.medianMicroseconds else { return false }
-                return ["csr", "sell", "compact", "auto"].contains { stage.latency(batch: batch, engine: $0).map { $0.medianMicroseconds < dense } ?? false }
+                return ["csr", "sell", "compact", "auto"].contains {
+                    stage.latency(batch: batch, engine: $0).map { $0.medianMicroseconds < BreakEven.margin * dense } ?? false
+                }
             }.map(\.sparsity).min()
             for name in Set(stages.flatMap { $0.layers.map(\.layer) }).sorted() {
                 let wins = stages.compactMap { stage -> Double? in
                     guard let layer = stage.layers.first(where: { $0.layer == name }),
                           let dense = layer.latency(batch: batch, engine: "dense")?.medianMicroseconds,
                           let sparse = ["csr", "sell"].compactMap({ layer.latency(batch: batch, engine: $0)?.medianMicroseconds }).min(),
-                          sparse < dense else { return nil }
+                          sparse < BreakEven.margin * dense else { return nil }
                     return layer.sparsity
                 }
                 layers[name, default: [:]][key] = .some(wins.min())

@@ -23,7 +23,8 @@ public struct EngineMeasurement: Sendable {
     public var perLayer: [PerLayer] = []
     /// Bytes of the whole model per engine.
     public var bytes: [String: Int] = [:]
-    /// The auto mode's per-layer choice per batch size.
+    /// The auto mode's choice per batch size, one engine per layer (a uniform list when one
+    /// engine for the whole model measured fastest; compact is whole-model only).
     public var autoEngines: [Int: [InferenceEngine]] = [:]
 
     /// Engines measured per layer (compact transforms the whole model, so it is measured
@@ -76,10 +77,20 @@ public struct EngineMeasurement: Sendable {
                 }
                 chosen.append(best!.0)
             }
-            result.autoEngines[batch] = chosen
-            if let auto = InferenceModel.build(model, engines: chosen, threads: threads) {
-                let statistics = LatencyHarness.measure(warmup: warmup, repetitions: reps) { _ = auto.predict(x) }
-                result.whole.append(Whole(engine: "auto", batchSize: batch, statistics: statistics))
+            // Per-layer times miss the cost of switching layouts between layers, so auto takes
+            // the fastest measured whole model: the per-layer mix or a uniform exact engine.
+            var auto: (engines: [InferenceEngine], statistics: LatencyStatistics)?
+            if let mixed = InferenceModel.build(model, engines: chosen, threads: threads) {
+                auto = (chosen, LatencyHarness.measure(warmup: warmup, repetitions: reps) { _ = mixed.predict(x) })
+            }
+            for whole in result.whole where whole.batchSize == batch {
+                guard let engine = InferenceEngine(rawValue: whole.engine), engine.isExact,
+                      auto == nil || whole.statistics.medianMicroseconds < auto!.statistics.medianMicroseconds else { continue }
+                auto = (Array(repeating: engine, count: stack.layers.count), whole.statistics)
+            }
+            if let auto {
+                result.autoEngines[batch] = auto.engines
+                result.whole.append(Whole(engine: "auto", batchSize: batch, statistics: auto.statistics))
             }
         }
         return result

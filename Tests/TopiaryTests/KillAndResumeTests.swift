@@ -94,3 +94,24 @@ extension AllTests {
     }
 }
 }
+
+extension AllTests {
+@Suite struct BenchModelTests {
+    /// bench-model re-measures every accepted checkpoint of a run with every engine.
+    @Test func benchModelReMeasuresAFinishedRun() throws {
+        let (directory, _) = try runSlice(try sliceSpec())
+        let result = try runTopiary(["bench-model", directory, "--batch-sizes", "1,64", "--repetitions", "10", "--latency-threads", "1"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("batch 1:") && result.stdout.contains("batch 64:") && result.stdout.contains("stage2"))
+        let written = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasPrefix("bench-model-") }
+        #expect(written.count == 1)
+        let (header, rows) = try readCSV(directory + "/" + written[0])
+        #expect(header.contains("speedup_vs_dense") && header.contains("int8_test_accuracy"))
+        // 3 stages × 2 batch sizes × 7 engines (6 + auto).
+        #expect(rows.count == 3 * 2 * 7)
+        #expect(rows.filter { $0["engine"] == "dense" }.allSatisfy { $0["speedup_vs_dense"] == "1.0" })
+        let bad = try runTopiary(["bench-model", temporaryDirectory("none")])
+        #expect(bad.status != 0 && bad.stderr.contains("no report.json"))
+    }
+}
+}
