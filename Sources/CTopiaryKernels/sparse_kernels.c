@@ -278,3 +278,63 @@ void topiary_sell_spmv(size_t rows, size_t cols, const uint32_t *chunk_windows, 
     }
     chosen(rows, cols, chunk_windows, window_index, window_slots, values, offsets, x, bias, y, relu);
 }
+
+// ---- N:M packed, batch 1 -----------------------------------------------------------------
+// Per row: 16 lane sums over windows (multiply then add), reduced with reduce16; both paths.
+
+static void nm_portable(size_t rows, size_t cols, size_t windows, const float *values, const uint8_t *offsets,
+                        const float *x, const float *bias, float *y, int relu) {
+    for (size_t i = 0; i < rows; i++) {
+        float acc[16] = {0};
+        for (size_t w = 0; w < windows; w++) {
+            const float *v = values + (i * windows + w) * 16;
+            const uint8_t *o = offsets + (i * windows + w) * 16;
+            for (int l = 0; l < 16; l++) {
+                size_t column = w * 32 + o[l];
+                float input = column < cols ? x[column] : 0.0f;
+                float product = v[l] * input;
+                acc[l] += product;
+            }
+        }
+        y[i] = activate(reduce16(acc) + bias[i], relu);
+    }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target("avx512f,avx512bw,avx512vl")))
+static void nm_avx512(size_t rows, size_t cols, size_t windows, const float *values, const uint8_t *offsets,
+                      const float *x, const float *bias, float *y, int relu) {
+    for (size_t i = 0; i < rows; i++) {
+        __m512 acc = _mm512_setzero_ps();
+        for (size_t w = 0; w < windows; w++) {
+            size_t base = w * 32, left = cols - base;
+            __mmask16 mlo = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
+            __mmask16 mhi = left >= 32 ? (__mmask16)0xFFFF : left <= 16 ? 0 : (__mmask16)((1u << (left - 16)) - 1);
+            __m512 lo = _mm512_maskz_loadu_ps(mlo, x + base);
+            __m512 hi = _mm512_maskz_loadu_ps(mhi, x + base + 16);
+            size_t at = (i * windows + w) * 16;
+            __m512i index = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(offsets + at)));
+            __m512 inputs = _mm512_permutex2var_ps(lo, index, hi);
+            acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_loadu_ps(values + at), inputs));
+        }
+        float lanes[16];
+        _mm512_storeu_ps(lanes, acc);
+        y[i] = activate(reduce16(lanes) + bias[i], relu);
+    }
+}
+#endif
+
+void topiary_nm_spmv(size_t rows, size_t cols, size_t windows, const float *values, const uint8_t *offsets,
+                     const float *x, const float *bias, float *y, int relu) {
+    typedef void (*nm_fn)(size_t, size_t, size_t, const float *, const uint8_t *, const float *, const float *, float *, int);
+    static nm_fn chosen;
+    if (!chosen) {
+        chosen = nm_portable;
+#if defined(__x86_64__) && defined(__GNUC__)
+        __builtin_cpu_init();
+        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"))
+            chosen = nm_avx512;
+#endif
+    }
+    chosen(rows, cols, windows, values, offsets, x, bias, y, relu);
+}

@@ -68,6 +68,7 @@ extension ExperimentRunner {
         return EngineMeasurement.measure(model, inputs: data.test.features.rowSlice(0, count: rows),
                                          batchSizes: spec.measurement.latencyBatchSizes,
                                          repetitions: spec.measurement.latencyRepetitions,
-                                         warmup: spec.measurement.latencyWarmup, threads: latencyThreads)
+                                         warmup: spec.measurement.latencyWarmup, threads: latencyThreads,
+                                         nOfM: spec.pruning.nOfM.map { ($0[0], $0[1]) })
     }
 }

@@ -124,7 +124,11 @@ extension ExperimentRunner {
         let (scores, scoreSeconds) = try measureSeconds { try scorer.scores(for: targets, context: &context) }
         scorerGenerator = context.generator
         let (_, selectSeconds) = try measureSeconds {
-            try UnstructuredPruner(scope: spec.pruning.scope).prune(targets, scores: scores, to: target)
+            if spec.pruning.scope == .nm, let nOfM = spec.pruning.nOfM {
+                try NMPruner(n: nOfM[0], m: nOfM[1]).prune(targets, scores: scores)
+            } else {
+                try UnstructuredPruner(scope: spec.pruning.scope).prune(targets, scores: scores, to: target)
+            }
         }
         return (scoreSeconds, selectSeconds)
     }

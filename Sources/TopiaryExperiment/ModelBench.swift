@@ -54,7 +54,8 @@ public struct ModelBench {
             let sparsity = 1 - Double(weights.reduce(0) { $0 + countNonzeros($1.mask) }) / Double(weights.reduce(0) { $0 + $1.count })
             progress?("\(checkpoint.header.label): sparsity \(String(format: "%.5f", sparsity))")
             let measurement = EngineMeasurement.measure(model, inputs: test.features.rowSlice(0, count: min(test.count, batchSizes.max()!)),
-                                                        batchSizes: batchSizes, repetitions: repetitions, warmup: 20, threads: threads)
+                                                        batchSizes: batchSizes, repetitions: repetitions, warmup: 20, threads: threads,
+                                                        nOfM: spec.pruning.nOfM.map { ($0[0], $0[1]) })
             let dense = InferenceModel.build(model, engine: .dense, threads: threads)!
             let int8 = InferenceModel.build(model, engine: .int8, threads: threads)!
             rows.append(Row(label: checkpoint.header.label, sparsity: sparsity, measurement: measurement,

@@ -16,10 +16,12 @@ public struct PruningSpec: Codable, Sendable, Equatable {
     /// …a named schedule (exactly one of the two).
     public var schedule: SparsityScheduleSpec?
     public var rewind: RewindSpec?
+    /// [N, M] for scope nm: keep N of every M consecutive inputs in each row.
+    public var nOfM: [Int]?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case scorer, scope, calibrationBatches = "calibration_batches", excludeLayers = "exclude_layers"
-        case retraining, stages, schedule, rewind
+        case retraining, stages, schedule, rewind, nOfM = "n_of_m"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -39,6 +41,18 @@ public struct PruningSpec: Codable, Sendable, Equatable {
         stages = try c.decodeIfPresent([StageSpec].self, forKey: .stages)
         schedule = try c.decodeIfPresent(SparsityScheduleSpec.self, forKey: .schedule)
         rewind = try c.decodeIfPresent(RewindSpec.self, forKey: .rewind)
+        nOfM = try c.decodeIfPresent([Int].self, forKey: .nOfM)
+        if scope == .nm {
+            guard let nOfM, nOfM.count == 2, nOfM[0] >= 1, nOfM[0] < nOfM[1], nOfM[1] <= 256 else {
+                throw decoder.problem(CodingKeys.nOfM, "scope nm needs n_of_m: [N, M] with 1 <= N < M <= 256, e.g. [2, 4].")
+            }
+            let implied = 1 - Double(nOfM[0]) / Double(nOfM[1])
+            guard c.contains(.stages), !c.contains(.schedule) else {
+                throw decoder.problem(CodingKeys.schedule, "scope nm takes an explicit 'stages' list whose sparsity is \(implied).")
+            }
+        } else if nOfM != nil {
+            throw decoder.problem(CodingKeys.nOfM, "applies only with scope: nm.")
+        }
         switch (stages, schedule) {
         case (nil, nil):
             throw decoder.problem(nil, "needs either 'stages' (an explicit list) or 'schedule' (linear, geometric, agp, adaptive).")
@@ -46,6 +60,13 @@ public struct PruningSpec: Codable, Sendable, Equatable {
             throw decoder.problem(CodingKeys.schedule, "give either 'stages' or 'schedule', not both.")
         case (let stages?, nil):
             if stages.isEmpty { throw decoder.problem(CodingKeys.stages, "needs at least one stage.") }
+            if scope == .nm, let nOfM {
+                let implied = 1 - Double(nOfM[0]) / Double(nOfM[1])
+                if let index = stages.firstIndex(where: { abs($0.sparsity - implied) > 1e-12 }) {
+                    throw SpecProblem(keyPath: "pruning.stages[\(index)].sparsity",
+                                      problem: "with n_of_m \(nOfM[0]):\(nOfM[1]) every stage's sparsity is \(implied), got \(stages[index].sparsity).")
+                }
+            }
             for index in stages.indices.dropFirst() where stages[index].sparsity <= stages[index - 1].sparsity {
                 throw SpecProblem(keyPath: "pruning.stages[\(index)].sparsity",
                                   problem: "\(stages[index].sparsity) does not exceed the previous stage's \(stages[index - 1].sparsity): targets must strictly increase (masks only shrink).")

@@ -2,9 +2,9 @@ import TopiaryInference
 
 /// Engine names in report columns, in a fixed order.
 public enum InferenceEngineNames {
-    /// Whole-model engines (nm is not built yet, so it has no columns).
-    public static let whole = ["dense", "csr", "sell", "compact", "int8", "int8_csr"]
-    public static let perLayer = ["dense", "csr", "sell", "int8", "int8_csr"]
+    /// Whole-model engines (nm columns stay empty unless the masks are N:M).
+    public static let whole = ["dense", "csr", "sell", "nm", "compact", "int8", "int8_csr"]
+    public static let perLayer = ["dense", "csr", "sell", "nm", "int8", "int8_csr"]
     public static let bytes = whole
 }
 

@@ -133,7 +133,7 @@ public struct BreakEven: Codable, Sendable, Equatable {
             let key = String(batch)
             model[key] = stages.filter { stage in
                 guard let dense = stage.latency(batch: batch, engine: "dense")?.medianMicroseconds else { return false }
-                return ["csr", "sell", "compact", "auto"].contains {
+                return ["csr", "sell", "nm", "compact", "auto"].contains {
                     stage.latency(batch: batch, engine: $0).map { $0.medianMicroseconds < BreakEven.margin * dense } ?? false
                 }
             }.map(\.sparsity).min()
@@ -141,7 +141,7 @@ public struct BreakEven: Codable, Sendable, Equatable {
                 let wins = stages.compactMap { stage -> Double? in
                     guard let layer = stage.layers.first(where: { $0.layer == name }),
                           let dense = layer.latency(batch: batch, engine: "dense")?.medianMicroseconds,
-                          let sparse = ["csr", "sell"].compactMap({ layer.latency(batch: batch, engine: $0)?.medianMicroseconds }).min(),
+                          let sparse = ["csr", "sell", "nm"].compactMap({ layer.latency(batch: batch, engine: $0)?.medianMicroseconds }).min(),
                           sparse < BreakEven.margin * dense else { return nil }
                     return layer.sparsity
                 }

@@ -21,4 +21,7 @@ public enum InferenceEngine: String, CaseIterable, Codable, Sendable {
     public var isExact: Bool { self != .int8 && self != .int8CSR }
     /// Engines whose choice is per layer (compact transforms the whole model).
     public var isPerLayer: Bool { self != .compact }
+    /// Whether the engine has a features-major batch kernel (sell and nm run sample by sample,
+    /// so above batch 1 they cannot sit beside csr in one model).
+    public var hasBatchKernel: Bool { self != .sell && self != .nm }
 }

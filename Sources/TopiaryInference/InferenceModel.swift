@@ -30,9 +30,19 @@ public final class InferenceModel: @unchecked Sendable {
     public var engines: [InferenceEngine] { kernels.map(\.engine) }
 
     /// One engine for every layer; nil when the engine cannot serve this model (nm without
-    /// N:M masks).
-    public static func build(_ model: Sequential, engine: InferenceEngine, threads: Int) -> InferenceModel? {
+    /// N:M masks). For nm, layers whose masks are not N:M (excluded layers) run dense.
+    public static func build(_ model: Sequential, engine: InferenceEngine, threads: Int,
+                             nOfM: (n: Int, m: Int)? = nil) -> InferenceModel? {
         let stack = LinearStack(model)
+        if engine == .nm {
+            guard let nOfM else { return nil }
+            let packed = stack.layers.map { NMKernel(weight: $0.weight, mask: $0.mask, bias: $0.bias, relu: $0.relu, n: nOfM.n, m: nOfM.m) }
+            guard packed.contains(where: { $0 != nil }) else { return nil }
+            let kernels = zip(stack.layers, packed).map { layer, kernel in
+                kernel ?? DenseKernel(weight: layer.weight, bias: layer.bias, relu: layer.relu) as any LayerKernel
+            }
+            return InferenceModel(kernels: kernels, inputColumns: nil, inputFeatures: stack.inputFeatures, threads: threads)
+        }
         if engine == .compact {
             let compacted = CompactedStack(stack)
             let kernels = compacted.stack.layers.map { DenseKernel(weight: $0.weight, bias: $0.bias, relu: $0.relu) as any LayerKernel }
@@ -43,19 +53,21 @@ public final class InferenceModel: @unchecked Sendable {
     }
 
     /// A chosen engine per layer (the auto mode's result).
-    public static func build(_ model: Sequential, engines: [InferenceEngine], threads: Int) -> InferenceModel? {
+    public static func build(_ model: Sequential, engines: [InferenceEngine], threads: Int,
+                             nOfM: (n: Int, m: Int)? = nil) -> InferenceModel? {
         let stack = LinearStack(model)
         precondition(engines.count == stack.layers.count, "\(engines.count) engines for \(stack.layers.count) layers")
         var kernels: [any LayerKernel] = []
         for (layer, engine) in zip(stack.layers, engines) {
-            guard let kernel = makeKernel(layer, engine) else { return nil }
+            guard let kernel = makeKernel(layer, engine, nOfM: nOfM) else { return nil }
             kernels.append(kernel)
         }
         return InferenceModel(kernels: kernels, inputColumns: nil, inputFeatures: stack.inputFeatures, threads: threads)
     }
 
     /// One layer's kernel for a per-layer engine (nil when it does not apply).
-    public static func makeKernel(_ layer: LinearStack.Layer, _ engine: InferenceEngine) -> (any LayerKernel)? {
+    public static func makeKernel(_ layer: LinearStack.Layer, _ engine: InferenceEngine,
+                                  nOfM: (n: Int, m: Int)? = nil) -> (any LayerKernel)? {
         switch engine {
         case .dense: return DenseKernel(weight: layer.weight, bias: layer.bias, relu: layer.relu)
         case .csr: return CSRKernel(weight: layer.weight, mask: layer.mask, bias: layer.bias, relu: layer.relu)
@@ -63,7 +75,10 @@ public final class InferenceModel: @unchecked Sendable {
         case .int8: return Int8Kernel(weight: layer.weight, bias: layer.bias, relu: layer.relu)
         case .int8CSR:
             return layer.weight.columns <= 65_536 ? Int8CSRKernel(weight: layer.weight, mask: layer.mask, bias: layer.bias, relu: layer.relu) : nil
-        case .nm, .compact: return nil
+        case .nm:
+            guard let nOfM else { return nil }
+            return NMKernel(weight: layer.weight, mask: layer.mask, bias: layer.bias, relu: layer.relu, n: nOfM.n, m: nOfM.m)
+        case .compact: return nil
         }
     }
 

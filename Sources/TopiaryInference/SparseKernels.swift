@@ -183,3 +183,40 @@ public final class SELLKernel: LayerKernel {
         for b in 0..<x.rows { apply(x.pointer + b * inFeatures, y.pointer + b * outFeatures) }
     }
 }
+
+/// N:M-packed weights: batch 1 with one permute per row and 32-column window; a larger batch
+/// runs one sample at a time.
+public final class NMKernel: LayerKernel {
+    public let engine = InferenceEngine.nm
+    let matrix: NMMatrix
+    let bias: Tensor
+    let relu: Bool
+    public var inFeatures: Int { matrix.columns }
+    public var outFeatures: Int { matrix.rows }
+    public var bytes: Int { matrix.bytes + 4 * bias.count }
+    public var supportsBatchMajor: Bool { true }
+
+    public init?(weight: Tensor, mask: Tensor, bias: Tensor, relu: Bool, n: Int, m: Int) {
+        guard let matrix = NMMatrix(weights: weight, mask: mask, n: n, m: m) else { return nil }
+        self.matrix = matrix
+        self.bias = bias.copy()
+        self.relu = relu
+    }
+
+    public func apply(vector x: Tensor, into y: Tensor) { apply(x.pointer, y.pointer) }
+
+    private func apply(_ x: UnsafeMutablePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
+        let m = matrix
+        m.values.withUnsafeBufferPointer { v in m.offsets.withUnsafeBufferPointer { o in
+            topiary_nm_spmv(m.rows, m.columns, m.windows, v.baseAddress, o.baseAddress, x, bias.pointer, y, relu ? 1 : 0)
+        } }
+    }
+
+    public func apply(featureMajor xt: Tensor, into yt: Tensor, threads: Int) {
+        preconditionFailure("nm runs batch-major")
+    }
+
+    public func apply(batchMajor x: Tensor, into y: Tensor) {
+        for b in 0..<x.rows { apply(x.pointer + b * inFeatures, y.pointer + b * outFeatures) }
+    }
+}

@@ -29,18 +29,19 @@ public struct EngineMeasurement: Sendable {
 
     /// Engines measured per layer (compact transforms the whole model, so it is measured
     /// whole only); `auto` chooses among the exact ones.
-    public static let perLayerEngines: [InferenceEngine] = [.dense, .csr, .sell, .int8, .int8CSR]
-    public static let wholeEngines: [InferenceEngine] = [.dense, .csr, .sell, .compact, .int8, .int8CSR]
+    public static let perLayerEngines: [InferenceEngine] = [.dense, .csr, .sell, .nm, .int8, .int8CSR]
+    public static let wholeEngines: [InferenceEngine] = [.dense, .csr, .sell, .nm, .compact, .int8, .int8CSR]
 
     /// - Parameters:
     ///   - inputs: real input rows (B, features) to time on; rows repeat when B exceeds them.
     ///   - repetitions: timed calls at batch 1; larger batches use a tenth (at least 5).
+    /// - Parameter nOfM: the N:M shape of the masks, when they are N:M (enables nm).
     public static func measure(_ model: Sequential, inputs: Tensor, batchSizes: [Int], repetitions: Int, warmup: Int,
-                               threads: Int) -> EngineMeasurement {
+                               threads: Int, nOfM: (n: Int, m: Int)? = nil) -> EngineMeasurement {
         var result = EngineMeasurement()
         let stack = LinearStack(model)
         let prepared = wholeEngines.compactMap { engine in
-            InferenceModel.build(model, engine: engine, threads: threads).map { (engine, $0) }
+            InferenceModel.build(model, engine: engine, threads: threads, nOfM: nOfM).map { (engine, $0) }
         }
         for (engine, model) in prepared { result.bytes[engine.rawValue] = model.bytes }
         for batch in batchSizes {
@@ -65,12 +66,12 @@ public struct EngineMeasurement: Sendable {
             for (layer, input) in zip(stack.layers, layerInputs) {
                 var best: (InferenceEngine, Double)?
                 for engine in perLayerEngines {
-                    guard let kernel = InferenceModel.makeKernel(layer, engine) else { continue }
+                    guard let kernel = InferenceModel.makeKernel(layer, engine, nOfM: nOfM) else { continue }
                     let statistics = time(kernel, input: input, repetitions: reps, warmup: warmup, threads: threads)
                     result.perLayer.append(PerLayer(layer: layer.name, engine: engine, batchSize: batch,
                                                     statistics: statistics, bytes: kernel.bytes))
-                    // sell has no features-major path, so above batch 1 it cannot sit beside csr.
-                    let eligible = engine.isExact && (batch == 1 || engine != .sell)
+                    // sell and nm have no features-major path: above batch 1 they cannot sit beside csr.
+                    let eligible = engine.isExact && (batch == 1 || engine.hasBatchKernel)
                     if eligible, best == nil || statistics.medianMicroseconds < best!.1 {
                         best = (engine, statistics.medianMicroseconds)
                     }
@@ -80,7 +81,7 @@ public struct EngineMeasurement: Sendable {
             // Per-layer times miss the cost of switching layouts between layers, so auto takes
             // the fastest measured whole model: the per-layer mix or a uniform exact engine.
             var auto: (engines: [InferenceEngine], statistics: LatencyStatistics)?
-            if let mixed = InferenceModel.build(model, engines: chosen, threads: threads) {
+            if let mixed = InferenceModel.build(model, engines: chosen, threads: threads, nOfM: nOfM) {
                 auto = (chosen, LatencyHarness.measure(warmup: warmup, repetitions: reps) { _ = mixed.predict(x) })
             }
             for whole in result.whole where whole.batchSize == batch {

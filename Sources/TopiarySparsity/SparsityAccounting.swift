@@ -25,6 +25,7 @@ public struct SparsityAccounting: Sendable, Equatable {
     /// rounding (one per layer for per-layer pruning).
     public func matches(target: Double, scope: UnstructuredPruner.Scope) -> Bool {
         let roundingSlack = scope == .global ? 0.5 : 0.5 * Double(layers.count)
+        if scope == .nm { return abs(sparsity - target) < 1e-9 }
         return abs(sparsity - target) * Double(total) <= roundingSlack + 1e-9
     }
 }

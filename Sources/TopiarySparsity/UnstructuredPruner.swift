@@ -15,6 +15,8 @@ public struct UnstructuredPruner: Sendable {
     public enum Scope: String, Sendable, Codable, CaseIterable {
         case global
         case perLayer = "per_layer"
+        /// N:M semi-structured (see `NMPruner`; the spec's `n_of_m` gives N and M).
+        case nm
     }
 
     public let scope: Scope
@@ -37,6 +39,8 @@ public struct UnstructuredPruner: Sendable {
             return try pruneJointly(targets, scores, sparsity)
         case .perLayer:
             return try zip(targets, scores).map { try pruneJointly([$0], [$1], sparsity)[0] }
+        case .nm:
+            preconditionFailure("N:M pruning goes through NMPruner")
         }
     }
 

@@ -184,3 +184,49 @@ public struct SELLMatrix: Sendable {
     /// Values (Float32) and offsets (1 byte) per slot lane, plus the chunk/window tables.
     public var bytes: Int { values.count * 5 + 4 * chunkWindows.count + 2 * windowIndex.count + 4 * windowSlots.count }
 }
+
+/// N:M-packed weights for a mask with at most N nonzeros in every group of M inputs
+/// (M dividing 32, N/M ≤ 1/2): per row and 32-column window, the kept values and their
+/// offsets in the window, padded to 16 lanes. 2:4 fills every lane.
+public struct NMMatrix: Sendable {
+    public let rows: Int
+    public let columns: Int
+    public let n: Int
+    public let m: Int
+    public let windows: Int
+    public let values: [Float]
+    public let offsets: [UInt8]
+
+    /// nil when the mask is not N:M or N:M does not fit 16 lanes per 32 columns.
+    public init?(weights: Tensor, mask: Tensor, n: Int, m: Int) {
+        guard m >= 2, 32 % m == 0, 2 * n <= m, weights.rank == 2 else { return nil }
+        let (rows, columns) = (weights.rows, weights.columns)
+        let windows = (columns + 31) / 32
+        var values = [Float](repeating: 0, count: rows * windows * 16)
+        var offsets = [UInt8](repeating: 0, count: rows * windows * 16)
+        for i in 0..<rows {
+            for start in stride(from: 0, to: columns, by: m) {
+                let kept = (start..<min(start + m, columns)).filter { mask[i * columns + $0] != 0 }
+                if kept.count > n { return nil }
+            }
+            for w in 0..<windows {
+                var lane = 0
+                for j in (w * 32)..<min(w * 32 + 32, columns) where mask[i * columns + j] != 0 {
+                    values[(i * windows + w) * 16 + lane] = weights[i * columns + j]
+                    offsets[(i * windows + w) * 16 + lane] = UInt8(j - w * 32)
+                    lane += 1
+                }
+            }
+        }
+        self.rows = rows
+        self.columns = columns
+        self.n = n
+        self.m = m
+        self.windows = windows
+        self.values = values
+        self.offsets = offsets
+    }
+
+    /// Float32 values and 1-byte offsets per lane.
+    public var bytes: Int { values.count * 5 }
+}

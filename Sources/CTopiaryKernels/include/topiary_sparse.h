@@ -51,3 +51,8 @@ void topiary_int8_dequantize(size_t rows, size_t cols, const int8_t *q, const fl
 void topiary_sell_spmv(size_t rows, size_t cols, const uint32_t *chunk_windows, const uint16_t *window_index,
                        const uint32_t *window_slots, const float *values, const uint8_t *offsets,
                        const float *x, const float *bias, float *y, int relu);
+
+// N:M packed, batch 1: per row and 32-column window, 16 values and their window offsets
+// (values 0 where a window keeps fewer than 16). values/offsets: rows x windows x 16.
+void topiary_nm_spmv(size_t rows, size_t cols, size_t windows, const float *values, const uint8_t *offsets,
+                     const float *x, const float *bias, float *y, int relu);

@@ -1,0 +1,88 @@
+import Foundation
+import Testing
+@testable import TopiaryExperiment
+@testable import TopiaryInference
+@testable import TopiaryNN
+@testable import TopiarySparsity
+@testable import TopiaryTensor
+
+extension AllTests {
+@Suite struct NMTests {
+    func model(_ seed: UInt64) -> Sequential {
+        var g = SeededGenerator(seed: seed)
+        return Sequential.multilayerPerceptron(inputFeatures: 64, hiddenSizes: [32, 16], outputs: 10, generator: &g)
+    }
+
+    /// Every group of M keeps the N highest-scored alive weights, exactly.
+    @Test(arguments: [(2, 4), (1, 4), (4, 8), (3, 4)])
+    func prunerMatchesReferenceInEveryGroup(n: Int, m: Int) throws {
+        let model = model(91)
+        let targets = model.weightParameters
+        var g = SeededGenerator(seed: 92)
+        let scores = targets.map { randomTensor($0.shape, &g) }
+        try NMPruner(n: n, m: m).prune(targets, scores: scores)
+        for (parameter, score) in zip(targets, scores) {
+            #expect(NMPruner.isValid(parameter.mask, n: n, m: m))
+            let columns = parameter.shape[1]
+            for i in 0..<parameter.shape[0] {
+                for start in stride(from: 0, to: columns, by: m) {
+                    let group = Array(start..<min(start + m, columns))
+                    let expected = Set(group.sorted { score[i * columns + $0] > score[i * columns + $1] }.prefix(n))
+                    let kept = Set(group.filter { parameter.mask[i * columns + $0] != 0 })
+                    #expect(kept == expected)
+                    for j in group where !kept.contains(j) { #expect(parameter.value[i * columns + j] == 0) }
+                }
+            }
+        }
+        #expect(abs(SparsityAccounting(targets).sparsity - (1 - Double(n) / Double(m))) < 1e-12)
+    }
+
+    @Test func prunerOnlyShrinksMasks() throws {
+        let model = model(93)
+        let targets = model.weightParameters
+        var g = SeededGenerator(seed: 94)
+        try UnstructuredPruner(scope: .global).prune(targets, scores: targets.map { randomTensor($0.shape, &g) }, to: 0.6)
+        let before = targets.map { $0.mask.toArray() }
+        try NMPruner(n: 2, m: 4).prune(targets, scores: targets.map { randomTensor($0.shape, &g) })
+        for (parameter, old) in zip(targets, before) {
+            for i in 0..<parameter.count where old[i] == 0 { #expect(parameter.mask[i] == 0) }
+            #expect(NMPruner.isValid(parameter.mask, n: 2, m: 4))
+        }
+    }
+
+    @Test(arguments: [(2, 4), (1, 4), (4, 8)])
+    func nmEngineMatchesDenseReference(n: Int, m: Int) throws {
+        let model = model(95)
+        var g = SeededGenerator(seed: 96)
+        try NMPruner(n: n, m: m).prune(model.weightParameters, scores: model.weightParameters.map { randomTensor($0.shape, &g) })
+        for batch in [1, 5] {
+            let x = randomTensor([batch, 64], &g)
+            let expected = model.forward(x).copy()
+            let engine = try #require(InferenceModel.build(model, engine: .nm, threads: 1, nOfM: (n, m)))
+            #expect(engine.kernels.allSatisfy { $0.engine == .nm })
+            #expect(maxRelativeError(engine.predict(x), expected) < 2e-4)
+        }
+        // Masks that are not N:M: no nm engine.
+        let dense = self.model(97)
+        #expect(InferenceModel.build(dense, engine: .nm, threads: 1, nOfM: (2, 4)) == nil)
+        #expect(InferenceModel.build(model, engine: .nm, threads: 1) == nil)
+    }
+
+    @Test func specAndRunWithTwoOfFour() throws {
+        let stagesBlock = "  stages:\n    - { sparsity: 0.5, epochs: 1 }\n    - { sparsity: 0.8, epochs: 1 }"
+        func error(_ block: String) -> SpecError? {
+            do { _ = try ExperimentSpec.decode(yaml: validSpecYAML.replacingOccurrences(of: stagesBlock, with: block)); return nil }
+            catch { return error as? SpecError }
+        }
+        #expect(error("  scope: nm\n  stages:\n    - { sparsity: 0.5, epochs: 1 }")?.keyPath == "pruning.n_of_m")
+        #expect(error("  scope: nm\n  n_of_m: [2, 4]\n  stages:\n    - { sparsity: 0.6, epochs: 1 }")?.keyPath == "pruning.stages[0].sparsity")
+        #expect(error("  n_of_m: [2, 4]\n  stages:\n    - { sparsity: 0.5, epochs: 1 }")?.keyPath == "pruning.n_of_m")
+        let spec = try sliceSpec { $0.replacingOccurrences(of: stagesBlock, with: "  scope: nm\n  n_of_m: [2, 4]\n  stages:\n    - { sparsity: 0.5, epochs: 1 }") }
+        let (directory, report) = try runSlice(spec)
+        #expect(report.stages[1].sparsity == 0.5)
+        let row = try readCSV(directory + "/stages.csv").rows[1]
+        #expect(Double(row["latency_b1_nm_median_us"]!)! > 0 && Int(row["bytes_nm"]!)! > 0)
+        #expect(try readCSV(directory + "/stages.csv").rows[0]["latency_b1_nm_median_us"] == "")  // dense: no nm
+    }
+}
+}
