@@ -27,6 +27,16 @@ static inline float reduce16(const float acc[16]) {
 
 static inline float activate(float v, int relu) { return relu && v < 0.0f ? 0.0f : v; }
 
+// Whether the AVX-512 paths (F, BW, VL) can run here; checked once per kernel.
+static int has_avx512_bw_vl(void) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+#else
+    return 0;
+#endif
+}
+
 // ---- Batch 1: CSR SpMV -------------------------------------------------------------------
 
 static void spmv16_portable(size_t rows, const uint32_t *row_ptr, const uint16_t *col, const float *val,
@@ -74,9 +84,7 @@ typedef void (*spmv16_fn)(size_t, const uint32_t *, const uint16_t *, const floa
 
 static spmv16_fn spmv16_choice(void) {
 #if defined(__x86_64__) && defined(__GNUC__)
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"))
-        return spmv16_avx512;
+    if (has_avx512_bw_vl()) return spmv16_avx512;
 #endif
     return spmv16_portable;
 }
@@ -271,9 +279,7 @@ void topiary_sell_spmv(size_t rows, size_t cols, const uint32_t *chunk_windows, 
     if (!chosen) {
         chosen = sell_portable;
 #if defined(__x86_64__) && defined(__GNUC__)
-        __builtin_cpu_init();
-        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"))
-            chosen = sell_avx512;
+        if (has_avx512_bw_vl()) chosen = sell_avx512;
 #endif
     }
     chosen(rows, cols, chunk_windows, window_index, window_slots, values, offsets, x, bias, y, relu);
@@ -331,9 +337,7 @@ void topiary_nm_spmv(size_t rows, size_t cols, size_t windows, const float *valu
     if (!chosen) {
         chosen = nm_portable;
 #if defined(__x86_64__) && defined(__GNUC__)
-        __builtin_cpu_init();
-        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"))
-            chosen = nm_avx512;
+        if (has_avx512_bw_vl()) chosen = nm_avx512;
 #endif
     }
     chosen(rows, cols, windows, values, offsets, x, bias, y, relu);

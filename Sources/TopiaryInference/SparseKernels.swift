@@ -141,9 +141,26 @@ public final class Int8CSRKernel: LayerKernel {
     }
 }
 
+/// A kernel with only a one-sample routine: a larger batch runs it sample by sample,
+/// batch-major (there is no features-major path).
+protocol SampleBySampleKernel: LayerKernel {
+    func apply(_ x: UnsafeMutablePointer<Float>, _ y: UnsafeMutablePointer<Float>)
+}
+
+extension SampleBySampleKernel {
+    public var supportsBatchMajor: Bool { true }
+    public func apply(vector x: Tensor, into y: Tensor) { apply(x.pointer, y.pointer) }
+    public func apply(featureMajor xt: Tensor, into yt: Tensor, threads: Int) {
+        preconditionFailure("\(engine.rawValue) runs batch-major")
+    }
+    public func apply(batchMajor x: Tensor, into y: Tensor) {
+        for b in 0..<x.rows { apply(x.pointer + b * inFeatures, y.pointer + b * outFeatures) }
+    }
+}
+
 /// SELL-16/32 weights: batch-1 SpMV with register permutes; a larger batch runs one sample
 /// at a time (the format has no batch kernel).
-public final class SELLKernel: LayerKernel {
+public final class SELLKernel: SampleBySampleKernel {
     public let engine = InferenceEngine.sell
     let matrix: SELLMatrix
     let bias: Tensor
@@ -151,7 +168,6 @@ public final class SELLKernel: LayerKernel {
     public var inFeatures: Int { matrix.columns }
     public var outFeatures: Int { matrix.rows }
     public var bytes: Int { matrix.bytes + 4 * bias.count }
-    public var supportsBatchMajor: Bool { true }
 
     public init(weight: Tensor, mask: Tensor, bias: Tensor, relu: Bool) {
         matrix = SELLMatrix(weights: weight, mask: mask)
@@ -159,11 +175,7 @@ public final class SELLKernel: LayerKernel {
         self.relu = relu
     }
 
-    public func apply(vector x: Tensor, into y: Tensor) {
-        apply(x.pointer, y.pointer)
-    }
-
-    private func apply(_ x: UnsafeMutablePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
+    func apply(_ x: UnsafeMutablePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
         let m = matrix
         m.chunkWindows.withUnsafeBufferPointer { cw in m.windowIndex.withUnsafeBufferPointer { wi in
             m.windowSlots.withUnsafeBufferPointer { ws in m.values.withUnsafeBufferPointer { v in
@@ -174,19 +186,11 @@ public final class SELLKernel: LayerKernel {
             } }
         } }
     }
-
-    public func apply(featureMajor xt: Tensor, into yt: Tensor, threads: Int) {
-        preconditionFailure("sell runs batch-major")
-    }
-
-    public func apply(batchMajor x: Tensor, into y: Tensor) {
-        for b in 0..<x.rows { apply(x.pointer + b * inFeatures, y.pointer + b * outFeatures) }
-    }
 }
 
 /// N:M-packed weights: batch 1 with one permute per row and 32-column window; a larger batch
 /// runs one sample at a time.
-public final class NMKernel: LayerKernel {
+public final class NMKernel: SampleBySampleKernel {
     public let engine = InferenceEngine.nm
     let matrix: NMMatrix
     let bias: Tensor
@@ -194,7 +198,6 @@ public final class NMKernel: LayerKernel {
     public var inFeatures: Int { matrix.columns }
     public var outFeatures: Int { matrix.rows }
     public var bytes: Int { matrix.bytes + 4 * bias.count }
-    public var supportsBatchMajor: Bool { true }
 
     public init?(weight: Tensor, mask: Tensor, bias: Tensor, relu: Bool, n: Int, m: Int) {
         guard let matrix = NMMatrix(weights: weight, mask: mask, n: n, m: m) else { return nil }
@@ -203,20 +206,10 @@ public final class NMKernel: LayerKernel {
         self.relu = relu
     }
 
-    public func apply(vector x: Tensor, into y: Tensor) { apply(x.pointer, y.pointer) }
-
-    private func apply(_ x: UnsafeMutablePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
+    func apply(_ x: UnsafeMutablePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
         let m = matrix
         m.values.withUnsafeBufferPointer { v in m.offsets.withUnsafeBufferPointer { o in
             topiary_nm_spmv(m.rows, m.columns, m.windows, v.baseAddress, o.baseAddress, x, bias.pointer, y, relu ? 1 : 0)
         } }
-    }
-
-    public func apply(featureMajor xt: Tensor, into yt: Tensor, threads: Int) {
-        preconditionFailure("nm runs batch-major")
-    }
-
-    public func apply(batchMajor x: Tensor, into y: Tensor) {
-        for b in 0..<x.rows { apply(x.pointer + b * inFeatures, y.pointer + b * outFeatures) }
     }
 }
