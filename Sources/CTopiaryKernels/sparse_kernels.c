@@ -307,27 +307,44 @@ static void nm_portable(size_t rows, size_t cols, size_t windows, const float *v
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
+// One row's contribution from window w: permute the window's inputs, multiply, add.
+#define NM_STEP(acc, row)                                                                        \
+    do {                                                                                         \
+        size_t at = ((row) * windows + w) * 16;                                                  \
+        __m512i index = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(offsets + at)));  \
+        acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_loadu_ps(values + at),                    \
+                                               _mm512_permutex2var_ps(lo, index, hi)));          \
+    } while (0)
+
+// Four rows at a time: the window's inputs are loaded once, and four independent sums hide
+// the add latency (one row alone waits ~4 cycles per window). Each row's order is unchanged.
 __attribute__((target("avx512f,avx512bw,avx512vl")))
 static void nm_avx512(size_t rows, size_t cols, size_t windows, const float *values, const uint8_t *offsets,
                       const float *x, const float *bias, float *y, int relu) {
-    for (size_t i = 0; i < rows; i++) {
-        __m512 acc = _mm512_setzero_ps();
+    size_t i = 0;
+    for (; i < rows; i += 4) {
+        size_t group = rows - i < 4 ? rows - i : 4;
+        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
         for (size_t w = 0; w < windows; w++) {
             size_t base = w * 32, left = cols - base;
             __mmask16 mlo = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
             __mmask16 mhi = left >= 32 ? (__mmask16)0xFFFF : left <= 16 ? 0 : (__mmask16)((1u << (left - 16)) - 1);
             __m512 lo = _mm512_maskz_loadu_ps(mlo, x + base);
             __m512 hi = _mm512_maskz_loadu_ps(mhi, x + base + 16);
-            size_t at = (i * windows + w) * 16;
-            __m512i index = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(offsets + at)));
-            __m512 inputs = _mm512_permutex2var_ps(lo, index, hi);
-            acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_loadu_ps(values + at), inputs));
+            NM_STEP(a0, i);
+            if (group > 1) NM_STEP(a1, i + 1);
+            if (group > 2) NM_STEP(a2, i + 2);
+            if (group > 3) NM_STEP(a3, i + 3);
         }
-        float lanes[16];
-        _mm512_storeu_ps(lanes, acc);
-        y[i] = activate(reduce16(lanes) + bias[i], relu);
+        __m512 sums[4] = {a0, a1, a2, a3};
+        for (size_t r = 0; r < group; r++) {
+            float lanes[16];
+            _mm512_storeu_ps(lanes, sums[r]);
+            y[i + r] = activate(reduce16(lanes) + bias[i + r], relu);
+        }
     }
 }
+#undef NM_STEP
 #endif
 
 void topiary_nm_spmv(size_t rows, size_t cols, size_t windows, const float *values, const uint8_t *offsets,

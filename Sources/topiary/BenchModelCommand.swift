@@ -34,14 +34,21 @@ struct BenchModelCommand: ParsableCommand {
             print("bench-model \(runDirectory) — \(RunEnvironment.current().cpuModel), BLAS \(BLASRuntime.coreName), \(threads) thread(s)")
             for batch in batches {
                 print("\nbatch \(batch): whole-model median µs (speed-up vs dense)")
-                let engines = rows.first?.measurement.whole.filter { $0.batchSize == batch }.map(\.engine) ?? []
+                var engines: [String] = []  // every engine measured at any stage, in measurement order
+                for row in rows {
+                    for whole in row.measurement.whole where whole.batchSize == batch && !engines.contains(whole.engine) {
+                        engines.append(whole.engine)
+                    }
+                }
                 print("stage         sparsity  " + engines.map { $0.padding(toLength: 16, withPad: " ", startingAt: 0) }.joined() + "best")
                 for row in rows {
                     let dense = row.measurement.latency(engine: "dense", batch: batch)!.medianMicroseconds
                     var line = row.label.padding(toLength: 14, withPad: " ", startingAt: 0) + String(format: "%-10.5f", row.sparsity)
                     for engine in engines {
-                        let median = row.measurement.latency(engine: engine, batch: batch)!.medianMicroseconds
-                        line += String(format: "%.1f (%.2fx)", median, dense / median).padding(toLength: 16, withPad: " ", startingAt: 0)
+                        let cell = row.measurement.latency(engine: engine, batch: batch).map {
+                            String(format: "%.1f (%.2fx)", $0.medianMicroseconds, dense / $0.medianMicroseconds)
+                        } ?? "-"
+                        line += cell.padding(toLength: 16, withPad: " ", startingAt: 0)
                     }
                     print(line + (row.measurement.bestEngine(batch: batch) ?? ""))
                 }
