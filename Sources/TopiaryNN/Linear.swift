@@ -11,6 +11,12 @@ public final class Linear: Layer {
     public var outFeatures: Int { weight.shape[0] }
 
     private var cachedInput: Tensor?
+    /// Called with the input x (B, in) on every forward: scorers that need activations
+    /// (Wanda's input norms) listen here. Valid only during the call.
+    public var onForward: ((Tensor) -> Void)?
+    /// Called with (x (B, in), dY (B, out)) on every backward: scorers that need per-sample
+    /// gradients (Fisher) listen here. Valid only during the call.
+    public var onBackward: ((Tensor, Tensor) -> Void)?
     private var output = ActivationBuffer()
     private var inputGradient = ActivationBuffer()
 
@@ -48,6 +54,7 @@ public final class Linear: Layer {
         precondition(input.rank == 2 && input.columns == inFeatures,
                      "\(name) expects (B, \(inFeatures)), got \(input.shape)")
         cachedInput = input
+        onForward?(input)
         let y = output.rows(input.rows, columns: outFeatures)
         broadcastRow(bias.value, into: y)
         matmul(input, weight.value, transposeB: true, into: y, beta: 1)
@@ -58,6 +65,7 @@ public final class Linear: Layer {
         guard let x = cachedInput else { preconditionFailure("\(name).backward called before forward") }
         precondition(outputGradient.shape == [x.rows, outFeatures],
                      "\(name) backward expects (\(x.rows), \(outFeatures)), got \(outputGradient.shape)")
+        onBackward?(x, outputGradient)
         // dW (out, in) += dYᵀ · X ; db (out) += Σ_b dY[b, :]
         matmul(outputGradient, transposeA: true, x, into: weight.grad, beta: 1)
         accumulateColumnSums(of: outputGradient, into: bias.grad)

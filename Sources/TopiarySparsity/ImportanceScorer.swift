@@ -30,12 +30,17 @@ public struct ScoringContext {
         self.generator = generator
     }
 
+    /// Calls `body` with each of the first K calibration batches (dataset order).
+    public func forEachCalibrationBatch(_ body: (Batch) -> Void) {
+        let rows = min(calibrationBatches * calibration.batchSize, calibration.dataset.count)
+        calibration.forEachBatch(order: Array(0..<rows), body)
+    }
+
     /// Runs forward and backward on each of the first K calibration batches, calling `body`
     /// after each backward with fresh (zeroed, then accumulated) gradients in the store.
     public func forEachCalibrationGradient(_ body: () -> Void) {
         let loss = SoftmaxCrossEntropy()
-        let rows = min(calibrationBatches * calibration.batchSize, calibration.dataset.count)
-        calibration.forEachBatch(order: Array(0..<rows)) { batch in
+        forEachCalibrationBatch { batch in
             model.store.zeroGrads()
             let logits = model.forward(batch.inputs)
             model.backward(loss.lossAndGradient(logits: logits, labels: batch.labels).gradient)

@@ -5,6 +5,9 @@ public enum ScorerRegistry {
         "magnitude": { MagnitudeScorer() },
         "taylor": { TaylorScorer() },
         "random": { RandomScorer() },
+        "fisher": { FisherScorer() },
+        "snip": { SNIPScorer() },
+        "wanda": { WandaScorer() },
     ]
 
     public static var names: [String] { factories.keys.sorted() }

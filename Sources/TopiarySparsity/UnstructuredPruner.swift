@@ -17,6 +17,8 @@ public struct UnstructuredPruner: Sendable {
         case perLayer = "per_layer"
         /// N:M semi-structured (see `NMPruner`; the spec's `n_of_m` gives N and M).
         case nm
+        /// Each output row on its own (Wanda compares scores within a row).
+        case perRow = "per_row"
     }
 
     public let scope: Scope
@@ -39,9 +41,33 @@ public struct UnstructuredPruner: Sendable {
             return try pruneJointly(targets, scores, sparsity)
         case .perLayer:
             return try zip(targets, scores).map { try pruneJointly([$0], [$1], sparsity)[0] }
+        case .perRow:
+            return try zip(targets, scores).map { try pruneRows($0, $1, sparsity) }
         case .nm:
             preconditionFailure("N:M pruning goes through NMPruner")
         }
+    }
+
+    /// Every row of `target` (out, in) to round(sparsity · in) pruned, lowest scores first.
+    private func pruneRows(_ target: Parameter, _ score: Tensor, _ sparsity: Double) throws -> Int {
+        let (rows, columns) = (target.shape[0], target.shape[1])
+        let wanted = Int((sparsity * Double(columns)).rounded())
+        var pruned = 0
+        for i in 0..<rows {
+            let alive = (0..<columns).filter { target.mask[i * columns + $0] != 0 }
+            guard wanted >= columns - alive.count else {
+                throw PruningError.sparsityBelowCurrent(target: sparsity, current: Double(columns - alive.count) / Double(columns),
+                                                        layers: [target.layerName + " row \(i)"])
+            }
+            let order = alive.sorted { (orderedBits(score[i * columns + $0]), $0) < (orderedBits(score[i * columns + $1]), $1) }
+            for j in order.prefix(wanted - (columns - alive.count)) {
+                target.mask[i * columns + j] = 0
+                target.value[i * columns + j] = 0
+                target.grad[i * columns + j] = 0
+                pruned += 1
+            }
+        }
+        return pruned
     }
 
     /// Ranks the alive weights of `targets` together and prunes the lowest-scored ones.

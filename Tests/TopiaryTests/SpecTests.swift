@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import TopiaryExperiment
+import TopiarySparsity
 
 /// A small valid spec; tests edit one line of it to make it invalid.
 let validSpecYAML = """
@@ -78,7 +79,7 @@ extension AllTests {
     @Test func unknownScorerListsAvailableOnes() {
         let error = decodeError(validSpecYAML.replacingOccurrences(of: "scorer: magnitude", with: "scorer: magnitud"))
         #expect(error?.keyPath == "pruning.scorer")
-        #expect(error?.problem.contains("magnitude, random, taylor") == true)
+        #expect(error?.problem.contains(ScorerRegistry.names.joined(separator: ", ")) == true)
     }
 
     @Test func otherValidationErrors() {

@@ -1,0 +1,122 @@
+import Testing
+@testable import TopiaryData
+@testable import TopiaryNN
+@testable import TopiarySparsity
+@testable import TopiaryTensor
+
+/// Scorers against slow, obviously-correct references on a tiny model.
+extension AllTests {
+@Suite struct ScorerTests {
+    func setUp(batches: Int = 3) -> (Sequential, ScoringContext, LabeledDataset) {
+        var g = SeededGenerator(seed: 101)
+        let model = Sequential.multilayerPerceptron(inputFeatures: 12, hiddenSizes: [9, 7], outputs: 4, generator: &g)
+        let data = LabeledDataset(features: randomTensor([40, 12], &g), labels: (0..<40).map { Int32($0 % 4) }, classCount: 4)
+        let context = ScoringContext(model: model, calibration: BatchIterator(dataset: data, batchSize: 8),
+                                     calibrationBatches: batches, generator: SeededGenerator(seed: 102))
+        return (model, context, data)
+    }
+
+    /// Gradient of one sample's own loss, by a forward/backward on that sample alone.
+    func perSampleGradients(_ model: Sequential, _ data: LabeledDataset, sample: Int) -> [[Double]] {
+        model.store.zeroGrads()
+        let x = data.features.rowSlice(sample, count: 1).copy()
+        model.backward(SoftmaxCrossEntropy().lossAndGradient(logits: model.forward(x), labels: [data.labels[sample]]).gradient)
+        return model.weightParameters.map { $0.grad.toArray().map(Double.init) }
+    }
+
+    /// ½ w² · mean_s (∂L_s/∂w)², per-sample gradients from an explicit loop.
+    @Test func fisherMatchesPerSampleLoop() throws {
+        var (model, context, data) = setUp()
+        let targets = model.weightParameters
+        let scores = try FisherScorer().scores(for: targets, context: &context)
+        var sums = targets.map { [Double](repeating: 0, count: $0.count) }
+        for s in 0..<24 {
+            for (t, g) in perSampleGradients(model, data, sample: s).enumerated() {
+                for i in 0..<g.count { sums[t][i] += g[i] * g[i] }
+            }
+        }
+        for (t, parameter) in targets.enumerated() {
+            for i in 0..<parameter.count {
+                let w = Double(parameter.value[i])
+                let expected = 0.5 * w * w * sums[t][i] / 24
+                #expect(abs(Double(scores[t][i]) - expected) <= 1e-4 * max(expected, 1e-6), "\(parameter.name)[\(i)]")
+            }
+        }
+        // Not the square of the mean gradient: that would differ.
+        let meanSquared = sums[0][0] / 24
+        #expect(meanSquared > 0)
+    }
+
+    @Test func snipIsNormalisedWeightTimesSummedGradient() throws {
+        var (model, context, data) = setUp()
+        let targets = model.weightParameters
+        let scores = try SNIPScorer().scores(for: targets, context: &context)
+        var gradients = targets.map { [Double](repeating: 0, count: $0.count) }
+        let loss = SoftmaxCrossEntropy()
+        for b in 0..<3 {
+            model.store.zeroGrads()
+            let x = data.features.rowSlice(b * 8, count: 8).copy()
+            model.backward(loss.lossAndGradient(logits: model.forward(x), labels: Array(data.labels[(b * 8)..<(b * 8 + 8)])).gradient)
+            for (t, p) in targets.enumerated() { for i in 0..<p.count { gradients[t][i] += Double(p.grad[i]) } }
+        }
+        let raw = zip(targets, gradients).map { p, g in (0..<p.count).map { abs(Double(p.value[$0]) * g[$0]) } }
+        let total = raw.flatMap { $0 }.reduce(0, +)
+        for t in targets.indices { for i in 0..<targets[t].count { #expect(abs(Double(scores[t][i]) - raw[t][i] / total) < 1e-6) } }
+        #expect(abs(scores.flatMap { $0.toArray() }.reduce(0, +) - 1) < 1e-4)
+    }
+
+    @Test func wandaIsMagnitudeTimesInputNorm() throws {
+        var (model, context, data) = setUp(batches: 2)
+        let targets = model.weightParameters
+        let scores = try WandaScorer().scores(for: targets, context: &context)
+        // Inputs of each Linear over the first 16 rows, by running the layers by hand.
+        var inputs = data.features.rowSlice(0, count: 16).copy()
+        for (t, layer) in model.layers.enumerated() {
+            guard let linear = layer as? Linear else { inputs = ReLUProbe.apply(inputs); continue }
+            let parameter = targets.first { $0.offset == linear.weight.offset }!
+            let (rows, columns) = (parameter.shape[0], parameter.shape[1])
+            for j in 0..<columns {
+                var norm = 0.0
+                for r in 0..<16 { norm += Double(inputs[r * columns + j]) * Double(inputs[r * columns + j]) }
+                for i in 0..<rows {
+                    let expected = abs(Double(parameter.value[i * columns + j])) * norm.squareRoot()
+                    let index = targets.firstIndex { $0.offset == parameter.offset }!
+                    #expect(abs(Double(scores[index][i * columns + j]) - expected) <= 1e-5 * max(1, expected))
+                }
+            }
+            let next = Tensor(zeros: [16, rows])
+            naiveMatmul(inputs, linear.weight.value, transposeB: true, into: next)
+            for r in 0..<16 { for i in 0..<rows { next[r * rows + i] += linear.bias.value[i] } }
+            inputs = next
+            _ = t
+        }
+    }
+
+    @Test func perRowScopePrunesEveryRowExactly() throws {
+        let (model, _, _) = setUp()
+        var g = SeededGenerator(seed: 103)
+        let targets = model.weightParameters
+        let scores = targets.map { randomTensor($0.shape, &g) }
+        try UnstructuredPruner(scope: .perRow).prune(targets, scores: scores, to: 0.5)
+        for (parameter, score) in zip(targets, scores) {
+            let (rows, columns) = (parameter.shape[0], parameter.shape[1])
+            for i in 0..<rows {
+                let kept = (0..<columns).filter { parameter.mask[i * columns + $0] != 0 }
+                #expect(columns - kept.count == Int((0.5 * Double(columns)).rounded()))
+                let lowestKept = kept.map { score[i * columns + $0] }.min() ?? .infinity
+                let highestPruned = (0..<columns).filter { !kept.contains($0) }.map { score[i * columns + $0] }.max() ?? -.infinity
+                #expect(highestPruned <= lowestKept)
+            }
+        }
+        #expect(SparsityAccounting(targets).matches(target: 0.5, scope: .perRow))
+    }
+}
+}
+
+enum ReLUProbe {
+    static func apply(_ x: Tensor) -> Tensor {
+        let y = Tensor(zeros: x.shape)
+        naiveReluForward(x, into: y)
+        return y
+    }
+}
