@@ -88,6 +88,7 @@ extension ExperimentRunner {
     func pruneAndRetrain(stageNumber: Int, target: Double, epochs: Int, totalStages: Int?) throws -> StageRecord {
         let of = totalStages.map { "/\($0)" } ?? ""
         options.progress?("stage \(stageNumber)\(of): scoring (\(spec.pruning.scorer)), pruning to \(target)")
+        let agreement = try scoreAgreement(target: target)
         let (scoreSeconds, selectSeconds) = try pruneTargets(to: target)
         if let rewindValues {
             // Lottery-ticket rewinding: every parameter back to the snapshot, pruned ones at 0.
@@ -111,8 +112,35 @@ extension ExperimentRunner {
                                  startStep: startStep, scheduleSteps: scheduleSteps)
         progress.phaseStep = startStep + training.steps
         try checkRealised(stage: stageNumber, target: target)
-        return try measure(stage: stageNumber, target: target, training: training,
-                           scoreSeconds: scoreSeconds, selectSeconds: selectSeconds)
+        var record = try measure(stage: stageNumber, target: target, training: training,
+                                 scoreSeconds: scoreSeconds, selectSeconds: selectSeconds)
+        record.scoreAgreement = agreement
+        return record
+    }
+
+    /// Every pair of `pruning.compare_scorers`, per layer, on the weights still alive before
+    /// this stage's pruning; Jaccard at the number each layer keeps at `target` (uniform).
+    func scoreAgreement(target: Double) throws -> [ScoreAgreement] {
+        guard let names = spec.pruning.compareScorers else { return [] }
+        var context = ScoringContext(model: model,
+                                     calibration: BatchIterator(dataset: data.train, batchSize: spec.pruning.retraining!.batchSize!),
+                                     calibrationBatches: spec.pruning.calibrationBatches,
+                                     generator: SeededGenerator(seed: spec.seed, stream: "agreement"))
+        let scores = try names.map { try ScorerRegistry.make($0)!.scores(for: targets, context: &context) }
+        var result: [ScoreAgreement] = []
+        for (t, parameter) in targets.enumerated() {
+            let alive = (0..<parameter.count).filter { parameter.mask[$0] != 0 }
+            let keep = parameter.count - Int((target * Double(parameter.count)).rounded())
+            for a in 0..<names.count {
+                for b in (a + 1)..<names.count {
+                    result.append(ScoreAgreement(layer: parameter.layerName, scorerA: names[a], scorerB: names[b],
+                                                 a: alive.map { scores[a][t][$0] }, b: alive.map { scores[b][t][$0] },
+                                                 keep: min(max(keep, 0), alive.count)))
+                }
+            }
+        }
+        model.store.zeroGrads()
+        return result
     }
 
     /// Scores the targets and prunes them to `target`; returns (score, select) seconds.

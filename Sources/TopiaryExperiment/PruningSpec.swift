@@ -18,10 +18,12 @@ public struct PruningSpec: Codable, Sendable, Equatable {
     public var rewind: RewindSpec?
     /// [N, M] for scope nm: keep N of every M consecutive inputs in each row.
     public var nOfM: [Int]?
+    /// Scorers whose agreement (Spearman, Jaccard) with each other is reported every stage.
+    public var compareScorers: [String]?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case scorer, scope, calibrationBatches = "calibration_batches", excludeLayers = "exclude_layers"
-        case retraining, stages, schedule, rewind, nOfM = "n_of_m"
+        case retraining, stages, schedule, rewind, nOfM = "n_of_m", compareScorers = "compare_scorers"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -42,6 +44,15 @@ public struct PruningSpec: Codable, Sendable, Equatable {
         schedule = try c.decodeIfPresent(SparsityScheduleSpec.self, forKey: .schedule)
         rewind = try c.decodeIfPresent(RewindSpec.self, forKey: .rewind)
         nOfM = try c.decodeIfPresent([Int].self, forKey: .nOfM)
+        compareScorers = try c.decodeIfPresent([String].self, forKey: .compareScorers)
+        if let compareScorers {
+            if let unknown = compareScorers.first(where: { ScorerRegistry.make($0) == nil }) {
+                throw decoder.problem(CodingKeys.compareScorers, "unknown scorer '\(unknown)'. Available: \(ScorerRegistry.names.joined(separator: ", ")).")
+            }
+            if compareScorers.count < 2 || Set(compareScorers).count != compareScorers.count {
+                throw decoder.problem(CodingKeys.compareScorers, "needs at least two different scorers, got \(compareScorers).")
+            }
+        }
         if scope == .nm {
             guard let nOfM, nOfM.count == 2, nOfM[0] >= 1, nOfM[0] < nOfM[1], nOfM[1] <= 256 else {
                 throw decoder.problem(CodingKeys.nOfM, "scope nm needs n_of_m: [N, M] with 1 <= N < M <= 256, e.g. [2, 4].")

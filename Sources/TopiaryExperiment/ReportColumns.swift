@@ -1,4 +1,5 @@
 import TopiaryInference
+import TopiarySparsity
 
 /// Engine names in report columns, in a fixed order.
 public enum InferenceEngineNames {
@@ -101,6 +102,16 @@ public enum ReportColumns {
         }
         return columns
     }
+
+    /// scores.csv (with pruning.compare_scorers): one row per stage × layer × scorer pair.
+    public static let scores: [ReportColumn<(stage: Int, agreement: ScoreAgreement)>] = [
+        .init(name: "stage", meaning: "the stage whose pruning the scores were computed for") { "\($0.stage)" },
+        .init(name: "layer", meaning: "layer name") { $0.agreement.layer },
+        .init(name: "scorer_a", meaning: "first scorer of the pair") { $0.agreement.scorerA },
+        .init(name: "scorer_b", meaning: "second scorer of the pair") { $0.agreement.scorerB },
+        .init(name: "spearman", meaning: "Spearman rank correlation of the two scorers over the layer's alive weights") { format($0.agreement.spearman) },
+        .init(name: "jaccard", meaning: "overlap |A∩B|/|A∪B| of the weights each would keep at the stage's target") { format($0.agreement.jaccard) },
+    ]
 
     static let latencyStatistics: [(String, String, any KeyPath<LatencyRecord, Double> & Sendable)] = [
         ("median", "median", \.medianMicroseconds), ("p95", "95th percentile", \.p95Microseconds), ("min", "minimum", \.minMicroseconds)]

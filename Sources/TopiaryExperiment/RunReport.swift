@@ -100,6 +100,10 @@ public struct RunReport: Codable, Sendable, Equatable {
         let layerRows = stages.flatMap { stage in stage.layers.map { (stage: stage.stage, layer: $0) } }
         try AtomicFile.write(ReportColumns.csv(ReportColumns.layers(latencyBatchSizes: spec.measurement.latencyBatchSizes), layerRows),
                              to: directory + "/layers.csv")
+        if spec.pruning.compareScorers != nil {
+            let rows = stages.flatMap { stage in stage.scoreAgreement.map { (stage: stage.stage, agreement: $0) } }
+            try AtomicFile.write(ReportColumns.csv(ReportColumns.scores, rows), to: directory + "/scores.csv")
+        }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")

@@ -1,4 +1,5 @@
 import TopiaryMetrics
+import TopiarySparsity
 
 /// Everything measured after dense training (stage 0) or after one prune stage's retraining.
 public struct StageRecord: Codable, Sendable, Equatable {
@@ -47,6 +48,9 @@ public struct StageRecord: Codable, Sendable, Equatable {
     public var flopsEffective = 0
     /// Threads the latency figures were measured with (BLAS and SpMM).
     public var latencyThreads = 1
+    /// Agreement of `pruning.compare_scorers` per layer and pair, computed before this
+    /// stage's pruning (empty for stage 0 and without compare_scorers).
+    public var scoreAgreement: [ScoreAgreement] = []
 
     enum CodingKeys: String, CodingKey {
         case stage, status, targetSparsity = "target_sparsity", sparsity, nonzeros, prunableWeights = "prunable_weights"
@@ -56,7 +60,7 @@ public struct StageRecord: Codable, Sendable, Equatable {
         case denseBytes = "dense_bytes", csrBytes = "csr_bytes", peakRSSBytes = "peak_rss_bytes", layers
         case bytesByEngine = "bytes_by_engine", bestEngine = "best_engine", autoEngines = "auto_engines"
         case int8TestAccuracy = "int8_test_accuracy", flopsDense = "flops_dense", flopsEffective = "flops_effective"
-        case latencyThreads = "latency_threads"
+        case latencyThreads = "latency_threads", scoreAgreement = "score_agreement"
     }
 
     /// Whole-model latency of the dense engine at `batch`.

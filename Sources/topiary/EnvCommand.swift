@@ -24,5 +24,7 @@ struct ColumnsCommand: ParsableCommand {
         print(ReportColumns.markdown(ReportColumns.stages(latencyBatchSizes: [1, 1000])))
         print("### layers.csv\n")
         print(ReportColumns.markdown(ReportColumns.layers(latencyBatchSizes: [1, 1000])))
+        print("### scores.csv (with pruning.compare_scorers)\n")
+        print(ReportColumns.markdown(ReportColumns.scores))
     }
 }

@@ -120,3 +120,37 @@ enum ReLUProbe {
         return y
     }
 }
+
+extension AllTests {
+@Suite struct ScoreAgreementTests {
+    @Test func spearmanAndJaccardAtKnownPoints() {
+        let a: [Float] = [1, 2, 3, 4, 5]
+        #expect(abs(ScoreAgreement.spearman(a, a) - 1) < 1e-12)
+        #expect(abs(ScoreAgreement.spearman(a, a.reversed()) + 1) < 1e-12)
+        #expect(abs(ScoreAgreement.spearman(a, [10, 20, 30, 40, 50]) - 1) < 1e-12)  // ranks, not values
+        // Ties share their mean rank: [1, 1, 2] → ranks [1.5, 1.5, 3].
+        #expect(ScoreAgreement.ranks([1, 1, 2]) == [1.5, 1.5, 3])
+        #expect(ScoreAgreement.spearman([1, 1, 1], a.prefix(3).map { $0 }) == 0)  // constant side
+        #expect(ScoreAgreement.jaccard(a, a, keep: 2) == 1)
+        #expect(ScoreAgreement.jaccard(a, a.reversed(), keep: 2) == 0)             // {3,4} vs {0,1}
+        #expect(abs(ScoreAgreement.jaccard([1, 2, 3, 4], [1, 4, 3, 2], keep: 2) - 1.0 / 3) < 1e-12)  // {2,3} vs {1,2}
+    }
+
+    @Test func runWritesScoresCSV() throws {
+        let spec = try sliceSpec {
+            $0.replacingOccurrences(of: "scorer: magnitude", with: "scorer: magnitude\n  compare_scorers: [magnitude, taylor, random]")
+        }
+        let (directory, report) = try runSlice(spec)
+        let (header, rows) = try readCSV(directory + "/scores.csv")
+        #expect(header == ["stage", "layer", "scorer_a", "scorer_b", "spearman", "jaccard"])
+        #expect(rows.count == 2 * 3 * 3)  // stages 1–2 × layers × pairs
+        for row in rows {
+            let rho = Double(row["spearman"]!)!, overlap = Double(row["jaccard"]!)!
+            #expect(rho >= -1 && rho <= 1 && overlap >= 0 && overlap <= 1)
+        }
+        let magnitudeRandom = rows.filter { $0["scorer_a"] == "magnitude" && $0["scorer_b"] == "random" && $0["layer"] == "fc1" }
+        #expect(magnitudeRandom.allSatisfy { abs(Double($0["spearman"]!)!) < 0.2 })
+        #expect(report.stages[1].scoreAgreement.count == 9 && report.stages[0].scoreAgreement.isEmpty)
+    }
+}
+}
