@@ -57,6 +57,7 @@ let package = Package(
         .executableTarget(name: "topiary", dependencies: [
             "TopiaryExperiment",
             "TopiaryMetrics",
+            "TopiarySparsity",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

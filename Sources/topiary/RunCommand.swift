@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import TopiaryExperiment
+import TopiarySparsity
 
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -19,6 +20,9 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Override the spec's seed.")
     var seed: UInt64?
 
+    @Option(help: "Override the spec's pruning.scorer (to compare scorers on one spec).")
+    var scorer: String?
+
     @Option(help: "Threads for latency measurement (BLAS and sparse kernels); 1 is the edge-device view. Default: the run's threads.")
     var latencyThreads: Int?
 
@@ -29,6 +33,9 @@ struct RunCommand: ParsableCommand {
     var quiet = false
 
     func validate() throws {
+        if let scorer, ScorerRegistry.make(scorer) == nil {
+            throw ValidationError("unknown scorer '\(scorer)' for --scorer. Available: \(ScorerRegistry.names.joined(separator: ", ")).")
+        }
         if let latencyThreads, latencyThreads < 1 {
             throw ValidationError("--latency-threads must be >= 1, got \(latencyThreads).")
         }
@@ -39,7 +46,8 @@ struct RunCommand: ParsableCommand {
 
     func run() throws {
         do {
-            let experiment = try ExperimentSpec.load(path: spec)
+            var experiment = try ExperimentSpec.load(path: spec)
+            if let scorer { experiment.pruning.scorer = scorer }
             var options = RunOptions()
             options.runDirectory = out
             options.resumeDirectory = resumeDirectory

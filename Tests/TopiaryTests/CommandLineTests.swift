@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import TopiaryData
+@testable import TopiaryExperiment
 
 /// Runs the real `topiary` executable (built beside the test bundle).
 func runTopiary(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, stdout: String, stderr: String) {
@@ -47,6 +48,15 @@ extension AllTests {
                                mentions: ["pruning.stages[1].sparsity", "outside [0, 1)"])
         try expectCleanFailure(sliceYAML().replacingOccurrences(of: "scorer: magnitude", with: "scorer: hessian"),
                                mentions: ["unknown scorer 'hessian'"])
+    }
+
+    @Test func scorerOverrideIsValidatedAndRecorded() throws {
+        let bad = try runTopiary(["run", writeSpec(sliceYAML()), "--scorer", "nope"])
+        #expect(bad.status != 0 && bad.stderr.contains("unknown scorer 'nope'"))
+        let out = temporaryDirectory("cli") + "/run"
+        let good = try runTopiary(["run", writeSpec(sliceYAML()), "--scorer", "fisher", "--out", out, "--quiet"])
+        #expect(good.status == 0, "\(good.stderr)")
+        #expect(try RunReport.read(from: out).spec.pruning.scorer == "fisher")
     }
 
     @Test func missingDatasetNamesTheDebianPackage() throws {
