@@ -120,6 +120,13 @@ public final class ExperimentRunner {
         }
     }
 
+    /// Dense training alone, writing nothing (sensitivity analysis).
+    func trainDenseOnly() throws {
+        _ = try train(epochs: spec.training.epochs, batchSize: spec.training.batchSize,
+                      optimizer: spec.training.optimizer.makeOptimizer(for: model.store),
+                      baseRate: spec.training.optimizer.learningRate, schedule: spec.training.lrSchedule!, phase: "dense")
+    }
+
     /// Dense training (with the rewind snapshot taken at init or at the chosen step), stage 0,
     /// and the first checkpoint.
     private func denseTraining() throws {

@@ -94,3 +94,22 @@ extension AllTests {
     }
 }
 }
+
+extension AllTests {
+@Suite struct SensitivityCommandTests {
+    @Test func sensitivityWritesCSVAndTargets() throws {
+        let spec = temporaryDirectory("spec") + "/s.yaml"
+        FileManager.default.createFile(atPath: spec, contents: Data(validSpecYAML
+            .replacingOccurrences(of: "  validation_size: 400", with: "  validation_size: 400\n  path: \(FashionMNISTSlice.directory)").utf8))
+        let out = temporaryDirectory("sens") + "/out"
+        let result = try runTopiary(["sensitivity", spec, "--grid", "0.5,0.9", "--global-sparsity", "0.5", "--out", out, "--quiet"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("per-layer targets for global sparsity 0.5"))
+        let (header, rows) = try readCSV(out + "/sensitivity.csv")
+        #expect(header == ["layer", "sparsity", "val_accuracy", "test_accuracy", "val_drop"] && rows.count == 6)
+        #expect(FileManager.default.fileExists(atPath: out + "/sensitivity.json"))
+        let bad = try runTopiary(["sensitivity", spec, "--grid", "0.5,1.2"])
+        #expect(bad.status != 0 && bad.stderr.contains("--grid"))
+    }
+}
+}

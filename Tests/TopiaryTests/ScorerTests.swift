@@ -154,3 +154,37 @@ extension AllTests {
     }
 }
 }
+
+import Foundation
+@testable import TopiaryExperiment
+extension AllTests {
+@Suite struct SensitivityTests {
+    @Test func sweepsEveryLayerFromTheSameDenseWeights() throws {
+        var options = RunOptions()
+        options.runDirectory = temporaryDirectory("sens") + "/unused"
+        let result = try SensitivityAnalysis.run(spec: try sliceSpec(), grid: [0.5, 0.95], options: options)
+        #expect(result.points.count == 3 * 2)
+        #expect(Set(result.points.map(\.layer)) == ["fc1", "fc2", "fc3"])
+        // Pruning 95 % of the 160-weight output layer alone hurts more than 50 % of it.
+        let fc3 = result.points.filter { $0.layer == "fc3" }.sorted { $0.sparsity < $1.sparsity }
+        #expect(fc3[1].valAccuracy < fc3[0].valAccuracy)
+        #expect(result.denseValAccuracy > 0.5)
+        #expect(!FileManager.default.fileExists(atPath: options.runDirectory!))  // writes nothing itself
+    }
+
+    @Test func derivedTargetsReachTheGlobalSparsityWithTheSmallestDrop() {
+        func p(_ layer: String, _ s: Double, _ acc: Double) -> SensitivityAnalysis.Point {
+            .init(layer: layer, sparsity: s, valAccuracy: acc, testAccuracy: acc)
+        }
+        // "big" (900 weights) tolerates pruning, "small" (100) does not.
+        let result = SensitivityAnalysis.Result(
+            spec: try! sliceSpec().resolved, denseValAccuracy: 0.9, denseTestAccuracy: 0.9,
+            layerSizes: ["big": 900, "small": 100],
+            points: [p("big", 0.5, 0.9), p("big", 0.8, 0.895), p("big", 0.9, 0.85),
+                     p("small", 0.5, 0.8), p("small", 0.8, 0.6), p("small", 0.9, 0.5)])
+        let targets = SensitivityAnalysis.targets(result, globalSparsity: 0.7)!
+        #expect(targets == ["big": 0.8, "small": 0])      // 0.72 ≥ 0.7 with a 0.5-point drop
+        #expect(SensitivityAnalysis.targets(result, globalSparsity: 0.95) == nil)
+    }
+}
+}

@@ -1,0 +1,96 @@
+import Foundation
+import TopiaryData
+import TopiaryMetrics
+import TopiaryNN
+import TopiarySparsity
+import TopiaryTensor
+
+/// `topiary sensitivity SPEC`: how much each layer tolerates pruning on its own. After the
+/// spec's dense training, every prunable layer in turn is pruned (the spec's scorer, within
+/// the layer) to each sparsity of a grid, with no retraining, from the same dense weights;
+/// the validation accuracy (decisions) and test accuracy (reporting) are recorded.
+public struct SensitivityAnalysis {
+    public struct Point: Codable, Sendable, Equatable {
+        public let layer: String
+        public let sparsity: Double
+        public let valAccuracy: Double
+        public let testAccuracy: Double
+        enum CodingKeys: String, CodingKey { case layer, sparsity, valAccuracy = "val_accuracy", testAccuracy = "test_accuracy" }
+    }
+
+    public struct Result: Codable, Sendable {
+        public let spec: ExperimentSpec
+        public let denseValAccuracy: Double
+        public let denseTestAccuracy: Double
+        public let layerSizes: [String: Int]
+        public let points: [Point]
+        enum CodingKeys: String, CodingKey {
+            case spec, denseValAccuracy = "dense_val_accuracy", denseTestAccuracy = "dense_test_accuracy"
+            case layerSizes = "layer_sizes", points
+        }
+    }
+
+    public static let defaultGrid = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98]
+
+    /// Trains dense per the spec (its training section) and sweeps the grid.
+    public static func run(spec rawSpec: ExperimentSpec, grid: [Double], options: RunOptions) throws -> Result {
+        precondition(!grid.isEmpty && grid.allSatisfy { $0 >= 0 && $0 < 1 }, "grid sparsities must lie in [0, 1)")
+        let runner = try ExperimentRunner(spec: rawSpec, options: options)
+        let spec = runner.spec
+        let model = runner.model
+        try runner.trainDenseOnly()
+        let dense = model.store.values.copy(), denseMasks = model.store.masks.copy()
+        let denseVal = Evaluation.measure(model, on: runner.data.validation).accuracy
+        let denseTest = Evaluation.measure(model, on: runner.data.test).accuracy
+        var points: [Point] = []
+        for target in runner.targets {
+            for sparsity in grid.sorted() {
+                model.store.values.assign(from: dense)
+                model.store.masks.assign(from: denseMasks)
+                var context = ScoringContext(model: model,
+                                             calibration: BatchIterator(dataset: runner.data.train, batchSize: spec.pruning.retraining!.batchSize!),
+                                             calibrationBatches: spec.pruning.calibrationBatches,
+                                             generator: SeededGenerator(seed: spec.seed, stream: "sensitivity"))
+                let scores = try ScorerRegistry.make(spec.pruning.scorer)!.scores(for: [target], context: &context)
+                try UnstructuredPruner(scope: .perLayer).prune([target], scores: scores, to: sparsity)
+                points.append(Point(layer: target.layerName, sparsity: sparsity,
+                                    valAccuracy: Evaluation.measure(model, on: runner.data.validation).accuracy,
+                                    testAccuracy: Evaluation.measure(model, on: runner.data.test).accuracy))
+                options.progress?(String(format: "%@ at %.2f: validation %.4f", target.layerName, sparsity, points.last!.valAccuracy))
+            }
+        }
+        return Result(spec: spec, denseValAccuracy: denseVal, denseTestAccuracy: denseTest,
+                      layerSizes: Dictionary(uniqueKeysWithValues: runner.targets.map { ($0.layerName, $0.count) }), points: points)
+    }
+
+    /// Per-layer targets reaching `globalSparsity` over the layers: one tolerated drop of
+    /// validation accuracy for all layers, each taking the highest grid sparsity within it;
+    /// the smallest drop that reaches the global target (bisection). nil when even the
+    /// grid's highest sparsities do not reach it.
+    public static func targets(_ result: Result, globalSparsity: Double) -> [String: Double]? {
+        let layers = result.layerSizes.keys.sorted()
+        let total = Double(result.layerSizes.values.reduce(0, +))
+        func choice(_ drop: Double) -> [String: Double] {
+            Dictionary(uniqueKeysWithValues: layers.map { layer in
+                let within = result.points.filter { $0.layer == layer && result.denseValAccuracy - $0.valAccuracy <= drop }
+                return (layer, within.map(\.sparsity).max() ?? 0)
+            })
+        }
+        func reached(_ c: [String: Double]) -> Double { layers.reduce(0) { $0 + c[$1]! * Double(result.layerSizes[$1]!) } / total }
+        guard reached(choice(1)) >= globalSparsity else { return nil }
+        var (low, high) = (-1e-9, 1.0)
+        for _ in 0..<50 {
+            let middle = (low + high) / 2
+            if reached(choice(middle)) >= globalSparsity { high = middle } else { low = middle }
+        }
+        return choice(high)
+    }
+
+    public static func csv(_ result: Result) -> String {
+        var text = "layer,sparsity,val_accuracy,test_accuracy,val_drop\n"
+        for p in result.points {
+            text += "\(p.layer),\(p.sparsity),\(p.valAccuracy),\(p.testAccuracy),\(result.denseValAccuracy - p.valAccuracy)\n"
+        }
+        return text
+    }
+}
