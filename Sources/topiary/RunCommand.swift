@@ -26,11 +26,7 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Threads for latency measurement (BLAS and sparse kernels); 1 is the edge-device view. Default: the run's threads.")
     var latencyThreads: Int?
 
-    @Flag(help: "Small data slices and one epoch per phase: a smoke test of the whole pipeline.")
-    var quick = false
-
-    @Flag(help: "No progress lines on stderr.")
-    var quiet = false
+    @OptionGroup var flags: TrainingFlags
 
     func validate() throws {
         if let scorer, ScorerRegistry.make(scorer) == nil {
@@ -54,9 +50,9 @@ struct RunCommand: ParsableCommand {
             options.interruptible = true
             options.latencyThreads = latencyThreads
             options.seedOverride = seed
-            options.quick = quick
+            options.quick = flags.quick
             options.specFile = spec
-            options.progress = progressPrinter(quiet: quiet)
+            options.progress = progressPrinter(quiet: flags.quiet)
             let runner = try ExperimentRunner(spec: experiment, options: options)
             options.progress?((resumeDirectory == nil ? "run folder " : "resuming ") + runner.runDirectory)
             RunInterruption.installHandler()

@@ -19,11 +19,7 @@ struct SensitivityCommand: ParsableCommand {
     @Option(help: "Write sensitivity.csv and sensitivity.json here (default notebooks-out/<experiment>-sensitivity/<time>).")
     var out: String?
 
-    @Flag(help: "Small data slices, one epoch (a smoke test).")
-    var quick = false
-
-    @Flag(help: "No progress lines on stderr.")
-    var quiet = false
+    @OptionGroup var flags: TrainingFlags
 
     func run() throws {
         do {
@@ -40,9 +36,9 @@ struct SensitivityCommand: ParsableCommand {
             }
             let experiment = try ExperimentSpec.load(path: spec)
             var options = RunOptions()
-            options.quick = quick
+            options.quick = flags.quick
             options.specFile = spec
-            options.progress = progressPrinter(quiet: quiet)
+            options.progress = progressPrinter(quiet: flags.quiet)
             let result = try SensitivityAnalysis.run(spec: experiment, grid: sparsities, options: options)
             let directory = out ?? "notebooks-out/\(experiment.name)-sensitivity/\(Int(Date().timeIntervalSince1970))"
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

@@ -20,3 +20,12 @@ func progressPrinter(quiet: Bool) -> (@Sendable (String) -> Void)? {
     guard !quiet, isatty(STDERR_FILENO) != 0 else { return nil }
     return { line in FileHandle.standardError.write(Data("[topiary] \(line)\n".utf8)) }
 }
+
+/// Flags every command that trains shares.
+struct TrainingFlags: ParsableArguments {
+    @Flag(help: "Small data slices and one epoch per phase: a smoke test of the whole pipeline.")
+    var quick = false
+
+    @Flag(help: "No progress lines on stderr.")
+    var quiet = false
+}
