@@ -154,6 +154,10 @@ extension ExperimentRunner {
         let (_, selectSeconds) = try measureSeconds {
             if spec.pruning.scope == .nm, let nOfM = spec.pruning.nOfM {
                 try NMPruner(n: nOfM[0], m: nOfM[1]).prune(targets, scores: scores)
+            } else if spec.pruning.scope == .neurons {
+                let hidden = hiddenTargets
+                try NeuronPruner().prune(hidden.map { ($0.weight, $0.bias) },
+                                         scores: hidden.map { scores[$0.index] }, to: target)
             } else {
                 try UnstructuredPruner(scope: spec.pruning.scope).prune(targets, scores: scores, to: target)
             }
@@ -191,10 +195,26 @@ extension ExperimentRunner {
 
     var interruptionDirectory: String? { options.interruptible ? runDirectory : nil }
 
+    /// Targets whose rows are hidden neurons (every Linear but the model's last), with their
+    /// biases and their index in `targets`.
+    var hiddenTargets: [(index: Int, weight: Parameter, bias: Parameter)] {
+        let last = model.weightParameters.last!.layerName
+        return targets.enumerated().filter { $0.element.layerName != last }.map { index, weight in
+            (index, weight, model.parameters.first { $0.layerName == weight.layerName && $0.role == .bias }!)
+        }
+    }
+
     /// Fails loudly when the masks do not realise the target or a pruned weight came back.
     func checkRealised(stage: Int, target: Double) throws {
         let accounting = SparsityAccounting(targets)
-        guard accounting.matches(target: target, scope: spec.pruning.scope) else {
+        if spec.pruning.scope == .neurons {
+            for layer in hiddenTargets {
+                let realised = NeuronPruner.neuronSparsity(layer.weight)
+                if abs(realised - target) * Double(layer.weight.shape[0]) > 0.5 + 1e-9 {
+                    throw PruningError.missedTarget(stage: stage, target: target, realised: realised)
+                }
+            }
+        } else if !accounting.matches(target: target, scope: spec.pruning.scope) {
             throw PruningError.missedTarget(stage: stage, target: target, realised: accounting.sparsity)
         }
         for parameter in targets {

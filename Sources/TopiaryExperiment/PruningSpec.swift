@@ -64,6 +64,10 @@ public struct PruningSpec: Codable, Sendable, Equatable {
         } else if nOfM != nil {
             throw decoder.problem(CodingKeys.nOfM, "applies only with scope: nm.")
         }
+        if scope == .neurons, let schedule = try c.decodeIfPresent(SparsityScheduleSpec.self, forKey: .schedule),
+           schedule.kind == .agp || schedule.kind == .adaptive {
+            throw decoder.problem(CodingKeys.scope, "neurons takes staged schedules (stages, linear, geometric), not \(schedule.kind.rawValue).")
+        }
         switch (stages, schedule) {
         case (nil, nil):
             throw decoder.problem(nil, "needs either 'stages' (an explicit list) or 'schedule' (linear, geometric, agp, adaptive).")

@@ -30,7 +30,7 @@ public struct SparsityAccounting: Sendable, Equatable {
         switch scope {
         case .global: roundingSlack = 0.5
         case .perRow: roundingSlack = 0.5 * Double(layers.reduce(0) { $0 + $1.rows })
-        case .perLayer, .nm: roundingSlack = 0.5 * Double(layers.count)
+        case .perLayer, .nm, .neurons: roundingSlack = 0.5 * Double(layers.count)
         }
         if scope == .nm { return abs(sparsity - target) < 1e-9 }
         return abs(sparsity - target) * Double(total) <= roundingSlack + 1e-9

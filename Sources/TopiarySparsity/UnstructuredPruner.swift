@@ -19,6 +19,8 @@ public struct UnstructuredPruner: Sendable {
         case nm
         /// Each output row on its own (Wanda compares scores within a row).
         case perRow = "per_row"
+        /// Whole hidden neurons (see `NeuronPruner`): the target is the fraction of neurons.
+        case neurons
     }
 
     public let scope: Scope
@@ -43,8 +45,8 @@ public struct UnstructuredPruner: Sendable {
             return try zip(targets, scores).map { try pruneJointly([$0], [$1], sparsity)[0] }
         case .perRow:
             return try zip(targets, scores).map { try pruneRows($0, $1, sparsity) }
-        case .nm:
-            preconditionFailure("N:M pruning goes through NMPruner")
+        case .nm, .neurons:
+            preconditionFailure("\(scope.rawValue) pruning goes through its own pruner")
         }
     }
 

@@ -86,3 +86,76 @@ extension AllTests {
     }
 }
 }
+
+extension AllTests {
+@Suite struct NeuronPruningTests {
+    func model(_ seed: UInt64) -> Sequential {
+        var g = SeededGenerator(seed: seed)
+        return Sequential.multilayerPerceptron(inputFeatures: 20, hiddenSizes: [16, 12], outputs: 5, generator: &g)
+    }
+
+    func hidden(_ model: Sequential) -> [(weight: Parameter, bias: Parameter)] {
+        model.weightParameters.dropLast().map { w in (w, model.parameters.first { $0.layerName == w.layerName && $0.role == .bias }!) }
+    }
+
+    @Test func removesTheLowestL2RowsWithTheirBiases() throws {
+        let model = model(111)
+        var g = SeededGenerator(seed: 112)
+        let layers = hidden(model)
+        let scores = layers.map { randomTensor($0.weight.shape, &g) }
+        try NeuronPruner().prune(layers, scores: scores, to: 0.5)
+        for (layer, score) in zip(layers, scores) {
+            let (rows, columns) = (layer.weight.shape[0], layer.weight.shape[1])
+            let norm = { (i: Int) in (0..<columns).map { score[i * columns + $0] * score[i * columns + $0] }.reduce(0, +) }
+            let expected = Set((0..<rows).sorted { norm($0) < norm($1) }.prefix(rows / 2))
+            for i in 0..<rows {
+                let dead = !NeuronPruner.isAlive(layer.weight, row: i)
+                #expect(dead == expected.contains(i))
+                if dead { #expect(layer.bias.value[i] == 0 && layer.bias.mask[i] == 0) }
+            }
+            #expect(NeuronPruner.neuronSparsity(layer.weight) == 0.5)
+        }
+        #expect(countNonzeros(model.weightParameters.last!.mask) == 60)  // output layer untouched
+    }
+
+    /// The compacted model computes exactly what the masked model computes: removed neurons
+    /// output 0, so with the same summation (Double, in index order) the logits are equal.
+    @Test func compactedModelEqualsMaskedModelExactly() throws {
+        let model = model(113)
+        var g = SeededGenerator(seed: 114)
+        let layers = hidden(model)
+        try NeuronPruner().prune(layers, scores: layers.map { randomTensor($0.weight.shape, &g) }, to: 0.5)
+        let compacted = CompactedStack(LinearStack(model))
+        #expect(compacted.keptRows[0].count == 8 && compacted.keptRows[1].count == 6 && compacted.keptRows[2].count == 5)
+        let x = randomTensor([4, 20], &g)
+        func naiveForward(_ stack: LinearStack, _ input: Tensor) -> Tensor {
+            var h = input
+            for layer in stack.layers {
+                let y = Tensor(zeros: [h.rows, layer.weight.rows])
+                naiveMatmul(h, layer.weight, transposeB: true, into: y)
+                for r in 0..<h.rows { for i in 0..<layer.weight.rows { y[r * layer.weight.rows + i] += layer.bias[i] } }
+                if layer.relu { naiveReluForward(y, into: y) }
+                h = y
+            }
+            return h
+        }
+        let gathered = Tensor(zeros: [4, compacted.inputColumns.count])
+        for r in 0..<4 { for (c, j) in compacted.inputColumns.enumerated() { gathered[r * compacted.inputColumns.count + c] = x[r * 20 + j] } }
+        #expect(naiveForward(compacted.stack, gathered).toArray() == naiveForward(LinearStack(model), x).toArray())
+        // And the compact engine (BLAS on the smaller matrices) agrees to rounding.
+        let engine = try #require(InferenceModel.build(model, engine: .compact, threads: 1))
+        #expect(maxRelativeError(engine.predict(x), model.forward(x).copy()) < 1e-5)
+        #expect(engine.bytes < InferenceModel.build(model, engine: .dense, threads: 1)!.bytes / 2)
+    }
+
+    @Test func runWithNeuronScope() throws {
+        let stagesBlock = "  stages:\n    - { sparsity: 0.5, epochs: 1 }\n    - { sparsity: 0.8, epochs: 1 }"
+        let spec = try sliceSpec { $0.replacingOccurrences(of: stagesBlock, with: "  scope: neurons\n  stages:\n    - { sparsity: 0.25, epochs: 1 }\n    - { sparsity: 0.5, epochs: 1 }") }
+        let (_, report) = try runSlice(spec)
+        let last = report.stages.last!
+        #expect(last.layers.first { $0.layer == "fc1" }!.nonzeros == 784 * 16)   // 16 of 32 neurons left
+        #expect(last.layers.first { $0.layer == "fc3" }!.nonzeros == 160)        // output layer whole
+        #expect(last.bytesByEngine["compact"]! < last.bytesByEngine["dense"]! * 6 / 10)
+    }
+}
+}
