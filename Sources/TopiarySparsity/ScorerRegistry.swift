@@ -8,6 +8,7 @@ public enum ScorerRegistry {
         "fisher": { FisherScorer() },
         "snip": { SNIPScorer() },
         "wanda": { WandaScorer() },
+        "synflow": { SynFlowScorer() },
     ]
 
     public static var names: [String] { factories.keys.sorted() }

@@ -188,3 +188,34 @@ extension AllTests {
     }
 }
 }
+
+extension AllTests {
+@Suite struct SynFlowTests {
+    /// With every parameter positive, ReLU is the identity, so for a 2-layer network
+    /// h = |W1|·1 + |b1|, ∂R/∂W1_ij = Σ_k |W2_ki| and ∂R/∂W2_ki = h_i.
+    @Test func matchesClosedFormOnTwoLayers() throws {
+        var g = SeededGenerator(seed: 121)
+        let model = Sequential.multilayerPerceptron(inputFeatures: 5, hiddenSizes: [4], outputs: 3, generator: &g)
+        let (w1, w2) = (model.weightParameters[0], model.weightParameters[1])
+        let b1 = model.parameters.first { $0.layerName == "fc1" && $0.role == .bias }!
+        w1.mask[2] = 0
+        model.store.applyMasks()
+        let before = model.store.values.toArray()
+        var context = ScoringContext(model: model, calibration: BatchIterator(dataset: LabeledDataset(features: Tensor(zeros: [1, 5]), labels: [0], classCount: 3), batchSize: 1),
+                                     calibrationBatches: 1, generator: SeededGenerator(seed: 1))
+        let scores = try SynFlowScorer().scores(for: [w1, w2], context: &context)
+        #expect(model.store.values.toArray() == before)  // weights restored
+        for i in 0..<4 {
+            let column = (0..<3).map { abs(Double(w2.value[$0 * 4 + i])) }.reduce(0, +)
+            var h = abs(Double(b1.value[i]))
+            for j in 0..<5 { h += abs(Double(w1.value[i * 5 + j])) }
+            for j in 0..<5 {
+                let expected = abs(Double(w1.value[i * 5 + j])) * column
+                #expect(abs(Double(scores[0][i * 5 + j]) - expected) < 1e-5)
+            }
+            for k in 0..<3 { #expect(abs(Double(scores[1][k * 4 + i]) - abs(Double(w2.value[k * 4 + i])) * h) < 1e-5) }
+        }
+        #expect(scores[0][2] == 0)  // a pruned weight carries no flow
+    }
+}
+}
