@@ -151,6 +151,7 @@ extension ExperimentRunner {
                                      calibrationBatches: spec.pruning.calibrationBatches, generator: scorerGenerator)
         let (scores, scoreSeconds) = try measureSeconds { try scorer.scores(for: targets, context: &context) }
         scorerGenerator = context.generator
+        if spec.pruning.saveScores == true { try saveScores(scores, target: target) }
         let (_, selectSeconds) = try measureSeconds {
             if spec.pruning.scope == .nm, let nOfM = spec.pruning.nOfM {
                 try NMPruner(n: nOfM[0], m: nOfM[1]).prune(targets, scores: scores)
@@ -163,6 +164,19 @@ extension ExperimentRunner {
             }
         }
         return (scoreSeconds, selectSeconds)
+    }
+
+    /// scores/NNNN-<layer>.bin per layer (the checkpoint container: magic, shape, CRC-32),
+    /// NNNN counting scorings in this run; read them back with `Checkpoint.read`.
+    func saveScores(_ scores: [Tensor], target: Double) throws {
+        let directory = runDirectory + "/scores"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let index = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).count / max(targets.count, 1)
+        for (parameter, score) in zip(targets, scores) {
+            let file = Checkpoint(sequence: index, label: "scores \(spec.pruning.scorer) for \(parameter.name) before pruning to \(target)",
+                                  progress: progress, tensors: [("scores", score), ("mask", parameter.mask)])
+            try file.write(to: directory + String(format: "/%04d-", index) + parameter.layerName + ".bin")
+        }
     }
 
     struct TrainingOutcome {

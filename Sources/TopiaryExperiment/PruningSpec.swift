@@ -20,10 +20,13 @@ public struct PruningSpec: Codable, Sendable, Equatable {
     public var nOfM: [Int]?
     /// Scorers whose agreement (Spearman, Jaccard) with each other is reported every stage.
     public var compareScorers: [String]?
+    /// Save every stage's scores, one binary file per layer, under scores/.
+    public var saveScores: Bool?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case scorer, scope, calibrationBatches = "calibration_batches", excludeLayers = "exclude_layers"
         case retraining, stages, schedule, rewind, nOfM = "n_of_m", compareScorers = "compare_scorers"
+        case saveScores = "save_scores"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -45,6 +48,7 @@ public struct PruningSpec: Codable, Sendable, Equatable {
         rewind = try c.decodeIfPresent(RewindSpec.self, forKey: .rewind)
         nOfM = try c.decodeIfPresent([Int].self, forKey: .nOfM)
         compareScorers = try c.decodeIfPresent([String].self, forKey: .compareScorers)
+        saveScores = try c.decodeIfPresent(Bool.self, forKey: .saveScores)
         if let compareScorers {
             if let unknown = compareScorers.first(where: { ScorerRegistry.make($0) == nil }) {
                 throw decoder.problem(CodingKeys.compareScorers, "unknown scorer '\(unknown)'. Available: \(ScorerRegistry.names.joined(separator: ", ")).")

@@ -219,3 +219,18 @@ extension AllTests {
     }
 }
 }
+
+extension AllTests {
+@Suite struct SavedScoresTests {
+    @Test func scoresAreSavedPerStageAndLayer() throws {
+        let spec = try sliceSpec { $0.replacingOccurrences(of: "scorer: magnitude", with: "scorer: magnitude\n  save_scores: true") }
+        let (directory, _) = try runSlice(spec)
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory + "/scores").sorted()
+        #expect(files == ["0000-fc1.bin", "0000-fc2.bin", "0000-fc3.bin", "0001-fc1.bin", "0001-fc2.bin", "0001-fc3.bin"])
+        let saved = try Checkpoint.read(from: directory + "/scores/0000-fc2.bin")
+        #expect(saved.tensors["scores"]!.shape == [16, 32] && saved.tensors["mask"]!.shape == [16, 32])
+        // Magnitude scores before the first pruning: |w| of the dense model, all alive.
+        #expect(saved.tensors["scores"]!.toArray().allSatisfy { $0 >= 0 } && countNonzeros(saved.tensors["mask"]!) == 512)
+    }
+}
+}
