@@ -21,6 +21,7 @@ extension ExperimentRunner {
             tensors += spanningOptimizer.stateBuffers.sorted { $0.key < $1.key }.map { ("optimizer." + $0.key, $0.value) }
         }
         if let rewindValues { tensors.append(("rewind.values", rewindValues)) }
+        if let movement { tensors += movement.enumerated().map { ("movement.\($0.offset)", $0.element) } }
         let snapshot = Checkpoint(sequence: checkpointSequence, label: label, progress: progress, tensors: tensors)
         try snapshot.write(to: checkpointDirectory + String(format: "/%04d-", checkpointSequence) + label + ".bin")
         checkpointSequence += 1
@@ -33,6 +34,7 @@ extension ExperimentRunner {
         model.store.values.assign(from: lastAccepted.tensors["values"]!)
         model.store.masks.assign(from: lastAccepted.tensors["masks"]!)
         model.store.zeroGrads()
+        restoreMovement(from: lastAccepted)
         shuffleGenerator = SeededGenerator(stateArray: lastAccepted.header.progress.shuffleState)
         scorerGenerator = SeededGenerator(stateArray: lastAccepted.header.progress.scorerState)
     }
@@ -66,6 +68,7 @@ extension ExperimentRunner {
         shuffleGenerator = SeededGenerator(stateArray: saved.shuffleState)
         scorerGenerator = SeededGenerator(stateArray: saved.scorerState)
         rewindValues = checkpoint.tensors["rewind.values"]
+        restoreMovement(from: checkpoint)
         let optimizerBuffers = checkpoint.tensors.filter { $0.key.hasPrefix("optimizer.") }
         if !optimizerBuffers.isEmpty || saved.optimizerStepCount != nil {
             let optimizer = spec.pruning.retraining!.optimizer!.makeOptimizer(for: model.store)
@@ -83,6 +86,13 @@ extension ExperimentRunner {
         checkpointSequence = checkpoint.header.sequence + 1
         if lastAccepted == nil { lastAccepted = checkpoint }
         resumed = true
+    }
+
+    private func restoreMovement(from checkpoint: Checkpoint) {
+        guard let movement else { return }
+        for (index, accumulator) in movement.enumerated() {
+            if let saved = checkpoint.tensors["movement.\(index)"] { accumulator.assign(from: saved) }
+        }
     }
 
     /// The previous report of a run being resumed, checked against this spec.

@@ -53,6 +53,7 @@ extension ExperimentRunner {
         let lr = try retraining.lrSchedule!.makeSchedule(baseRate: retraining.optimizer!.learningRate,
                                                          totalSteps: epochs * batches.batchesPerEpoch)
         let trainer = Trainer(model: model, optimizer: optimizer, schedule: lr, batches: batches, startStep: progress.phaseStep)
+        trainer.beforeStep = movementHook
         var scoreSeconds = 0.0, selectSeconds = 0.0
         trainer.afterStep = { [unowned self] step in
             guard let target = schedule.update(atStep: step) else { return }
@@ -126,6 +127,7 @@ extension ExperimentRunner {
                                      calibration: BatchIterator(dataset: data.train, batchSize: spec.pruning.retraining!.batchSize!),
                                      calibrationBatches: spec.pruning.calibrationBatches,
                                      generator: SeededGenerator(seed: spec.seed, stream: "agreement"))
+        context.movement = movement
         let scores = try names.map { try ScorerRegistry.make($0)!.scores(for: targets, context: &context) }
         var result: [ScoreAgreement] = []
         for (t, parameter) in targets.enumerated() {
@@ -149,9 +151,11 @@ extension ExperimentRunner {
         var context = ScoringContext(model: model,
                                      calibration: BatchIterator(dataset: data.train, batchSize: spec.pruning.retraining!.batchSize!),
                                      calibrationBatches: spec.pruning.calibrationBatches, generator: scorerGenerator)
+        context.movement = movement
         let (scores, scoreSeconds) = try measureSeconds { try scorer.scores(for: targets, context: &context) }
         scorerGenerator = context.generator
         if spec.pruning.saveScores == true { try saveScores(scores, target: target) }
+        defer { movement?.forEach { $0.fill(0) } }  // movement counts from the last pruning
         let (_, selectSeconds) = try measureSeconds {
             if spec.pruning.scope == .nm, let nOfM = spec.pruning.nOfM {
                 try NMPruner(n: nOfM[0], m: nOfM[1]).prune(targets, scores: scores)
@@ -196,6 +200,7 @@ extension ExperimentRunner {
         let lr = try schedule.makeSchedule(baseRate: baseRate, totalSteps: scheduleSteps ?? epochs * batches.batchesPerEpoch)
         let trainer = Trainer(model: model, optimizer: optimizer, schedule: lr, batches: batches, startStep: startStep)
         trainer.afterStep = afterStep
+        trainer.beforeStep = movementHook
         for epoch in 1...epochs {
             let (loss, seconds) = try trainer.runEpoch(generator: &shuffleGenerator, interruptible: interruptionDirectory)
             guard loss.isFinite else { throw TrainingError.diverged(phase: phase, epoch: epoch) }
@@ -208,6 +213,13 @@ extension ExperimentRunner {
     }
 
     var interruptionDirectory: String? { options.interruptible ? runDirectory : nil }
+
+    /// Accumulates movement (−w·g) after every backward when a movement scorer needs it.
+    var movementHook: (() -> Void)? {
+        guard let movement else { return nil }
+        let targets = targets
+        return { MovementScorer.accumulate(targets, into: movement) }
+    }
 
     /// Targets whose rows are hidden neurons (every Linear but the model's last), with their
     /// biases and their index in `targets`.

@@ -33,6 +33,8 @@ public final class ExperimentRunner {
     var rewindValues: Tensor?
     /// The last accepted state, which an adaptive rejection rolls back to.
     var lastAccepted: Checkpoint?
+    /// −Σ w·g per target since the last pruning, when a movement scorer needs it.
+    var movement: [Tensor]?
     var checkpointSequence = 0
     private let startTime = monotonicNanoseconds()
     /// Set when a checkpoint was restored (resume), so dense training is skipped.
@@ -69,6 +71,8 @@ public final class ExperimentRunner {
                                                 outputs: data.train.classCount, generator: &initGenerator)
         let excluded = Set(spec.pruning.excludeLayers)
         targets = model.weightParameters.filter { !excluded.contains($0.layerName) }
+        let needsMovement = spec.pruning.scorer == "movement" || spec.pruning.compareScorers?.contains("movement") == true
+        movement = needsMovement ? targets.map { Tensor(zeros: $0.shape) } : nil
         shuffleGenerator = SeededGenerator(seed: spec.seed, stream: "shuffle")
         scorerGenerator = SeededGenerator(seed: spec.seed, stream: "scorer")
         progress = RunProgress(spec: spec, rows: [], shuffleState: shuffleGenerator.stateArray,

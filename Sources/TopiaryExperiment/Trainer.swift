@@ -18,6 +18,9 @@ public final class Trainer {
     /// Called after every optimizer step with the step's index (gradual pruning updates masks
     /// here; rewinding snapshots weights here).
     public var afterStep: ((Int) throws -> Void)?
+    /// Called after backward, before the optimizer step, when the raw gradients are in the
+    /// store (movement scores accumulate here).
+    public var beforeStep: (() -> Void)?
 
     /// - Parameter startStep: the schedule position of the first step (a schedule that spans
     ///   several stages continues where the previous stage stopped).
@@ -43,6 +46,7 @@ public final class Trainer {
             let logits = model.forward(batch.inputs)
             let (batchLoss, gradient) = loss.lossAndGradient(logits: logits, labels: batch.labels)
             model.backward(gradient)
+            beforeStep?()
             optimizer.step(learningRate: schedule(step))
             try afterStep?(step)
             step += 1

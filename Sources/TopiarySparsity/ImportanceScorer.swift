@@ -21,6 +21,8 @@ public struct ScoringContext {
     /// How many calibration batches to use (the first K of `calibration`'s dataset order).
     public let calibrationBatches: Int
     public var generator: SeededGenerator
+    /// −Σ w·g per target since the last pruning, when the runner tracks it (movement).
+    public var movement: [Tensor]?
 
     public init(model: Sequential, calibration: BatchIterator, calibrationBatches: Int, generator: SeededGenerator) {
         precondition(calibrationBatches >= 1, "calibration batches must be >= 1, but got \(calibrationBatches)")

@@ -9,6 +9,7 @@ public enum ScorerRegistry {
         "snip": { SNIPScorer() },
         "wanda": { WandaScorer() },
         "synflow": { SynFlowScorer() },
+        "movement": { MovementScorer() },
     ]
 
     public static var names: [String] { factories.keys.sorted() }

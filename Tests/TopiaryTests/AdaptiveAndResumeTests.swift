@@ -79,9 +79,13 @@ extension AllTests {
     /// Resume from a copy of a finished run cut back to its stage-1 checkpoint: the resumed
     /// rows equal the uninterrupted run's in every non-timing column.
     @Test func resumeFromAnEarlierCheckpointReproducesTheRun() throws {
-        for schedule in ["", "  schedule: { kind: adaptive, epochs: 1, tolerance_points: 1, initial_step: 0.95, minimum_step: 0.2, maximum_stages: 2 }"] {
+        // Staged, adaptive, and staged with movement scores (whose accumulators must survive).
+        for (schedule, scorer) in [("", "magnitude"),
+                                   ("  schedule: { kind: adaptive, epochs: 1, tolerance_points: 1, initial_step: 0.95, minimum_step: 0.2, maximum_stages: 2 }", "magnitude"),
+                                   ("", "movement")] {
             let spec = try sliceSpec {
-                schedule.isEmpty ? $0 : $0.replacingOccurrences(of: "  stages:\n    - { sparsity: 0.5, epochs: 1 }\n    - { sparsity: 0.8, epochs: 1 }", with: schedule)
+                let text = $0.replacingOccurrences(of: "scorer: magnitude", with: "scorer: \(scorer)")
+                return schedule.isEmpty ? text : text.replacingOccurrences(of: "  stages:\n    - { sparsity: 0.5, epochs: 1 }\n    - { sparsity: 0.8, epochs: 1 }", with: schedule)
             }
             let (complete, _) = try runSlice(spec)
             let cut = temporaryDirectory("cut") + "/run"

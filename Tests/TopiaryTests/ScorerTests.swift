@@ -234,3 +234,36 @@ extension AllTests {
     }
 }
 }
+
+extension AllTests {
+@Suite struct MovementTests {
+    @Test func accumulatesMinusWeightTimesGradient() throws {
+        var g = SeededGenerator(seed: 131)
+        let model = Sequential.multilayerPerceptron(inputFeatures: 6, hiddenSizes: [5], outputs: 3, generator: &g)
+        let targets = model.weightParameters
+        let accumulators = targets.map { Tensor(zeros: $0.shape) }
+        var reference = targets.map { [Double](repeating: 0, count: $0.count) }
+        for _ in 0..<3 {
+            for p in targets { for i in 0..<p.count { p.grad[i] = g.nextFloat(in: -1, 1) } }
+            MovementScorer.accumulate(targets, into: accumulators)
+            for (t, p) in targets.enumerated() { for i in 0..<p.count { reference[t][i] -= Double(p.value[i]) * Double(p.grad[i]) } }
+            for p in targets { for i in 0..<p.count { p.value[i] += 0.01 } }  // weights move between steps
+        }
+        for t in targets.indices { for i in 0..<targets[t].count { #expect(abs(Double(accumulators[t][i]) - reference[t][i]) < 1e-5) } }
+        var context = ScoringContext(model: model, calibration: BatchIterator(dataset: LabeledDataset(features: Tensor(zeros: [1, 6]), labels: [0], classCount: 3), batchSize: 1),
+                                     calibrationBatches: 1, generator: SeededGenerator(seed: 1))
+        #expect(throws: ScoringError.movementNeedsTraining) { try MovementScorer().scores(for: targets, context: &context) }
+        context.movement = targets.map { Tensor(zeros: $0.shape) }
+        #expect(throws: ScoringError.movementNeedsTraining) { try MovementScorer().scores(for: targets, context: &context) }
+        context.movement = accumulators
+        #expect(try MovementScorer().scores(for: targets, context: &context)[0].toArray() == accumulators[0].toArray())
+    }
+
+    @Test func movementRunsNeedTrainingBeforeTheFirstPruning() throws {
+        let spec = try sliceSpec {
+            $0.replacingOccurrences(of: "scorer: magnitude", with: "scorer: movement").replacingOccurrences(of: "  epochs: 2\n  batch_size: 64", with: "  epochs: 0\n  batch_size: 64")
+        }
+        #expect(throws: ScoringError.movementNeedsTraining) { try runSlice(spec) }
+    }
+}
+}
