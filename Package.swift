@@ -44,7 +44,7 @@ let package = Package(
         // Layer 4: data sets (IDX), splits, seeded batching.
         .target(name: "TopiaryData", dependencies: ["TopiaryTensor", "CZlib"]),
         // Layer 5: importance scores, pruners, sparsity schedules.
-        .target(name: "TopiarySparsity", dependencies: ["TopiaryNN", "TopiaryData"],
+        .target(name: "TopiarySparsity", dependencies: ["TopiaryNN", "TopiaryData", "COpenBLAS"],
                 swiftSettings: kernelSettings),
         // Layer 6: accuracy, latency, memory.
         .target(name: "TopiaryMetrics", dependencies: ["TopiaryNN", "TopiaryData", "TopiaryInference"]),

@@ -152,6 +152,12 @@ extension ExperimentRunner {
                                      calibration: BatchIterator(dataset: data.train, batchSize: spec.pruning.retraining!.batchSize!),
                                      calibrationBatches: spec.pruning.calibrationBatches, generator: scorerGenerator)
         context.movement = movement
+        if let reconstructing = scorer as? any ReconstructingScorer {
+            // OBS scores, selects and updates weights in one pass per layer.
+            let (_, seconds) = try measureSeconds { try reconstructing.pruneAndReconstruct(targets, to: target, context: &context) }
+            scorerGenerator = context.generator
+            return (seconds, 0)
+        }
         let (scores, scoreSeconds) = try measureSeconds { try scorer.scores(for: targets, context: &context) }
         scorerGenerator = context.generator
         if spec.pruning.saveScores == true { try saveScores(scores, target: target) }

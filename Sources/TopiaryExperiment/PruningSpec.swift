@@ -37,6 +37,9 @@ public struct PruningSpec: Codable, Sendable, Equatable {
             throw decoder.problem(CodingKeys.scorer, "unknown scorer '\(scorer)'. Available: \(ScorerRegistry.names.joined(separator: ", ")).")
         }
         scope = c.contains(.scope) ? try c.decodeEnum(UnstructuredPruner.Scope.self, forKey: .scope, decoder: decoder) : .global
+        if ScorerRegistry.make(scorer) is any ReconstructingScorer, scope != .perLayer {
+            throw decoder.problem(CodingKeys.scope, "the \(scorer) scorer prunes layer by layer: use scope: per_layer.")
+        }
         calibrationBatches = try c.decodeIfPresent(Int.self, forKey: .calibrationBatches) ?? 20
         if calibrationBatches < 1 {
             throw decoder.problem(CodingKeys.calibrationBatches, "must be >= 1, got \(calibrationBatches).")

@@ -10,6 +10,7 @@ public enum ScorerRegistry {
         "wanda": { WandaScorer() },
         "synflow": { SynFlowScorer() },
         "movement": { MovementScorer() },
+        "obs": { OBSScorer() },
     ]
 
     public static var names: [String] { factories.keys.sorted() }

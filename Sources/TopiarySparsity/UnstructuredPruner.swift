@@ -28,8 +28,10 @@ public struct UnstructuredPruner: Sendable {
 
     /// Updates masks (and zeroes the newly pruned values and gradients) so the targets reach
     /// `sparsity`. Returns how many weights each target lost.
+    /// - Parameter zeroValues: false leaves pruned values in place (OBS uses the old values for
+    ///   its error terms and zeroes them itself).
     @discardableResult
-    public func prune(_ targets: [Parameter], scores: [Tensor], to sparsity: Double) throws -> [Int] {
+    public func prune(_ targets: [Parameter], scores: [Tensor], to sparsity: Double, zeroValues: Bool = true) throws -> [Int] {
         precondition(targets.count == scores.count, "\(targets.count) targets but \(scores.count) score tensors")
         precondition(sparsity >= 0 && sparsity < 1, "sparsity must lie in [0, 1), but got \(sparsity)")
         for (parameter, score) in zip(targets, scores) {
@@ -40,9 +42,9 @@ public struct UnstructuredPruner: Sendable {
         }
         switch scope {
         case .global:
-            return try pruneJointly(targets, scores, sparsity)
+            return try pruneJointly(targets, scores, sparsity, zeroValues)
         case .perLayer:
-            return try zip(targets, scores).map { try pruneJointly([$0], [$1], sparsity)[0] }
+            return try zip(targets, scores).map { try pruneJointly([$0], [$1], sparsity, zeroValues)[0] }
         case .perRow:
             return try zip(targets, scores).map { try pruneRows($0, $1, sparsity) }
         case .nm, .neurons:
@@ -73,7 +75,7 @@ public struct UnstructuredPruner: Sendable {
     }
 
     /// Ranks the alive weights of `targets` together and prunes the lowest-scored ones.
-    private func pruneJointly(_ targets: [Parameter], _ scores: [Tensor], _ sparsity: Double) throws -> [Int] {
+    private func pruneJointly(_ targets: [Parameter], _ scores: [Tensor], _ sparsity: Double, _ zeroValues: Bool) throws -> [Int] {
         let total = targets.reduce(0) { $0 + $1.count }
         precondition(total < Int(UInt32.max), "too many weights to rank jointly: \(total)")
         let wantedPruned = Int((sparsity * Double(total)).rounded())
@@ -108,7 +110,7 @@ public struct UnstructuredPruner: Sendable {
             while position >= starts[t + 1] { t += 1 }
             let i = position - starts[t]
             targets[t].mask[i] = 0
-            targets[t].value[i] = 0
+            if zeroValues { targets[t].value[i] = 0 }
             targets[t].grad[i] = 0
             prunedPerTarget[t] += 1
         }

@@ -43,7 +43,12 @@ struct RunCommand: ParsableCommand {
     func run() throws {
         do {
             var experiment = try ExperimentSpec.load(path: spec)
-            if let scorer { experiment.pruning.scorer = scorer }
+            if let scorer {
+                if ScorerRegistry.make(scorer) is any ReconstructingScorer, experiment.pruning.scope != .perLayer {
+                    throw ValidationError("--scorer \(scorer) prunes layer by layer; the spec's scope is \(experiment.pruning.scope.rawValue). Use a spec with scope: per_layer.")
+                }
+                experiment.pruning.scorer = scorer
+            }
             var options = RunOptions()
             options.runDirectory = out
             options.resumeDirectory = resumeDirectory

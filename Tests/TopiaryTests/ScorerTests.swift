@@ -267,3 +267,66 @@ extension AllTests {
     }
 }
 }
+
+extension AllTests {
+@Suite struct OBSTests {
+    /// Inputs with correlated features (a low-rank part plus noise), as real activations are.
+    func inputs(_ g: inout SeededGenerator, n: Int = 200, d: Int = 24) -> Tensor {
+        let basis = randomTensor([4, d], &g), coefficients = randomTensor([n, 4], &g)
+        let x = Tensor(zeros: [n, d])
+        matmul(coefficients, basis, into: x)
+        for i in 0..<x.count { x[i] += 0.1 * g.nextFloat(in: -1, 1) }
+        return x
+    }
+
+    @Test func choleskyFactorInvertsTheDampenedHessian() throws {
+        var g = SeededGenerator(seed: 141)
+        let x = inputs(&g)
+        let u = try OBSScorer().choleskyOfInverseHessian(inputs: x)
+        let d = x.columns
+        let h = Tensor(zeros: [d, d])
+        naiveMatmul(x, transposeA: true, x, into: h, alpha: 2 / Float(x.rows))
+        var mean: Float = 0
+        for i in 0..<d { mean += h[i * d + i] }
+        for i in 0..<d { h[i * d + i] += 0.01 * mean / Float(d) }
+        let inverse = Tensor(zeros: [d, d]), identity = Tensor(zeros: [d, d])
+        naiveMatmul(u, transposeA: true, u, into: inverse)
+        naiveMatmul(h, inverse, into: identity)
+        for i in 0..<d { for j in 0..<d { #expect(abs(identity[i * d + j] - (i == j ? 1 : 0)) < 2e-3) } }
+        for i in 0..<d { for j in 0..<i { #expect(u[i * d + j] == 0) } }
+    }
+
+    /// Same mask, lower ‖WX − ŴX‖ than masking alone; exact count; pruned weights exactly 0.
+    @Test func reconstructionBeatsMaskingAtTheSameMask() throws {
+        var g = SeededGenerator(seed: 142)
+        let x = inputs(&g)
+        var layout = ParameterStore.Layout()
+        layout.add(layer: "fc", role: .weight, shape: [10, 24])
+        let store = ParameterStore(layout)
+        let w = store.parameters[0]
+        for i in 0..<w.count { w.value[i] = g.nextFloat(in: -1, 1) }
+        w.mask[5] = 0; w.value[5] = 0                 // an already-pruned weight stays pruned
+        let original = w.value.copy()
+        let scorer = OBSScorer(blockSize: 8)          // several blocks: the lazy updates are exercised
+        try scorer.reconstruct(w, u: try scorer.choleskyOfInverseHessian(inputs: x), sparsity: 0.5)
+        #expect(w.count - countNonzeros(w.mask) == 120 && w.mask[5] == 0)
+        for i in 0..<w.count where w.mask[i] == 0 { #expect(w.value[i] == 0) }
+        let masked = Tensor(zeros: w.shape)
+        multiply(original, w.mask, into: masked)
+        func error(_ candidate: Tensor) -> Double {
+            let y = Tensor(zeros: [x.rows, 10]), yHat = Tensor(zeros: [x.rows, 10])
+            naiveMatmul(x, original, transposeB: true, into: y)
+            naiveMatmul(x, candidate, transposeB: true, into: yHat)
+            return (0..<y.count).reduce(0.0) { $0 + Double((y[$1] - yHat[$1]) * (y[$1] - yHat[$1])) }
+        }
+        let (obs, plain) = (error(w.value), error(masked))
+        #expect(obs < 0.5 * plain, "OBS \(obs) vs masking \(plain)")
+    }
+
+    @Test func obsNeedsPerLayerScope() {
+        #expect(throws: SpecError.self) {
+            try ExperimentSpec.decode(yaml: validSpecYAML.replacingOccurrences(of: "scorer: magnitude", with: "scorer: obs"))
+        }
+    }
+}
+}
