@@ -124,7 +124,7 @@ extension ExperimentRunner {
     func scoreAgreement(target: Double) throws -> [ScoreAgreement] {
         guard let names = spec.pruning.compareScorers else { return [] }
         var context = ScoringContext(model: model,
-                                     calibration: BatchIterator(dataset: data.train, batchSize: spec.pruning.retraining!.batchSize!),
+                                     calibration: BatchIterator(dataset: calibrationData, batchSize: spec.pruning.retraining!.batchSize!),
                                      calibrationBatches: spec.pruning.calibrationBatches,
                                      generator: SeededGenerator(seed: spec.seed, stream: "agreement"))
         context.movement = movement
@@ -149,7 +149,7 @@ extension ExperimentRunner {
     func pruneTargets(to target: Double) throws -> (Double, Double) {
         let scorer = ScorerRegistry.make(spec.pruning.scorer)!
         var context = ScoringContext(model: model,
-                                     calibration: BatchIterator(dataset: data.train, batchSize: spec.pruning.retraining!.batchSize!),
+                                     calibration: BatchIterator(dataset: calibrationData, batchSize: spec.pruning.retraining!.batchSize!),
                                      calibrationBatches: spec.pruning.calibrationBatches, generator: scorerGenerator)
         context.movement = movement
         if let reconstructing = scorer as? any ReconstructingScorer {
@@ -169,8 +169,13 @@ extension ExperimentRunner {
                 let hidden = hiddenTargets
                 try NeuronPruner().prune(hidden.map { ($0.weight, $0.bias) },
                                          scores: hidden.map { scores[$0.index] }, to: target)
+            } else if spec.pruning.layerTargets != nil {
+                for (parameter, score) in zip(targets, scores) {
+                    try UnstructuredPruner(scope: .perLayer).prune([parameter], scores: [score], to: layerTarget(parameter.layerName, stage: target))
+                }
             } else {
-                try UnstructuredPruner(scope: spec.pruning.scope).prune(targets, scores: scores, to: target)
+                try UnstructuredPruner(scope: spec.pruning.scope, minimumDensity: spec.pruning.minimumDensity ?? 0)
+                    .prune(targets, scores: scores, to: target)
             }
         }
         return (scoreSeconds, selectSeconds)
@@ -220,11 +225,24 @@ extension ExperimentRunner {
 
     var interruptionDirectory: String? { options.interruptible ? runDirectory : nil }
 
+    /// The split calibration batches come from (pruning.calibration_split).
+    var calibrationData: LabeledDataset {
+        spec.pruning.calibrationSplit == .validation ? data.validation : data.train
+    }
+
     /// Accumulates movement (−w·g) after every backward when a movement scorer needs it.
     var movementHook: (() -> Void)? {
         guard let movement else { return nil }
         let targets = targets
         return { MovementScorer.accumulate(targets, into: movement) }
+    }
+
+    /// With layer_targets: layer L at a stage of nominal sparsity s is pruned to
+    /// layer_targets[L] · s / s_last (layers not listed: s).
+    func layerTarget(_ layer: String, stage target: Double) -> Double {
+        guard let targets = spec.pruning.layerTargets, let final = targets[layer],
+              let last = spec.pruning.stages?.last?.sparsity, last > 0 else { return target }
+        return final * target / last
     }
 
     /// Targets whose rows are hidden neurons (every Linear but the model's last), with their
@@ -244,6 +262,14 @@ extension ExperimentRunner {
                 let realised = NeuronPruner.neuronSparsity(layer.weight)
                 if abs(realised - target) * Double(layer.weight.shape[0]) > 0.5 + 1e-9 {
                     throw PruningError.missedTarget(stage: stage, target: target, realised: realised)
+                }
+            }
+        } else if spec.pruning.layerTargets != nil {
+            for parameter in targets {
+                let layerTarget = layerTarget(parameter.layerName, stage: target)
+                let realised = 1 - Double(countNonzeros(parameter.mask)) / Double(parameter.count)
+                if abs(realised - layerTarget) * Double(parameter.count) > 0.5 + 1e-9 {
+                    throw PruningError.missedTarget(stage: stage, target: layerTarget, realised: realised)
                 }
             }
         } else if !accounting.matches(target: target, scope: spec.pruning.scope) {

@@ -40,6 +40,10 @@ public struct ExperimentSpec: Codable, Sendable, Equatable {
             throw SpecProblem(keyPath: "pruning.exclude_layers",
                               problem: "no layer named '\(unknown)'. This model's prunable layers: \(model.layerNames.joined(separator: ", ")).")
         }
+        if let unknown = pruning.layerTargets?.keys.sorted().first(where: { !model.layerNames.contains($0) }) {
+            throw SpecProblem(keyPath: "pruning.layer_targets",
+                              problem: "no layer named '\(unknown)'. This model's prunable layers: \(model.layerNames.joined(separator: ", ")).")
+        }
         if pruning.excludeLayers.count == model.layerNames.count {
             throw SpecProblem(keyPath: "pruning.exclude_layers", problem: "excludes every layer, so nothing could be pruned.")
         }

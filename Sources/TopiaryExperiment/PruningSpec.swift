@@ -22,11 +22,21 @@ public struct PruningSpec: Codable, Sendable, Equatable {
     public var compareScorers: [String]?
     /// Save every stage's scores, one binary file per layer, under scores/.
     public var saveScores: Bool?
+    /// Where calibration batches come from: the training split (default) or the validation split.
+    public var calibrationSplit: CalibrationSplit?
+    /// Global scope: every layer keeps at least this fraction of its weights.
+    public var minimumDensity: Double?
+    /// Per-layer scope: final sparsity per layer; stage k prunes layer L to
+    /// layer_targets[L] · s_k / s_last (layers not listed follow s_k).
+    public var layerTargets: [String: Double]?
+
+    public enum CalibrationSplit: String, Codable, Sendable, CaseIterable { case train, validation }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case scorer, scope, calibrationBatches = "calibration_batches", excludeLayers = "exclude_layers"
         case retraining, stages, schedule, rewind, nOfM = "n_of_m", compareScorers = "compare_scorers"
-        case saveScores = "save_scores"
+        case saveScores = "save_scores", calibrationSplit = "calibration_split", minimumDensity = "minimum_density"
+        case layerTargets = "layer_targets"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -52,6 +62,22 @@ public struct PruningSpec: Codable, Sendable, Equatable {
         nOfM = try c.decodeIfPresent([Int].self, forKey: .nOfM)
         compareScorers = try c.decodeIfPresent([String].self, forKey: .compareScorers)
         saveScores = try c.decodeIfPresent(Bool.self, forKey: .saveScores)
+        if c.contains(.calibrationSplit) { calibrationSplit = try c.decodeEnum(CalibrationSplit.self, forKey: .calibrationSplit, decoder: decoder) }
+        minimumDensity = try c.decodeIfPresent(Double.self, forKey: .minimumDensity)
+        if let minimumDensity {
+            guard scope == .global else { throw decoder.problem(CodingKeys.minimumDensity, "applies to scope: global only.") }
+            guard minimumDensity >= 0 && minimumDensity < 1 else {
+                throw decoder.problem(CodingKeys.minimumDensity, "must lie in [0, 1), got \(minimumDensity).")
+            }
+        }
+        layerTargets = try c.decodeIfPresent([String: Double].self, forKey: .layerTargets)
+        if let layerTargets {
+            guard scope == .perLayer else { throw decoder.problem(CodingKeys.layerTargets, "applies to scope: per_layer only.") }
+            guard c.contains(.stages) else { throw decoder.problem(CodingKeys.layerTargets, "needs an explicit 'stages' list.") }
+            if let bad = layerTargets.first(where: { !($0.value >= 0 && $0.value < 1) }) {
+                throw decoder.problem(CodingKeys.layerTargets, "\(bad.key): \(bad.value) is outside [0, 1).")
+            }
+        }
         if let compareScorers {
             if let unknown = compareScorers.first(where: { ScorerRegistry.make($0) == nil }) {
                 throw decoder.problem(CodingKeys.compareScorers, "unknown scorer '\(unknown)'. Available: \(ScorerRegistry.names.joined(separator: ", ")).")
@@ -108,6 +134,7 @@ public struct PruningSpec: Codable, Sendable, Equatable {
         var r = self
         r.schedule = schedule?.resolved
         r.rewind = rewind ?? RewindSpec()
+        r.calibrationSplit = calibrationSplit ?? .train
         let base = retraining ?? RetrainingSpec(batchSize: nil, optimizer: nil, lrSchedule: nil)
         r.retraining = RetrainingSpec(batchSize: base.batchSize ?? training.batchSize,
                                       optimizer: (base.optimizer ?? training.optimizer).resolved,

@@ -24,7 +24,14 @@ public struct UnstructuredPruner: Sendable {
     }
 
     public let scope: Scope
-    public init(scope: Scope) { self.scope = scope }
+    /// Global scope: no layer keeps fewer than this fraction of its weights.
+    public let minimumDensity: Double
+
+    public init(scope: Scope, minimumDensity: Double = 0) {
+        precondition(minimumDensity >= 0 && minimumDensity < 1, "minimum density must lie in [0, 1), got \(minimumDensity)")
+        self.scope = scope
+        self.minimumDensity = minimumDensity
+    }
 
     /// Updates masks (and zeroes the newly pruned values and gradients) so the targets reach
     /// `sparsity`. Returns how many weights each target lost.
@@ -104,15 +111,26 @@ public struct UnstructuredPruner: Sendable {
         // milliseconds, well below one training step's worth of time per stage.
         aliveKeys.sort()
         let starts = targets.reduce(into: [0]) { $0.append($0.last! + $1.count) }
-        for key in aliveKeys[0..<toPrune] {
+        // A layer at its minimum density is skipped; the next-lowest weight elsewhere goes instead.
+        let caps = targets.map { $0.count - Int((minimumDensity * Double($0.count)).rounded(.up)) }
+        var alreadyPrunedPerTarget = targets.map { $0.count - countNonzeros($0.mask) }
+        var taken = 0
+        for key in aliveKeys {
+            if taken == toPrune { break }
             let position = Int(key & 0xFFFF_FFFF)
             var t = 0
             while position >= starts[t + 1] { t += 1 }
+            guard alreadyPrunedPerTarget[t] < caps[t] else { continue }
+            alreadyPrunedPerTarget[t] += 1
+            taken += 1
             let i = position - starts[t]
             targets[t].mask[i] = 0
             if zeroValues { targets[t].value[i] = 0 }
             targets[t].grad[i] = 0
             prunedPerTarget[t] += 1
+        }
+        guard taken == toPrune else {
+            throw PruningError.minimumDensityUnreachable(target: sparsity, minimumDensity: minimumDensity)
         }
         return prunedPerTarget
     }
@@ -130,6 +148,7 @@ public enum PruningError: Error, LocalizedError, Equatable {
     case sparsityBelowCurrent(target: Double, current: Double, layers: [String])
     case invalidScore(parameter: String, index: Int)
     case missedTarget(stage: Int, target: Double, realised: Double)
+    case minimumDensityUnreachable(target: Double, minimumDensity: Double)
 
     public var errorDescription: String? {
         switch self {
@@ -137,6 +156,8 @@ public enum PruningError: Error, LocalizedError, Equatable {
             return "cannot prune \(layers.joined(separator: ", ")) to sparsity \(target): it is already at \(current) and masks only shrink. Use increasing stage targets."
         case .invalidScore(let parameter, let index):
             return "the scorer produced NaN for \(parameter)[\(index)]; training has probably diverged (lower the learning rate)."
+        case .minimumDensityUnreachable(let target, let minimumDensity):
+            return "sparsity \(target) cannot be reached while every layer keeps at least \(minimumDensity) of its weights; lower pruning.minimum_density or the target."
         case .missedTarget(let stage, let target, let realised):
             return "stage \(stage) asked for sparsity \(target) but realised \(realised): pruning did not reach its target."
         }

@@ -152,3 +152,48 @@ extension AllTests {
     }
 }
 }
+
+extension AllTests {
+@Suite struct LayerConstraintTests {
+    @Test func minimumDensityKeepsEveryLayerAboveItWithExactTotal() throws {
+        var g = SeededGenerator(seed: 151)
+        let model = Sequential.multilayerPerceptron(inputFeatures: 12, hiddenSizes: [9, 7], outputs: 4, generator: &g)
+        let targets = model.weightParameters
+        // fc3's weights score lowest of all: without a minimum it would be emptied first.
+        let scores = targets.enumerated().map { index, p -> Tensor in
+            let t = randomTensor(p.shape, &g)
+            if index == 2 { scaleInPlace(t, by: 1e-3) }
+            for i in 0..<t.count { t[i] = abs(t[i]) }
+            return t
+        }
+        try UnstructuredPruner(scope: .global, minimumDensity: 0.25).prune(targets, scores: scores, to: 0.7)
+        let accounting = SparsityAccounting(targets)
+        #expect(accounting.total - accounting.alive == Int((0.7 * Double(accounting.total)).rounded()))
+        #expect(targets[2].aliveCount == 7)  // ceil(0.25 · 28) kept
+        for t in targets { #expect(Double(t.aliveCount) >= 0.25 * Double(t.count) - 1e-9) }
+        #expect(throws: PruningError.minimumDensityUnreachable(target: 0.9, minimumDensity: 0.25)) {
+            try UnstructuredPruner(scope: .global, minimumDensity: 0.25).prune(targets, scores: scores, to: 0.9)
+        }
+    }
+
+    @Test func layerTargetsScaleWithTheStages() throws {
+        let stagesBlock = "  stages:\n    - { sparsity: 0.5, epochs: 1 }\n    - { sparsity: 0.8, epochs: 1 }"
+        let spec = try sliceSpec {
+            $0.replacingOccurrences(of: stagesBlock, with: "  scope: per_layer\n  calibration_split: validation\n  layer_targets: { fc1: 0.9, fc2: 0.5 }\n  stages:\n    - { sparsity: 0.4, epochs: 1 }\n    - { sparsity: 0.8, epochs: 1 }")
+        }
+        let (_, report) = try runSlice(spec)
+        func sparsity(_ stage: Int, _ layer: String) -> Double { report.stages[stage].layers.first { $0.layer == layer }!.sparsity }
+        #expect(abs(sparsity(1, "fc1") - 0.45) * 25088 <= 0.5 && abs(sparsity(1, "fc2") - 0.25) * 512 <= 0.5)
+        #expect(abs(sparsity(1, "fc3") - 0.4) * 160 <= 0.5)
+        #expect(abs(sparsity(2, "fc1") - 0.9) * 25088 <= 0.5 && abs(sparsity(2, "fc2") - 0.5) * 512 <= 0.5)
+        #expect(abs(sparsity(2, "fc3") - 0.8) * 160 <= 0.5)
+        #expect(report.spec.pruning.calibrationSplit == .validation)
+        let bad = "  scope: per_layer\n  layer_targets: { fc9: 0.9 }\n  stages:\n    - { sparsity: 0.5, epochs: 1 }"
+        #expect(throws: SpecError.self) { try ExperimentSpec.decode(yaml: validSpecYAML.replacingOccurrences(of: stagesBlock, with: bad)) }
+        let global = "  layer_targets: { fc1: 0.9 }\n  stages:\n    - { sparsity: 0.5, epochs: 1 }"
+        #expect(throws: SpecError.self) { try ExperimentSpec.decode(yaml: validSpecYAML.replacingOccurrences(of: stagesBlock, with: global)) }
+    }
+}
+}
+
+import TopiaryExperiment
