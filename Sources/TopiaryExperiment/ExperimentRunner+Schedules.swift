@@ -147,7 +147,7 @@ extension ExperimentRunner {
 
     /// Scores the targets and prunes them to `target`; returns (score, select) seconds.
     func pruneTargets(to target: Double) throws -> (Double, Double) {
-        let scorer = ScorerRegistry.make(spec.pruning.scorer)!
+        let scorer = try ScorerRegistry.make(spec.pruning.scorer, options: spec.pruning.scorerOptions ?? [:])!
         var context = ScoringContext(model: model,
                                      calibration: BatchIterator(dataset: calibrationData, batchSize: spec.pruning.retraining!.batchSize!),
                                      calibrationBatches: spec.pruning.calibrationBatches, generator: scorerGenerator)

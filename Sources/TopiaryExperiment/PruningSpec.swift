@@ -31,12 +31,14 @@ public struct PruningSpec: Codable, Sendable, Equatable {
     public var layerTargets: [String: Double]?
 
     public enum CalibrationSplit: String, Codable, Sendable, CaseIterable { case train, validation }
+    /// Options of the chosen scorer (e.g. obs: dampening, block_size).
+    public var scorerOptions: [String: Double]?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case scorer, scope, calibrationBatches = "calibration_batches", excludeLayers = "exclude_layers"
         case retraining, stages, schedule, rewind, nOfM = "n_of_m", compareScorers = "compare_scorers"
         case saveScores = "save_scores", calibrationSplit = "calibration_split", minimumDensity = "minimum_density"
-        case layerTargets = "layer_targets"
+        case layerTargets = "layer_targets", scorerOptions = "scorer_options"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -69,6 +71,10 @@ public struct PruningSpec: Codable, Sendable, Equatable {
             guard minimumDensity >= 0 && minimumDensity < 1 else {
                 throw decoder.problem(CodingKeys.minimumDensity, "must lie in [0, 1), got \(minimumDensity).")
             }
+        }
+        scorerOptions = try c.decodeIfPresent([String: Double].self, forKey: .scorerOptions)
+        do { _ = try ScorerRegistry.make(scorer, options: scorerOptions ?? [:]) } catch let error as ScorerOptionError {
+            throw decoder.problem(CodingKeys.scorerOptions, error.message)
         }
         layerTargets = try c.decodeIfPresent([String: Double].self, forKey: .layerTargets)
         if let layerTargets {

@@ -51,7 +51,8 @@ public struct SensitivityAnalysis {
                                              calibration: BatchIterator(dataset: runner.data.train, batchSize: spec.pruning.retraining!.batchSize!),
                                              calibrationBatches: spec.pruning.calibrationBatches,
                                              generator: SeededGenerator(seed: spec.seed, stream: "sensitivity"))
-                let scores = try ScorerRegistry.make(spec.pruning.scorer)!.scores(for: [target], context: &context)
+                let scores = try ScorerRegistry.make(spec.pruning.scorer, options: spec.pruning.scorerOptions ?? [:])!
+                    .scores(for: [target], context: &context)
                 try UnstructuredPruner(scope: .perLayer).prune([target], scores: scores, to: sparsity)
                 points.append(Point(layer: target.layerName, sparsity: sparsity,
                                     valAccuracy: Evaluation.measure(model, on: runner.data.validation).accuracy,

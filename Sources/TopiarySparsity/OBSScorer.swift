@@ -20,7 +20,7 @@ public protocol ReconstructingScorer: ImportanceScorer {
 ///
 /// Simplification: the mask is chosen once per layer from U's diagonal (SparseGPT re-selects
 /// per column block), so each layer reaches its target count exactly.
-public struct OBSScorer: ReconstructingScorer {
+public struct OBSScorer: ReconstructingScorer, ConfigurableScorer {
     public let name = "obs"
     public let dampening: Float
     public let blockSize: Int
@@ -28,6 +28,23 @@ public struct OBSScorer: ReconstructingScorer {
     public init(dampening: Float = 0.01, blockSize: Int = 128) {
         self.dampening = dampening
         self.blockSize = blockSize
+    }
+
+    public static let optionNames = ["dampening", "block_size"]
+
+    public func configured(with options: [String: Double]) throws -> OBSScorer {
+        for key in options.keys where !OBSScorer.optionNames.contains(key) {
+            throw ScorerOptionError(message: "unknown option '\(key)' for obs. Allowed: \(OBSScorer.optionNames.joined(separator: ", ")).")
+        }
+        let dampening = options["dampening"].map(Float.init) ?? self.dampening
+        let block = options["block_size"] ?? Double(blockSize)
+        guard dampening > 0, dampening < 1 else {
+            throw ScorerOptionError(message: "dampening must lie in (0, 1) (a fraction of the mean Hessian diagonal), got \(dampening).")
+        }
+        guard block >= 1, block == block.rounded() else {
+            throw ScorerOptionError(message: "block_size must be a whole number >= 1, got \(block).")
+        }
+        return OBSScorer(dampening: dampening, blockSize: Int(block))
     }
 
     /// Saliencies w² / U_jj² (for score agreement); pruning goes through `pruneAndReconstruct`.

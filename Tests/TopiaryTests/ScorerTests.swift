@@ -330,3 +330,24 @@ extension AllTests {
     }
 }
 }
+
+extension AllTests {
+@Suite struct ScorerOptionTests {
+    let stagesBlock = "  stages:\n    - { sparsity: 0.5, epochs: 1 }\n    - { sparsity: 0.8, epochs: 1 }"
+
+    func error(_ block: String) -> SpecError? {
+        do { _ = try ExperimentSpec.decode(yaml: validSpecYAML.replacingOccurrences(of: "  scorer: magnitude\n", with: block)); return nil }
+        catch { return error as? SpecError }
+    }
+
+    @Test func optionsAreValidatedPerScorer() throws {
+        #expect(error("  scorer: obs\n  scope: per_layer\n  scorer_options: { dampening: 0.05, block_size: 64 }\n") == nil)
+        #expect(error("  scorer: obs\n  scope: per_layer\n  scorer_options: { damping: 0.05 }\n")?.problem.contains("Allowed: dampening, block_size") == true)
+        #expect(error("  scorer: obs\n  scope: per_layer\n  scorer_options: { dampening: 2 }\n")?.keyPath == "pruning.scorer_options")
+        #expect(error("  scorer: obs\n  scope: per_layer\n  scorer_options: { block_size: 1.5 }\n")?.keyPath == "pruning.scorer_options")
+        #expect(error("  scorer: magnitude\n  scorer_options: { dampening: 0.1 }\n")?.problem.contains("takes no options") == true)
+        let configured = try ScorerRegistry.make("obs", options: ["dampening": 0.05, "block_size": 64]) as? OBSScorer
+        #expect(configured?.dampening == 0.05 && configured?.blockSize == 64)
+    }
+}
+}
