@@ -113,3 +113,42 @@ extension AllTests {
     }
 }
 }
+
+extension AllTests {
+@Suite struct CompareTests {
+    /// Reports built from a real run with edited figures: the gate's exit codes.
+    @Test func compareGateExitCodes() throws {
+        let (baseline, report) = try runSlice(try sliceSpec())
+        func variant(_ edit: (inout RunReport) -> Void) throws -> String {
+            var copy = report
+            edit(&copy)
+            let directory = temporaryDirectory("cmp") + "/run"
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            try copy.write(to: directory)
+            return directory
+        }
+        let same = try variant { _ in }
+        let within = try runTopiary(["compare", baseline, same, "--max-accuracy-drop", "0.5", "--max-latency-increase", "0.5"])
+        #expect(within.status == 0 && within.stdout.contains("within the thresholds"), "\(within.stderr)")
+        #expect(FileManager.default.fileExists(atPath: same + "/compare.csv") && FileManager.default.fileExists(atPath: same + "/compare.json"))
+
+        let worse = try variant { $0.stages[2].testAccuracy -= 0.01 }   // one point lower at stage 2
+        let dropped = try runTopiary(["compare", baseline, worse, "--max-accuracy-drop", "0.5"])
+        #expect(dropped.status == 1)
+        #expect(dropped.stdout.contains("| 2 | 0.8 | `test_accuracy` |") && dropped.stdout.contains("**REGRESSION**"))
+        #expect(try runTopiary(["compare", baseline, worse, "--max-accuracy-drop", "2"]).status == 0)
+
+        let slower = try variant { report in
+            for i in report.stages[1].latency.indices where report.stages[1].latency[i].engine == "dense" {
+                report.stages[1].latency[i].medianMicroseconds *= 3
+            }
+        }
+        #expect(try runTopiary(["compare", baseline, slower, "--max-latency-increase", "0.5"]).status == 1)
+
+        let otherStages = try variant { $0.stages[2].targetSparsity = 0.9 }
+        let mismatch = try runTopiary(["compare", baseline, otherStages])
+        #expect(mismatch.status == 2 && mismatch.stderr.contains("stages differ"))
+        #expect(try runTopiary(["compare", baseline, temporaryDirectory("none")]).status == 2)
+    }
+}
+}
