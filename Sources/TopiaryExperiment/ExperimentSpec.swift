@@ -16,9 +16,11 @@ public struct ExperimentSpec: Codable, Sendable, Equatable {
     public var training: TrainingSpec
     public var pruning: PruningSpec
     public var measurement: MeasurementSpec
+    /// Points to run with `topiary sweep` (ignored by `topiary run`).
+    public var sweep: SweepSpec?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case name, seed, threads, data, model, training, pruning, measurement
+        case name, seed, threads, data, model, training, pruning, measurement, sweep
     }
 
     public init(from decoder: any Decoder) throws {
@@ -36,6 +38,7 @@ public struct ExperimentSpec: Codable, Sendable, Equatable {
         training = try c.decode(TrainingSpec.self, forKey: .training)
         pruning = try c.decode(PruningSpec.self, forKey: .pruning)
         measurement = try c.decodeIfPresent(MeasurementSpec.self, forKey: .measurement) ?? MeasurementSpec()
+        sweep = try c.decodeIfPresent(SweepSpec.self, forKey: .sweep)
         if let unknown = pruning.excludeLayers.first(where: { !model.layerNames.contains($0) }) {
             throw SpecProblem(keyPath: "pruning.exclude_layers",
                               problem: "no layer named '\(unknown)'. This model's prunable layers: \(model.layerNames.joined(separator: ", ")).")

@@ -1,0 +1,127 @@
+import Foundation
+
+/// `topiary sweep SPEC`: every point of the spec's `sweep:` as a normal run folder, then a
+/// summary. Points run as separate `topiary run` processes (`jobs` at once, BLAS threads
+/// divided so jobs × threads ≤ cores); a finished point is skipped and an interrupted one
+/// resumed, so re-running a sweep completes it. `shard` i/n takes the points whose index
+/// mod n is i.
+public struct SweepRunner {
+    public let spec: ExperimentSpec
+    public let specFile: String
+    public let directory: String
+    public let points: [SweepPoint]
+
+    public init(spec: ExperimentSpec, specFile: String, directory: String) throws {
+        guard let sweep = spec.sweep else {
+            throw SpecError(file: specFile, keyPath: "sweep", problem: "is missing: topiary sweep needs a sweep: section (grid or points).")
+        }
+        self.spec = spec
+        self.specFile = specFile
+        self.directory = directory
+        points = sweep.expanded
+        // Validate every point before running any.
+        for point in points { _ = try point.apply(to: spec, file: specFile) }
+    }
+
+    public func pointDirectory(_ index: Int) -> String {
+        directory + "/points/" + String(format: "%03d-", index) + points[index].label
+    }
+
+    /// Indices of the points shard `shard.index` of `shard.count` runs.
+    public static func shardIndices(count: Int, shard: (index: Int, count: Int)) -> [Int] {
+        (0..<count).filter { $0 % shard.count == shard.index }
+    }
+
+    /// Runs the shard's unfinished points; returns (index, exit status) for each run started.
+    @discardableResult
+    public func run(executable: String, jobs: Int, shard: (index: Int, count: Int) = (0, 1), quick: Bool = false,
+                    progress: ((String) -> Void)? = nil) throws -> [(Int, Int32)] {
+        try FileManager.default.createDirectory(atPath: directory + "/points", withIntermediateDirectories: true)
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let threads = max(1, cores / max(jobs, 1))
+        var queue: [Int] = []
+        for index in SweepRunner.shardIndices(count: points.count, shard: shard) {
+            let report = try? RunReport.read(from: pointDirectory(index))
+            if report?.status == .complete { progress?("point \(index) (\(points[index].label)) already complete"); continue }
+            queue.append(index)
+        }
+        var results: [(Int, Int32)] = []
+        var running: [(Int, Process)] = []
+        func launch(_ index: Int) throws {
+            var pointSpec = try points[index].apply(to: spec, file: specFile)
+            pointSpec.threads = threads
+            let specPath = directory + "/points/" + String(format: "%03d-", index) + points[index].label + ".spec.json"
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try AtomicFile.write(try encoder.encode(pointSpec), to: specPath)
+            let folder = pointDirectory(index)
+            let resuming = FileManager.default.fileExists(atPath: folder + "/report.json")
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: executable)
+            process.arguments = ["run", specPath, resuming ? "--resume" : "--out", folder, "--quiet"] + (quick ? ["--quick"] : [])
+            process.standardOutput = FileHandle.nullDevice
+            try process.run()
+            progress?("point \(index) (\(points[index].label)) \(resuming ? "resumed" : "started") with \(threads) thread(s)")
+            running.append((index, process))
+        }
+        while !queue.isEmpty || !running.isEmpty {
+            while running.count < max(jobs, 1), !queue.isEmpty { try launch(queue.removeFirst()) }
+            if let done = running.firstIndex(where: { !$0.1.isRunning }) {
+                let (index, process) = running.remove(at: done)
+                results.append((index, process.terminationStatus))
+                progress?("point \(index) finished with status \(process.terminationStatus)")
+            } else {
+                usleep(20_000)
+            }
+        }
+        try writeSummary()
+        return results
+    }
+
+    /// sweep.csv (point × stage, the point's values as columns) and sweep.json.
+    public func writeSummary() throws {
+        let keys = Array(Set(points.flatMap { $0.values.map(\.0) })).sorted()
+        var csv = (["point", "label"] + keys + ["status"] + SweepRunner.stageColumns).joined(separator: ",") + "\n"
+        var entries: [SweepEntry] = []
+        for (index, point) in points.enumerated() {
+            let report = try? RunReport.read(from: pointDirectory(index))
+            entries.append(SweepEntry(index: index, label: point.label,
+                                      values: Dictionary(uniqueKeysWithValues: point.values.map { ($0.0, $0.1.description) }),
+                                      runDirectory: pointDirectory(index), status: report?.status.rawValue ?? "pending"))
+            guard let report else { continue }
+            let values = keys.map { key in point.values.first { $0.0 == key }.map { $0.1.description } ?? "" }
+            for stage in report.stages {
+                let cells = SweepRunner.stageCells(stage)
+                csv += ([String(index), point.label] + values + [report.status.rawValue] + cells).joined(separator: ",") + "\n"
+            }
+        }
+        try AtomicFile.write(csv, to: directory + "/sweep.csv")
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try AtomicFile.write(try encoder.encode(SweepFile(spec: spec, points: entries)), to: directory + "/sweep.json")
+    }
+
+    static let stageColumns = ["stage", "stage_status", "target_sparsity", "sparsity", "test_accuracy", "val_accuracy",
+                               "int8_test_accuracy", "train_epoch_seconds", "latency_b1_dense_median_us", "best_engine_b1",
+                               "csr_bytes"]
+
+    static func stageCells(_ s: StageRecord) -> [String] {
+        [String(s.stage), s.status.rawValue, "\(s.targetSparsity)", "\(s.sparsity)", "\(s.testAccuracy)", "\(s.valAccuracy)",
+         s.int8TestAccuracy.map { "\($0)" } ?? "", s.trainEpochSeconds.map { "\($0)" } ?? "",
+         s.latency(batch: 1).map { "\($0.medianMicroseconds)" } ?? "", s.bestEngine["1"] ?? "", String(s.csrBytes)]
+    }
+}
+
+public struct SweepEntry: Codable, Sendable, Equatable {
+    public let index: Int
+    public let label: String
+    public let values: [String: String]
+    public let runDirectory: String
+    public let status: String
+    enum CodingKeys: String, CodingKey { case index, label, values, runDirectory = "run_directory", status }
+}
+
+public struct SweepFile: Codable, Sendable {
+    public let spec: ExperimentSpec
+    public let points: [SweepEntry]
+}

@@ -1,0 +1,50 @@
+import ArgumentParser
+import Foundation
+import TopiaryExperiment
+
+struct SweepCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sweep",
+        abstract: "Run every point of a spec's sweep: section; re-running skips finished points and resumes interrupted ones.")
+
+    @Argument(help: "A spec with a sweep: section (grid and/or points).")
+    var spec: String
+
+    @Option(help: "Points run at once (BLAS threads are divided so jobs × threads ≤ cores).")
+    var jobs = 1
+
+    @Option(help: "Run only shard i of n (points whose index mod n is i), e.g. 0/4.")
+    var shard = "0/1"
+
+    @Option(help: "The sweep folder (default notebooks-out/<experiment>-sweep).")
+    var out: String?
+
+    @Flag(help: "Small data slices, one epoch per phase, for every point.")
+    var quick = false
+
+    func run() throws {
+        let parts = shard.split(separator: "/").compactMap { Int($0) }
+        guard parts.count == 2, parts[1] >= 1, parts[0] >= 0, parts[0] < parts[1] else {
+            throw ValidationError("--shard takes i/n with 0 <= i < n, e.g. 0/4; got '\(shard)'.")
+        }
+        guard jobs >= 1 else { throw ValidationError("--jobs must be >= 1, got \(jobs).") }
+        let results: [(Int, Int32)]
+        let runner: SweepRunner
+        do {
+            let experiment = try ExperimentSpec.load(path: spec)
+            runner = try SweepRunner(spec: experiment, specFile: spec, directory: out ?? "notebooks-out/\(experiment.name)-sweep")
+            let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
+            results = try runner.run(executable: executable, jobs: jobs, shard: (parts[0], parts[1]), quick: quick,
+                                     progress: progressPrinter(quiet: false))
+        } catch {
+            throw fail(error)
+        }
+        let failed = results.filter { $0.1 != 0 }
+        print("sweep \(runner.directory): \(runner.points.count) points, \(results.count) run now, \(failed.count) failed")
+        print("summary: \(runner.directory)/sweep.csv, sweep.json")
+        if !failed.isEmpty {
+            print("failed points: " + failed.map { "\($0.0) (\(runner.points[$0.0].label), status \($0.1))" }.joined(separator: ", "))
+            throw ExitCode(1)
+        }
+    }
+}

@@ -1,0 +1,67 @@
+import Foundation
+import Testing
+@testable import TopiaryExperiment
+
+extension AllTests {
+@Suite struct SweepTests {
+    func spec(_ sweep: String) throws -> ExperimentSpec {
+        try ExperimentSpec.decode(yaml: validSpecYAML.replacingOccurrences(of: "  validation_size: 400", with: "  validation_size: 400\n  path: \(FashionMNISTSlice.directory)") + "\n" + sweep)
+    }
+
+    @Test func gridExpandsToTheProductThenTheNamedPoints() throws {
+        let base = try spec("sweep:\n  grid: { pruning.scorer: [magnitude, taylor], seed: [0, 1, 2] }\n  points:\n    - { name: wsd, training.lr_schedule.name: wsd }")
+        let points = base.sweep!.expanded
+        #expect(points.count == 7)
+        #expect(points[0].values.map { "\($0.0)=\($0.1)" } == ["pruning.scorer=magnitude", "seed=0"])
+        #expect(points[1].values.map { "\($0.0)=\($0.1)" } == ["pruning.scorer=magnitude", "seed=1"])
+        #expect(points[3].label == "scorer=taylor_seed=0" && points[6].label == "wsd")
+        let applied = try points[4].apply(to: base, file: "x.yaml")
+        #expect(applied.pruning.scorer == "taylor" && applied.seed == 1 && applied.sweep == nil)
+        #expect(try points[6].apply(to: base, file: "x.yaml").training.lrSchedule?.name == .wsd)
+    }
+
+    @Test func badPointsFailLikeSpecs() throws {
+        let unknown = try spec("sweep:\n  grid: { pruning.scorerr: [magnitude] }")
+        #expect(throws: SpecError.self) { try SweepRunner(spec: unknown, specFile: "x.yaml", directory: temporaryDirectory("sw")) }
+        let badValue = try spec("sweep:\n  grid: { pruning.scorer: [magnitude, nope] }")
+        do {
+            _ = try SweepRunner(spec: badValue, specFile: "x.yaml", directory: temporaryDirectory("sw"))
+            Issue.record("accepted an unknown scorer")
+        } catch let error as SpecError {
+            #expect(error.keyPath.contains("sweep point scorer=nope") && error.problem.contains("unknown scorer"))
+        }
+        #expect(throws: SpecError.self) { try ExperimentSpec.decode(yaml: validSpecYAML + "\nsweep: {}") }
+    }
+
+    @Test func shardsPartitionThePoints() {
+        for count in [1, 5, 12] {
+            for shards in 1...4 {
+                let all = (0..<shards).flatMap { SweepRunner.shardIndices(count: count, shard: ($0, shards)) }
+                #expect(all.sorted() == Array(0..<count))
+            }
+        }
+    }
+
+    /// Two points on two jobs; a re-run skips both; a half-finished sweep reruns only the missing one.
+    @Test func sweepRunsResumesAndSummarises() throws {
+        let yaml = validSpecYAML.replacingOccurrences(of: "  validation_size: 400", with: "  validation_size: 400\n  path: \(FashionMNISTSlice.directory)")
+            + "\nsweep:\n  grid: { pruning.scorer: [magnitude, random] }"
+        let specPath = temporaryDirectory("spec") + "/sweep.yaml"
+        FileManager.default.createFile(atPath: specPath, contents: Data(yaml.utf8))
+        let out = temporaryDirectory("sweep") + "/s"
+        let first = try runTopiary(["sweep", specPath, "--jobs", "2", "--out", out])
+        #expect(first.status == 0, "\(first.stderr)")
+        let (header, rows) = try readCSV(out + "/sweep.csv")
+        #expect(header.starts(with: ["point", "label", "pruning.scorer", "status", "stage"]))
+        #expect(rows.count == 2 * 3 && Set(rows.map { $0["pruning.scorer"]! }) == ["magnitude", "random"])
+        #expect(rows.allSatisfy { $0["status"] == "complete" })
+        let again = try runTopiary(["sweep", specPath, "--out", out])
+        #expect(again.stdout.contains("2 points, 0 run now"))
+        try FileManager.default.removeItem(atPath: out + "/points/001-scorer=random")
+        let resumed = try runTopiary(["sweep", specPath, "--out", out])
+        #expect(resumed.status == 0 && resumed.stdout.contains("2 points, 1 run now"))
+        #expect(try readCSV(out + "/sweep.csv").rows.count == 6)
+        #expect(try runTopiary(["sweep", specPath, "--shard", "2/2"]).status != 0)
+    }
+}
+}
