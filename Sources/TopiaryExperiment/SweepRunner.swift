@@ -78,8 +78,10 @@ public struct SweepRunner {
         return results
     }
 
-    /// sweep.csv (point × stage, the point's values as columns) and sweep.json.
-    public func writeSummary() throws {
+    /// sweep.csv (point × stage, the point's values as columns) and sweep.json, into
+    /// `directory`; `runDirectory` says where each point's run is (merging points at shards).
+    public func writeSummary(runDirectory: ((Int) -> String)? = nil) throws {
+        let pointDirectory = runDirectory ?? self.pointDirectory
         let keys = Array(Set(points.flatMap { $0.values.map(\.0) })).sorted()
         var csv = (["point", "label"] + keys + ["status"] + SweepRunner.stageColumns).joined(separator: ",") + "\n"
         var entries: [SweepEntry] = []
@@ -124,4 +126,43 @@ public struct SweepEntry: Codable, Sendable, Equatable {
 public struct SweepFile: Codable, Sendable {
     public let spec: ExperimentSpec
     public let points: [SweepEntry]
+}
+
+extension SweepRunner {
+    /// `topiary merge`: the shard folders of one sweep combined into a summary in
+    /// `directory`. Every shard must come from the same spec (sweep included); each point is
+    /// taken from the shard where it is complete (else the first that ran it).
+    public static func merge(shards: [String], into directory: String, specFile: String = "<merged>") throws -> SweepRunner {
+        precondition(!shards.isEmpty, "nothing to merge")
+        let files = try shards.map { shard -> SweepFile in
+            guard let data = FileManager.default.contents(atPath: shard + "/sweep.json") else {
+                throw SweepError.notASweep(path: shard)
+            }
+            return try JSONDecoder().decode(SweepFile.self, from: data)
+        }
+        for (shard, file) in zip(shards, files).dropFirst() where file.spec != files[0].spec {
+            throw SweepError.specsDiffer(first: shards[0], other: shard)
+        }
+        let runner = try SweepRunner(spec: files[0].spec, specFile: specFile, directory: directory)
+        var chosen: [Int: String] = [:]
+        for file in files {
+            for entry in file.points where entry.status != "pending" {
+                if chosen[entry.index] == nil || entry.status == "complete" { chosen[entry.index] = entry.runDirectory }
+            }
+        }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try runner.writeSummary { chosen[$0] ?? runner.pointDirectory($0) }
+        return runner
+    }
+}
+
+public enum SweepError: Error, LocalizedError, Equatable {
+    case notASweep(path: String)
+    case specsDiffer(first: String, other: String)
+    public var errorDescription: String? {
+        switch self {
+        case .notASweep(let path): return "\(path) has no sweep.json: it is not a sweep folder (run topiary sweep first)."
+        case .specsDiffer(let first, let other): return "\(other) was swept from a different spec than \(first); only shards of one sweep can be merged."
+        }
+    }
 }

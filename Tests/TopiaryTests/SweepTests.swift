@@ -65,3 +65,30 @@ extension AllTests {
     }
 }
 }
+
+extension AllTests {
+@Suite struct MergeTests {
+    @Test func shardsMergeIntoOneSummaryAndForeignShardsAreRefused() throws {
+        let base = validSpecYAML.replacingOccurrences(of: "  validation_size: 400", with: "  validation_size: 400\n  path: \(FashionMNISTSlice.directory)")
+        let specPath = temporaryDirectory("spec") + "/sweep.yaml"
+        FileManager.default.createFile(atPath: specPath, contents: Data((base + "\nsweep:\n  grid: { seed: [1, 2, 3] }").utf8))
+        let root = temporaryDirectory("shards")
+        for shard in 0..<2 {
+            let result = try runTopiary(["sweep", specPath, "--shard", "\(shard)/2", "--out", root + "/shard\(shard)"])
+            #expect(result.status == 0, "\(result.stderr)")
+        }
+        let merged = try runTopiary(["merge", root + "/shard0", root + "/shard1", "--out", root + "/all"])
+        #expect(merged.status == 0, "\(merged.stderr)")
+        let rows = try readCSV(root + "/all/sweep.csv").rows
+        #expect(Set(rows.map { $0["seed"]! }) == ["1", "2", "3"] && rows.count == 3 * 3)
+        #expect(rows.allSatisfy { $0["status"] == "complete" })
+
+        let otherSpec = temporaryDirectory("spec") + "/other.yaml"
+        FileManager.default.createFile(atPath: otherSpec, contents: Data((base + "\nsweep:\n  grid: { seed: [7] }").utf8))
+        #expect(try runTopiary(["sweep", otherSpec, "--out", root + "/foreign"]).status == 0)
+        let refused = try runTopiary(["merge", root + "/shard0", root + "/foreign", "--out", root + "/bad"])
+        #expect(refused.status != 0 && refused.stderr.contains("different spec"))
+        #expect(try runTopiary(["merge", temporaryDirectory("empty"), "--out", root + "/bad2"]).stderr.contains("not a sweep folder"))
+    }
+}
+}
