@@ -108,6 +108,7 @@ public struct RunReport: Codable, Sendable, Equatable {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         try AtomicFile.write(try encoder.encode(self), to: directory + "/report.json")
+        for file in RunPlots.files(self) { try AtomicFile.write(file.content, to: directory + "/" + file.name) }
     }
 
     public static func read(from directory: String) throws -> RunReport {

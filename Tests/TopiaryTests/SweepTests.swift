@@ -92,3 +92,32 @@ extension AllTests {
     }
 }
 }
+
+extension AllTests {
+@Suite struct PlotTests {
+    /// Rendered, not string-matched: rsvg-convert (Debian librsvg2-bin, installed by make) turns
+    /// each SVG into a 720×440 PNG that is not blank.
+    @Test func runChartsRenderAndIndexShowsThem() throws {
+        let (directory, _) = try runSlice(try sliceSpec())
+        let charts = ["accuracy.svg", "latency_b1.svg", "latency_b100.svg", "memory.svg"]
+        let index = try String(contentsOfFile: directory + "/index.html", encoding: .utf8)
+        for chart in charts {
+            #expect(index.contains("<img src=\"\(chart)\""))
+            let png = temporaryDirectory("png") + "/chart.png"
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/rsvg-convert")
+            process.arguments = [directory + "/" + chart, "-o", png]
+            try process.run()
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 0, "\(chart) does not render")
+            let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: png)))
+            let width = Int(bytes[16]) << 24 | Int(bytes[17]) << 16 | Int(bytes[18]) << 8 | Int(bytes[19])
+            let height = Int(bytes[20]) << 24 | Int(bytes[21]) << 16 | Int(bytes[22]) << 8 | Int(bytes[23])
+            #expect(Array(bytes[1...3]) == Array("PNG".utf8) && width == 720 && height == 440)
+            #expect(bytes.count > 8_000, "\(chart) renders almost empty (\(bytes.count) bytes)")
+        }
+        let svg = try String(contentsOfFile: directory + "/accuracy.svg", encoding: .utf8)
+        #expect(svg.contains("accuracy (fraction)") && svg.contains("sparsity of prunable weights (fraction)"))
+    }
+}
+}

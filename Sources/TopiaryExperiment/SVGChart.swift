@@ -1,0 +1,109 @@
+import Foundation
+
+/// A line chart as SVG: labelled axes with units, ticks, a legend, optional log y axis,
+/// horizontal reference lines and a shaded band. Written by hand (no plotting library here),
+/// checked by rendering it in the tests.
+public struct SVGChart {
+    public struct Series {
+        public let name: String
+        public let points: [(x: Double, y: Double)]
+        public var dashed = false
+        public init(name: String, points: [(x: Double, y: Double)], dashed: Bool = false) {
+            self.name = name
+            self.points = points
+            self.dashed = dashed
+        }
+    }
+
+    public var title: String
+    public var xLabel: String
+    public var yLabel: String
+    public var series: [Series] = []
+    public var logY = false
+    /// (label, y) horizontal reference lines, drawn dashed.
+    public var references: [(String, Double)] = []
+    /// A shaded band between two y values (e.g. the tolerance below dense accuracy).
+    public var band: (label: String, low: Double, high: Double)?
+
+    public init(title: String, xLabel: String, yLabel: String) {
+        self.title = title
+        self.xLabel = xLabel
+        self.yLabel = yLabel
+    }
+
+    static let palette = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
+
+    public var svg: String {
+        let (width, height) = (720.0, 440.0)
+        let (left, right, top, bottom) = (78.0, 190.0, 40.0, 56.0)
+        let plotW = width - left - right, plotH = height - top - bottom
+        let xs = series.flatMap { $0.points.map(\.x) }
+        var ys = series.flatMap { $0.points.map(\.y) } + references.map(\.1)
+        if let band { ys += [band.low, band.high] }
+        let positive = ys.filter { $0 > 0 }
+        let (xMin, xMax) = (xs.min() ?? 0, max(xs.max() ?? 1, (xs.min() ?? 0) + 1e-9))
+        var (yMin, yMax) = logY ? (log10(positive.min() ?? 1), log10(positive.max() ?? 10)) : (ys.min() ?? 0, ys.max() ?? 1)
+        if yMax - yMin < 1e-9 { yMin -= 0.5; yMax += 0.5 }
+        let pad = (yMax - yMin) * 0.05
+        (yMin, yMax) = (yMin - pad, yMax + pad)
+        func px(_ x: Double) -> Double { left + (x - xMin) / (xMax - xMin) * plotW }
+        func py(_ y: Double) -> Double {
+            let v = logY ? log10(max(y, 1e-12)) : y
+            return top + (1 - (v - yMin) / (yMax - yMin)) * plotH
+        }
+        var out = """
+        <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(height))" viewBox="0 0 \(Int(width)) \(Int(height))" font-family="sans-serif" font-size="12">
+        <rect width="100%" height="100%" fill="white"/>
+        <text x="\(left)" y="22" font-size="15" font-weight="bold">\(escape(title))</text>
+
+        """
+        if let band {
+            out += "<rect x=\"\(left)\" y=\(quote(py(band.high))) width=\"\(plotW)\" height=\(quote(max(py(band.low) - py(band.high), 0))) fill=\"#f3d27a\" fill-opacity=\"0.35\"/>\n"
+        }
+        // Ticks and grid.
+        for i in 0...5 {
+            let xv = xMin + Double(i) / 5 * (xMax - xMin)
+            out += "<line x1=\(quote(px(xv))) y1=\"\(top)\" x2=\(quote(px(xv))) y2=\"\(top + plotH)\" stroke=\"#eee\"/>\n"
+            out += "<text x=\(quote(px(xv))) y=\"\(top + plotH + 18)\" text-anchor=\"middle\">\(tick(xv))</text>\n"
+            let yv = yMin + Double(i) / 5 * (yMax - yMin)
+            let shown = logY ? pow(10, yv) : yv
+            out += "<line x1=\"\(left)\" y1=\(quote(py(shown))) x2=\"\(left + plotW)\" y2=\(quote(py(shown))) stroke=\"#eee\"/>\n"
+            out += "<text x=\"\(left - 6)\" y=\(quote(py(shown) + 4)) text-anchor=\"end\">\(tick(shown))</text>\n"
+        }
+        out += "<rect x=\"\(left)\" y=\"\(top)\" width=\"\(plotW)\" height=\"\(plotH)\" fill=\"none\" stroke=\"#333\"/>\n"
+        out += "<text x=\(quote(left + plotW / 2)) y=\"\(height - 14)\" text-anchor=\"middle\">\(escape(xLabel))</text>\n"
+        out += "<text transform=\"translate(18 \(top + plotH / 2)) rotate(-90)\" text-anchor=\"middle\">\(escape(yLabel + (logY ? " (log scale)" : "")))</text>\n"
+        for (label, y) in references {
+            out += "<line x1=\"\(left)\" y1=\(quote(py(y))) x2=\"\(left + plotW)\" y2=\(quote(py(y))) stroke=\"#555\" stroke-dasharray=\"6 4\"/>\n"
+            out += "<text x=\"\(left + 4)\" y=\(quote(py(y) - 4)) fill=\"#555\">\(escape(label))</text>\n"
+        }
+        var legendY = top + 10
+        if let band {
+            out += "<rect x=\"\(left + plotW + 14)\" y=\(quote(legendY - 9)) width=\"18\" height=\"10\" fill=\"#f3d27a\" fill-opacity=\"0.6\"/>"
+            out += "<text x=\"\(left + plotW + 38)\" y=\(quote(legendY))>\(escape(band.label))</text>\n"
+            legendY += 18
+        }
+        for (index, s) in series.enumerated() {
+            let color = SVGChart.palette[index % SVGChart.palette.count]
+            let path = s.points.sorted { $0.x < $1.x }.map { "\(String(format: "%.1f", px($0.x))),\(String(format: "%.1f", py($0.y)))" }.joined(separator: " ")
+            let dash = s.dashed ? " stroke-dasharray=\"5 3\"" : ""
+            out += "<polyline points=\"\(path)\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\"\(dash)/>\n"
+            for p in s.points { out += "<circle cx=\(quote(px(p.x))) cy=\(quote(py(p.y))) r=\"3\" fill=\"\(color)\"/>\n" }
+            out += "<line x1=\"\(left + plotW + 14)\" y1=\(quote(legendY - 4)) x2=\"\(left + plotW + 32)\" y2=\(quote(legendY - 4)) stroke=\"\(color)\" stroke-width=\"2\"\(dash)/>"
+            out += "<text x=\"\(left + plotW + 38)\" y=\(quote(legendY))>\(escape(s.name))</text>\n"
+            legendY += 18
+        }
+        return out + "</svg>\n"
+    }
+
+    private func quote(_ v: Double) -> String { "\"\(String(format: "%.1f", v))\"" }
+    private func tick(_ v: Double) -> String {
+        let a = abs(v)
+        if a >= 1e6 { return String(format: "%.3gM", v / 1e6) }
+        if a >= 1e3 { return String(format: "%.3gk", v / 1e3) }
+        return String(format: a >= 10 ? "%.0f" : "%.3g", v)
+    }
+    private func escape(_ s: String) -> String {
+        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
+    }
+}
