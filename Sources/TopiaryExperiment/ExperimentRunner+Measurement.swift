@@ -31,8 +31,7 @@ extension ExperimentRunner {
             record.bytesByEngine = Dictionary(measured.map { ($0.engine.rawValue, $0.bytes) }, uniquingKeysWith: { a, _ in a })
             return record
         }
-        let int8 = InferenceModel.build(model, engine: .int8, threads: 1)!
-        let int8Accuracy = inferenceAccuracy(int8, features: data.test.features, labels: data.test.labels)
+        let int8Accuracy = inferenceAccuracy(engines.prepared["int8"]!, features: data.test.features, labels: data.test.labels)
         let weights = model.weightParameters
         let trainSeconds = training.epochSeconds.reduce(0, +)
         options.progress?("stage \(stage): sparsity \(String(format: "%.5f", accounting.sparsity)), test accuracy \(String(format: "%.4f", test.accuracy)), validation \(String(format: "%.4f", validation.accuracy))")

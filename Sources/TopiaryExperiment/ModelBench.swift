@@ -56,11 +56,9 @@ public struct ModelBench {
             let measurement = EngineMeasurement.measure(model, inputs: test.features.rowSlice(0, count: min(test.count, batchSizes.max()!)),
                                                         batchSizes: batchSizes, repetitions: repetitions, warmup: 20, threads: threads,
                                                         nOfM: spec.pruning.nOfM.map { ($0[0], $0[1]) })
-            let dense = InferenceModel.build(model, engine: .dense, threads: threads)!
-            let int8 = InferenceModel.build(model, engine: .int8, threads: threads)!
             rows.append(Row(label: checkpoint.header.label, sparsity: sparsity, measurement: measurement,
-                            testAccuracy: inferenceAccuracy(dense, features: test.features, labels: test.labels),
-                            int8TestAccuracy: inferenceAccuracy(int8, features: test.features, labels: test.labels)))
+                            testAccuracy: inferenceAccuracy(measurement.prepared["dense"]!, features: test.features, labels: test.labels),
+                            int8TestAccuracy: inferenceAccuracy(measurement.prepared["int8"]!, features: test.features, labels: test.labels)))
         }
         return rows
     }

@@ -23,6 +23,9 @@ public struct EngineMeasurement: Sendable {
     public var perLayer: [PerLayer] = []
     /// Bytes of the whole model per engine.
     public var bytes: [String: Int] = [:]
+    /// The whole-model engines as prepared for timing, by name: accuracy figures reuse them
+    /// instead of building (quantizing, compressing) the model again.
+    public var prepared: [String: InferenceModel] = [:]
     /// The auto mode's choice per batch size, one engine per layer (a uniform list when one
     /// engine for the whole model measured fastest; compact is whole-model only).
     public var autoEngines: [Int: [InferenceEngine]] = [:]
@@ -43,7 +46,10 @@ public struct EngineMeasurement: Sendable {
         let prepared = wholeEngines.compactMap { engine in
             InferenceModel.build(model, engine: engine, threads: threads, nOfM: nOfM).map { (engine, $0) }
         }
-        for (engine, model) in prepared { result.bytes[engine.rawValue] = model.bytes }
+        for (engine, model) in prepared {
+            result.bytes[engine.rawValue] = model.bytes
+            result.prepared[engine.rawValue] = model
+        }
         for batch in batchSizes {
             let x = rows(inputs, batch)
             let reps = batch == 1 ? repetitions : max(5, repetitions / 10)

@@ -38,9 +38,7 @@ extension AllTests {
 
     /// The int8 reference: the same model with every weight replaced by scale_i · q_ij.
     func dequantizedCopy(_ model: Sequential, sizes: [Int], seed: UInt64) -> Sequential {
-        var g = SeededGenerator(seed: seed)
-        let copy = Sequential.multilayerPerceptron(inputFeatures: sizes[0], hiddenSizes: Array(sizes.dropFirst().dropLast()),
-                                                   outputs: sizes.last!, generator: &g)
+        let copy = seededMLP(sizes, seed: seed)
         copy.store.values.assign(from: model.store.values)
         copy.store.masks.assign(from: model.store.masks)
         for parameter in copy.weightParameters { parameter.value.assign(from: Int8Matrix(weights: parameter.value).dequantized()) }

@@ -8,10 +8,7 @@ import Testing
 
 extension AllTests {
 @Suite struct NMTests {
-    func model(_ seed: UInt64) -> Sequential {
-        var g = SeededGenerator(seed: seed)
-        return Sequential.multilayerPerceptron(inputFeatures: 64, hiddenSizes: [32, 16], outputs: 10, generator: &g)
-    }
+    func model(_ seed: UInt64) -> Sequential { seededMLP([64, 32, 16, 10], seed: seed) }
 
     /// Every group of M keeps the N highest-scored alive weights, exactly.
     @Test(arguments: [(2, 4), (1, 4), (4, 8), (3, 4)])
@@ -89,10 +86,7 @@ extension AllTests {
 
 extension AllTests {
 @Suite struct NeuronPruningTests {
-    func model(_ seed: UInt64) -> Sequential {
-        var g = SeededGenerator(seed: seed)
-        return Sequential.multilayerPerceptron(inputFeatures: 20, hiddenSizes: [16, 12], outputs: 5, generator: &g)
-    }
+    func model(_ seed: UInt64) -> Sequential { seededMLP([20, 16, 12, 5], seed: seed) }
 
     func hidden(_ model: Sequential) -> [(weight: Parameter, bias: Parameter)] {
         model.weightParameters.dropLast().map { w in (w, model.parameters.first { $0.layerName == w.layerName && $0.role == .bias }!) }

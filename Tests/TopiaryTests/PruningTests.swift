@@ -6,10 +6,7 @@ import Testing
 
 extension AllTests {
 @Suite struct PruningTests {
-    func tinyModel(_ seed: UInt64) -> Sequential {
-        var g = SeededGenerator(seed: seed)
-        return Sequential.multilayerPerceptron(inputFeatures: 12, hiddenSizes: [9, 7], outputs: 4, generator: &g)
-    }
+    func tinyModel(_ seed: UInt64) -> Sequential { seededMLP([12, 9, 7, 4], seed: seed) }
 
     func randomScores(_ targets: [Parameter], _ g: inout SeededGenerator) -> [Tensor] {
         targets.map { randomTensor($0.shape, &g) }

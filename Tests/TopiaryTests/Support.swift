@@ -2,11 +2,19 @@ import CZlib
 import Foundation
 import Testing
 @testable import TopiaryData
+@testable import TopiaryNN
 @testable import TopiaryTensor
 
 /// Every suite nests in this one so they run one at a time: OpenBLAS's thread count is
 /// process-wide state that runners set.
 @Suite(.serialized) enum AllTests {}
+
+/// A seeded MLP with layer sizes [inputs, hidden…, outputs] (PyTorch's initialisation).
+func seededMLP(_ sizes: [Int], seed: UInt64) -> Sequential {
+    var g = SeededGenerator(seed: seed)
+    return Sequential.multilayerPerceptron(inputFeatures: sizes[0], hiddenSizes: Array(sizes.dropFirst().dropLast()),
+                                           outputs: sizes.last!, generator: &g)
+}
 
 /// A tensor of uniform values in [-scale, scale).
 func randomTensor(_ shape: [Int], _ generator: inout SeededGenerator, scale: Float = 1) -> Tensor {
