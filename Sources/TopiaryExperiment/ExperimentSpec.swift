@@ -18,9 +18,13 @@ public struct ExperimentSpec: Codable, Sendable, Equatable {
     public var measurement: MeasurementSpec
     /// Points to run with `topiary sweep` (ignored by `topiary run`).
     public var sweep: SweepSpec?
+    /// Thresholds and sweep selections `topiary compare` uses when given no flags.
+    public var compare: CompareSpec?
+    /// Resources of each array task `topiary slurm` submits.
+    public var slurm: SlurmSpec?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case name, seed, threads, data, model, training, pruning, measurement, sweep
+        case name, seed, threads, data, model, training, pruning, measurement, sweep, compare, slurm
     }
 
     public init(from decoder: any Decoder) throws {
@@ -39,6 +43,8 @@ public struct ExperimentSpec: Codable, Sendable, Equatable {
         pruning = try c.decode(PruningSpec.self, forKey: .pruning)
         measurement = try c.decodeIfPresent(MeasurementSpec.self, forKey: .measurement) ?? MeasurementSpec()
         sweep = try c.decodeIfPresent(SweepSpec.self, forKey: .sweep)
+        compare = try c.decodeIfPresent(CompareSpec.self, forKey: .compare)
+        slurm = try c.decodeIfPresent(SlurmSpec.self, forKey: .slurm)
         if let unknown = pruning.excludeLayers.first(where: { !model.layerNames.contains($0) }) {
             throw SpecProblem(keyPath: "pruning.exclude_layers",
                               problem: "no layer named '\(unknown)'. This model's prunable layers: \(model.layerNames.joined(separator: ", ")).")

@@ -1,26 +1,64 @@
 import Foundation
+import TopiaryMetrics
 
-/// `topiary compare A B`: stage-aligned differences between two runs, and a regression gate.
+/// `topiary compare A B`: differences between a baseline (A) and a candidate (B), aligned
+/// on the target sparsities both reached, and a regression gate.
+///
+/// A and B are groups of replicate runs (one run each when comparing two runs; the seeds of
+/// one sweep configuration otherwise). Per configuration, sparsity level and metric: mean
+/// and standard deviation of each group, the difference of the means, and its bootstrap
+/// confidence interval (paired when both groups hold the same replicates, e.g. seeds 0–2).
 public struct RunComparison: Sendable {
+    public struct Replicate: Sendable {
+        /// What tells replicates apart (the seed), used to pair A's and B's.
+        public let id: String
+        public let report: RunReport
+        public init(id: String, report: RunReport) {
+            self.id = id
+            self.report = report
+        }
+    }
+
+    /// One configuration: A's and B's replicates of it.
+    public struct Group: Sendable {
+        public let configuration: String
+        public let a: [Replicate]
+        public let b: [Replicate]
+        public init(configuration: String, a: [Replicate], b: [Replicate]) {
+            self.configuration = configuration
+            self.a = a
+            self.b = b
+        }
+    }
+
     public struct Row: Codable, Sendable, Equatable {
+        public let configuration: String
+        /// A's stage number at this level (its last accepted stage with this target).
         public let stage: Int
         public let targetSparsity: Double
         public let metric: String
-        public let a: Double
-        public let b: Double
-        /// b − a (accuracy, in fractions; shown in points) or (b − a) / a (latency, bytes).
+        public let nA: Int, nB: Int
+        /// Means over the replicates.
+        public let a: Double, b: Double
+        public let sdA: Double?, sdB: Double?
+        /// mean(B) − mean(A) (accuracy, in fractions; shown in points) or mean(B)/mean(A) − 1.
         public let change: Double
+        /// Bootstrap interval of `change`; nil with fewer than two replicates on a side.
+        public let intervalLow: Double?, intervalHigh: Double?
+        public let paired: Bool
         public let relative: Bool
         public let regression: Bool
         enum CodingKeys: String, CodingKey {
-            case stage, targetSparsity = "target_sparsity", metric, a, b, change, relative, regression
+            case configuration, stage, targetSparsity = "target_sparsity", metric, nA = "n_a", nB = "n_b", a, b
+            case sdA = "sd_a", sdB = "sd_b", change, intervalLow = "interval_low", intervalHigh = "interval_high"
+            case paired, relative, regression
         }
     }
 
     public struct Thresholds: Sendable, Equatable {
-        /// Largest tolerated drop of test accuracy, in accuracy points (0.5 = half a point).
+        /// Largest tolerated drop of mean test accuracy, in accuracy points (0.5 = half a point).
         public var maxAccuracyDropPoints: Double?
-        /// Largest tolerated relative latency increase (0.1 = 10 %).
+        /// Largest tolerated relative increase of mean latency (0.1 = 10 %).
         public var maxLatencyIncrease: Double?
         public init(maxAccuracyDropPoints: Double? = nil, maxLatencyIncrease: Double? = nil) {
             self.maxAccuracyDropPoints = maxAccuracyDropPoints
@@ -29,59 +67,167 @@ public struct RunComparison: Sendable {
     }
 
     public let rows: [Row]
+    public let confidence: Double
+    /// Per configuration, target sparsities only one side reached (not compared).
+    public let unmatched: [String]
     public var regressed: Bool { rows.contains { $0.regression } }
 
-    public init(_ a: RunReport, _ b: RunReport, thresholds: Thresholds) throws {
-        let stagesA = a.stages.filter { $0.status == .accepted }, stagesB = b.stages.filter { $0.status == .accepted }
-        guard stagesA.map(\.targetSparsity) == stagesB.map(\.targetSparsity) else {
-            throw ComparisonError.stagesDiffer(a: stagesA.map(\.targetSparsity), b: stagesB.map(\.targetSparsity))
-        }
-        var rows: [Row] = []
-        for (sa, sb) in zip(stagesA, stagesB) {
-            func add(_ metric: String, _ x: Double, _ y: Double, relative: Bool, regression: Bool) {
-                rows.append(Row(stage: sa.stage, targetSparsity: sa.targetSparsity, metric: metric, a: x, b: y,
-                                change: relative ? (x == 0 ? 0 : (y - x) / x) : y - x, relative: relative, regression: regression))
+    public init(groups: [Group], thresholds: Thresholds, confidence: Double = 0.95, resamples: Int = 10_000) throws {
+        precondition(!groups.isEmpty && groups.allSatisfy { !$0.a.isEmpty && !$0.b.isEmpty })
+        var rows: [Row] = [], unmatched: [String] = []
+        for group in groups {
+            let levelsA = group.a.map { RunComparison.levels($0.report) }, levelsB = group.b.map { RunComparison.levels($0.report) }
+            let targetsA = levelsA.map { Set($0.keys) }.reduce(Set(levelsA[0].keys)) { $0.intersection($1) }
+            let targetsB = levelsB.map { Set($0.keys) }.reduce(Set(levelsB[0].keys)) { $0.intersection($1) }
+            let common = targetsA.intersection(targetsB).sorted()
+            guard common.contains(where: { $0 > 0 }) else {
+                throw ComparisonError.noCommonStages(configuration: group.configuration,
+                                                     a: targetsA.sorted().map(RunComparison.target), b: targetsB.sorted().map(RunComparison.target))
             }
-            let drop = (sa.testAccuracy - sb.testAccuracy) * 100
-            add("test_accuracy", sa.testAccuracy, sb.testAccuracy, relative: false,
-                regression: thresholds.maxAccuracyDropPoints.map { drop > $0 + 1e-9 } ?? false)
-            add("val_accuracy", sa.valAccuracy, sb.valAccuracy, relative: false, regression: false)
-            for record in sa.latency where record.engine == "dense" || record.engine == sa.bestEngine[String(record.batchSize)] {
-                guard let other = sb.latency(batch: record.batchSize, engine: record.engine) else { continue }
-                let increase = (other.medianMicroseconds - record.medianMicroseconds) / record.medianMicroseconds
-                add("latency_b\(record.batchSize)_\(record.engine)_median_us", record.medianMicroseconds, other.medianMicroseconds,
-                    relative: true, regression: thresholds.maxLatencyIncrease.map { increase > $0 } ?? false)
+            let onlyOne = targetsA.symmetricDifference(targetsB).sorted()
+            if !onlyOne.isEmpty {
+                unmatched.append((group.configuration.isEmpty ? "" : group.configuration + ": ")
+                                 + "target sparsities reached by only one side, not compared: "
+                                 + onlyOne.map { "\(RunComparison.target($0)) (\(targetsA.contains($0) ? "A" : "B"))" }.joined(separator: ", "))
             }
-            add("csr_bytes", Double(sa.csrBytes), Double(sb.csrBytes), relative: true, regression: false)
+            // Paired when both sides hold the same replicates: order both by id.
+            let idsA = group.a.map(\.id), idsB = group.b.map(\.id)
+            let paired = idsA.count >= 2 && Set(idsA).count == idsA.count && Set(idsA) == Set(idsB) && idsA.count == idsB.count
+            let orderA = paired ? idsA.indices.sorted { idsA[$0] < idsA[$1] } : Array(idsA.indices)
+            let orderB = paired ? idsB.indices.sorted { idsB[$0] < idsB[$1] } : Array(idsB.indices)
+
+            for key in common {
+                let stagesA = orderA.map { levelsA[$0][key]! }, stagesB = orderB.map { levelsB[$0][key]! }
+                func add(_ metric: String, _ value: (StageRecord) -> Double?, relative: Bool, regression: (Double) -> Bool) {
+                    let xs = stagesA.compactMap(value), ys = stagesB.compactMap(value)
+                    guard xs.count == stagesA.count, ys.count == stagesB.count else { return }
+                    let difference: ReplicateStatistics.Difference = relative ? .relative : .absolute
+                    let change = difference.of(xs, ys)
+                    let interval = ReplicateStatistics.bootstrapInterval(xs, ys, difference: difference, paired: paired,
+                                                                         confidence: confidence, resamples: resamples)
+                    rows.append(Row(configuration: group.configuration, stage: stagesA[0].stage, targetSparsity: RunComparison.target(key),
+                                    metric: metric, nA: xs.count, nB: ys.count,
+                                    a: ReplicateStatistics.mean(xs), b: ReplicateStatistics.mean(ys),
+                                    sdA: ReplicateStatistics.standardDeviation(xs), sdB: ReplicateStatistics.standardDeviation(ys),
+                                    change: change, intervalLow: interval?.low, intervalHigh: interval?.high,
+                                    paired: paired, relative: relative, regression: regression(change)))
+                }
+                add("test_accuracy", \.testAccuracy, relative: false) { change in
+                    thresholds.maxAccuracyDropPoints.map { -change * 100 > $0 + 1e-9 } ?? false
+                }
+                add("val_accuracy", \.valAccuracy, relative: false) { _ in false }
+                for batch in Set(stagesA[0].latency.map(\.batchSize)).sorted() {
+                    for engine in ["dense", "auto"] {
+                        add("latency_b\(batch)_\(engine)_median_us", { $0.latency(batch: batch, engine: engine)?.medianMicroseconds },
+                            relative: true) { change in thresholds.maxLatencyIncrease.map { change > $0 } ?? false }
+                    }
+                }
+                add("csr_bytes", { Double($0.csrBytes) }, relative: true) { _ in false }
+            }
         }
         self.rows = rows
+        self.confidence = confidence
+        self.unmatched = unmatched
     }
+
+    /// Two runs: one replicate per side.
+    public init(_ a: RunReport, _ b: RunReport, thresholds: Thresholds) throws {
+        try self.init(groups: [Group(configuration: "", a: [Replicate(id: "", report: a)], b: [Replicate(id: "", report: b)])],
+                      thresholds: thresholds)
+    }
+
+    /// Accepted stages by target sparsity (in 1e-9 units, so float noise cannot split a
+    /// level); where several rows share a target (gradual schedules), the last one.
+    static func levels(_ report: RunReport) -> [Int64: StageRecord] {
+        var result: [Int64: StageRecord] = [:]
+        for stage in report.stages where stage.status == .accepted { result[Int64((stage.targetSparsity * 1e9).rounded())] = stage }
+        return result
+    }
+
+    static func target(_ key: Int64) -> Double { Double(key) / 1e9 }
 
     /// A Markdown table; failing rows marked **REGRESSION**.
     public var markdown: String {
-        var text = "| stage | target | metric | A | B | change | verdict |\n|---|---|---|---|---|---|---|\n"
+        let grouped = rows.contains { !$0.configuration.isEmpty }
+        let replicated = rows.contains { $0.nA > 1 || $0.nB > 1 }
+        let percent = String(format: "%g", confidence * 100)
+        var header = (grouped ? ["configuration"] : []) + ["stage", "target", "metric", "A", "B", "change"]
+        if replicated { header.append("\(percent) % CI") }
+        header.append("verdict")
+        var text = "| " + header.joined(separator: " | ") + " |\n|" + String(repeating: "---|", count: header.count) + "\n"
         for row in rows {
-            let change = row.relative ? String(format: "%+.1f %%", row.change * 100) : String(format: "%+.2f points", row.change * 100)
-            text += "| \(row.stage) | \(row.targetSparsity) | `\(row.metric)` | \(format(row.a)) | \(format(row.b)) | \(change) | \(row.regression ? "**REGRESSION**" : "ok") |\n"
+            func shown(_ change: Double) -> String {
+                row.relative ? String(format: "%+.1f %%", change * 100) : String(format: "%+.2f points", change * 100)
+            }
+            var cells = (grouped ? [row.configuration] : []) + ["\(row.stage)", "\(row.targetSparsity)", "`\(row.metric)`"]
+            cells += [summary(row.a, row.sdA, row.nA), summary(row.b, row.sdB, row.nB), shown(row.change)]
+            if replicated {
+                cells.append(row.intervalLow.map { "[\(shown($0)), \(shown(row.intervalHigh!))]\(row.paired ? " paired" : "")" } ?? "")
+            }
+            cells.append(row.regression ? "**REGRESSION**" : "ok")
+            text += "| " + cells.joined(separator: " | ") + " |\n"
         }
+        for note in unmatched { text += "\n" + note }
         return text
     }
 
-    private func format(_ value: Double) -> String { value < 10 ? String(format: "%.4f", value) : String(format: "%.1f", value) }
+    private func summary(_ mean: Double, _ sd: Double?, _ n: Int) -> String {
+        let text = format(mean)
+        guard let sd else { return text }
+        return text + " ± " + format(sd) + " (n=\(n))"
+    }
+
+    private func format(_ value: Double) -> String { abs(value) < 10 ? String(format: "%.4f", value) : String(format: "%.1f", value) }
 
     public var csv: String {
-        var text = "stage,target_sparsity,metric,a,b,change,relative,regression\n"
-        for r in rows { text += "\(r.stage),\(r.targetSparsity),\(r.metric),\(r.a),\(r.b),\(r.change),\(r.relative),\(r.regression)\n" }
+        var text = "configuration,stage,target_sparsity,metric,n_a,n_b,a,b,sd_a,sd_b,change,interval_low,interval_high,paired,relative,regression\n"
+        func cell(_ v: Double?) -> String { v.map { "\($0)" } ?? "" }
+        for r in rows {
+            text += [r.configuration, "\(r.stage)", "\(r.targetSparsity)", r.metric, "\(r.nA)", "\(r.nB)", "\(r.a)", "\(r.b)",
+                     cell(r.sdA), cell(r.sdB), "\(r.change)", cell(r.intervalLow), cell(r.intervalHigh),
+                     "\(r.paired)", "\(r.relative)", "\(r.regression)"].joined(separator: ",") + "\n"
+        }
         return text
     }
 }
 
 public enum ComparisonError: Error, LocalizedError, Equatable {
-    case stagesDiffer(a: [Double], b: [Double])
+    case noCommonStages(configuration: String, a: [Double], b: [Double])
     public var errorDescription: String? {
         switch self {
-        case .stagesDiffer(let a, let b):
-            return "the runs' accepted stages differ (A: \(a), B: \(b)); compare runs of the same schedule."
+        case .noCommonStages(let configuration, let a, let b):
+            return "\(configuration.isEmpty ? "the runs" : configuration + ":") share no pruned target sparsity (A reached \(a), B \(b)); "
+                + "compare runs pruned to at least one common sparsity."
         }
     }
+}
+
+extension RunComparison {
+    /// compare.csv, compare.json and compare.md into `directory`, each written atomically.
+    public func write(to directory: String, a: String, b: String, notes: [String] = []) throws {
+        try AtomicFile.write(csv, to: directory + "/compare.csv")
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let file = ComparisonFile(a: a, b: b, regressed: regressed, confidence: confidence, notes: notes + unmatched, rows: rows)
+        try AtomicFile.write(try encoder.encode(file), to: directory + "/compare.json")
+        try AtomicFile.write("A: \(a)\nB: \(b)\n\n" + markdown + notes.map { "\n" + $0 }.joined() + "\n", to: directory + "/compare.md")
+    }
+
+    /// The comparison a sweep spec's `compare:` block asks for (baseline vs candidate points
+    /// of this sweep), or nil when it names none.
+    public static func ofSweep(_ folder: String, spec: CompareSpec?) throws -> (RunComparison, notes: [String])? {
+        guard let spec, let baseline = spec.baseline, let candidate = spec.candidate else { return nil }
+        let (groups, notes) = try ComparisonGroups.fromSweeps(a: folder, b: folder, baseline: baseline.mapValues(\.description),
+                                                              candidate: candidate.mapValues(\.description), replicateKey: spec.replicateKey)
+        return (try RunComparison(groups: groups, thresholds: spec.thresholds, confidence: spec.confidence, resamples: spec.resamples), notes)
+    }
+}
+
+struct ComparisonFile: Encodable {
+    let a: String
+    let b: String
+    let regressed: Bool
+    let confidence: Double
+    let notes: [String]
+    let rows: [RunComparison.Row]
 }

@@ -8,10 +8,14 @@ public struct SVGChart {
         public let name: String
         public let points: [(x: Double, y: Double)]
         public var dashed = false
-        public init(name: String, points: [(x: Double, y: Double)], dashed: Bool = false) {
+        /// Half-lengths of vertical error bars (e.g. one standard deviation), one per point.
+        public var errors: [Double]?
+        public init(name: String, points: [(x: Double, y: Double)], dashed: Bool = false, errors: [Double]? = nil) {
+            precondition(errors == nil || errors!.count == points.count, "one error bar per point")
             self.name = name
             self.points = points
             self.dashed = dashed
+            self.errors = errors
         }
     }
 
@@ -34,11 +38,15 @@ public struct SVGChart {
     static let palette = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
 
     public var svg: String {
-        let (width, height) = (720.0, 440.0)
-        let (left, right, top, bottom) = (78.0, 190.0, 40.0, 56.0)
+        let height = 440.0
+        // The legend sits right of the plot, as wide as its longest label (≈ 6.6 px a character at 12 px).
+        let longest = (series.map(\.name) + [band?.label ?? ""]).map(\.count).max() ?? 0
+        let (left, right, top, bottom) = (78.0, max(190.0, 50 + 6.6 * Double(longest)), 40.0, 56.0)
+        let width = left + 452 + right   // 720 px with the narrowest legend
         let plotW = width - left - right, plotH = height - top - bottom
         let xs = series.flatMap { $0.points.map(\.x) }
         var ys = series.flatMap { $0.points.map(\.y) } + references.map(\.1)
+        for s in series { if let errors = s.errors { ys += zip(s.points, errors).flatMap { [$0.y - $1, $0.y + $1] } } }
         if let band { ys += [band.low, band.high] }
         let positive = ys.filter { $0 > 0 }
         let (xMin, xMax) = (xs.min() ?? 0, max(xs.max() ?? 1, (xs.min() ?? 0) + 1e-9))
@@ -89,6 +97,9 @@ public struct SVGChart {
             let dash = s.dashed ? " stroke-dasharray=\"5 3\"" : ""
             out += "<polyline points=\"\(path)\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\"\(dash)/>\n"
             for p in s.points { out += "<circle cx=\(quote(px(p.x))) cy=\(quote(py(p.y))) r=\"3\" fill=\"\(color)\"/>\n" }
+            for (p, e) in zip(s.points, s.errors ?? []) where e > 0 {
+                out += "<line x1=\(quote(px(p.x))) y1=\(quote(py(p.y - e))) x2=\(quote(px(p.x))) y2=\(quote(py(p.y + e))) stroke=\"\(color)\" stroke-width=\"1.5\"/>\n"
+            }
             out += "<line x1=\"\(left + plotW + 14)\" y1=\(quote(legendY - 4)) x2=\"\(left + plotW + 32)\" y2=\(quote(legendY - 4)) stroke=\"\(color)\" stroke-width=\"2\"\(dash)/>"
             out += "<text x=\"\(left + plotW + 38)\" y=\(quote(legendY))>\(escape(s.name))</text>\n"
             legendY += 18

@@ -32,10 +32,11 @@ public struct SweepRunner {
         (0..<count).filter { $0 % shard.count == shard.index }
     }
 
-    /// Runs the shard's unfinished points; returns (index, exit status) for each run started.
+    /// Runs the shard's unfinished points, then writes the summary; returns (index, exit
+    /// status) for each run started, and what the summary found.
     @discardableResult
     public func run(executable: String, jobs: Int, shard: (index: Int, count: Int) = (0, 1), quick: Bool = false,
-                    progress: ((String) -> Void)? = nil) throws -> [(Int, Int32)] {
+                    progress: ((String) -> Void)? = nil) throws -> (runs: [(Int, Int32)], summary: SweepSummary) {
         try FileManager.default.createDirectory(atPath: directory + "/points", withIntermediateDirectories: true)
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let threads = max(1, cores / max(jobs, 1))
@@ -74,24 +75,24 @@ public struct SweepRunner {
                 usleep(20_000)
             }
         }
-        try writeSummary()
-        return results
+        return (results, try writeSummary())
     }
 
     /// sweep.csv (point × stage, the point's values as columns) and sweep.json, into
     /// `directory`; `runDirectory` says where each point's run is (merging points at shards).
-    public func writeSummary(runDirectory: ((Int) -> String)? = nil) throws {
+    @discardableResult
+    public func writeSummary(runDirectory: ((Int) -> String)? = nil) throws -> SweepSummary {
         let pointDirectory = runDirectory ?? self.pointDirectory
-        let keys = Array(Set(points.flatMap { $0.values.map(\.0) })).sorted()
+        let keys = Array(Set(points.flatMap { $0.parameters.map(\.0) })).sorted()
         var csv = (["point", "label"] + keys + ["status"] + SweepRunner.stageColumns).joined(separator: ",") + "\n"
         var entries: [SweepEntry] = []
         for (index, point) in points.enumerated() {
             let report = try? RunReport.read(from: pointDirectory(index))
             entries.append(SweepEntry(index: index, label: point.label,
-                                      values: Dictionary(uniqueKeysWithValues: point.values.map { ($0.0, $0.1.description) }),
+                                      values: Dictionary(uniqueKeysWithValues: point.parameters.map { ($0.0, $0.1) }),
                                       runDirectory: pointDirectory(index), status: report?.status.rawValue ?? "pending"))
             guard let report else { continue }
-            let values = keys.map { key in point.values.first { $0.0 == key }.map { $0.1.description } ?? "" }
+            let values = keys.map { key in point.parameters.first { $0.0 == key }?.1 ?? "" }
             for stage in report.stages {
                 let cells = SweepRunner.stageCells(stage)
                 csv += ([String(index), point.label] + values + [report.status.rawValue] + cells).joined(separator: ",") + "\n"
@@ -100,7 +101,24 @@ public struct SweepRunner {
         try AtomicFile.write(csv, to: directory + "/sweep.csv")
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try AtomicFile.write(try encoder.encode(SweepFile(spec: spec, points: entries)), to: directory + "/sweep.json")
+        let file = SweepFile(spec: spec, points: entries)
+        try AtomicFile.write(try encoder.encode(file), to: directory + "/sweep.json")
+
+        var outcome = SweepSummary()
+        do {
+            if let (comparison, notes) = try RunComparison.ofSweep(directory, spec: spec.compare) {
+                try comparison.write(to: directory, a: "\(directory) \(SweepSummary.describe(spec.compare?.baseline))",
+                                     b: "\(directory) \(SweepSummary.describe(spec.compare?.candidate))", notes: notes)
+                outcome.comparison = comparison
+            }
+        } catch {
+            outcome.comparisonProblem = "compare: block not evaluated: \(error.localizedDescription)"
+        }
+        let markdown = outcome.comparison.flatMap { _ in try? String(contentsOfFile: directory + "/compare.md", encoding: .utf8) }
+        for (name, content) in SweepPlots.files(file, folder: directory, comparisonMarkdown: markdown) {
+            try AtomicFile.write(content, to: directory + "/" + name)
+        }
+        return outcome
     }
 
     static let stageColumns = ["stage", "stage_status", "target_sparsity", "sparsity", "test_accuracy", "val_accuracy",
@@ -111,6 +129,17 @@ public struct SweepRunner {
         [String(s.stage), s.status.rawValue, "\(s.targetSparsity)", "\(s.sparsity)", "\(s.testAccuracy)", "\(s.valAccuracy)",
          s.int8TestAccuracy.map { "\($0)" } ?? "", s.trainEpochSeconds.map { "\($0)" } ?? "",
          s.latency(batch: 1).map { "\($0.medianMicroseconds)" } ?? "", s.bestEngine["1"] ?? "", String(s.csrBytes)]
+    }
+}
+
+/// What writing a sweep's summary found beyond sweep.csv/json: the comparison its spec's
+/// `compare:` block asks for, or why it could not be made (e.g. points still missing).
+public struct SweepSummary: Sendable {
+    public var comparison: RunComparison?
+    public var comparisonProblem: String?
+
+    static func describe(_ selection: [String: SweepValue]?) -> String {
+        (selection ?? [:]).keys.sorted().map { "\($0)=\(selection![$0]!)" }.joined(separator: " ")
     }
 }
 
@@ -132,7 +161,7 @@ extension SweepRunner {
     /// `topiary merge`: the shard folders of one sweep combined into a summary in
     /// `directory`. Every shard must come from the same spec (sweep included); each point is
     /// taken from the shard where it is complete (else the first that ran it).
-    public static func merge(shards: [String], into directory: String, specFile: String = "<merged>") throws -> SweepRunner {
+    public static func merge(shards: [String], into directory: String, specFile: String = "<merged>") throws -> (SweepRunner, SweepSummary) {
         precondition(!shards.isEmpty, "nothing to merge")
         let files = try shards.map { shard -> SweepFile in
             guard let data = FileManager.default.contents(atPath: shard + "/sweep.json") else {
@@ -151,8 +180,8 @@ extension SweepRunner {
             }
         }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        try runner.writeSummary { chosen[$0] ?? runner.pointDirectory($0) }
-        return runner
+        let summary = try runner.writeSummary { chosen[$0] ?? runner.pointDirectory($0) }
+        return (runner, summary)
     }
 }
 

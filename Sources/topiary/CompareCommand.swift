@@ -5,57 +5,79 @@ import TopiaryExperiment
 struct CompareCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "compare",
-        abstract: "Compare two runs stage by stage; with thresholds, exit 1 when B regresses (2: bad input).")
+        abstract: "Compare two runs or two sweeps (or two selections of one sweep) stage by stage; with thresholds, exit 1 when B regresses (2: bad input).",
+        discussion: """
+        Runs: A and B are run folders. Sweeps: A and B are sweep folders (B defaults to A); \
+        --baseline/--candidate KEY=VALUE select the points of each side (e.g. --baseline schedule=list \
+        --candidate schedule=gradual); points differing only in --replicate-key (seed) are replicates, \
+        summarised by mean, standard deviation and a bootstrap interval of the difference. \
+        Thresholds and selections not given as flags come from the compare: block of B's spec.
+        """)
 
-    @Argument(help: "The baseline run folder (A).")
+    @Argument(help: "The baseline run or sweep folder (A).")
     var a: String
 
-    @Argument(help: "The candidate run folder (B).")
-    var b: String
+    @Argument(help: "The candidate run or sweep folder (B); for a sweep, default A.")
+    var b: String?
 
-    @Option(help: "Largest tolerated drop of test accuracy, in points (0.5 = half a point).")
+    @Option(help: "Largest tolerated drop of mean test accuracy, in points (0.5 = half a point).")
     var maxAccuracyDrop: Double?
 
-    @Option(help: "Largest tolerated relative latency increase (0.1 = 10 %).")
+    @Option(help: "Largest tolerated relative increase of mean latency (0.1 = 10 %).")
     var maxLatencyIncrease: Double?
 
-    @Option(help: "Write compare.csv and compare.json here (default: B's run folder).")
+    @Option(help: "Sweeps: KEY=VALUE a baseline point must have (repeatable).")
+    var baseline: [String] = []
+
+    @Option(help: "Sweeps: KEY=VALUE a candidate point must have (repeatable).")
+    var candidate: [String] = []
+
+    @Option(help: "Sweeps: the column whose values are replicates (default: the spec's, else seed).")
+    var replicateKey: String?
+
+    @Option(help: "Write compare.csv, compare.json and compare.md here (default: B's folder).")
     var out: String?
 
     func run() throws {
-        let comparison: RunComparison
+        let comparison: RunComparison, notes: [String], candidateFolder = b ?? a
         do {
             if let maxAccuracyDrop, maxAccuracyDrop < 0 { throw ValidationError("--max-accuracy-drop must be >= 0, got \(maxAccuracyDrop).") }
             if let maxLatencyIncrease, maxLatencyIncrease < 0 { throw ValidationError("--max-latency-increase must be >= 0, got \(maxLatencyIncrease).") }
-            let reportA = try readReport(a), reportB = try readReport(b)
-            comparison = try RunComparison(reportA, reportB, thresholds: .init(maxAccuracyDropPoints: maxAccuracyDrop,
-                                                                             maxLatencyIncrease: maxLatencyIncrease))
-            let directory = out ?? b
-            try AtomicFile.write(comparison.csv, to: directory + "/compare.csv")
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            let file = ComparisonFile(a: a, b: b, regressed: comparison.regressed, rows: comparison.rows)
-            try AtomicFile.write(try encoder.encode(file), to: directory + "/compare.json")
+            if ComparisonGroups.isSweep(a) || ComparisonGroups.isSweep(candidateFolder) {
+                let spec = try ComparisonGroups.readSweep(candidateFolder).spec.compare ?? CompareSpec()
+                let baselineSelection = try ComparisonGroups.selection(baseline) ?? spec.baseline?.mapValues(\.description)
+                let candidateSelection = try ComparisonGroups.selection(candidate) ?? spec.candidate?.mapValues(\.description)
+                let groups: [RunComparison.Group]
+                (groups, notes) = try ComparisonGroups.fromSweeps(a: a, b: candidateFolder, baseline: baselineSelection,
+                                                                  candidate: candidateSelection, replicateKey: replicateKey ?? spec.replicateKey)
+                comparison = try RunComparison(groups: groups, thresholds: thresholds(default: spec),
+                                               confidence: spec.confidence, resamples: spec.resamples)
+            } else {
+                guard let b else { throw ValidationError("\(a) is a run folder: name the candidate run folder B too.") }
+                guard baseline.isEmpty, candidate.isEmpty else { throw ValidationError("--baseline/--candidate select sweep points; \(a) is a run folder.") }
+                let reportA = try readReport(a), reportB = try readReport(b)
+                comparison = try RunComparison(reportA, reportB, thresholds: thresholds(default: reportB.spec.compare ?? CompareSpec()))
+                notes = []
+            }
+            try comparison.write(to: out ?? candidateFolder, a: a, b: candidateFolder, notes: notes)
         } catch {
             _ = fail(error)
             throw ExitCode(2)
         }
-        print("A: \(a)\nB: \(b)\n")
+        print("A: \(a)\nB: \(candidateFolder)\n")
         print(comparison.markdown)
+        for note in notes { print(note) }
         print(comparison.regressed ? "B regresses against A." : "B is within the thresholds.")
         if comparison.regressed { throw ExitCode(1) }
     }
 
+    private func thresholds(default spec: CompareSpec) -> RunComparison.Thresholds {
+        .init(maxAccuracyDropPoints: maxAccuracyDrop ?? spec.maxAccuracyDrop, maxLatencyIncrease: maxLatencyIncrease ?? spec.maxLatencyIncrease)
+    }
+
     private func readReport(_ directory: String) throws -> RunReport {
         do { return try RunReport.read(from: directory) } catch {
-            throw ValidationError("\(directory) holds no readable report.json of a Topiary run.")
+            throw ValidationError("\(directory) holds no readable report.json of a Topiary run (nor a sweep.json of a sweep).")
         }
     }
-}
-
-struct ComparisonFile: Encodable {
-    let a: String
-    let b: String
-    let regressed: Bool
-    let rows: [RunComparison.Row]
 }

@@ -15,8 +15,9 @@ struct MergeCommand: ParsableCommand {
     func run() throws {
         guard !shards.isEmpty else { throw ValidationError("name at least one shard folder.") }
         do {
-            let runner = try SweepRunner.merge(shards: shards, into: out)
-            print("merged \(shards.count) shard(s), \(runner.points.count) points: \(out)/sweep.csv, sweep.json")
+            let (runner, summary) = try SweepRunner.merge(shards: shards, into: out)
+            print("merged \(shards.count) shard(s), \(runner.points.count) points: \(out)/sweep.csv, sweep.json, index.html")
+            printComparison(summary, folder: out)
         } catch {
             throw fail(error)
         }

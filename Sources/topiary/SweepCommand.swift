@@ -28,23 +28,33 @@ struct SweepCommand: ParsableCommand {
             throw ValidationError("--shard takes i/n with 0 <= i < n, e.g. 0/4; got '\(shard)'.")
         }
         guard jobs >= 1 else { throw ValidationError("--jobs must be >= 1, got \(jobs).") }
-        let results: [(Int, Int32)]
+        let results: [(Int, Int32)], summary: SweepSummary
         let runner: SweepRunner
         do {
             let experiment = try ExperimentSpec.load(path: spec)
             runner = try SweepRunner(spec: experiment, specFile: spec, directory: out ?? "notebooks-out/\(experiment.name)-sweep")
             let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
-            results = try runner.run(executable: executable, jobs: jobs, shard: (parts[0], parts[1]), quick: quick,
+            (results, summary) = try runner.run(executable: executable, jobs: jobs, shard: (parts[0], parts[1]), quick: quick,
                                      progress: progressPrinter(quiet: false))
         } catch {
             throw fail(error)
         }
         let failed = results.filter { $0.1 != 0 }
         print("sweep \(runner.directory): \(runner.points.count) points, \(results.count) run now, \(failed.count) failed")
-        print("summary: \(runner.directory)/sweep.csv, sweep.json")
+        print("summary: \(runner.directory)/sweep.csv, sweep.json, index.html")
+        printComparison(summary, folder: runner.directory)
         if !failed.isEmpty {
             print("failed points: " + failed.map { "\($0.0) (\(runner.points[$0.0].label), status \($0.1))" }.joined(separator: ", "))
             throw ExitCode(1)
         }
+    }
+}
+
+/// The verdict of a sweep spec's compare: block, after a sweep or a merge.
+func printComparison(_ summary: SweepSummary, folder: String) {
+    if let comparison = summary.comparison {
+        print("compare (spec's compare: block): \(comparison.regressed ? "the candidate REGRESSES" : "the candidate is within the thresholds"); \(folder)/compare.md")
+    } else if let problem = summary.comparisonProblem {
+        print(problem)
     }
 }

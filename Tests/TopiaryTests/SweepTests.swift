@@ -12,12 +12,43 @@ extension AllTests {
         let base = try spec("sweep:\n  grid: { pruning.scorer: [magnitude, taylor], seed: [0, 1, 2] }\n  points:\n    - { name: wsd, training.lr_schedule.name: wsd }")
         let points = base.sweep!.expanded
         #expect(points.count == 7)
-        #expect(points[0].values.map { "\($0.0)=\($0.1)" } == ["pruning.scorer=magnitude", "seed=0"])
-        #expect(points[1].values.map { "\($0.0)=\($0.1)" } == ["pruning.scorer=magnitude", "seed=1"])
+        #expect(points[0].parameters.map { "\($0.0)=\($0.1)" } == ["pruning.scorer=magnitude", "seed=0"])
+        #expect(points[1].parameters.map { "\($0.0)=\($0.1)" } == ["pruning.scorer=magnitude", "seed=1"])
         #expect(points[3].label == "scorer=taylor_seed=0" && points[6].label == "wsd")
         let applied = try points[4].apply(to: base, file: "x.yaml")
         #expect(applied.pruning.scorer == "taylor" && applied.seed == 1 && applied.sweep == nil)
         #expect(try points[6].apply(to: base, file: "x.yaml").training.lrSchedule?.name == .wsd)
+    }
+
+    /// Axes (named alternatives) cross the grid; null removes a key, lists and mappings set whole sections.
+    @Test func axesCrossTheGridAndSetStructuredValues() throws {
+        let base = try spec("""
+        sweep:
+          grid: { seed: [0, 1] }
+          axes:
+            schedule:
+              - { name: list }
+              - name: gradual
+                pruning.stages: null
+                pruning.schedule: { kind: agp, epochs: 2, final_sparsity: 0.75, frequency: 5, pruning_steps: 4 }
+        """)
+        let points = base.sweep!.expanded
+        #expect(points.map(\.label) == ["schedule=list_seed=0", "schedule=list_seed=1", "schedule=gradual_seed=0", "schedule=gradual_seed=1"])
+        #expect(points[2].parameters.map { "\($0.0)=\($0.1)" } == ["schedule=gradual", "seed=0"])
+        let list = try points[1].apply(to: base, file: "x.yaml"), gradual = try points[3].apply(to: base, file: "x.yaml")
+        #expect(list.pruning == base.pruning && list.seed == 1)
+        #expect(gradual.pruning.stages == nil && gradual.pruning.schedule?.kind == .agp && gradual.pruning.schedule?.finalSparsity == 0.75)
+        for (bad, message) in [("axes: { schedule: [{ pruning.scorer: taylor }] }", "needs a name"),
+                               ("axes: { seed: [{ name: a }] }\n  grid: { seed: [1] }", "also a grid key"),
+                               ("axes: { s: [{ name: a }, { name: a }] }", "same name"),
+                               ("axes: { s: [] }", "no alternatives")] {
+            do {
+                _ = try spec("sweep:\n  " + bad)
+                Issue.record("accepted \(bad)")
+            } catch let error as SpecError {
+                #expect(error.problem.contains(message), "\(error)")
+            }
+        }
     }
 
     @Test func badPointsFailLikeSpecs() throws {
@@ -46,6 +77,7 @@ extension AllTests {
     @Test func sweepRunsResumesAndSummarises() throws {
         let yaml = validSpecYAML.replacingOccurrences(of: "  validation_size: 400", with: "  validation_size: 400\n  path: \(FashionMNISTSlice.directory)")
             + "\nsweep:\n  grid: { pruning.scorer: [magnitude, random] }"
+            + "\ncompare: { baseline: { scorer: magnitude }, candidate: { scorer: random } }"
         let specPath = temporaryDirectory("spec") + "/sweep.yaml"
         FileManager.default.createFile(atPath: specPath, contents: Data(yaml.utf8))
         let out = temporaryDirectory("sweep") + "/s"
@@ -55,6 +87,17 @@ extension AllTests {
         #expect(header.starts(with: ["point", "label", "pruning.scorer", "status", "stage"]))
         #expect(rows.count == 2 * 3 && Set(rows.map { $0["pruning.scorer"]! }) == ["magnitude", "random"])
         #expect(rows.allSatisfy { $0["status"] == "complete" })
+        // The spec's compare: block is evaluated, and the sweep's charts render.
+        #expect(first.stdout.contains("compare (spec's compare: block)"), "\(first.stdout)")
+        let compared = try readCSV(out + "/compare.csv").rows
+        #expect(compared.contains { $0["metric"] == "test_accuracy" && $0["stage"] == "2" && $0["n_a"] == "1" })
+        let index = try String(contentsOfFile: out + "/index.html", encoding: .utf8)
+        for chart in ["accuracy.svg", "latency_b1.svg", "latency_b100.svg", "memory.svg"] {
+            #expect(index.contains("<img src=\"\(chart)\""))
+            let png = try renderSVG(out + "/" + chart)
+            #expect(png.width >= 720 && png.height == 440 && png.bytes > 8_000, "\(chart): \(png)")
+        }
+        #expect(index.contains("scorer=random") && index.contains("Comparison (compare.md)"))
         let again = try runTopiary(["sweep", specPath, "--out", out])
         #expect(again.stdout.contains("2 points, 0 run now"))
         try FileManager.default.removeItem(atPath: out + "/points/001-scorer=random")
@@ -82,7 +125,6 @@ extension AllTests {
         let rows = try readCSV(root + "/all/sweep.csv").rows
         #expect(Set(rows.map { $0["seed"]! }) == ["1", "2", "3"] && rows.count == 3 * 3)
         #expect(rows.allSatisfy { $0["status"] == "complete" })
-
         let otherSpec = temporaryDirectory("spec") + "/other.yaml"
         FileManager.default.createFile(atPath: otherSpec, contents: Data((base + "\nsweep:\n  grid: { seed: [7] }").utf8))
         #expect(try runTopiary(["sweep", otherSpec, "--out", root + "/foreign"]).status == 0)
@@ -103,18 +145,9 @@ extension AllTests {
         let index = try String(contentsOfFile: directory + "/index.html", encoding: .utf8)
         for chart in charts {
             #expect(index.contains("<img src=\"\(chart)\""))
-            let png = temporaryDirectory("png") + "/chart.png"
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/rsvg-convert")
-            process.arguments = [directory + "/" + chart, "-o", png]
-            try process.run()
-            process.waitUntilExit()
-            #expect(process.terminationStatus == 0, "\(chart) does not render")
-            let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: png)))
-            let width = Int(bytes[16]) << 24 | Int(bytes[17]) << 16 | Int(bytes[18]) << 8 | Int(bytes[19])
-            let height = Int(bytes[20]) << 24 | Int(bytes[21]) << 16 | Int(bytes[22]) << 8 | Int(bytes[23])
-            #expect(Array(bytes[1...3]) == Array("PNG".utf8) && width == 720 && height == 440)
-            #expect(bytes.count > 8_000, "\(chart) renders almost empty (\(bytes.count) bytes)")
+            let png = try renderSVG(directory + "/" + chart)
+            #expect(png.width == 720 && png.height == 440, "\(chart) does not render at 720×440")
+            #expect(png.bytes > 8_000, "\(chart) renders almost empty (\(png.bytes) bytes)")
         }
         let svg = try String(contentsOfFile: directory + "/accuracy.svg", encoding: .utf8)
         #expect(svg.contains("accuracy (fraction)") && svg.contains("sparsity of prunable weights (fraction)"))

@@ -1,0 +1,55 @@
+/// `compare:` — how `topiary compare` judges runs of this spec when no flags are given:
+///
+///     compare:
+///       max_accuracy_drop: 0.5        # points of test accuracy B may lose at any stage
+///       max_latency_increase: 0.10    # relative latency B may add (0.10 = 10 %)
+///       baseline: { schedule: list }  # in a sweep: the points that are A …
+///       candidate: { schedule: gradual }  # … and the points that are B
+///       replicate_key: seed           # points differing only in this are replicates
+///       confidence: 0.95              # of the bootstrap interval of each difference
+///       resamples: 10000
+///
+/// `baseline`/`candidate` select sweep points by their columns (a grid key, its last
+/// dotted component, or an axis name); `topiary sweep` then writes the comparison itself.
+public struct CompareSpec: Codable, Sendable, Equatable {
+    public var maxAccuracyDrop: Double?
+    public var maxLatencyIncrease: Double?
+    public var baseline: [String: SweepValue]?
+    public var candidate: [String: SweepValue]?
+    public var replicateKey: String = "seed"
+    public var confidence: Double = 0.95
+    public var resamples: Int = 10_000
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case maxAccuracyDrop = "max_accuracy_drop", maxLatencyIncrease = "max_latency_increase", baseline, candidate
+        case replicateKey = "replicate_key", confidence, resamples
+    }
+
+    public init() {}
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        maxAccuracyDrop = try c.decodeIfPresent(Double.self, forKey: .maxAccuracyDrop)
+        maxLatencyIncrease = try c.decodeIfPresent(Double.self, forKey: .maxLatencyIncrease)
+        baseline = try c.decodeIfPresent([String: SweepValue].self, forKey: .baseline)
+        candidate = try c.decodeIfPresent([String: SweepValue].self, forKey: .candidate)
+        replicateKey = try c.decodeIfPresent(String.self, forKey: .replicateKey) ?? "seed"
+        confidence = try c.decodeIfPresent(Double.self, forKey: .confidence) ?? 0.95
+        resamples = try c.decodeIfPresent(Int.self, forKey: .resamples) ?? 10_000
+        for (key, value) in [(CodingKeys.maxAccuracyDrop, maxAccuracyDrop), (.maxLatencyIncrease, maxLatencyIncrease)] {
+            if let value, value < 0 { throw decoder.problem(key, "must be >= 0, got \(value).") }
+        }
+        if (baseline == nil) != (candidate == nil) {
+            throw decoder.problem(baseline == nil ? CodingKeys.baseline : CodingKeys.candidate,
+                                  "is missing: name both baseline and candidate points, or neither.")
+        }
+        if let baseline, baseline == candidate { throw decoder.problem(CodingKeys.candidate, "selects the same points as baseline.") }
+        if !(confidence > 0 && confidence < 1) { throw decoder.problem(CodingKeys.confidence, "must be in (0, 1), got \(confidence).") }
+        if resamples < 100 { throw decoder.problem(CodingKeys.resamples, "must be >= 100 for a usable interval, got \(resamples).") }
+    }
+
+    public var thresholds: RunComparison.Thresholds {
+        .init(maxAccuracyDropPoints: maxAccuracyDrop, maxLatencyIncrease: maxLatencyIncrease)
+    }
+}
