@@ -8,14 +8,17 @@ APT_PACKAGES := libopenblas-dev liblapack-dev liblapacke-dev zlib1g-dev pkg-conf
 SPEC ?= experiments/lenet300-fmnist.yaml
 RUN_ARGS ?=
 
-.PHONY: all deps build run test bench quick clean
+.PHONY: all deps test-deps build run test bench quick clean
 
 all: build
 
+# The test suite also starts a real single-node Slurm cluster (the `topiary slurm` test).
+TEST_APT_PACKAGES := slurmctld slurmd slurm-client munge
+
 # Installs only what is missing (apt-get update runs only then). sudo when not root.
-deps:
+define install_missing
 	@missing=""; \
-	for package in $(APT_PACKAGES); do \
+	for package in $(1); do \
 	  dpkg-query -W -f='$${Status}\n' "$$package" 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$package"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -23,6 +26,13 @@ deps:
 	  sudo=""; [ "$$(id -u)" -eq 0 ] || sudo="sudo"; \
 	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing; \
 	fi
+endef
+
+deps:
+	$(call install_missing,$(APT_PACKAGES))
+
+test-deps:
+	$(call install_missing,$(APT_PACKAGES) $(TEST_APT_PACKAGES))
 
 build: deps
 	swift build -c release
@@ -33,7 +43,7 @@ run: build
 quick: build
 	.build/release/topiary run $(SPEC) --quick $(RUN_ARGS)
 
-test: deps
+test: test-deps
 	swift build --build-tests
 	swift test --skip-build --disable-xctest
 

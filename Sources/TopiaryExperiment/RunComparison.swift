@@ -88,7 +88,7 @@ public struct RunComparison: Sendable {
             if !onlyOne.isEmpty {
                 unmatched.append((group.configuration.isEmpty ? "" : group.configuration + ": ")
                                  + "target sparsities reached by only one side, not compared: "
-                                 + onlyOne.map { "\(RunComparison.target($0)) (\(targetsA.contains($0) ? "A" : "B"))" }.joined(separator: ", "))
+                                 + onlyOne.map { String(format: "%.5g", RunComparison.target($0)) + " (\(targetsA.contains($0) ? "A" : "B"))" }.joined(separator: ", "))
             }
             // Paired when both sides hold the same replicates: order both by id.
             let idsA = group.a.map(\.id), idsB = group.b.map(\.id)
@@ -98,31 +98,36 @@ public struct RunComparison: Sendable {
 
             for key in common {
                 let stagesA = orderA.map { levelsA[$0][key]! }, stagesB = orderB.map { levelsB[$0][key]! }
-                func add(_ metric: String, _ value: (StageRecord) -> Double?, relative: Bool, regression: (Double) -> Bool) {
+                /// `worse(change)`: the change goes past the threshold. With replicates a row is a
+                /// regression only if its interval also excludes zero on that side: a change the
+                /// seeds' (or the machine's) noise can explain does not fail a gate.
+                func add(_ metric: String, _ value: (StageRecord) -> Double?, relative: Bool, worse: (Double) -> Bool) {
                     let xs = stagesA.compactMap(value), ys = stagesB.compactMap(value)
                     guard xs.count == stagesA.count, ys.count == stagesB.count else { return }
                     let difference: ReplicateStatistics.Difference = relative ? .relative : .absolute
                     let change = difference.of(xs, ys)
                     let interval = ReplicateStatistics.bootstrapInterval(xs, ys, difference: difference, paired: paired,
                                                                          confidence: confidence, resamples: resamples)
+                    let significant = interval.map { change > 0 ? $0.low > 0 : $0.high < 0 } ?? true
                     rows.append(Row(configuration: group.configuration, stage: stagesA[0].stage, targetSparsity: RunComparison.target(key),
                                     metric: metric, nA: xs.count, nB: ys.count,
                                     a: ReplicateStatistics.mean(xs), b: ReplicateStatistics.mean(ys),
                                     sdA: ReplicateStatistics.standardDeviation(xs), sdB: ReplicateStatistics.standardDeviation(ys),
                                     change: change, intervalLow: interval?.low, intervalHigh: interval?.high,
-                                    paired: paired, relative: relative, regression: regression(change)))
+                                    paired: paired, relative: relative,
+                                    regression: worse(change) && significant))
                 }
-                add("test_accuracy", \.testAccuracy, relative: false) { change in
+                add("test_accuracy", \.testAccuracy, relative: false, worse: { change in
                     thresholds.maxAccuracyDropPoints.map { -change * 100 > $0 + 1e-9 } ?? false
-                }
-                add("val_accuracy", \.valAccuracy, relative: false) { _ in false }
+                })
+                add("val_accuracy", \.valAccuracy, relative: false, worse: { _ in false })
                 for batch in Set(stagesA[0].latency.map(\.batchSize)).sorted() {
                     for engine in ["dense", "auto"] {
                         add("latency_b\(batch)_\(engine)_median_us", { $0.latency(batch: batch, engine: engine)?.medianMicroseconds },
-                            relative: true) { change in thresholds.maxLatencyIncrease.map { change > $0 } ?? false }
+                            relative: true, worse: { change in thresholds.maxLatencyIncrease.map { change > $0 } ?? false })
                     }
                 }
-                add("csr_bytes", { Double($0.csrBytes) }, relative: true) { _ in false }
+                add("csr_bytes", { Double($0.csrBytes) }, relative: true, worse: { _ in false })
             }
         }
         self.rows = rows

@@ -46,6 +46,13 @@ public struct SlurmSpec: Codable, Sendable, Equatable {
         return nil
     }
 
+    /// The first invalid setting, named as the `topiary slurm` flag that sets it.
+    public var problem: (flag: String, message: String)? {
+        SlurmSpec.problem(cpusPerTask: cpusPerTask, time: time, memory: memory, partition: partition).map { problem in
+            (["cpus_per_task": "cpus-per-task", "memory": "mem"][problem.key.stringValue] ?? problem.key.stringValue, problem.message)
+        }
+    }
+
     /// Slurm's accepted time limits: M, M:S, H:M:S, D-H, D-H:M, D-H:M:S.
     static func isSlurmTime(_ text: String) -> Bool {
         let dayParts = text.split(separator: "-", omittingEmptySubsequences: false)

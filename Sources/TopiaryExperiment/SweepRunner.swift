@@ -27,23 +27,24 @@ public struct SweepRunner {
         directory + "/points/" + String(format: "%03d-", index) + points[index].label
     }
 
+    public func isComplete(_ index: Int) -> Bool { (try? RunReport.read(from: pointDirectory(index)))?.status == .complete }
+
     /// Indices of the points shard `shard.index` of `shard.count` runs.
     public static func shardIndices(count: Int, shard: (index: Int, count: Int)) -> [Int] {
         (0..<count).filter { $0 % shard.count == shard.index }
     }
 
-    /// Runs the shard's unfinished points, then writes the summary; returns (index, exit
-    /// status) for each run started, and what the summary found.
+    /// Runs the unfinished points among `indices` (default all), then writes the summary
+    /// unless told not to; returns (index, exit status) for each run started, and what the
+    /// summary found. `threads` per point defaults to cores / jobs.
     @discardableResult
-    public func run(executable: String, jobs: Int, shard: (index: Int, count: Int) = (0, 1), quick: Bool = false,
-                    progress: ((String) -> Void)? = nil) throws -> (runs: [(Int, Int32)], summary: SweepSummary) {
+    public func run(executable: String, jobs: Int, indices: [Int]? = nil, threads: Int? = nil, quick: Bool = false,
+                    writesSummary: Bool = true, progress: ((String) -> Void)? = nil) throws -> (runs: [(Int, Int32)], summary: SweepSummary?) {
         try FileManager.default.createDirectory(atPath: directory + "/points", withIntermediateDirectories: true)
-        let cores = ProcessInfo.processInfo.activeProcessorCount
-        let threads = max(1, cores / max(jobs, 1))
+        let threads = threads ?? max(1, ProcessInfo.processInfo.activeProcessorCount / max(jobs, 1))
         var queue: [Int] = []
-        for index in SweepRunner.shardIndices(count: points.count, shard: shard) {
-            let report = try? RunReport.read(from: pointDirectory(index))
-            if report?.status == .complete { progress?("point \(index) (\(points[index].label)) already complete"); continue }
+        for index in indices ?? Array(points.indices) {
+            if isComplete(index) { progress?("point \(index) (\(points[index].label)) already complete"); continue }
             queue.append(index)
         }
         var results: [(Int, Int32)] = []
@@ -75,7 +76,7 @@ public struct SweepRunner {
                 usleep(20_000)
             }
         }
-        return (results, try writeSummary())
+        return (results, writesSummary ? try writeSummary() : nil)
     }
 
     /// sweep.csv (point × stage, the point's values as columns) and sweep.json, into

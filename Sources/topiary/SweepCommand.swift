@@ -16,6 +16,12 @@ struct SweepCommand: ParsableCommand {
     @Option(help: "Run only shard i of n (points whose index mod n is i), e.g. 0/4.")
     var shard = "0/1"
 
+    @Option(help: "Run only this point (its index in sweep.csv); writes no summary, as Slurm array tasks do.")
+    var point: Int?
+
+    @Option(help: "BLAS threads per point (default: cores / jobs).")
+    var threads: Int?
+
     @Option(help: "The sweep folder (default notebooks-out/<experiment>-sweep).")
     var out: String?
 
@@ -28,21 +34,28 @@ struct SweepCommand: ParsableCommand {
             throw ValidationError("--shard takes i/n with 0 <= i < n, e.g. 0/4; got '\(shard)'.")
         }
         guard jobs >= 1 else { throw ValidationError("--jobs must be >= 1, got \(jobs).") }
-        let results: [(Int, Int32)], summary: SweepSummary
+        if let threads, threads < 1 { throw ValidationError("--threads must be >= 1, got \(threads).") }
+        let results: [(Int, Int32)], summary: SweepSummary?
         let runner: SweepRunner
         do {
             let experiment = try ExperimentSpec.load(path: spec)
             runner = try SweepRunner(spec: experiment, specFile: spec, directory: out ?? "notebooks-out/\(experiment.name)-sweep")
             let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
-            (results, summary) = try runner.run(executable: executable, jobs: jobs, shard: (parts[0], parts[1]), quick: quick,
-                                     progress: progressPrinter(quiet: false))
+            if let point, !runner.points.indices.contains(point) {
+                throw ValidationError("--point \(point) is not a point of this sweep (it has \(runner.points.count): 0…\(runner.points.count - 1)).")
+            }
+            let indices = point.map { [$0] } ?? SweepRunner.shardIndices(count: runner.points.count, shard: (parts[0], parts[1]))
+            (results, summary) = try runner.run(executable: executable, jobs: jobs, indices: indices, threads: threads, quick: quick,
+                                                writesSummary: point == nil, progress: progressPrinter(quiet: false))
         } catch {
             throw fail(error)
         }
         let failed = results.filter { $0.1 != 0 }
         print("sweep \(runner.directory): \(runner.points.count) points, \(results.count) run now, \(failed.count) failed")
-        print("summary: \(runner.directory)/sweep.csv, sweep.json, index.html")
-        printComparison(summary, folder: runner.directory)
+        if let summary {
+            print("summary: \(runner.directory)/sweep.csv, sweep.json, index.html")
+            printComparison(summary, folder: runner.directory)
+        }
         if !failed.isEmpty {
             print("failed points: " + failed.map { "\($0.0) (\(runner.points[$0.0].label), status \($0.1))" }.joined(separator: ", "))
             throw ExitCode(1)

@@ -23,12 +23,6 @@ func runTopiary(_ arguments: [String], environment: [String: String] = [:]) thro
 
 extension AllTests {
 @Suite struct CommandLineTests {
-    func writeSpec(_ yaml: String) -> String {
-        let path = temporaryDirectory("spec") + "/spec.yaml"
-        FileManager.default.createFile(atPath: path, contents: Data(yaml.utf8))
-        return path
-    }
-
     func sliceYAML(path: String = FashionMNISTSlice.directory) -> String {
         validSpecYAML.replacingOccurrences(of: "  validation_size: 400", with: "  validation_size: 400\n  path: \(path)")
     }
@@ -36,7 +30,7 @@ extension AllTests {
     /// Bad input: a clear message on stderr, a non-zero exit, and no run folder.
     func expectCleanFailure(_ yaml: String, mentions: [String]) throws {
         let out = temporaryDirectory("cli") + "/run"
-        let result = try runTopiary(["run", writeSpec(yaml), "--out", out])
+        let result = try runTopiary(["run", writeSpecFile(yaml), "--out", out])
         #expect(result.status != 0)
         for word in mentions { #expect(result.stderr.contains(word), "stderr: \(result.stderr)") }
         #expect(!FileManager.default.fileExists(atPath: out))
@@ -51,10 +45,10 @@ extension AllTests {
     }
 
     @Test func scorerOverrideIsValidatedAndRecorded() throws {
-        let bad = try runTopiary(["run", writeSpec(sliceYAML()), "--scorer", "nope"])
+        let bad = try runTopiary(["run", writeSpecFile(sliceYAML()), "--scorer", "nope"])
         #expect(bad.status != 0 && bad.stderr.contains("unknown scorer 'nope'"))
         let out = temporaryDirectory("cli") + "/run"
-        let good = try runTopiary(["run", writeSpec(sliceYAML()), "--scorer", "fisher", "--out", out, "--quiet"])
+        let good = try runTopiary(["run", writeSpecFile(sliceYAML()), "--scorer", "fisher", "--out", out, "--quiet"])
         #expect(good.status == 0, "\(good.stderr)")
         #expect(try RunReport.read(from: out).spec.pruning.scorer == "fisher")
     }
@@ -77,7 +71,7 @@ extension AllTests {
 
     @Test func runPrintsSummaryAndWritesReports() throws {
         let out = temporaryDirectory("cli") + "/run"
-        let result = try runTopiary(["run", writeSpec(sliceYAML()), "--out", out, "--seed", "5", "--quiet"])
+        let result = try runTopiary(["run", writeSpecFile(sliceYAML()), "--out", out, "--seed", "5", "--quiet"])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.contains("test acc") && result.stdout.contains(out))
         #expect(result.stderr.isEmpty)
@@ -98,9 +92,7 @@ extension AllTests {
 extension AllTests {
 @Suite struct SensitivityCommandTests {
     @Test func sensitivityWritesCSVAndTargets() throws {
-        let spec = temporaryDirectory("spec") + "/s.yaml"
-        FileManager.default.createFile(atPath: spec, contents: Data(validSpecYAML
-            .replacingOccurrences(of: "  validation_size: 400", with: "  validation_size: 400\n  path: \(FashionMNISTSlice.directory)").utf8))
+        let spec = writeSpecFile(sliceSpecYAML)
         let out = temporaryDirectory("sens") + "/out"
         let result = try runTopiary(["sensitivity", spec, "--grid", "0.5,0.9", "--global-sparsity", "0.5", "--out", out, "--quiet"])
         #expect(result.status == 0, "\(result.stderr)")

@@ -90,19 +90,31 @@ extension AllTests {
         #expect(unknown.status == 2 && unknown.stderr.contains("no sweep column 'shedule'"))
     }
 
-    /// Different seeds on each side: unpaired, and the seeds' spread widens the interval.
-    @Test func unpairedReplicatesAndTheSpecsCompareBlock() throws {
+    /// Different seeds on each side: unpaired, so the seeds' spread widens the interval. A drop
+    /// past the threshold fails the gate only when the interval excludes zero.
+    @Test func unpairedReplicatesGateOnlyOnSignificantDropsWithTheSpecsThresholds() throws {
         let compare = "compare:\n  baseline: { schedule: list }\n  candidate: { schedule: gradual }\n  max_accuracy_drop: 0.5\n"
-        let folder = try constructedSweep(seeds: ["list": [0, 1, 2], "gradual": [3, 4, 5]], compare: compare) { schedule, seed, report in
-            report.stages[2].testAccuracy = 0.80 + 0.02 * Double(seed % 3) - (schedule == "gradual" ? 0.01 : 0)
+        func sweep(shift: Double) throws -> String {
+            try constructedSweep(seeds: ["list": [0, 1, 2], "gradual": [3, 4, 5]], compare: compare) { schedule, seed, report in
+                report.stages[2].testAccuracy = 0.80 + 0.02 * Double(seed % 3) - (schedule == "gradual" ? shift : 0)
+            }
         }
-        let result = try runTopiary(["compare", folder])   // selections and threshold from the spec
-        #expect(result.status == 1, "\(result.stderr)")
-        let (_, rows) = try readCSV(folder + "/compare.csv")
-        let row = try #require(rows.first { $0["metric"] == "test_accuracy" && $0["stage"] == "2" })
-        let (low, high) = (Double(row["interval_low"]!)!, Double(row["interval_high"]!)!)
-        #expect(row["paired"] == "false" && low < -0.02 && high > 0 && low < -0.01 && -0.01 < high)
-        #expect(try runTopiary(["compare", folder, "--max-accuracy-drop", "2"]).status == 0)   // the flag wins
+        func stage2(_ folder: String) throws -> [String: String] {
+            try #require(try readCSV(folder + "/compare.csv").rows.first { $0["metric"] == "test_accuracy" && $0["stage"] == "2" })
+        }
+        let large = try sweep(shift: 0.05)
+        let failed = try runTopiary(["compare", large])   // selections and threshold from the spec
+        #expect(failed.status == 1, "\(failed.stderr)")
+        let row = try stage2(large)
+        #expect(row["paired"] == "false" && Double(row["interval_high"]!)! < 0 && row["regression"] == "true")
+        #expect(try runTopiary(["compare", large, "--max-accuracy-drop", "6"]).status == 0)   // the flag wins
+
+        let small = try sweep(shift: 0.01)   // 1 point lower on average, but within the seeds' noise
+        let passed = try runTopiary(["compare", small])
+        #expect(passed.status == 0 && passed.stdout.contains("within the thresholds"), "\(passed.stdout)")
+        let noisy = try stage2(small)
+        let (low, high) = (Double(noisy["interval_low"]!)!, Double(noisy["interval_high"]!)!)
+        #expect(abs(Double(noisy["change"]!)! + 0.01) < 1e-9 && low < -0.01 && high > 0 && noisy["regression"] == "false")
     }
 
     @Test func specBlocksAreValidated() {

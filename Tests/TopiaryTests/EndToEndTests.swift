@@ -4,8 +4,7 @@ import Testing
 
 /// The tiny spec pointed at real Fashion-MNIST slices.
 func sliceSpec(_ edit: (String) -> String = { $0 }) throws -> ExperimentSpec {
-    let yaml = validSpecYAML.replacingOccurrences(of: "  validation_size: 400",
-                                                  with: "  validation_size: 400\n  path: \(FashionMNISTSlice.directory)")
+    let yaml = sliceSpecYAML
     return try ExperimentSpec.decode(yaml: edit(yaml))
 }
 

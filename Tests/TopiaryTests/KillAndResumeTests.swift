@@ -34,16 +34,10 @@ func waitForFile(_ path: String, _ process: Process) -> Bool {
 
 extension AllTests {
 @Suite struct KillAndResumeTests {
-    func writeSpec() -> String {
-        let path = temporaryDirectory("spec") + "/killable.yaml"
-        FileManager.default.createFile(atPath: path, contents: Data(killableYAML.utf8))
-        return path
-    }
-
     /// SIGKILL a real run in the middle of stage 2, resume it, and compare with an
     /// uninterrupted run of the same spec: every non-timing column of stages.csv agrees.
     @Test func sigkillMidStageThenResumeMatchesUninterruptedRun() throws {
-        let spec = writeSpec()
+        let spec = writeSpecFile(killableYAML, name: "killable.yaml")
         let reference = temporaryDirectory("ref") + "/run"
         let full = try runTopiary(["run", spec, "--out", reference, "--quiet"])
         #expect(full.status == 0, "\(full.stderr)")
@@ -69,7 +63,7 @@ extension AllTests {
     /// Ctrl-C: the run stops between batches, report.json says interrupted, exit 130;
     /// --resume then finishes it.
     @Test func interruptMarksReportAndExitsNonZero() throws {
-        let spec = writeSpec()
+        let spec = writeSpecFile(killableYAML, name: "killable.yaml")
         let directory = temporaryDirectory("sigint") + "/run"
         let process = try launchTopiary(["run", spec, "--out", directory, "--quiet"])
         #expect(waitForFile(directory + "/checkpoints/0000-stage0.bin", process))
@@ -84,7 +78,7 @@ extension AllTests {
     }
 
     @Test func planPrintsTargetsAndSteps() throws {
-        let result = try runTopiary(["plan", writeSpec()])
+        let result = try runTopiary(["plan", writeSpecFile(killableYAML, name: "killable.yaml")])
         #expect(result.status == 0, "\(result.stderr)")
         // 2,000 training rows / batch 64 = 32 steps per epoch; 3 epochs per stage.
         #expect(result.stdout.contains("2000 training rows"))

@@ -88,3 +88,15 @@ func renderSVG(_ path: String) throws -> (width: Int, height: Int, bytes: Int) {
     let height = Int(bytes[20]) << 24 | Int(bytes[21]) << 16 | Int(bytes[22]) << 8 | Int(bytes[23])
     return (width, height, bytes.count)
 }
+
+/// `validSpecYAML` reading the real Fashion-MNIST slices of `FashionMNISTSlice`.
+var sliceSpecYAML: String {
+    validSpecYAML.replacingOccurrences(of: "  validation_size: 400", with: "  validation_size: 400\n  path: \(FashionMNISTSlice.directory)")
+}
+
+/// Writes `yaml` to a new temporary spec file and returns its path.
+func writeSpecFile(_ yaml: String, name: String = "spec.yaml") -> String {
+    let path = temporaryDirectory("spec") + "/" + name
+    FileManager.default.createFile(atPath: path, contents: Data(yaml.utf8))
+    return path
+}

@@ -5,7 +5,7 @@ import Testing
 extension AllTests {
 @Suite struct SweepTests {
     func spec(_ sweep: String) throws -> ExperimentSpec {
-        try ExperimentSpec.decode(yaml: validSpecYAML.replacingOccurrences(of: "  validation_size: 400", with: "  validation_size: 400\n  path: \(FashionMNISTSlice.directory)") + "\n" + sweep)
+        try ExperimentSpec.decode(yaml: sliceSpecYAML + "\n" + sweep)
     }
 
     @Test func gridExpandsToTheProductThenTheNamedPoints() throws {
@@ -75,11 +75,10 @@ extension AllTests {
 
     /// Two points on two jobs; a re-run skips both; a half-finished sweep reruns only the missing one.
     @Test func sweepRunsResumesAndSummarises() throws {
-        let yaml = validSpecYAML.replacingOccurrences(of: "  validation_size: 400", with: "  validation_size: 400\n  path: \(FashionMNISTSlice.directory)")
+        let yaml = sliceSpecYAML
             + "\nsweep:\n  grid: { pruning.scorer: [magnitude, random] }"
             + "\ncompare: { baseline: { scorer: magnitude }, candidate: { scorer: random } }"
-        let specPath = temporaryDirectory("spec") + "/sweep.yaml"
-        FileManager.default.createFile(atPath: specPath, contents: Data(yaml.utf8))
+        let specPath = writeSpecFile(yaml, name: "sweep.yaml")
         let out = temporaryDirectory("sweep") + "/s"
         let first = try runTopiary(["sweep", specPath, "--jobs", "2", "--out", out])
         #expect(first.status == 0, "\(first.stderr)")
@@ -112,9 +111,8 @@ extension AllTests {
 extension AllTests {
 @Suite struct MergeTests {
     @Test func shardsMergeIntoOneSummaryAndForeignShardsAreRefused() throws {
-        let base = validSpecYAML.replacingOccurrences(of: "  validation_size: 400", with: "  validation_size: 400\n  path: \(FashionMNISTSlice.directory)")
-        let specPath = temporaryDirectory("spec") + "/sweep.yaml"
-        FileManager.default.createFile(atPath: specPath, contents: Data((base + "\nsweep:\n  grid: { seed: [1, 2, 3] }").utf8))
+        let base = sliceSpecYAML
+        let specPath = writeSpecFile((base + "\nsweep:\n  grid: { seed: [1, 2, 3] }"), name: "sweep.yaml")
         let root = temporaryDirectory("shards")
         for shard in 0..<2 {
             let result = try runTopiary(["sweep", specPath, "--shard", "\(shard)/2", "--out", root + "/shard\(shard)"])
@@ -125,8 +123,7 @@ extension AllTests {
         let rows = try readCSV(root + "/all/sweep.csv").rows
         #expect(Set(rows.map { $0["seed"]! }) == ["1", "2", "3"] && rows.count == 3 * 3)
         #expect(rows.allSatisfy { $0["status"] == "complete" })
-        let otherSpec = temporaryDirectory("spec") + "/other.yaml"
-        FileManager.default.createFile(atPath: otherSpec, contents: Data((base + "\nsweep:\n  grid: { seed: [7] }").utf8))
+        let otherSpec = writeSpecFile((base + "\nsweep:\n  grid: { seed: [7] }"), name: "other.yaml")
         #expect(try runTopiary(["sweep", otherSpec, "--out", root + "/foreign"]).status == 0)
         let refused = try runTopiary(["merge", root + "/shard0", root + "/foreign", "--out", root + "/bad"])
         #expect(refused.status != 0 && refused.stderr.contains("different spec"))

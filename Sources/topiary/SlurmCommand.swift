@@ -1,0 +1,99 @@
+import ArgumentParser
+import Foundation
+import TopiaryExperiment
+
+struct SlurmCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "slurm",
+        abstract: "Run a sweep on Slurm: one array task per unfinished point; --wait then writes the summary.",
+        discussion: """
+        Writes <sweep folder>/slurm/sweep.sbatch and submits it with sbatch. Each task runs \
+        `topiary sweep SPEC --point $SLURM_ARRAY_TASK_ID` with BLAS threads = --cpus-per-task, so the \
+        sweep folder and this binary must be on a file system every node sees. Resources come from the \
+        spec's slurm: block, overridden by flags. Re-running submits only points not yet complete.
+        """)
+
+    @Argument(help: "A spec with a sweep: section.")
+    var spec: String
+
+    @Option(help: "The sweep folder (default notebooks-out/<experiment>-sweep).")
+    var out: String?
+
+    @Option(help: "CPUs per array task (also the point's BLAS threads).")
+    var cpusPerTask: Int?
+
+    @Option(help: "Time limit per task, as Slurm takes it (e.g. 00:30:00).")
+    var time: String?
+
+    @Option(help: "Memory per task (e.g. 2G).")
+    var mem: String?
+
+    @Option(help: "Slurm partition.")
+    var partition: String?
+
+    @Flag(help: "Write the sbatch script and print it, but do not submit.")
+    var dryRun = false
+
+    @Flag(help: "Wait for every task to finish, then write sweep.csv, sweep.json, charts and the compare: block's comparison.")
+    var wait = false
+
+    @Option(help: "Seconds between squeue polls while waiting.")
+    var pollSeconds = 10.0
+
+    @Flag(help: "Small data slices, one epoch per phase, for every point.")
+    var quick = false
+
+    func run() throws {
+        guard pollSeconds > 0 else { throw ValidationError("--poll-seconds must be > 0, got \(pollSeconds).") }
+        let submission: SlurmSubmission
+        do {
+            let experiment = try ExperimentSpec.load(path: spec)
+            let sweep = try SweepRunner(spec: experiment, specFile: spec, directory: out ?? "notebooks-out/\(experiment.name)-sweep")
+            var resources = experiment.slurm ?? SlurmSpec()
+            resources.cpusPerTask = cpusPerTask ?? resources.cpusPerTask
+            resources.time = time ?? resources.time
+            resources.memory = mem ?? resources.memory
+            resources.partition = partition ?? resources.partition
+            if let problem = resources.problem { throw ValidationError("--\(problem.flag): \(problem.message)") }
+            let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
+            submission = SlurmSubmission(sweep: sweep, resources: resources, executable: executable, quick: quick)
+        } catch {
+            throw fail(error)
+        }
+        let directory = submission.sweep.directory
+        if dryRun {
+            let points = submission.pendingPoints
+            guard !points.isEmpty else { print("every point of \(directory) is complete; nothing to submit."); return }
+            do {
+                try FileManager.default.createDirectory(atPath: directory + "/slurm", withIntermediateDirectories: true)
+                try AtomicFile.write(submission.script(points: points, workingDirectory: FileManager.default.currentDirectoryPath),
+                                     to: submission.scriptPath)
+            } catch { throw fail(error) }
+            print(try String(contentsOfFile: submission.scriptPath, encoding: .utf8), terminator: "")
+            print("written (not submitted): \(submission.scriptPath)")
+            return
+        }
+        let submitted: (jobID: String, points: [Int])?
+        do { submitted = try submission.submit() } catch { throw fail(error) }
+        if let submitted {
+            print("submitted job \(submitted.jobID): \(submitted.points.count) array task(s), script \(submission.scriptPath), task logs \(directory)/slurm/")
+        } else {
+            print("every point of \(directory) is complete; nothing to submit.")
+        }
+        guard wait else { return }
+        let summary: SweepSummary
+        do {
+            if let submitted { try SlurmSubmission.wait(jobID: submitted.jobID, interval: pollSeconds, progress: progressPrinter(quiet: false)) }
+            summary = try submission.sweep.writeSummary()
+        } catch { throw fail(error) }
+        let incomplete = submission.pendingPoints
+        print("sweep \(directory): \(submission.sweep.points.count) points, \(incomplete.count) not complete")
+        print("summary: \(directory)/sweep.csv, sweep.json, index.html")
+        printComparison(summary, folder: directory)
+        if !incomplete.isEmpty {
+            let job = submitted?.jobID ?? "<job>"
+            print("not complete: " + incomplete.map { "\($0) (\(submission.sweep.points[$0].label), log \(directory)/slurm/\(job)_\($0).out)" }.joined(separator: ", "))
+            throw ExitCode(1)
+        }
+    }
+}
