@@ -25,8 +25,8 @@ public struct RunOptions: Sendable {
 
 extension ExperimentSpec {
     /// The spec `--quick` runs: at most 2,000 training rows, 500 validation rows, 1,000 test
-    /// rows, one epoch per phase (two for agp), four calibration batches and 20 latency
-    /// repetitions.
+    /// rows, one epoch per phase (two for agp, whose ramp is compressed to fit), four
+    /// calibration batches and 20 latency repetitions.
     public var quickVariant: ExperimentSpec {
         var q = self
         q.data.trainLimit = min(data.trainLimit ?? .max, 2000)
@@ -36,6 +36,16 @@ extension ExperimentSpec {
         q.pruning.stages = pruning.stages?.map { StageSpec(sparsity: $0.sparsity, epochs: min($0.epochs, 1)) }
         if var schedule = pruning.schedule {
             schedule.epochs = min(schedule.epochs, schedule.kind == .agp ? 2 : 1)
+            if schedule.kind == .agp {
+                // The same cubic ramp, compressed into the shorter phase: at most 4 mask
+                // updates, the last one before the phase ends.
+                let rows = min(q.data.trainLimit ?? 2000, 2000)
+                let phaseSteps = schedule.epochs * max(1, rows / (pruning.retraining?.batchSize ?? training.batchSize))
+                let updates = max(1, min(schedule.pruningSteps ?? 1, 4))
+                schedule.startStep = 0
+                schedule.pruningSteps = updates
+                schedule.frequency = max(1, (phaseSteps - 1) / (updates + 1))
+            }
             q.pruning.schedule = schedule
         }
         q.pruning.calibrationBatches = min(pruning.calibrationBatches, 4)

@@ -68,13 +68,13 @@ public struct SVGChart {
         if let band {
             out += "<rect x=\"\(left)\" y=\(quote(py(band.high))) width=\"\(plotW)\" height=\(quote(max(py(band.low) - py(band.high), 0))) fill=\"#f3d27a\" fill-opacity=\"0.35\"/>\n"
         }
-        // Ticks and grid.
-        for i in 0...5 {
-            let xv = xMin + Double(i) / 5 * (xMax - xMin)
+        // Ticks and grid: round values (1, 2 or 5 × 10^k apart; powers of ten on a log axis).
+        for xv in SVGChart.ticks(from: xMin, to: xMax) {
             out += "<line x1=\(quote(px(xv))) y1=\"\(top)\" x2=\(quote(px(xv))) y2=\"\(top + plotH)\" stroke=\"#eee\"/>\n"
             out += "<text x=\(quote(px(xv))) y=\"\(top + plotH + 18)\" text-anchor=\"middle\">\(tick(xv))</text>\n"
-            let yv = yMin + Double(i) / 5 * (yMax - yMin)
-            let shown = logY ? pow(10, yv) : yv
+        }
+        let yTicks = logY ? SVGChart.logTicks(from: yMin, to: yMax) : SVGChart.ticks(from: yMin, to: yMax)
+        for shown in yTicks {
             out += "<line x1=\"\(left)\" y1=\(quote(py(shown))) x2=\"\(left + plotW)\" y2=\(quote(py(shown))) stroke=\"#eee\"/>\n"
             out += "<text x=\"\(left - 6)\" y=\(quote(py(shown) + 4)) text-anchor=\"end\">\(tick(shown))</text>\n"
         }
@@ -105,6 +105,31 @@ public struct SVGChart {
             legendY += 18
         }
         return out + "</svg>\n"
+    }
+
+    /// About six round values in [low, high]: multiples of 1, 2 or 5 × 10^k, the step whose
+    /// tick count is nearest six.
+    static func ticks(from low: Double, to high: Double) -> [Double] {
+        let range = high - low
+        guard range > 0, range.isFinite else { return [low] }
+        let magnitude = pow(10, log10(range / 6).rounded(.down))
+        let step = [1.0, 2, 5, 10, 20].map { $0 * magnitude }.min { abs(range / $0 - 6) < abs(range / $1 - 6) }!
+        let first = (low / step).rounded(.up)
+        return stride(from: first, through: (high / step).rounded(.down), by: 1).map { ($0 * step * 1e9).rounded() / 1e9 }
+    }
+
+    /// Values for a log axis spanning log10 values [low, high]: 1, 2, 5 × 10^k when it spans
+    /// less than three decades, else powers of ten.
+    static func logTicks(from low: Double, to high: Double) -> [Double] {
+        let mantissas: [Double] = high - low < 3 ? [1, 2, 5] : [1]
+        var result: [Double] = []
+        for exponent in Int(low.rounded(.down))...Int(high.rounded(.up)) {
+            for m in mantissas {
+                let value = m * pow(10, Double(exponent))
+                if log10(value) >= low && log10(value) <= high { result.append(value) }
+            }
+        }
+        return result.isEmpty ? [pow(10, (low + high) / 2)] : result
     }
 
     private func quote(_ v: Double) -> String { "\"\(String(format: "%.1f", v))\"" }

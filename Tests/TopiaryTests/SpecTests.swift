@@ -192,14 +192,18 @@ extension AllTests {
         }
     }
 
-    /// Every spec in experiments/ decodes (strictly) and has a plan.
-    @Test func everyExperimentSpecDecodes() throws {
+    /// Every spec in experiments/ decodes (strictly) and has a plan whose phases fit, as
+    /// written and as its --quick variant (2,000 training rows; AGP ramps compressed).
+    @Test func everyExperimentSpecDecodesAndItsQuickVariantFits() throws {
         let root = packageRoot + "/experiments"
         let names = try FileManager.default.subpathsOfDirectory(atPath: root).filter { $0.hasSuffix(".yaml") }
         #expect(names.count >= 10)
         for name in names {
-            let spec = try ExperimentSpec.load(path: root + "/" + name).resolved
-            _ = spec.pruning.plan
+            let loaded = try ExperimentSpec.load(path: root + "/" + name)
+            for spec in [loaded.resolved, loaded.quickVariant.resolved] {
+                let rows = min(60_000 - spec.data.validationSize, spec.data.trainLimit ?? .max)
+                #expect(throws: Never.self, "\(name)") { try ExperimentRunner.checkPhasesFit(spec, plan: spec.pruning.plan, trainRows: rows) }
+            }
         }
     }
 }

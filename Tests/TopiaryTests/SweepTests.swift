@@ -134,6 +134,14 @@ extension AllTests {
 
 extension AllTests {
 @Suite struct PlotTests {
+    @Test func axesTickAtRoundValues() {
+        #expect(SVGChart.ticks(from: 0, to: 0.9375) == [0, 0.2, 0.4, 0.6, 0.8])
+        #expect(SVGChart.ticks(from: 0.826, to: 0.896) == [0.83, 0.84, 0.85, 0.86, 0.87, 0.88, 0.89])
+        #expect(SVGChart.ticks(from: -3, to: 47) == [0, 10, 20, 30, 40])
+        #expect(SVGChart.logTicks(from: log10(450), to: log10(12_000)) == [500, 1000, 2000, 5000, 10_000])
+        #expect(SVGChart.logTicks(from: 1, to: 6) == [10, 100, 1000, 10_000, 100_000, 1_000_000])
+    }
+
     /// Rendered, not string-matched: rsvg-convert (Debian librsvg2-bin, installed by make) turns
     /// each SVG into a 720×440 PNG that is not blank.
     @Test func runChartsRenderAndIndexShowsThem() throws {
