@@ -162,22 +162,7 @@ extension ExperimentRunner {
         scorerGenerator = context.generator
         if spec.pruning.saveScores == true { try saveScores(scores, target: target) }
         defer { movement?.forEach { $0.fill(0) } }  // movement counts from the last pruning
-        let (_, selectSeconds) = try measureSeconds {
-            if spec.pruning.scope == .nm, let nOfM = spec.pruning.nOfM {
-                try NMPruner(n: nOfM[0], m: nOfM[1]).prune(targets, scores: scores)
-            } else if spec.pruning.scope == .neurons {
-                let hidden = hiddenTargets
-                try NeuronPruner().prune(hidden.map { ($0.weight, $0.bias) },
-                                         scores: hidden.map { scores[$0.index] }, to: target)
-            } else if spec.pruning.layerTargets != nil {
-                for (parameter, score) in zip(targets, scores) {
-                    try UnstructuredPruner(scope: .perLayer).prune([parameter], scores: [score], to: layerTarget(parameter.layerName, stage: target))
-                }
-            } else {
-                try UnstructuredPruner(scope: spec.pruning.scope, minimumDensity: spec.pruning.minimumDensity ?? 0)
-                    .prune(targets, scores: scores, to: target)
-            }
-        }
+        let (_, selectSeconds) = try measureSeconds { try maskSelection.select(targets, scores: scores, to: target) }
         return (scoreSeconds, selectSeconds)
     }
 
@@ -237,43 +222,23 @@ extension ExperimentRunner {
         return { MovementScorer.accumulate(targets, into: movement) }
     }
 
-    /// With layer_targets: layer L at a stage of nominal sparsity s is pruned to
-    /// layer_targets[L] · s / s_last (layers not listed: s).
-    func layerTarget(_ layer: String, stage target: Double) -> Double {
-        guard let targets = spec.pruning.layerTargets, let final = targets[layer],
-              let last = spec.pruning.stages?.last?.sparsity, last > 0 else { return target }
-        return final * target / last
-    }
-
-    /// Targets whose rows are hidden neurons (every Linear but the model's last), with their
-    /// biases and their index in `targets`.
-    var hiddenTargets: [(index: Int, weight: Parameter, bias: Parameter)] {
-        let last = model.weightParameters.last!.layerName
-        return targets.enumerated().filter { $0.element.layerName != last }.map { index, weight in
-            (index, weight, model.parameters.first { $0.layerName == weight.layerName && $0.role == .bias }!)
+    /// The granularity `pruning` asks for (scope, n_of_m, layer_targets, minimum_density).
+    static func maskSelection(_ pruning: PruningSpec, model: Sequential) -> any MaskSelection {
+        if pruning.scope == .nm, let nOfM = pruning.nOfM { return NMSelection(n: nOfM[0], m: nOfM[1]) }
+        if pruning.scope == .neurons {
+            let biases = Dictionary(uniqueKeysWithValues: model.parameters.filter { $0.role == .bias }.map { ($0.layerName, $0) })
+            return NeuronSelection(biases: biases, outputLayer: model.weightParameters.last!.layerName)
         }
+        if let finalTargets = pruning.layerTargets {
+            return LayerTargetSelection(finalTargets: finalTargets, lastStage: pruning.stages?.last?.sparsity ?? 0)
+        }
+        return UnstructuredSelection(scope: pruning.scope, minimumDensity: pruning.minimumDensity ?? 0)
     }
 
     /// Fails loudly when the masks do not realise the target or a pruned weight came back.
     func checkRealised(stage: Int, target: Double) throws {
-        let accounting = SparsityAccounting(targets)
-        if spec.pruning.scope == .neurons {
-            for layer in hiddenTargets {
-                let realised = NeuronPruner.neuronSparsity(layer.weight)
-                if abs(realised - target) * Double(layer.weight.shape[0]) > 0.5 + 1e-9 {
-                    throw PruningError.missedTarget(stage: stage, target: target, realised: realised)
-                }
-            }
-        } else if spec.pruning.layerTargets != nil {
-            for parameter in targets {
-                let layerTarget = layerTarget(parameter.layerName, stage: target)
-                let realised = 1 - Double(countNonzeros(parameter.mask)) / Double(parameter.count)
-                if abs(realised - layerTarget) * Double(parameter.count) > 0.5 + 1e-9 {
-                    throw PruningError.missedTarget(stage: stage, target: layerTarget, realised: realised)
-                }
-            }
-        } else if !accounting.matches(target: target, scope: spec.pruning.scope) {
-            throw PruningError.missedTarget(stage: stage, target: target, realised: accounting.sparsity)
+        if let miss = maskSelection.miss(targets, target: target) {
+            throw PruningError.missedTarget(stage: stage, target: miss.target, realised: miss.realised)
         }
         for parameter in targets {
             let (value, mask) = (parameter.value.pointer, parameter.mask.pointer)

@@ -22,6 +22,8 @@ public final class ExperimentRunner {
     let model: Sequential
     /// The weight matrices pruning acts on (all weights minus excluded layers).
     let targets: [Parameter]
+    /// The spec's granularity: how scores become masks, and the check that they realise a target.
+    let maskSelection: any MaskSelection
     var shuffleGenerator: SeededGenerator
     var scorerGenerator: SeededGenerator
     var report: RunReport
@@ -71,6 +73,7 @@ public final class ExperimentRunner {
                                                 outputs: data.train.classCount, generator: &initGenerator)
         let excluded = Set(spec.pruning.excludeLayers)
         targets = model.weightParameters.filter { !excluded.contains($0.layerName) }
+        maskSelection = ExperimentRunner.maskSelection(spec.pruning, model: model)
         let needsMovement = spec.pruning.scorer == "movement" || spec.pruning.compareScorers?.contains("movement") == true
         movement = needsMovement ? targets.map { Tensor(zeros: $0.shape) } : nil
         shuffleGenerator = SeededGenerator(seed: spec.seed, stream: "shuffle")

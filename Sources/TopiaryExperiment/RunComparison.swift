@@ -184,8 +184,11 @@ public struct RunComparison: Sendable {
 
     private func format(_ value: Double) -> String { abs(value) < 10 ? String(format: "%.4f", value) : String(format: "%.1f", value) }
 
+    static let csvColumns = ["configuration", "stage", "target_sparsity", "metric", "n_a", "n_b", "a", "b", "sd_a", "sd_b", "change",
+                             "interval_low", "interval_high", "paired", "relative", "regression"]
+
     public var csv: String {
-        var text = "configuration,stage,target_sparsity,metric,n_a,n_b,a,b,sd_a,sd_b,change,interval_low,interval_high,paired,relative,regression\n"
+        var text = RunComparison.csvColumns.joined(separator: ",") + "\n"
         func cell(_ v: Double?) -> String { v.map { "\($0)" } ?? "" }
         for r in rows {
             text += [r.configuration, "\(r.stage)", "\(r.targetSparsity)", r.metric, "\(r.nA)", "\(r.nB)", "\(r.a)", "\(r.b)",

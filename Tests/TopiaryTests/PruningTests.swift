@@ -194,3 +194,42 @@ extension AllTests {
 }
 
 import TopiaryExperiment
+
+extension AllTests {
+@Suite struct MaskSelectionTests {
+    /// Each granularity's check accepts what its own selection produced, and catches a mask
+    /// that misses the target (one pruned weight revived; one neuron too many kept).
+    @Test func everySelectionsCheckAcceptsItsOwnMasksAndCatchesAMiss() throws {
+        let cases: [(String, any MaskSelection, Double)] = [
+            ("global", UnstructuredSelection(scope: .global), 0.75),
+            ("global, minimum density", UnstructuredSelection(scope: .global, minimumDensity: 0.2), 0.75),
+            ("per layer", UnstructuredSelection(scope: .perLayer), 0.6),
+            ("per row", UnstructuredSelection(scope: .perRow), 0.5),
+            ("layer targets", LayerTargetSelection(finalTargets: ["fc1": 0.9, "fc3": 0.3], lastStage: 0.8), 0.4),
+            ("2:4", NMSelection(n: 2, m: 4), 0.5),
+        ]
+        for (name, selection, target) in cases {
+            let model = seededMLP([16, 12, 8, 4], seed: 5)
+            var generator = SeededGenerator(seed: 9)
+            let targets = model.weightParameters
+            try selection.select(targets, scores: targets.map { randomTensor($0.shape, &generator) }, to: target)
+            #expect(selection.miss(targets, target: target) == nil, "\(name)")
+            let pruned = (0..<targets[0].count).filter { targets[0].mask[$0] == 0 }
+            for i in pruned.prefix(3) { targets[0].mask[i] = 1 }   // three weights back: a miss at every scope
+            #expect(selection.miss(targets, target: target) != nil, "\(name) missed a revived weight")
+        }
+        let model = seededMLP([16, 12, 8, 4], seed: 5)
+        var generator = SeededGenerator(seed: 9)
+        let biases = Dictionary(uniqueKeysWithValues: model.parameters.filter { $0.role == .bias }.map { ($0.layerName, $0) })
+        let neurons = NeuronSelection(biases: biases, outputLayer: "fc3")
+        let targets = model.weightParameters
+        try neurons.select(targets, scores: targets.map { randomTensor($0.shape, &generator) }, to: 0.5)
+        #expect(neurons.miss(targets, target: 0.5) == nil && NeuronPruner.neuronSparsity(targets[2]) == 0)
+        let columns = targets[0].shape[1]
+        let dead = try #require((0..<targets[0].shape[0]).first { row in (0..<columns).allSatisfy { targets[0].mask[row * columns + $0] == 0 } })
+        targets[0].mask[dead * columns] = 1   // a removed neuron partly back
+        #expect(neurons.miss(targets, target: 0.5) != nil)
+        #expect(LayerTargetSelection(finalTargets: ["fc1": 0.9], lastStage: 0.8).target(for: "fc1", stage: 0.4) == 0.45)
+    }
+}
+}

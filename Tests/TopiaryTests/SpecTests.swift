@@ -182,7 +182,9 @@ extension AllTests {
         let columns = ReportColumns.stages(latencyBatchSizes: [1, 1000]).map(\.name)
             + ReportColumns.layers(latencyBatchSizes: [1, 1000]).map(\.name)
         let schema = try String(contentsOfFile: packageRoot + "/notebooks-out/README.md", encoding: .utf8)
-        for column in columns { #expect(schema.contains("`\(column)`"), "notebooks-out/README.md lacks \(column)") }
+        for column in columns + SweepRunner.stageColumns + ["point", "label", "status"] + RunComparison.csvColumns {
+            #expect(schema.contains("`\(column)`"), "notebooks-out/README.md lacks \(column)")
+        }
         let readme = try String(contentsOfFile: packageRoot + "/README.md", encoding: .utf8)
         let patterned = ["latency_b{batch}_{engine}_{median,p95,min}_us", "bytes_{engine}", "best_engine_b{batch}", "auto_engines_b{batch}"]
         for pattern in patterned { #expect(readme.contains("`\(pattern)`"), "README lacks \(pattern)") }
