@@ -118,10 +118,11 @@ public struct SVGChart {
         return stride(from: first, through: (high / step).rounded(.down), by: 1).map { ($0 * step * 1e9).rounded() / 1e9 }
     }
 
-    /// Values for a log axis spanning log10 values [low, high]: 1, 2, 5 × 10^k when it spans
-    /// less than three decades, else powers of ten.
+    /// Values for a log axis spanning log10 values [low, high]: powers of ten, with 2 and 5 ×
+    /// 10^k below three decades and a finer set below one.
     static func logTicks(from low: Double, to high: Double) -> [Double] {
-        let mantissas: [Double] = high - low < 3 ? [1, 2, 5] : [1]
+        let span = high - low
+        let mantissas: [Double] = span < 1 ? [1, 1.5, 2, 3, 4, 5, 6, 8] : span < 3 ? [1, 2, 5] : [1]
         var result: [Double] = []
         for exponent in Int(low.rounded(.down))...Int(high.rounded(.up)) {
             for m in mantissas {

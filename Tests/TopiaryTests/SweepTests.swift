@@ -140,6 +140,7 @@ extension AllTests {
         #expect(SVGChart.ticks(from: -3, to: 47) == [0, 10, 20, 30, 40])
         #expect(SVGChart.logTicks(from: log10(450), to: log10(12_000)) == [500, 1000, 2000, 5000, 10_000])
         #expect(SVGChart.logTicks(from: 1, to: 6) == [10, 100, 1000, 10_000, 100_000, 1_000_000])
+        #expect(SVGChart.logTicks(from: log10(3.5), to: log10(13)) == [4, 5, 6, 8, 10])
     }
 
     /// Rendered, not string-matched: rsvg-convert (Debian librsvg2-bin, installed by make) turns
