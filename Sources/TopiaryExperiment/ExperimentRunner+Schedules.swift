@@ -66,7 +66,7 @@ extension ExperimentRunner {
             let epoch = progress.gradualEpochsDone + 1
             scoreSeconds = 0
             selectSeconds = 0
-            let (loss, seconds) = try trainer.runEpoch(generator: &shuffleGenerator, interruptible: interruptionDirectory)
+            let (loss, seconds) = try trainer.runEpoch(generator: &shuffleGenerator, interruptible: options.interruptible)
             guard loss.isFinite else { throw TrainingError.diverged(phase: "gradual", epoch: epoch) }
             options.progress?(String(format: "gradual epoch %d/%d: loss %.4f, %.2f s", epoch, epochs, loss, seconds))
             let target = lastUpdateTarget(schedule, before: trainer.step)
@@ -198,7 +198,7 @@ extension ExperimentRunner {
         trainer.afterStep = afterStep
         trainer.beforeStep = movementHook
         for epoch in 1...epochs {
-            let (loss, seconds) = try trainer.runEpoch(generator: &shuffleGenerator, interruptible: interruptionDirectory)
+            let (loss, seconds) = try trainer.runEpoch(generator: &shuffleGenerator, interruptible: options.interruptible)
             guard loss.isFinite else { throw TrainingError.diverged(phase: phase, epoch: epoch) }
             outcome.lastLoss = loss
             outcome.epochSeconds.append(seconds)
@@ -207,8 +207,6 @@ extension ExperimentRunner {
         outcome.steps = trainer.step - startStep
         return outcome
     }
-
-    var interruptionDirectory: String? { options.interruptible ? runDirectory : nil }
 
     /// The split calibration batches come from (pruning.calibration_split).
     var calibrationData: LabeledDataset {

@@ -114,7 +114,8 @@ public final class ExperimentRunner {
             report.error = nil
             try writeReport()
             return report
-        } catch let interruption as RunInterrupted {
+        } catch is TrainingInterrupted {
+            let interruption = RunInterrupted(runDirectory: runDirectory)
             report.status = .interrupted
             report.error = interruption.errorDescription
             try? writeReport()

@@ -34,6 +34,12 @@ public enum RunInterruption {
     static func clear() { topiary_clear_interrupt() }
 }
 
+/// What the trainer throws between batches after Ctrl-C; the runner, which knows the run
+/// folder, turns it into `RunInterrupted`.
+public struct TrainingInterrupted: Error, Equatable {
+    public init() {}
+}
+
 public struct RunInterrupted: Error, LocalizedError, Equatable {
     public let runDirectory: String
     public var errorDescription: String? {

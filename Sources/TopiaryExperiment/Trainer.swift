@@ -35,13 +35,13 @@ public final class Trainer {
 
     /// One pass over the training rows in an order drawn from `generator`.
     /// Returns the mean training loss over the epoch's batches and the wall-clock seconds.
-    /// Throws `RunInterrupted` between batches once Ctrl-C arrived.
-    public func runEpoch(generator: inout SeededGenerator, interruptible: String? = nil) throws -> (meanLoss: Double, seconds: Double) {
+    /// With `interruptible`, throws `TrainingInterrupted` between batches once Ctrl-C arrived.
+    public func runEpoch(generator: inout SeededGenerator, interruptible: Bool = false) throws -> (meanLoss: Double, seconds: Double) {
         var lossSum = 0.0
         var batchCount = 0
         let start = monotonicNanoseconds()
         try batches.forEachBatch(shuffle: true, generator: &generator) { batch in
-            if let runDirectory = interruptible, RunInterruption.requested { throw RunInterrupted(runDirectory: runDirectory) }
+            if interruptible, RunInterruption.requested { throw TrainingInterrupted() }
             model.store.zeroGrads()
             let logits = model.forward(batch.inputs)
             let (batchLoss, gradient) = loss.lossAndGradient(logits: logits, labels: batch.labels)
