@@ -117,6 +117,24 @@ extension AllTests {
         #expect(abs(Double(noisy["change"]!)! + 0.01) < 1e-9 && low < -0.01 && high > 0 && noisy["regression"] == "false")
     }
 
+    /// Two sweeps of the same grid: configurations are matched across the folders, and only
+    /// the configuration that got worse fails.
+    @Test func twoSweepsCompareConfigurationByConfiguration() throws {
+        let seeds = ["list": [0, 1, 2], "gradual": [0, 1, 2]]
+        let before = try constructedSweep(seeds: seeds) { _, seed, report in
+            report.stages[2].testAccuracy = 0.80 + 0.01 * Double(seed)
+        }
+        let after = try constructedSweep(seeds: seeds) { schedule, seed, report in
+            report.stages[2].testAccuracy = 0.80 + 0.01 * Double(seed) - (schedule == "gradual" ? 0.02 : 0)
+        }
+        let result = try runTopiary(["compare", before, after, "--max-accuracy-drop", "1"])
+        #expect(result.status == 1, "\(result.stderr)")
+        let rows = try readCSV(after + "/compare.csv").rows.filter { $0["metric"] == "test_accuracy" && $0["stage"] == "2" }
+        #expect(Set(rows.map { $0["configuration"]! }) == ["schedule=list", "schedule=gradual"])
+        #expect(rows.allSatisfy { ($0["regression"] == "true") == ($0["configuration"] == "schedule=gradual") && $0["n_a"] == "3" })
+        #expect(result.stdout.contains("| schedule=gradual | 2 | 0.8 | `test_accuracy` |"))
+    }
+
     @Test func specBlocksAreValidated() {
         func problem(_ block: String) -> String? {
             do { _ = try ExperimentSpec.decode(yaml: validSpecYAML + "\n" + block); return nil } catch { return "\(error)" }
