@@ -51,6 +51,17 @@ extension AllTests {
         #expect(report.spec.threads == 1 && report.status == .complete)
         let again = try runTopiary(["slurm", spec, "--out", out, "--wait", "--poll-seconds", "0.5"], environment: cluster.environment)
         #expect(again.status == 0 && again.stdout.contains("nothing to submit"), "\(again.stdout)")
+
+        // A point that fails on the node (its data folder is missing): exit 1, the point and
+        // its Slurm log named; the good point completes.
+        let failing = writeSpecFile(sliceSpecYAML + "\nsweep:\n  grid: { data.path: [\(FashionMNISTSlice.directory), /nonexistent/fmnist] }\n"
+                                    + "slurm: { cpus_per_task: 1, time: \"00:10:00\", memory: 500M }\n")
+        let failedOut = temporaryDirectory("slurm-fail") + "/sweep"
+        let failed = try runTopiary(["slurm", failing, "--out", failedOut, "--wait", "--poll-seconds", "0.5"], environment: cluster.environment)
+        #expect(failed.status == 1 && failed.stdout.contains("1 not complete") && failed.stdout.contains("not complete: 1 ("), "\(failed.stdout)")
+        let log = try #require(failed.stdout.firstMatch(of: /log (\S+\.out)\)/)?.1, "\(failed.stdout)")
+        #expect(try String(contentsOfFile: String(log), encoding: .utf8).contains("dataset-fashion-mnist"), "the task's log says why")
+        #expect(try RunReport.read(from: failedOut + "/points/000-path=\(FashionMNISTSlice.directory.replacingOccurrences(of: "/", with: "-"))").status == .complete)
     }
 }
 }
