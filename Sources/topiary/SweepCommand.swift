@@ -52,6 +52,9 @@ struct SweepCommand: ParsableCommand {
         }
         let failed = results.filter { $0.1 != 0 }
         print("sweep \(runner.directory): \(runner.points.count) points, \(results.count) run now, \(failed.count) failed")
+        if jobs > 1 && results.count > 1 {
+            print("note: latency was measured while up to \(jobs) points ran at once; compare latency from a --jobs 1 sweep.")
+        }
         if let summary {
             print("summary: \(runner.directory)/sweep.csv, sweep.json, index.html")
             printComparison(summary, folder: runner.directory)
