@@ -50,6 +50,10 @@ public struct EngineMeasurement: Sendable {
             result.bytes[engine.rawValue] = model.bytes
             result.prepared[engine.rawValue] = model
         }
+        // Each layer's kernel per engine, built (compressed, quantized) once for every batch size.
+        let layerKernels = stack.layers.map { layer in
+            perLayerEngines.compactMap { engine in InferenceModel.makeKernel(layer, engine, nOfM: nOfM).map { (engine, $0) } }
+        }
         for batch in batchSizes {
             let x = rows(inputs, batch)
             let reps = batch == 1 ? repetitions : max(5, repetitions / 10)
@@ -69,10 +73,9 @@ public struct EngineMeasurement: Sendable {
                 return input
             }
             var chosen: [InferenceEngine] = []
-            for (layer, input) in zip(stack.layers, layerInputs) {
+            for (index, (layer, input)) in zip(stack.layers, layerInputs).enumerated() {
                 var best: (InferenceEngine, Double)?
-                for engine in perLayerEngines {
-                    guard let kernel = InferenceModel.makeKernel(layer, engine, nOfM: nOfM) else { continue }
+                for (engine, kernel) in layerKernels[index] {
                     let statistics = time(kernel, input: input, repetitions: reps, warmup: warmup, threads: threads)
                     result.perLayer.append(PerLayer(layer: layer.name, engine: engine, batchSize: batch,
                                                     statistics: statistics, bytes: kernel.bytes))
