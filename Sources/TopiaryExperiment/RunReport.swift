@@ -117,6 +117,18 @@ public struct RunReport: Codable, Sendable, Equatable {
         decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         return try decoder.decode(RunReport.self, from: data)
     }
+
+    /// A decoding failure as "key.path: what" (Swift's DecodingError descriptions are long).
+    public static func describe(_ error: any Error) -> String {
+        func path(_ keys: [any CodingKey]) -> String { keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".") }
+        switch error {
+        case DecodingError.keyNotFound(let key, let context): return "\(path(context.codingPath + [key])) is missing"
+        case DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context),
+             DecodingError.dataCorrupted(let context):
+            return "\(path(context.codingPath)): \(context.debugDescription)"
+        default: return (error as? LocalizedError)?.errorDescription ?? "\(error)"
+        }
+    }
 }
 
 /// Break-even sparsities (report.json `break_even`). A layer breaks even at batch B at the

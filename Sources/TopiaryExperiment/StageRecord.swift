@@ -120,3 +120,60 @@ public struct LayerRecord: Codable, Sendable, Equatable {
         latency.first { $0.batchSize == batch && $0.engine == engine }
     }
 }
+
+// Reports written by earlier Topiary versions (schema 1 before per-engine measurement) lack
+// the fields added since — per-layer latency, bytes per engine, best/auto engines, flops,
+// latency threads, score agreement. They read as empty or default, so an old baseline run
+// stays comparable with `topiary compare`.
+extension StageRecord {
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        stage = try c.decode(Int.self, forKey: .stage)
+        status = try c.decodeIfPresent(Status.self, forKey: .status) ?? .accepted
+        targetSparsity = try c.decode(Double.self, forKey: .targetSparsity)
+        sparsity = try c.decode(Double.self, forKey: .sparsity)
+        nonzeros = try c.decode(Int.self, forKey: .nonzeros)
+        prunableWeights = try c.decode(Int.self, forKey: .prunableWeights)
+        testAccuracy = try c.decode(Double.self, forKey: .testAccuracy)
+        testLoss = try c.decode(Double.self, forKey: .testLoss)
+        valAccuracy = try c.decode(Double.self, forKey: .valAccuracy)
+        valLoss = try c.decode(Double.self, forKey: .valLoss)
+        trainLoss = try c.decodeIfPresent(Double.self, forKey: .trainLoss)
+        epochs = try c.decode(Int.self, forKey: .epochs)
+        trainEpochSeconds = try c.decodeIfPresent(Double.self, forKey: .trainEpochSeconds)
+        trainSeconds = try c.decode(Double.self, forKey: .trainSeconds)
+        scoreSeconds = try c.decode(Double.self, forKey: .scoreSeconds)
+        selectSeconds = try c.decode(Double.self, forKey: .selectSeconds)
+        latency = try c.decode([LatencyRecord].self, forKey: .latency)
+        denseBytes = try c.decode(Int.self, forKey: .denseBytes)
+        csrBytes = try c.decode(Int.self, forKey: .csrBytes)
+        peakRSSBytes = try c.decode(Int.self, forKey: .peakRSSBytes)
+        layers = try c.decode([LayerRecord].self, forKey: .layers)
+        bytesByEngine = try c.decodeIfPresent([String: Int].self, forKey: .bytesByEngine) ?? [:]
+        bestEngine = try c.decodeIfPresent([String: String].self, forKey: .bestEngine) ?? [:]
+        autoEngines = try c.decodeIfPresent([String: [String]].self, forKey: .autoEngines) ?? [:]
+        int8TestAccuracy = try c.decodeIfPresent(Double.self, forKey: .int8TestAccuracy)
+        flopsDense = try c.decodeIfPresent(Int.self, forKey: .flopsDense) ?? 0
+        flopsEffective = try c.decodeIfPresent(Int.self, forKey: .flopsEffective) ?? 0
+        latencyThreads = try c.decodeIfPresent(Int.self, forKey: .latencyThreads) ?? 1
+        scoreAgreement = try c.decodeIfPresent([ScoreAgreement].self, forKey: .scoreAgreement) ?? []
+    }
+}
+
+extension LayerRecord {
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        layer = try c.decode(String.self, forKey: .layer)
+        parameter = try c.decode(String.self, forKey: .parameter)
+        rows = try c.decode(Int.self, forKey: .rows)
+        columns = try c.decode(Int.self, forKey: .columns)
+        total = try c.decode(Int.self, forKey: .total)
+        nonzeros = try c.decode(Int.self, forKey: .nonzeros)
+        sparsity = try c.decode(Double.self, forKey: .sparsity)
+        excluded = try c.decode(Bool.self, forKey: .excluded)
+        denseBytes = try c.decode(Int.self, forKey: .denseBytes)
+        csrBytes = try c.decode(Int.self, forKey: .csrBytes)
+        latency = try c.decodeIfPresent([LatencyRecord].self, forKey: .latency) ?? []
+        bytesByEngine = try c.decodeIfPresent([String: Int].self, forKey: .bytesByEngine) ?? [:]
+    }
+}

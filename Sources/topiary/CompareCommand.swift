@@ -76,8 +76,11 @@ struct CompareCommand: ParsableCommand {
     }
 
     private func readReport(_ directory: String) throws -> RunReport {
+        guard FileManager.default.fileExists(atPath: directory + "/report.json") else {
+            throw ValidationError("\(directory) holds no report.json of a Topiary run (nor a sweep.json of a sweep).")
+        }
         do { return try RunReport.read(from: directory) } catch {
-            throw ValidationError("\(directory) holds no readable report.json of a Topiary run (nor a sweep.json of a sweep).")
+            throw ValidationError("\(directory)/report.json cannot be read: \(RunReport.describe(error))")
         }
     }
 }

@@ -108,6 +108,33 @@ extension AllTests {
 
 extension AllTests {
 @Suite struct CompareTests {
+    /// A report written before per-engine measurement (no per-layer latency, bytes per engine,
+    /// best/auto engines, flops, latency threads) still reads and compares; a report missing
+    /// a core field is refused with the field's path.
+    @Test func reportsFromEarlierVersionsStayComparable() throws {
+        let (directory, report) = try runSlice(try sliceSpec())
+        var json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: directory + "/report.json"))) as! [String: Any]
+        let later = ["bytes_by_engine", "best_engine", "auto_engines", "int8_test_accuracy", "flops_dense", "flops_effective",
+                     "latency_threads", "score_agreement"]
+        json["stages"] = (json["stages"] as! [[String: Any]]).map { stage in
+            var stage = stage.filter { !later.contains($0.key) }
+            stage["layers"] = (stage["layers"] as! [[String: Any]]).map { $0.filter { !["latency", "bytes_by_engine"].contains($0.key) } }
+            return stage
+        }
+        let old = temporaryDirectory("old") + "/run"
+        try FileManager.default.createDirectory(atPath: old, withIntermediateDirectories: true)
+        try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: old + "/report.json"))
+        let read = try RunReport.read(from: old)
+        #expect(read.stages.map(\.testAccuracy) == report.stages.map(\.testAccuracy) && read.stages[1].layers[0].latency.isEmpty)
+        let compared = try runTopiary(["compare", old, directory, "--max-accuracy-drop", "0"])
+        #expect(compared.status == 0, "\(compared.stderr)")
+
+        json["stages"] = (json["stages"] as! [[String: Any]]).map { $0.filter { $0.key != "test_accuracy" } }
+        try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: old + "/report.json"))
+        let broken = try runTopiary(["compare", old, directory])
+        #expect(broken.status == 2 && broken.stderr.contains("stages.[0].test_accuracy is missing"), "\(broken.stderr)")
+    }
+
     /// Reports built from a real run with edited figures: the gate's exit codes.
     @Test func compareGateExitCodes() throws {
         let (baseline, report) = try runSlice(try sliceSpec())
