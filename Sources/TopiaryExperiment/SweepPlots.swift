@@ -8,7 +8,7 @@ public enum SweepPlots {
     struct Curve {
         let configuration: String
         let replicates: Int
-        /// Per target sparsity level both replicates reached: (level key, stages of each replicate).
+        /// Per target sparsity every replicate reached: (level key, each replicate's stage there).
         let levels: [(key: Int64, stages: [StageRecord])]
 
         func points(_ value: (StageRecord) -> Double?) -> (points: [(x: Double, y: Double)], errors: [Double]) {
