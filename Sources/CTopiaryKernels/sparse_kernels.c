@@ -224,7 +224,7 @@ void topiary_int8_csr16_spmm(size_t rows, const uint32_t *restrict row_ptr, cons
 
 static void sell_portable(size_t rows, size_t cols, const uint32_t *chunk_windows, const uint16_t *window_index,
                           const uint32_t *window_slots, const float *values, const uint8_t *offsets,
-                          const float *x, const float *bias, float *y, int relu) {
+                          const uint32_t *row_order, const float *x, const float *bias, float *y, int relu) {
     size_t chunks = (rows + 15) / 16;
     for (size_t c = 0; c < chunks; c++) {
         float acc[16] = {0};
@@ -238,7 +238,10 @@ static void sell_portable(size_t rows, size_t cols, const uint32_t *chunk_window
                     acc[l] += product;
                 }
         }
-        for (int l = 0; l < 16 && c * 16 + l < rows; l++) y[c * 16 + l] = activate(acc[l] + bias[c * 16 + l], relu);
+        for (int l = 0; l < 16 && c * 16 + l < rows; l++) {
+            uint32_t row = row_order[c * 16 + l];
+            y[row] = activate(acc[l] + bias[row], relu);
+        }
     }
 }
 
@@ -246,7 +249,7 @@ static void sell_portable(size_t rows, size_t cols, const uint32_t *chunk_window
 __attribute__((target("avx512f,avx512bw,avx512vl")))
 static void sell_avx512(size_t rows, size_t cols, const uint32_t *chunk_windows, const uint16_t *window_index,
                         const uint32_t *window_slots, const float *values, const uint8_t *offsets,
-                        const float *x, const float *bias, float *y, int relu) {
+                        const uint32_t *row_order, const float *x, const float *bias, float *y, int relu) {
     size_t chunks = (rows + 15) / 16;
     for (size_t c = 0; c < chunks; c++) {
         __m512 acc = _mm512_setzero_ps();
@@ -265,16 +268,19 @@ static void sell_avx512(size_t rows, size_t cols, const uint32_t *chunk_windows,
         }
         float lanes[16];
         _mm512_storeu_ps(lanes, acc);
-        for (int l = 0; l < 16 && c * 16 + l < rows; l++) y[c * 16 + l] = activate(lanes[l] + bias[c * 16 + l], relu);
+        for (int l = 0; l < 16 && c * 16 + l < rows; l++) {
+            uint32_t row = row_order[c * 16 + l];
+            y[row] = activate(lanes[l] + bias[row], relu);
+        }
     }
 }
 #endif
 
 void topiary_sell_spmv(size_t rows, size_t cols, const uint32_t *chunk_windows, const uint16_t *window_index,
                        const uint32_t *window_slots, const float *values, const uint8_t *offsets,
-                       const float *x, const float *bias, float *y, int relu) {
+                       const uint32_t *row_order, const float *x, const float *bias, float *y, int relu) {
     typedef void (*sell_fn)(size_t, size_t, const uint32_t *, const uint16_t *, const uint32_t *, const float *,
-                            const uint8_t *, const float *, const float *, float *, int);
+                            const uint8_t *, const uint32_t *, const float *, const float *, float *, int);
     static sell_fn chosen;
     if (!chosen) {
         chosen = sell_portable;
@@ -282,7 +288,7 @@ void topiary_sell_spmv(size_t rows, size_t cols, const uint32_t *chunk_windows, 
         if (has_avx512_bw_vl()) chosen = sell_avx512;
 #endif
     }
-    chosen(rows, cols, chunk_windows, window_index, window_slots, values, offsets, x, bias, y, relu);
+    chosen(rows, cols, chunk_windows, window_index, window_slots, values, offsets, row_order, x, bias, y, relu);
 }
 
 // ---- N:M packed, batch 1 -----------------------------------------------------------------

@@ -179,10 +179,10 @@ public final class SELLKernel: SampleBySampleKernel {
         let m = matrix
         m.chunkWindows.withUnsafeBufferPointer { cw in m.windowIndex.withUnsafeBufferPointer { wi in
             m.windowSlots.withUnsafeBufferPointer { ws in m.values.withUnsafeBufferPointer { v in
-                m.offsets.withUnsafeBufferPointer { o in
+                m.offsets.withUnsafeBufferPointer { o in m.rowOrder.withUnsafeBufferPointer { order in
                     topiary_sell_spmv(m.rows, m.columns, cw.baseAddress, wi.baseAddress, ws.baseAddress, v.baseAddress,
-                                      o.baseAddress, x, bias.pointer, y, relu ? 1 : 0)
-                }
+                                      o.baseAddress, order.baseAddress, x, bias.pointer, y, relu ? 1 : 0)
+                } }
             } }
         } }
     }

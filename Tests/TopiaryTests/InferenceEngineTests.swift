@@ -61,6 +61,22 @@ extension AllTests {
         }
     }
 
+    /// SELL orders rows by fill (most nonzeros first, ties by row) so a chunk pads little;
+    /// the order is a permutation and the kernel writes each lane to its own row.
+    @Test func sellOrdersRowsByFill() {
+        let weights = Tensor(zeros: [5, 40]), mask = Tensor(zeros: [5, 40])
+        for (row, count) in [(0, 1), (1, 7), (2, 0), (3, 7), (4, 3)] {
+            for column in 0..<count { mask[row * 40 + column * 5] = 1; weights[row * 40 + column * 5] = Float(row + 1) }
+        }
+        let matrix = SELLMatrix(weights: weights, mask: mask)
+        #expect(matrix.rowOrder == [1, 3, 4, 0, 2])
+        let kernel = SELLKernel(weight: weights, mask: mask, bias: Tensor(zeros: [5]), relu: false)
+        let x = Tensor(zeros: [40]), y = Tensor(zeros: [5])
+        x.fill(1)
+        kernel.apply(vector: x, into: y)
+        #expect(y.toArray() == [1, 14, 0, 28, 15])
+    }
+
     @Test func csrKernelMatchesNaiveReferenceWithLongIndices() {
         var g = SeededGenerator(seed: 83)
         // 70,000 columns: 32-bit column indices.

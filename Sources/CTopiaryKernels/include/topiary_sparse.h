@@ -48,9 +48,10 @@ void topiary_int8_dequantize(size_t rows, size_t cols, const int8_t *q, const fl
 //   chunk_windows (chunks + 1): offsets into window_index / window_slots
 //   window_index: the window (column / 32) of each chunk-window entry
 //   window_slots (entries + 1): offsets into slot arrays; values (slots x 16), offsets (slots x 16)
+//   row_order (rows): the output row lane l of chunk c computes is row_order[16c + l]
 void topiary_sell_spmv(size_t rows, size_t cols, const uint32_t *chunk_windows, const uint16_t *window_index,
                        const uint32_t *window_slots, const float *values, const uint8_t *offsets,
-                       const float *x, const float *bias, float *y, int relu);
+                       const uint32_t *row_order, const float *x, const float *bias, float *y, int relu);
 
 // N:M packed, batch 1: per row and 32-column window, 16 values and their window offsets
 // (values 0 where a window keeps fewer than 16). values/offsets: rows x windows x 16.
