@@ -22,6 +22,15 @@ public enum AtomicFile {
     public static func write(_ text: String, to path: String) throws {
         try write(Data(text.utf8), to: path)
     }
+
+    /// `value` as JSON: pretty-printed with sorted keys (stable diffs between runs), slashes
+    /// unescaped, non-finite numbers as "inf" / "-inf" / "nan" (RunReport reads them back).
+    public static func writeJSON(_ value: some Encodable, to path: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        try write(try encoder.encode(value), to: path)
+    }
 }
 
 public enum ReportError: Error, LocalizedError, Equatable {

@@ -31,12 +31,17 @@ extension ExperimentRunner {
     /// An adaptive rejection: weights, masks and generators back to the last accepted state.
     func rollBackToLastAccepted() throws {
         guard let lastAccepted else { preconditionFailure("no accepted state to roll back to") }
-        model.store.values.assign(from: lastAccepted.tensors["values"]!)
-        model.store.masks.assign(from: lastAccepted.tensors["masks"]!)
+        restoreWeightsAndGenerators(from: lastAccepted)
         model.store.zeroGrads()
-        restoreMovement(from: lastAccepted)
-        shuffleGenerator = SeededGenerator(stateArray: lastAccepted.header.progress.shuffleState)
-        scorerGenerator = SeededGenerator(stateArray: lastAccepted.header.progress.scorerState)
+    }
+
+    /// Weights, masks, movement accumulators and generators: what a rollback and a resume share.
+    private func restoreWeightsAndGenerators(from checkpoint: Checkpoint) {
+        model.store.values.assign(from: checkpoint.tensors["values"]!)
+        model.store.masks.assign(from: checkpoint.tensors["masks"]!)
+        restoreMovement(from: checkpoint)
+        shuffleGenerator = SeededGenerator(stateArray: checkpoint.header.progress.shuffleState)
+        scorerGenerator = SeededGenerator(stateArray: checkpoint.header.progress.scorerState)
     }
 
     /// The newest readable checkpoint of the run being resumed (nil: none yet, start over).
@@ -63,12 +68,8 @@ extension ExperimentRunner {
 
     func restore(_ checkpoint: Checkpoint) throws {
         let saved = checkpoint.header.progress
-        model.store.values.assign(from: checkpoint.tensors["values"]!)
-        model.store.masks.assign(from: checkpoint.tensors["masks"]!)
-        shuffleGenerator = SeededGenerator(stateArray: saved.shuffleState)
-        scorerGenerator = SeededGenerator(stateArray: saved.scorerState)
+        restoreWeightsAndGenerators(from: checkpoint)
         rewindValues = checkpoint.tensors["rewind.values"]
-        restoreMovement(from: checkpoint)
         let optimizerBuffers = checkpoint.tensors.filter { $0.key.hasPrefix("optimizer.") }
         if !optimizerBuffers.isEmpty || saved.optimizerStepCount != nil {
             let optimizer = spec.pruning.retraining!.optimizer!.makeOptimizer(for: model.store)

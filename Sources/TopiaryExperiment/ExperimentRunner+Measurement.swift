@@ -14,25 +14,21 @@ extension ExperimentRunner {
         let accounting = SparsityAccounting(targets)
         let excluded = Set(spec.pruning.excludeLayers)
         let prunedLayers = Set(targets.map(\.layerName))
-        let layers = model.weightParameters.map { parameter in
-            let alive = countNonzeros(parameter.mask)
-            return LayerRecord(layer: parameter.layerName, parameter: parameter.name,
-                               rows: parameter.shape[0], columns: parameter.shape[1], total: parameter.count,
-                               nonzeros: alive, sparsity: 1 - Double(alive) / Double(parameter.count),
-                               excluded: excluded.contains(parameter.layerName), denseBytes: 4 * parameter.count,
-                               csrBytes: MemoryFootprint.csrBytes(rows: parameter.shape[0], columns: parameter.shape[1], nonzeros: alive))
-        }
         let engines = measureEngines()
         let latency = engines.whole.map { LatencyRecord(batchSize: $0.batchSize, engine: $0.engine, $0.statistics) }
-        let layersWithEngines = layers.map { record -> LayerRecord in
-            var record = record
-            let measured = engines.perLayer.filter { $0.layer == record.layer }
+        let layers = model.weightParameters.map { parameter in
+            let alive = countNonzeros(parameter.mask)
+            let measured = engines.perLayer.filter { $0.layer == parameter.layerName }
+            var record = LayerRecord(layer: parameter.layerName, parameter: parameter.name,
+                                     rows: parameter.shape[0], columns: parameter.shape[1], total: parameter.count,
+                                     nonzeros: alive, sparsity: 1 - Double(alive) / Double(parameter.count),
+                                     excluded: excluded.contains(parameter.layerName), denseBytes: 4 * parameter.count,
+                                     csrBytes: MemoryFootprint.csrBytes(rows: parameter.shape[0], columns: parameter.shape[1], nonzeros: alive))
             record.latency = measured.map { LatencyRecord(batchSize: $0.batchSize, engine: $0.engine.rawValue, $0.statistics) }
             record.bytesByEngine = Dictionary(measured.map { ($0.engine.rawValue, $0.bytes) }, uniquingKeysWith: { a, _ in a })
             return record
         }
-        let int8Accuracy = inferenceAccuracy(engines.prepared["int8"]!, features: data.test.features, labels: data.test.labels)
-        let weights = model.weightParameters
+        let int8Accuracy = Evaluation.measure(engines.prepared["int8"]!, on: data.test).accuracy
         let trainSeconds = training.epochSeconds.reduce(0, +)
         options.progress?("stage \(stage): sparsity \(String(format: "%.5f", accounting.sparsity)), test accuracy \(String(format: "%.4f", test.accuracy)), validation \(String(format: "%.4f", validation.accuracy))")
         return StageRecord(
@@ -44,14 +40,14 @@ extension ExperimentRunner {
             trainSeconds: trainSeconds, scoreSeconds: scoreSeconds, selectSeconds: selectSeconds, latency: latency,
             denseBytes: MemoryFootprint.denseBytes(model.parameters),
             csrBytes: MemoryFootprint.csrBytes(model.parameters, sparseLayers: prunedLayers),
-            peakRSSBytes: ProcessMemory.peakResidentBytes, layers: layersWithEngines,
+            peakRSSBytes: ProcessMemory.peakResidentBytes, layers: layers,
             bytesByEngine: engines.bytes,
             bestEngine: Dictionary(uniqueKeysWithValues: spec.measurement.latencyBatchSizes.compactMap { batch in
                 engines.bestEngine(batch: batch).map { (String(batch), $0) } }),
             autoEngines: Dictionary(uniqueKeysWithValues: engines.autoEngines.map { (String($0.key), $0.value.map(\.rawValue)) }),
             int8TestAccuracy: int8Accuracy,
-            flopsDense: 2 * weights.reduce(0) { $0 + $1.count },
-            flopsEffective: 2 * weights.reduce(0) { $0 + countNonzeros($1.mask) },
+            flopsDense: 2 * layers.reduce(0) { $0 + $1.total },
+            flopsEffective: 2 * layers.reduce(0) { $0 + $1.nonzeros },
             latencyThreads: latencyThreads)
     }
 

@@ -44,39 +44,37 @@ extension ExperimentRunner {
     }
 
     /// Gradual (AGP): one training phase; masks follow the cubic every Δt steps; a row and a
-    /// checkpoint after every epoch.
+    /// checkpoint after every epoch (a resumed run continues the phase where it stopped).
     func runGradual(_ schedule: GradualSchedule, epochs: Int) throws {
+        let done = progress.gradualEpochsDone
+        guard done < epochs else { return }
         let retraining = spec.pruning.retraining!
-        let batches = BatchIterator(dataset: data.train, batchSize: retraining.batchSize!)
+        let stepsPerEpoch = BatchIterator(dataset: data.train, batchSize: retraining.batchSize!).batchesPerEpoch
         let optimizer = spanningOptimizer ?? retraining.optimizer!.makeOptimizer(for: model.store)
         spanningOptimizer = optimizer
-        let lr = try retraining.lrSchedule!.makeSchedule(baseRate: retraining.optimizer!.learningRate,
-                                                         totalSteps: epochs * batches.batchesPerEpoch)
-        let trainer = Trainer(model: model, optimizer: optimizer, schedule: lr, batches: batches, startStep: progress.phaseStep)
-        trainer.beforeStep = movementHook
         var scoreSeconds = 0.0, selectSeconds = 0.0
-        trainer.afterStep = { [unowned self] step in
-            guard let target = schedule.update(atStep: step) else { return }
-            let (score, select) = try pruneTargets(to: target)
-            optimizer.applyMasks()
-            scoreSeconds += score
-            selectSeconds += select
-        }
-        while progress.gradualEpochsDone < epochs {
-            let epoch = progress.gradualEpochsDone + 1
-            scoreSeconds = 0
-            selectSeconds = 0
-            let (loss, seconds) = try trainer.runEpoch(generator: &shuffleGenerator, interruptible: options.interruptible)
-            guard loss.isFinite else { throw TrainingError.diverged(phase: "gradual", epoch: epoch) }
-            options.progress?(String(format: "gradual epoch %d/%d: loss %.4f, %.2f s", epoch, epochs, loss, seconds))
-            let target = lastUpdateTarget(schedule, before: trainer.step)
-            try checkRealised(stage: epoch, target: target)
-            let outcome = TrainingOutcome(epochs: 1, lastLoss: loss, epochSeconds: [seconds], steps: batches.batchesPerEpoch)
-            try append(try measure(stage: epoch, target: target, training: outcome, scoreSeconds: scoreSeconds, selectSeconds: selectSeconds))
-            progress.gradualEpochsDone = epoch
-            progress.phaseStep = trainer.step
-            try checkpoint(label: "epoch\(epoch)")
-        }
+        _ = try train(epochs: epochs - done, batchSize: retraining.batchSize!, optimizer: optimizer,
+                      baseRate: retraining.optimizer!.learningRate, schedule: retraining.lrSchedule!, phase: "gradual",
+                      startStep: progress.phaseStep, scheduleSteps: epochs * stepsPerEpoch,
+                      firstEpoch: done + 1, totalEpochs: epochs,
+                      afterStep: { [unowned self] step in
+                          guard let target = schedule.update(atStep: step) else { return }
+                          let (score, select) = try pruneTargets(to: target)
+                          optimizer.applyMasks()
+                          scoreSeconds += score
+                          selectSeconds += select
+                      },
+                      afterEpoch: { [unowned self] epoch, loss, seconds, step in
+                          let target = lastUpdateTarget(schedule, before: step)
+                          try checkRealised(stage: epoch, target: target)
+                          let outcome = TrainingOutcome(epochs: 1, lastLoss: loss, epochSeconds: [seconds], steps: stepsPerEpoch)
+                          try append(try measure(stage: epoch, target: target, training: outcome,
+                                                 scoreSeconds: scoreSeconds, selectSeconds: selectSeconds))
+                          (scoreSeconds, selectSeconds) = (0, 0)
+                          progress.gradualEpochsDone = epoch
+                          progress.phaseStep = step
+                          try checkpoint(label: "epoch\(epoch)")
+                      })
     }
 
     /// The sparsity of the last mask update before `step`: what the masks realise now (the
@@ -123,11 +121,7 @@ extension ExperimentRunner {
     /// this stage's pruning; Jaccard at the number each layer keeps at `target` (uniform).
     func scoreAgreement(target: Double) throws -> [ScoreAgreement] {
         guard let names = spec.pruning.compareScorers else { return [] }
-        var context = ScoringContext(model: model,
-                                     calibration: BatchIterator(dataset: calibrationData, batchSize: spec.pruning.retraining!.batchSize!),
-                                     calibrationBatches: spec.pruning.calibrationBatches,
-                                     generator: SeededGenerator(seed: spec.seed, stream: "agreement"))
-        context.movement = movement
+        var context = scoringContext(generator: SeededGenerator(seed: spec.seed, stream: "agreement"))
         let scores = try names.map { try ScorerRegistry.make($0)!.scores(for: targets, context: &context) }
         var result: [ScoreAgreement] = []
         for (t, parameter) in targets.enumerated() {
@@ -148,10 +142,7 @@ extension ExperimentRunner {
     /// Scores the targets and prunes them to `target`; returns (score, select) seconds.
     func pruneTargets(to target: Double) throws -> (Double, Double) {
         let scorer = try ScorerRegistry.make(spec.pruning.scorer, options: spec.pruning.scorerOptions ?? [:])!
-        var context = ScoringContext(model: model,
-                                     calibration: BatchIterator(dataset: calibrationData, batchSize: spec.pruning.retraining!.batchSize!),
-                                     calibrationBatches: spec.pruning.calibrationBatches, generator: scorerGenerator)
-        context.movement = movement
+        var context = scoringContext(generator: scorerGenerator)
         if let reconstructing = scorer as? any ReconstructingScorer {
             // OBS scores, selects and updates weights in one pass per layer.
             let (_, seconds) = try measureSeconds { try reconstructing.pruneAndReconstruct(targets, to: target, context: &context) }
@@ -187,9 +178,13 @@ extension ExperimentRunner {
     }
 
     /// `epochs` epochs of `optimizer` with the LR schedule spanning `scheduleSteps` steps from
-    /// `startStep` (a fresh schedule per phase unless one spans stages).
+    /// `startStep` (a fresh schedule per phase unless one spans stages). A phase resumed
+    /// part-way numbers its epochs from `firstEpoch` of `totalEpochs`; `afterEpoch` gets each
+    /// epoch's number, loss, seconds and the optimizer step reached.
     func train(epochs: Int, batchSize: Int, optimizer: any Optimizer, baseRate: Float, schedule: ScheduleSpec, phase: String,
-               startStep: Int = 0, scheduleSteps: Int? = nil, afterStep: ((Int) throws -> Void)? = nil) throws -> TrainingOutcome {
+               startStep: Int = 0, scheduleSteps: Int? = nil, firstEpoch: Int = 1, totalEpochs: Int? = nil,
+               afterStep: ((Int) throws -> Void)? = nil,
+               afterEpoch: ((_ epoch: Int, _ loss: Double, _ seconds: Double, _ step: Int) throws -> Void)? = nil) throws -> TrainingOutcome {
         var outcome = TrainingOutcome(epochs: epochs)
         guard epochs > 0 else { return outcome }
         let batches = BatchIterator(dataset: data.train, batchSize: batchSize)
@@ -197,20 +192,28 @@ extension ExperimentRunner {
         let trainer = Trainer(model: model, optimizer: optimizer, schedule: lr, batches: batches, startStep: startStep)
         trainer.afterStep = afterStep
         trainer.beforeStep = movementHook
-        for epoch in 1...epochs {
+        let lastEpoch = firstEpoch + epochs - 1
+        for epoch in firstEpoch...lastEpoch {
             let (loss, seconds) = try trainer.runEpoch(generator: &shuffleGenerator, interruptible: options.interruptible)
             guard loss.isFinite else { throw TrainingError.diverged(phase: phase, epoch: epoch) }
             outcome.lastLoss = loss
             outcome.epochSeconds.append(seconds)
-            options.progress?("\(phase) epoch \(epoch)/\(epochs): loss \(String(format: "%.4f", loss)), \(String(format: "%.2f", seconds)) s")
+            options.progress?("\(phase) epoch \(epoch)/\(totalEpochs ?? lastEpoch): loss \(String(format: "%.4f", loss)), \(String(format: "%.2f", seconds)) s")
+            try afterEpoch?(epoch, loss, seconds, trainer.step)
         }
         outcome.steps = trainer.step - startStep
         return outcome
     }
 
-    /// The split calibration batches come from (pruning.calibration_split).
-    var calibrationData: LabeledDataset {
-        spec.pruning.calibrationSplit == .validation ? data.validation : data.train
+    /// What scorers see: the model, the spec's calibration batches (pruning.calibration_split,
+    /// retraining batch size), the movement accumulators, and `generator` for random draws.
+    func scoringContext(generator: SeededGenerator) -> ScoringContext {
+        let calibration = spec.pruning.calibrationSplit == .validation ? data.validation : data.train
+        var context = ScoringContext(model: model,
+                                     calibration: BatchIterator(dataset: calibration, batchSize: spec.pruning.retraining!.batchSize!),
+                                     calibrationBatches: spec.pruning.calibrationBatches, generator: generator)
+        context.movement = movement
+        return context
     }
 
     /// Accumulates movement (−w·g) after every backward when a movement scorer needs it.

@@ -38,7 +38,6 @@ public final class ExperimentRunner {
     /// −Σ w·g per target since the last pruning, when a movement scorer needs it.
     var movement: [Tensor]?
     var checkpointSequence = 0
-    private let startTime = monotonicNanoseconds()
     /// Set when a checkpoint was restored (resume), so dense training is skipped.
     var resumed = false
 
@@ -67,10 +66,7 @@ public final class ExperimentRunner {
             throw SpecError(file: options.specFile, keyPath: problem.keyPath, problem: problem.problem)
         }
 
-        var initGenerator = SeededGenerator(seed: spec.seed, stream: "init")
-        model = Sequential.multilayerPerceptron(inputFeatures: data.train.featureCount,
-                                                hiddenSizes: spec.model.hiddenSizes,
-                                                outputs: data.train.classCount, generator: &initGenerator)
+        model = ExperimentRunner.makeModel(spec, for: data.train)
         let excluded = Set(spec.pruning.excludeLayers)
         targets = model.weightParameters.filter { !excluded.contains($0.layerName) }
         maskSelection = ExperimentRunner.maskSelection(spec.pruning, model: model)
@@ -128,11 +124,13 @@ public final class ExperimentRunner {
         }
     }
 
-    /// Dense training alone, writing nothing (sensitivity analysis).
-    func trainDenseOnly() throws {
-        _ = try train(epochs: spec.training.epochs, batchSize: spec.training.batchSize,
-                      optimizer: spec.training.optimizer.makeOptimizer(for: model.store),
-                      baseRate: spec.training.optimizer.learningRate, schedule: spec.training.lrSchedule!, phase: "dense")
+    /// The spec's dense training phase, writing nothing (sensitivity analysis calls it alone).
+    @discardableResult
+    func trainDense(afterStep: ((Int) throws -> Void)? = nil) throws -> TrainingOutcome {
+        try train(epochs: spec.training.epochs, batchSize: spec.training.batchSize,
+                  optimizer: spec.training.optimizer.makeOptimizer(for: model.store),
+                  baseRate: spec.training.optimizer.learningRate, schedule: spec.training.lrSchedule!, phase: "dense",
+                  afterStep: afterStep)
     }
 
     /// Dense training (with the rewind snapshot taken at init or at the chosen step), stage 0,
@@ -145,10 +143,7 @@ public final class ExperimentRunner {
             afterStep = { [unowned self] step in if step + 1 == target { rewindValues = model.store.values.copy() } }
             if target == 0 { rewindValues = model.store.values.copy() }
         }
-        let dense = try train(epochs: spec.training.epochs, batchSize: spec.training.batchSize,
-                              optimizer: spec.training.optimizer.makeOptimizer(for: model.store),
-                              baseRate: spec.training.optimizer.learningRate,
-                              schedule: spec.training.lrSchedule!, phase: "dense", afterStep: afterStep)
+        let dense = try trainDense(afterStep: afterStep)
         if rewind.weights == .step, rewindValues == nil {
             throw SpecError(file: options.specFile, keyPath: "pruning.rewind.step",
                             problem: "dense training ended after \(dense.steps) steps, before step \(rewind.step!). Choose a step within dense training.")
@@ -167,6 +162,13 @@ public final class ExperimentRunner {
                   model: .init(architecture: model.architectureDescription, parameters: model.store.parameterCount,
                                prunableWeights: targets.reduce(0) { $0 + $1.count }),
                   stages: [], totalSeconds: 0)
+    }
+
+    /// The spec's model with its seeded initial weights, shaped for `data`'s features and classes.
+    static func makeModel(_ spec: ExperimentSpec, for data: LabeledDataset) -> Sequential {
+        var initGenerator = SeededGenerator(seed: spec.seed, stream: "init")
+        return Sequential.multilayerPerceptron(inputFeatures: data.featureCount, hiddenSizes: spec.model.hiddenSizes,
+                                               outputs: data.classCount, generator: &initGenerator)
     }
 
     static func loadData(_ spec: ExperimentSpec) throws -> SplitData {

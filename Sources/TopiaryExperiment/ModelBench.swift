@@ -3,6 +3,7 @@ import TopiaryData
 import TopiaryInference
 import TopiaryMetrics
 import TopiaryNN
+import TopiarySparsity
 import TopiaryTensor
 
 /// `topiary bench-model RUN_DIR`: re-measures every stage of a finished (or partial) run on
@@ -36,11 +37,8 @@ public struct ModelBench {
     public func run(batchSizes: [Int], repetitions: Int, threads: Int, progress: ((String) -> Void)?) throws -> [Row] {
         let spec = report.spec
         FloatEnvironment.prepareForFloatWork(blasThreads: threads)
-        let (_, fullTest) = try FashionMNIST.load(directory: spec.data.path!)
-        let test = spec.data.testLimit.map { fullTest.subset(Array(0..<min($0, fullTest.count))) } ?? fullTest
-        var generator = SeededGenerator(seed: spec.seed, stream: "init")
-        let model = Sequential.multilayerPerceptron(inputFeatures: test.featureCount, hiddenSizes: spec.model.hiddenSizes,
-                                                    outputs: test.classCount, generator: &generator)
+        let test = try ExperimentRunner.loadData(spec).test
+        let model = ExperimentRunner.makeModel(spec, for: test)
         var rows: [Row] = []
         for path in checkpointPaths {
             let checkpoint = try Checkpoint.read(from: path)
@@ -50,15 +48,14 @@ public struct ModelBench {
             }
             model.store.values.assign(from: values)
             model.store.masks.assign(from: masks)
-            let weights = model.weightParameters
-            let sparsity = 1 - Double(weights.reduce(0) { $0 + countNonzeros($1.mask) }) / Double(weights.reduce(0) { $0 + $1.count })
+            let sparsity = SparsityAccounting(model.weightParameters).sparsity
             progress?("\(checkpoint.header.label): sparsity \(String(format: "%.5f", sparsity))")
             let measurement = EngineMeasurement.measure(model, inputs: test.features.rowSlice(0, count: min(test.count, batchSizes.max()!)),
                                                         batchSizes: batchSizes, repetitions: repetitions, warmup: 20, threads: threads,
                                                         nOfM: spec.pruning.nOfM.map { ($0[0], $0[1]) })
             rows.append(Row(label: checkpoint.header.label, sparsity: sparsity, measurement: measurement,
-                            testAccuracy: inferenceAccuracy(measurement.prepared["dense"]!, features: test.features, labels: test.labels),
-                            int8TestAccuracy: inferenceAccuracy(measurement.prepared["int8"]!, features: test.features, labels: test.labels)))
+                            testAccuracy: Evaluation.measure(measurement.prepared["dense"]!, on: test).accuracy,
+                            int8TestAccuracy: Evaluation.measure(measurement.prepared["int8"]!, on: test).accuracy))
         }
         return rows
     }

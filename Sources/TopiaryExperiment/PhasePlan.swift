@@ -23,9 +23,7 @@ public struct PhasePlan: Sendable {
         case .staged(let stages):
             let perStage = stages.map { $0.epochs * retrainingStepsPerEpoch }
             return spec.pruning.rewind?.lrSchedule == .continue ? [perStage.reduce(0, +)] : perStage
-        case .adaptive(_, let epochs):
-            return [epochs * retrainingStepsPerEpoch]
-        case .gradual(_, let epochs):
+        case .adaptive(_, let epochs), .gradual(_, let epochs):
             return [epochs * retrainingStepsPerEpoch]
         }
     }

@@ -1,12 +1,16 @@
 import TopiaryInference
+import TopiaryMetrics
 import TopiarySparsity
 
 /// Engine names in report columns, in a fixed order.
 public enum InferenceEngineNames {
     /// Whole-model engines (nm columns stay empty unless the masks are N:M).
-    public static let whole = ["dense", "csr", "sell", "nm", "compact", "int8", "int8_csr"]
-    public static let perLayer = ["dense", "csr", "sell", "nm", "int8", "int8_csr"]
+    public static let whole = EngineMeasurement.wholeEngines.map(\.rawValue)
+    public static let perLayer = EngineMeasurement.perLayerEngines.map(\.rawValue)
     public static let bytes = whole
+    /// Exact engines other than dense: what a sparse model can beat dense with.
+    public static let exactSparse = EngineMeasurement.wholeEngines.filter { $0.isExact && $0 != .dense }.map(\.rawValue)
+    public static let exactSparsePerLayer = EngineMeasurement.perLayerEngines.filter { $0.isExact && $0 != .dense }.map(\.rawValue)
 }
 
 /// The CSV columns, defined once: the writers, `topiary columns` and the README's table all

@@ -214,10 +214,8 @@ extension RunComparison {
     /// compare.csv, compare.json and compare.md into `directory`, each written atomically.
     public func write(to directory: String, a: String, b: String, notes: [String] = []) throws {
         try AtomicFile.write(csv, to: directory + "/compare.csv")
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let file = ComparisonFile(a: a, b: b, regressed: regressed, confidence: confidence, notes: notes + unmatched, rows: rows)
-        try AtomicFile.write(try encoder.encode(file), to: directory + "/compare.json")
+        try AtomicFile.writeJSON(file, to: directory + "/compare.json")
         try AtomicFile.write("A: \(a)\nB: \(b)\n\n" + markdown + notes.map { "\n" + $0 }.joined() + "\n", to: directory + "/compare.md")
     }
 

@@ -104,10 +104,7 @@ public struct RunReport: Codable, Sendable, Equatable {
             let rows = stages.flatMap { stage in stage.scoreAgreement.map { (stage: stage.stage, agreement: $0) } }
             try AtomicFile.write(ReportColumns.csv(ReportColumns.scores, rows), to: directory + "/scores.csv")
         }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        try AtomicFile.write(try encoder.encode(self), to: directory + "/report.json")
+        try AtomicFile.writeJSON(self, to: directory + "/report.json")
         for file in RunPlots.files(self) { try AtomicFile.write(file.content, to: directory + "/" + file.name) }
     }
 
@@ -132,9 +129,9 @@ public struct RunReport: Codable, Sendable, Equatable {
 }
 
 /// Break-even sparsities (report.json `break_even`). A layer breaks even at batch B at the
-/// lowest sparsity (over the run's accepted stages) where its best sparse engine (csr, sell)
-/// beats its dense engine; the model breaks even where the best exact sparse engine (csr,
-/// sell, compact, auto) beats dense. null: not at any measured stage.
+/// lowest sparsity (over the run's accepted stages) where its best exact sparse engine (csr,
+/// sell, nm) beats its dense engine; the model breaks even where the best exact sparse engine
+/// (csr, sell, nm, compact, auto) beats dense. null: not at any measured stage.
 public struct BreakEven: Codable, Sendable, Equatable {
     /// layer → batch size → sparsity
     public var layers: [String: [String: Double?]] = [:]
@@ -150,7 +147,7 @@ public struct BreakEven: Codable, Sendable, Equatable {
             let key = String(batch)
             model[key] = stages.filter { stage in
                 guard let dense = stage.latency(batch: batch, engine: "dense")?.medianMicroseconds else { return false }
-                return ["csr", "sell", "nm", "compact", "auto"].contains {
+                return (InferenceEngineNames.exactSparse + ["auto"]).contains {
                     stage.latency(batch: batch, engine: $0).map { $0.medianMicroseconds < BreakEven.margin * dense } ?? false
                 }
             }.map(\.sparsity).min()
@@ -158,7 +155,7 @@ public struct BreakEven: Codable, Sendable, Equatable {
                 let wins = stages.compactMap { stage -> Double? in
                     guard let layer = stage.layers.first(where: { $0.layer == name }),
                           let dense = layer.latency(batch: batch, engine: "dense")?.medianMicroseconds,
-                          let sparse = ["csr", "sell", "nm"].compactMap({ layer.latency(batch: batch, engine: $0)?.medianMicroseconds }).min(),
+                          let sparse = InferenceEngineNames.exactSparsePerLayer.compactMap({ layer.latency(batch: batch, engine: $0)?.medianMicroseconds }).min(),
                           sparse < BreakEven.margin * dense else { return nil }
                     return layer.sparsity
                 }

@@ -38,7 +38,7 @@ public struct SensitivityAnalysis {
         let runner = try ExperimentRunner(spec: rawSpec, options: options)
         let spec = runner.spec
         let model = runner.model
-        try runner.trainDenseOnly()
+        try runner.trainDense()
         let dense = model.store.values.copy(), denseMasks = model.store.masks.copy()
         let denseVal = Evaluation.measure(model, on: runner.data.validation).accuracy
         let denseTest = Evaluation.measure(model, on: runner.data.test).accuracy

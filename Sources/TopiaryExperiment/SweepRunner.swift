@@ -53,9 +53,7 @@ public struct SweepRunner {
             var pointSpec = try points[index].apply(to: spec, file: specFile)
             pointSpec.threads = threads
             let specPath = directory + "/points/" + String(format: "%03d-", index) + points[index].label + ".spec.json"
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try AtomicFile.write(try encoder.encode(pointSpec), to: specPath)
+            try AtomicFile.writeJSON(pointSpec, to: specPath)
             let folder = pointDirectory(index)
             let resuming = FileManager.default.fileExists(atPath: folder + "/report.json")
             let process = Process()
@@ -100,10 +98,8 @@ public struct SweepRunner {
             }
         }
         try AtomicFile.write(csv, to: directory + "/sweep.csv")
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let file = SweepFile(spec: spec, points: entries)
-        try AtomicFile.write(try encoder.encode(file), to: directory + "/sweep.json")
+        try AtomicFile.writeJSON(file, to: directory + "/sweep.json")
 
         var outcome = SweepSummary()
         do {

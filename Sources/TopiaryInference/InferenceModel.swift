@@ -36,11 +36,9 @@ public final class InferenceModel: @unchecked Sendable {
         let stack = LinearStack(model)
         if engine == .nm {
             guard let nOfM else { return nil }
-            let packed = stack.layers.map { NMKernel(weight: $0.weight, mask: $0.mask, bias: $0.bias, relu: $0.relu, n: nOfM.n, m: nOfM.m) }
+            let packed = stack.layers.map { makeKernel($0, .nm, nOfM: nOfM) }
             guard packed.contains(where: { $0 != nil }) else { return nil }
-            let kernels = zip(stack.layers, packed).map { layer, kernel in
-                kernel ?? DenseKernel(weight: layer.weight, bias: layer.bias, relu: layer.relu) as any LayerKernel
-            }
+            let kernels = zip(stack.layers, packed).map { layer, kernel in kernel ?? makeKernel(layer, .dense)! }
             return InferenceModel(kernels: kernels, inputColumns: nil, inputFeatures: stack.inputFeatures, threads: threads)
         }
         if engine == .compact {

@@ -78,11 +78,21 @@ public final class DenseKernel: LayerKernel {
     }
 
     public func apply(featureMajor xt: Tensor, into yt: Tensor, threads: Int) {
+        DenseKernel.featureMajor(weight: weight, bias: bias, relu: relu, xt, into: yt)
+    }
+
+    public func apply(batchMajor x: Tensor, into y: Tensor) {
+        DenseKernel.batchMajor(weight: weight, bias: bias, relu: relu, x, into: y)
+    }
+
+    /// yt (out, B) = act(W xt + b) through BLAS, for any Float32 `weight` (out, in).
+    static func featureMajor(weight: Tensor, bias: Tensor, relu: Bool, _ xt: Tensor, into yt: Tensor) {
         matmul(weight, xt, into: yt)
         finishFeatureMajor(yt, bias: bias, relu: relu)
     }
 
-    public func apply(batchMajor x: Tensor, into y: Tensor) {
+    /// y (B, out) = act(x Wᵀ + b) through BLAS, for any Float32 `weight` (out, in).
+    static func batchMajor(weight: Tensor, bias: Tensor, relu: Bool, _ x: Tensor, into y: Tensor) {
         broadcastRow(bias, into: y)
         matmul(x, weight, transposeB: true, into: y, beta: 1)
         if relu { reluForward(y, into: y) }

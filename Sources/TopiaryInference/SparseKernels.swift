@@ -89,15 +89,12 @@ public final class Int8Kernel: LayerKernel {
 
     public func apply(featureMajor xt: Tensor, into yt: Tensor, threads: Int) {
         dequantize()
-        matmul(scratch, xt, into: yt)
-        finishFeatureMajor(yt, bias: bias, relu: relu)
+        DenseKernel.featureMajor(weight: scratch, bias: bias, relu: relu, xt, into: yt)
     }
 
     public func apply(batchMajor x: Tensor, into y: Tensor) {
         dequantize()
-        broadcastRow(bias, into: y)
-        matmul(x, scratch, transposeB: true, into: y, beta: 1)
-        if relu { reluForward(y, into: y) }
+        DenseKernel.batchMajor(weight: scratch, bias: bias, relu: relu, x, into: y)
     }
 }
 

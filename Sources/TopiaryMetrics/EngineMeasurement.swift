@@ -140,21 +140,3 @@ public struct EngineMeasurement: Sendable {
         whole.filter { $0.batchSize == batch }.min { $0.statistics.medianMicroseconds < $1.statistics.medianMicroseconds }?.engine
     }
 }
-
-/// Accuracy of a prepared inference model on a labelled set (the int8 column).
-public func inferenceAccuracy(_ model: InferenceModel, features: Tensor, labels: [Int32], batchSize: Int = 1000) -> Double {
-    var correct = 0
-    var start = 0
-    while start < labels.count {
-        let n = min(batchSize, labels.count - start)
-        let logits = model.predict(features.rowSlice(start, count: n))
-        for r in 0..<n {
-            let row = logits.pointer + r * logits.columns
-            var best = 0
-            for j in 1..<logits.columns where row[j] > row[best] { best = j }
-            if best == Int(labels[start + r]) { correct += 1 }
-        }
-        start += n
-    }
-    return Double(correct) / Double(labels.count)
-}

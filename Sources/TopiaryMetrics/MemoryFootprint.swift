@@ -22,8 +22,7 @@ public enum MemoryFootprint {
     }
 
     public static func csrBytes(rows: Int, columns: Int, nonzeros: Int) -> Int {
-        let indexBytes = columns <= 65_536 ? 2 : 4
-        return nonzeros * (4 + indexBytes) + 4 * (rows + 1)
+        CSRMatrix.bytes(rows: rows, columns: columns, nonzeros: nonzeros)
     }
 }
 

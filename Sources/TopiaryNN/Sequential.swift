@@ -37,13 +37,19 @@ public final class Sequential: @unchecked Sendable {
     }
 
     public var parameters: [Parameter] { store.parameters }
+    /// The Linear layers, in order.
+    public var linearLayers: [Linear] { layers.compactMap { $0 as? Linear } }
+    /// The Linear layers whose weight is one of `parameters` (scorers install hooks on them).
+    public func linearLayers(owning parameters: [Parameter]) -> [Linear] {
+        linearLayers.filter { layer in parameters.contains { $0.offset == layer.weight.offset } }
+    }
     /// The weights pruning may touch before any exclusion (biases are never pruned).
     public var weightParameters: [Parameter] { store.parameters.filter { $0.role == .weight } }
 
     /// e.g. "784-300-100-10 (Linear+ReLU)".
     public var architectureDescription: String {
         var sizes = [inputFeatures]
-        for case let linear as Linear in layers { sizes.append(linear.outFeatures) }
+        sizes += linearLayers.map(\.outFeatures)
         return sizes.map(String.init).joined(separator: "-")
     }
 }

@@ -14,10 +14,9 @@ public struct FisherScorer: ImportanceScorer {
     public init() {}
 
     public func scores(for targets: [Parameter], context: inout ScoringContext) throws -> [Tensor] {
-        let layers = context.model.layers.compactMap { $0 as? Linear }
+        let layers = context.model.linearLayers(owning: targets)
         var sums: [Int: Tensor] = [:]  // by parameter offset
-        var samples = 0
-        for layer in layers where targets.contains(where: { $0.offset == layer.weight.offset }) {
+        for layer in layers {
             let sum = Tensor(zeros: layer.weight.shape)
             sums[layer.weight.offset] = sum
             layer.onBackward = { x, dY in
@@ -31,11 +30,10 @@ public struct FisherScorer: ImportanceScorer {
         }
         defer { for layer in layers { layer.onBackward = nil } }
         context.forEachCalibrationGradient { }
-        samples = min(context.calibrationBatches * context.calibration.batchSize, context.calibration.dataset.count)
+        let n = Float(context.calibrationRows)
         return targets.map { parameter in
             let fisher = sums[parameter.offset]!
             let score = Tensor(zeros: parameter.shape)
-            let n = Float(samples)
             for i in 0..<score.count { score[i] = 0.5 * parameter.value[i] * parameter.value[i] * fisher[i] / n }
             return score
         }

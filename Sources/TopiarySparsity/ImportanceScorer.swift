@@ -34,9 +34,11 @@ public struct ScoringContext {
 
     /// Calls `body` with each of the first K calibration batches (dataset order).
     public func forEachCalibrationBatch(_ body: (Batch) -> Void) {
-        let rows = min(calibrationBatches * calibration.batchSize, calibration.dataset.count)
-        calibration.forEachBatch(order: Array(0..<rows), body)
+        calibration.forEachBatch(order: Array(0..<calibrationRows), body)
     }
+
+    /// Rows the calibration batches cover (the first K batches, at most the whole set).
+    public var calibrationRows: Int { min(calibrationBatches * calibration.batchSize, calibration.dataset.count) }
 
     /// Runs forward and backward on each of the first K calibration batches, calling `body`
     /// after each backward with fresh (zeroed, then accumulated) gradients in the store.

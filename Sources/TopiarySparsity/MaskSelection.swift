@@ -25,30 +25,8 @@ public struct UnstructuredSelection: MaskSelection {
     public func select(_ targets: [Parameter], scores: [Tensor], to target: Double) throws {
         try UnstructuredPruner(scope: scope, minimumDensity: minimumDensity).prune(targets, scores: scores, to: target)
     }
-    /// Global: the total within half a weight. Per layer: every layer within half a weight.
-    /// Per row: every row within half a weight (each rounds on its own).
     public func miss(_ targets: [Parameter], target: Double) -> (target: Double, realised: Double)? {
-        switch scope {
-        case .perLayer:
-            for parameter in targets {
-                let realised = 1 - Double(countNonzeros(parameter.mask)) / Double(parameter.count)
-                if abs(realised - target) * Double(parameter.count) > 0.5 + 1e-9 { return (target, realised) }
-            }
-            return nil
-        case .perRow:
-            for parameter in targets {
-                let (rows, columns) = (parameter.shape[0], parameter.count / parameter.shape[0])
-                for row in 0..<rows {
-                    let alive = (0..<columns).reduce(0) { $0 + (parameter.mask[row * columns + $1] != 0 ? 1 : 0) }
-                    let realised = 1 - Double(alive) / Double(columns)
-                    if abs(realised - target) * Double(columns) > 0.5 + 1e-9 { return (target, realised) }
-                }
-            }
-            return nil
-        default:
-            let accounting = SparsityAccounting(targets)
-            return accounting.matches(target: target, scope: scope) ? nil : (target, accounting.sparsity)
-        }
+        SparsityAccounting(targets).miss(target: target, scope: scope)
     }
 }
 
@@ -72,10 +50,9 @@ public struct LayerTargetSelection: MaskSelection {
         }
     }
     public func miss(_ targets: [Parameter], target: Double) -> (target: Double, realised: Double)? {
-        for parameter in targets {
-            let wanted = self.target(for: parameter.layerName, stage: target)
-            let realised = 1 - Double(countNonzeros(parameter.mask)) / Double(parameter.count)
-            if abs(realised - wanted) * Double(parameter.count) > 0.5 + 1e-9 { return (wanted, realised) }
+        for layer in SparsityAccounting(targets).layers {
+            let wanted = self.target(for: layer.name, stage: target)
+            if !layer.realises(wanted) { return (wanted, layer.sparsity) }
         }
         return nil
     }
@@ -93,8 +70,7 @@ public struct NMSelection: MaskSelection {
         try NMPruner(n: n, m: m).prune(targets, scores: scores)
     }
     public func miss(_ targets: [Parameter], target: Double) -> (target: Double, realised: Double)? {
-        let accounting = SparsityAccounting(targets)
-        return accounting.matches(target: target, scope: .nm) ? nil : (target, accounting.sparsity)
+        SparsityAccounting(targets).miss(target: target, scope: .nm)
     }
 }
 

@@ -46,13 +46,5 @@ public struct NMPruner: Sendable {
     }
 
     /// Whether every group of M in `mask` (rows, columns) has at most N nonzeros.
-    public static func isValid(_ mask: Tensor, n: Int, m: Int) -> Bool {
-        let (rows, columns) = (mask.rows, mask.columns)
-        for i in 0..<rows {
-            for start in stride(from: 0, to: columns, by: m) {
-                if (start..<min(start + m, columns)).filter({ mask[i * columns + $0] != 0 }).count > n { return false }
-            }
-        }
-        return true
-    }
+    public static func isValid(_ mask: Tensor, n: Int, m: Int) -> Bool { NMMatrix.isValid(mask, n: n, m: m) }
 }

@@ -64,7 +64,7 @@ public struct OBSScorer: ReconstructingScorer, ConfigurableScorer {
 
     /// The inputs (n, in) reaching the layer that owns `parameter`, over the calibration batches.
     func calibrationInputs(of parameter: Parameter, context: ScoringContext) throws -> Tensor {
-        guard let layer = context.model.layers.compactMap({ $0 as? Linear }).first(where: { $0.weight.offset == parameter.offset }) else {
+        guard let layer = context.model.linearLayers(owning: [parameter]).first else {
             preconditionFailure("\(parameter.name) is not a Linear layer's weight")
         }
         var rows: [Float] = []

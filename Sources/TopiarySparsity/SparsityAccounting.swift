@@ -7,14 +7,22 @@ public struct SparsityAccounting: Sendable, Equatable {
         public let name: String
         public let total: Int
         public let alive: Int
-        /// Output rows (per-row pruning rounds once per row).
-        public var rows: Int = 1
+        /// Alive weights of each output row (empty when not known).
+        public var aliveByRow: [Int] = []
         public var sparsity: Double { total == 0 ? 0 : 1 - Double(alive) / Double(total) }
+
+        /// Within half a weight of `target`: what one exact prune of this layer produces.
+        public func realises(_ target: Double) -> Bool { abs(sparsity - target) * Double(total) <= 0.5 + 1e-9 }
     }
 
     public let layers: [Layer]
     public init(_ targets: [Parameter]) {
-        layers = targets.map { Layer(name: $0.layerName, total: $0.count, alive: countNonzeros($0.mask), rows: $0.shape[0]) }
+        layers = targets.map { parameter in
+            let (rows, columns) = (parameter.shape[0], parameter.count / parameter.shape[0])
+            let mask = parameter.mask.pointer
+            let byRow = (0..<rows).map { row in (0..<columns).reduce(0) { $0 + (mask[row * columns + $1] != 0 ? 1 : 0) } }
+            return Layer(name: parameter.layerName, total: parameter.count, alive: byRow.reduce(0, +), aliveByRow: byRow)
+        }
     }
 
     init(layers: [Layer]) { self.layers = layers }
@@ -23,16 +31,37 @@ public struct SparsityAccounting: Sendable, Equatable {
     public var alive: Int { layers.reduce(0) { $0 + $1.alive } }
     public var sparsity: Double { total == 0 ? 0 : 1 - Double(alive) / Double(total) }
 
-    /// Whether `sparsity` is what pruning to `target` must produce: within half a weight per
-    /// rounding (one per layer for per-layer pruning).
-    public func matches(target: Double, scope: UnstructuredPruner.Scope) -> Bool {
-        let roundingSlack: Double
+    /// Where the masks miss what pruning to `target` at `scope` must produce, as (target,
+    /// realised there); nil when they realise it. Each prune rounds once per unit it counts
+    /// in, so: global — the total within half a weight; per layer — every layer; per row —
+    /// every row; N:M — exactly (it fixes the count). Neuron targets count neurons, not
+    /// weights (`NeuronSelection` checks them).
+    public func miss(target: Double, scope: UnstructuredPruner.Scope) -> (target: Double, realised: Double)? {
         switch scope {
-        case .global: roundingSlack = 0.5
-        case .perRow: roundingSlack = 0.5 * Double(layers.reduce(0) { $0 + $1.rows })
-        case .perLayer, .nm, .neurons: roundingSlack = 0.5 * Double(layers.count)
+        case .global:
+            return abs(sparsity - target) * Double(total) <= 0.5 + 1e-9 ? nil : (target, sparsity)
+        case .nm:
+            return abs(sparsity - target) < 1e-9 ? nil : (target, sparsity)
+        case .perLayer:
+            return layers.first { !$0.realises(target) }.map { (target, $0.sparsity) }
+        case .perRow:
+            for layer in layers {
+                guard !layer.aliveByRow.isEmpty else {
+                    if !layer.realises(target) { return (target, layer.sparsity) }
+                    continue
+                }
+                let columns = layer.total / layer.aliveByRow.count
+                for alive in layer.aliveByRow {
+                    let realised = 1 - Double(alive) / Double(columns)
+                    if abs(realised - target) * Double(columns) > 0.5 + 1e-9 { return (target, realised) }
+                }
+            }
+            return nil
+        case .neurons:
+            preconditionFailure("neuron targets count neurons; NeuronSelection checks them")
         }
-        if scope == .nm { return abs(sparsity - target) < 1e-9 }
-        return abs(sparsity - target) * Double(total) <= roundingSlack + 1e-9
     }
+
+    /// Whether the masks realise `target` at `scope` (see `miss`).
+    public func matches(target: Double, scope: UnstructuredPruner.Scope) -> Bool { miss(target: target, scope: scope) == nil }
 }

@@ -11,9 +11,9 @@ public struct WandaScorer: ImportanceScorer {
     public init() {}
 
     public func scores(for targets: [Parameter], context: inout ScoringContext) throws -> [Tensor] {
-        let layers = context.model.layers.compactMap { $0 as? Linear }
+        let layers = context.model.linearLayers(owning: targets)
         var squaredNorms: [Int: [Double]] = [:]
-        for layer in layers where targets.contains(where: { $0.offset == layer.weight.offset }) {
+        for layer in layers {
             let offset = layer.weight.offset
             squaredNorms[offset] = [Double](repeating: 0, count: layer.inFeatures)
             layer.onForward = { x in

@@ -40,7 +40,13 @@ public struct CSRMatrix: Sendable {
     }
 
     /// Bytes of the format: Float32 values, 16- or 32-bit column indices, 32-bit row pointers.
-    public var bytes: Int { nonzeros * (4 + (usesShortIndices ? 2 : 4)) + 4 * (rows + 1) }
+    public var bytes: Int { CSRMatrix.bytes(rows: rows, columns: columns, nonzeros: nonzeros) }
+
+    /// Bytes of a CSR matrix of this size: `valueBytes` per value, 16-bit column indices up to
+    /// 65,536 columns (else 32-bit), 32-bit row pointers. The one formula every report uses.
+    public static func bytes(rows: Int, columns: Int, nonzeros: Int, valueBytes: Int = 4) -> Int {
+        nonzeros * (valueBytes + (columns <= 65_536 ? 2 : 4)) + 4 * (rows + 1)
+    }
 
     /// Column index of nonzero k.
     public func column(_ k: Int) -> Int { usesShortIndices ? Int(columnIndices16[k]) : Int(columnIndices32[k]) }
@@ -102,7 +108,7 @@ public struct Int8CSRMatrix: Sendable {
 
     /// int8 values, 16-/32-bit indices, row pointers, per-row scales.
     public var bytes: Int {
-        structure.nonzeros * (1 + (structure.usesShortIndices ? 2 : 4)) + 4 * (structure.rows + 1) + 4 * structure.rows
+        CSRMatrix.bytes(rows: structure.rows, columns: structure.columns, nonzeros: structure.nonzeros, valueBytes: 1) + 4 * structure.rows
     }
 }
 
@@ -140,8 +146,6 @@ public struct SELLMatrix: Sendable {
     /// The output row each lane computes, in chunk order (rows sorted by nonzeros, descending).
     public let rowOrder: [UInt32]
 
-    public static let chunkRows = 16
-    public static let windowColumns = 32
 
     public init(weights: Tensor, mask: Tensor) {
         precondition(weights.rank == 2 && mask.shape == weights.shape, "SELL needs matching matrices")
@@ -188,7 +192,6 @@ public struct SELLMatrix: Sendable {
         self.offsets = offsets
     }
 
-    public var slots: Int { values.count / 16 }
     /// Values (Float32) and offsets (1 byte) per slot lane, plus the chunk/window tables and the row order.
     public var bytes: Int { values.count * 5 + 4 * chunkWindows.count + 2 * windowIndex.count + 4 * windowSlots.count + 4 * rowOrder.count }
 }
@@ -212,11 +215,8 @@ public struct NMMatrix: Sendable {
         let windows = (columns + 31) / 32
         var values = [Float](repeating: 0, count: rows * windows * 16)
         var offsets = [UInt8](repeating: 0, count: rows * windows * 16)
+        guard NMMatrix.isValid(mask, n: n, m: m) else { return nil }
         for i in 0..<rows {
-            for start in stride(from: 0, to: columns, by: m) {
-                let kept = (start..<min(start + m, columns)).filter { mask[i * columns + $0] != 0 }
-                if kept.count > n { return nil }
-            }
             for w in 0..<windows {
                 var lane = 0
                 for j in (w * 32)..<min(w * 32 + 32, columns) where mask[i * columns + j] != 0 {
@@ -237,4 +237,16 @@ public struct NMMatrix: Sendable {
 
     /// Float32 values and 1-byte offsets per lane.
     public var bytes: Int { values.count * 5 }
+
+    /// Whether every group of M consecutive columns of every row of `mask` (rows, columns)
+    /// has at most N nonzeros (a shorter last group included).
+    public static func isValid(_ mask: Tensor, n: Int, m: Int) -> Bool {
+        let (rows, columns) = (mask.rows, mask.columns)
+        for i in 0..<rows {
+            for start in stride(from: 0, to: columns, by: m) {
+                if (start..<min(start + m, columns)).filter({ mask[i * columns + $0] != 0 }).count > n { return false }
+            }
+        }
+        return true
+    }
 }

@@ -49,15 +49,12 @@ struct RunCommand: ParsableCommand {
                 }
                 experiment.pruning.scorer = scorer
             }
-            var options = RunOptions()
+            var options = flags.runOptions(specFile: spec)
             options.runDirectory = out
             options.resumeDirectory = resumeDirectory
             options.interruptible = true
             options.latencyThreads = latencyThreads
             options.seedOverride = seed
-            options.quick = flags.quick
-            options.specFile = spec
-            options.progress = progressPrinter(quiet: flags.quiet)
             let runner = try ExperimentRunner(spec: experiment, options: options)
             options.progress?((resumeDirectory == nil ? "run folder " : "resuming ") + runner.runDirectory)
             RunInterruption.installHandler()

@@ -35,17 +35,11 @@ struct SensitivityCommand: ParsableCommand {
                 throw ValidationError("--global-sparsity must lie in (0, 1), got \(globalSparsity).")
             }
             let experiment = try ExperimentSpec.load(path: spec)
-            var options = RunOptions()
-            options.quick = flags.quick
-            options.specFile = spec
-            options.progress = progressPrinter(quiet: flags.quiet)
-            let result = try SensitivityAnalysis.run(spec: experiment, grid: sparsities, options: options)
+            let result = try SensitivityAnalysis.run(spec: experiment, grid: sparsities, options: flags.runOptions(specFile: spec))
             let directory = out ?? "notebooks-out/\(experiment.name)-sensitivity/\(Int(Date().timeIntervalSince1970))"
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             try AtomicFile.write(SensitivityAnalysis.csv(result), to: directory + "/sensitivity.csv")
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try AtomicFile.write(try encoder.encode(result), to: directory + "/sensitivity.json")
+            try AtomicFile.writeJSON(result, to: directory + "/sensitivity.json")
             print(String(format: "dense: validation %.4f, test %.4f", result.denseValAccuracy, result.denseTestAccuracy))
             print("layer  " + sparsities.sorted().map { String(format: "%6.2f", $0) }.joined(separator: " ") + "   (validation accuracy)")
             for layer in result.layerSizes.keys.sorted() {

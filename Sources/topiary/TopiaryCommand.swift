@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TopiaryExperiment
 
 struct TopiaryCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -28,4 +29,13 @@ struct TrainingFlags: ParsableArguments {
 
     @Flag(help: "No progress lines on stderr.")
     var quiet = false
+
+    /// Run options with these flags, for the spec at `specFile`.
+    func runOptions(specFile: String) -> RunOptions {
+        var options = RunOptions()
+        options.quick = quick
+        options.specFile = specFile
+        options.progress = progressPrinter(quiet: quiet)
+        return options
+    }
 }
