@@ -6,8 +6,9 @@ import TopiarySparsity
 import TopiaryTensor
 
 /// `topiary sensitivity SPEC`: how much each layer tolerates pruning on its own. After the
-/// spec's dense training, every prunable layer in turn is pruned (the spec's scorer, within
-/// the layer) to each sparsity of a grid, with no retraining, from the same dense weights;
+/// spec's dense training, every prunable layer in turn is pruned (the spec's scorer within
+/// the layer, calibrated as a run is: pruning.calibration_split, movement since dense
+/// training) to each sparsity of a grid, with no retraining, from the same dense weights;
 /// the validation accuracy (decisions) and test accuracy (reporting) are recorded.
 public struct SensitivityAnalysis {
     public struct Point: Codable, Sendable, Equatable {
@@ -42,17 +43,14 @@ public struct SensitivityAnalysis {
         let dense = model.store.values.copy(), denseMasks = model.store.masks.copy()
         let denseVal = Evaluation.measure(model, on: runner.data.validation).accuracy
         let denseTest = Evaluation.measure(model, on: runner.data.test).accuracy
+        let scorer = try ScorerRegistry.make(spec.pruning.scorer, options: spec.pruning.scorerOptions ?? [:])!
         var points: [Point] = []
         for target in runner.targets {
             for sparsity in grid.sorted() {
                 model.store.values.assign(from: dense)
                 model.store.masks.assign(from: denseMasks)
-                var context = ScoringContext(model: model,
-                                             calibration: BatchIterator(dataset: runner.data.train, batchSize: spec.pruning.retraining!.batchSize!),
-                                             calibrationBatches: spec.pruning.calibrationBatches,
-                                             generator: SeededGenerator(seed: spec.seed, stream: "sensitivity"))
-                let scores = try ScorerRegistry.make(spec.pruning.scorer, options: spec.pruning.scorerOptions ?? [:])!
-                    .scores(for: [target], context: &context)
+                var context = runner.scoringContext(generator: SeededGenerator(seed: spec.seed, stream: "sensitivity"))
+                let scores = try scorer.scores(for: [target], context: &context)
                 try UnstructuredPruner(scope: .perLayer).prune([target], scores: scores, to: sparsity)
                 points.append(Point(layer: target.layerName, sparsity: sparsity,
                                     valAccuracy: Evaluation.measure(model, on: runner.data.validation).accuracy,
