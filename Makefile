@@ -43,9 +43,12 @@ run: build
 quick: build
 	.build/release/topiary run $(SPEC) --quick $(RUN_ARGS)
 
+# Line-buffered so a CI log shows the test that was running; a hang fails after 40 min
+# instead of using up CI's whole budget.
 test: test-deps
 	swift build --build-tests
-	swift test --skip-build --disable-xctest
+	stdbuf -oL -eL timeout --kill-after=30 2400 swift test --skip-build --disable-xctest \
+	  || { status=$$?; [ $$status -ne 124 ] || echo "make test: the suite did not finish within 40 minutes (the last test started above hung)"; exit $$status; }
 
 # A benchmark, not a test: sgemm GFLOP/s per BLAS core, W1 dense and masked epoch seconds.
 bench: build

@@ -4,21 +4,14 @@ import Testing
 @testable import TopiaryExperiment
 
 /// Runs the real `topiary` executable (built beside the test bundle).
-func runTopiary(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, stdout: String, stderr: String) {
-    let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
-        .appendingPathComponent("topiary")
-    let process = Process()
-    process.executableURL = executable
-    process.arguments = arguments
-    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-    let out = Pipe(), err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
-    return (process.terminationStatus, stdout, stderr)
+func runTopiary(_ arguments: [String], environment: [String: String] = [:], timeout: Double = 600) throws -> (status: Int32, stdout: String, stderr: String) {
+    let result = try ChildProcess.run(topiaryExecutable, arguments, environment: environment, timeout: timeout)
+    return (result.status, result.stdout, result.stderr)
+}
+
+/// The `topiary` binary built beside the test bundle.
+var topiaryExecutable: String {
+    URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("topiary").path
 }
 
 extension AllTests {

@@ -9,20 +9,13 @@ let killableYAML = validSpecYAML
                           with: "    - { sparsity: 0.5, epochs: 3 }\n    - { sparsity: 0.7, epochs: 3 }\n    - { sparsity: 0.8, epochs: 3 }\n    - { sparsity: 0.9, epochs: 3 }")
     .replacingOccurrences(of: "  validation_size: 400", with: "  validation_size: 400\n  path: \(FashionMNISTSlice.directory)")
 
-/// Starts `topiary run` on a spec in the background.
-func launchTopiary(_ arguments: [String]) throws -> Process {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
-        .appendingPathComponent("topiary")
-    process.arguments = arguments
-    process.standardOutput = FileHandle.nullDevice
-    process.standardError = FileHandle.nullDevice
-    try process.run()
-    return process
+/// Starts `topiary` in the background.
+func launchTopiary(_ arguments: [String]) throws -> ChildProcess {
+    try ChildProcess(topiaryExecutable, arguments)
 }
 
-/// Waits (up to 120 s) until `path` exists.
-func waitForFile(_ path: String, _ process: Process) -> Bool {
+/// Waits (up to 120 s) until `path` exists; false when the process ended first.
+func waitForFile(_ path: String, _ process: ChildProcess) -> Bool {
     let deadline = Date().addingTimeInterval(120)
     while Date() < deadline {
         if FileManager.default.fileExists(atPath: path) { return true }
@@ -47,9 +40,8 @@ extension AllTests {
         // The stage-1 checkpoint is written as stage 2 begins: kill right then, mid-stage 2.
         #expect(waitForFile(killed + "/checkpoints/0001-stage1.bin", process))
         usleep(50_000)
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-        #expect(process.terminationReason == .uncaughtSignal)
+        process.signal(SIGKILL)
+        #expect(try process.wait(timeout: 60).status == 128 + SIGKILL)
         let partial = try RunReport.read(from: killed)
         #expect(partial.status == .running && partial.stages.count < 5)
 
@@ -67,9 +59,8 @@ extension AllTests {
         let directory = temporaryDirectory("sigint") + "/run"
         let process = try launchTopiary(["run", spec, "--out", directory, "--quiet"])
         #expect(waitForFile(directory + "/checkpoints/0000-stage0.bin", process))
-        kill(process.processIdentifier, SIGINT)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 130)
+        process.signal(SIGINT)
+        #expect(try process.wait(timeout: 120).status == 130)
         let report = try RunReport.read(from: directory)
         #expect(report.status == .interrupted && report.error?.contains("--resume") == true)
         let resumed = try runTopiary(["run", spec, "--resume", directory, "--quiet"])

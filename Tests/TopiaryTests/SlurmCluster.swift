@@ -7,11 +7,8 @@ import Foundation
 final class SlurmCluster {
     let directory: String
     let configuration: String
-    /// slurmctld and slurmd, spawned with posix_spawn rather than Foundation's Process: Process
-    /// watches a child through a socket the child inherits, and a daemon that closes its
-    /// descriptors looks exited — Foundation then blocks in waitpid on it and stops reaping
-    /// every other child (swift-corelibs-foundation #4795's family of bugs).
-    private var daemons: [pid_t] = []
+    /// slurmctld and slurmd in the foreground (see `ChildProcess` for why not Foundation's Process).
+    private var daemons: [ChildProcess] = []
     private var startedMunge = false
 
     var environment: [String: String] { ["SLURM_CONF": configuration] }
@@ -77,31 +74,22 @@ final class SlurmCluster {
         FileManager.default.createFile(atPath: configuration, contents: Data(conf.utf8))
         for (binary, arguments) in [("/usr/sbin/slurmctld", ["-D", "-i"]), ("/usr/sbin/slurmd", ["-D", "-N", "localhost"])] {
             let log = directory + "/" + (binary as NSString).lastPathComponent + ".out"
-            guard let pid = Self.spawn(binary, arguments, log: log, environment: environment) else { return "\(binary) did not start" }
-            daemons.append(pid)
+            guard let daemon = try? ChildProcess(binary, arguments, environment: environment, log: log) else { return "\(binary) did not start" }
+            daemons.append(daemon)
         }
-        for _ in 0..<100 {
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
             if let state = Self.output("/usr/bin/sinfo", ["--noheader", "--format", "%T"], environment: environment), state.contains("idle") { return nil }
-            if daemons.contains(where: { waitpid($0, nil, WNOHANG) == $0 }) { break }   // a daemon died
+            if daemons.contains(where: { !$0.isRunning }) { break }   // a daemon died
             usleep(200_000)
         }
         let logs = ["slurmctld.out", "slurmd.out"].map { (try? String(contentsOfFile: directory + "/" + $0, encoding: .utf8)) ?? "" }
-        return "the Slurm node did not become idle within 20 s; logs:\n" + logs.map { String($0.suffix(1500)) }.joined(separator: "\n---\n")
+        return "the Slurm node did not become idle within 30 s; logs:\n" + logs.map { String($0.suffix(1500)) }.joined(separator: "\n---\n")
     }
 
     func stop() {
-        for daemon in daemons { kill(daemon, SIGTERM) }
-        for daemon in daemons {
-            var exited = false
-            for _ in 0..<50 where !exited {
-                exited = waitpid(daemon, nil, WNOHANG) != 0
-                if !exited { usleep(100_000) }
-            }
-            if !exited {
-                kill(daemon, SIGKILL)
-                waitpid(daemon, nil, 0)
-            }
-        }
+        for daemon in daemons { daemon.signal(SIGTERM) }
+        for daemon in daemons { _ = try? daemon.wait(timeout: 5) }   // killed after 5 s
         daemons = []
         if startedMunge, let pid = (try? String(contentsOfFile: "/run/munge/munged.pid", encoding: .utf8)).flatMap({ Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }) {
             kill(pid, SIGTERM)
@@ -111,45 +99,14 @@ final class SlurmCluster {
 
     deinit { stop() }
 
-    /// Starts `executable` with stdin from /dev/null and stdout/stderr into `log`.
-    private static func spawn(_ executable: String, _ arguments: [String], log: String, environment: [String: String]) -> pid_t? {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-        let envp = ProcessInfo.processInfo.environment.merging(environment) { $1 }.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { (argv + envp).forEach { free($0) } }
-        var pid: pid_t = 0
-        return posix_spawn(&pid, executable, &actions, nil, argv, envp) == 0 ? pid : nil
-    }
-
-    /// Runs a command with no pipes (a daemon it starts must not hold one open) and says whether it exited 0.
+    /// Whether a command exits 0 within 30 s. munged daemonizes: runuser returns once it has.
     private static func succeeds(_ executable: String, _ arguments: [String]) -> Bool {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        guard (try? process.run()) != nil else { return false }
-        process.waitUntilExit()
-        return process.terminationStatus == 0
+        (try? ChildProcess.run(executable, arguments, timeout: 30).status) == 0
     }
 
-    /// Standard output of a command, or nil when it cannot start or exits non-zero.
+    /// Standard output of a command, or nil when it cannot start, exits non-zero or takes over 30 s.
     private static func output(_ executable: String, _ arguments: [String], environment: [String: String]) -> String? {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        guard (try? process.run()) != nil else { return nil }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return process.terminationStatus == 0 ? String(decoding: data, as: UTF8.self) : nil
+        guard let result = try? ChildProcess.run(executable, arguments, environment: environment, timeout: 30), result.status == 0 else { return nil }
+        return result.stdout
     }
 }

@@ -76,12 +76,7 @@ enum FashionMNISTSlice {
 /// the PNG's size in pixels and bytes: a chart that does not render fails here.
 func renderSVG(_ path: String) throws -> (width: Int, height: Int, bytes: Int) {
     let png = temporaryDirectory("png") + "/chart.png"
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/rsvg-convert")
-    process.arguments = [path, "-o", png]
-    try process.run()
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else { return (0, 0, 0) }
+    guard try ChildProcess.run("/usr/bin/rsvg-convert", [path, "-o", png], timeout: 60).status == 0 else { return (0, 0, 0) }
     let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: png)))
     guard bytes.count > 24, Array(bytes[1...3]) == Array("PNG".utf8) else { return (0, 0, bytes.count) }
     let width = Int(bytes[16]) << 24 | Int(bytes[17]) << 16 | Int(bytes[18]) << 8 | Int(bytes[19])
