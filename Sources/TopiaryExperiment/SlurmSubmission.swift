@@ -18,8 +18,33 @@ public struct SlurmSubmission {
         self.quick = quick
     }
 
-    /// Points still to run: every point without a complete report.
-    public var pendingPoints: [Int] { sweep.points.indices.filter { !sweep.isComplete($0) } }
+    /// Points without a complete report.
+    public var unfinishedPoints: [Int] { sweep.points.indices.filter { !sweep.isComplete($0) } }
+
+    /// Points to submit: unfinished and not already queued by an earlier submission that
+    /// Slurm still lists (so re-running after `--wait-timeout` re-attaches instead of
+    /// running a point twice).
+    public func pendingPoints() throws -> [Int] {
+        let queued = try queuedTasks()
+        return unfinishedPoints.filter { queued[$0] == nil }
+    }
+
+    /// Job ids of this sweep's submissions, one per line, appended by `submit`.
+    public var jobsPath: String { sweep.directory + "/slurm/jobs" }
+
+    public func submittedJobs() -> [String] {
+        ((try? String(contentsOfFile: jobsPath, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+    }
+
+    /// Array tasks of this sweep's submitted jobs that Slurm lists as pending or running:
+    /// point index → job id. Asks squeue only when something was submitted.
+    public func queuedTasks() throws -> [Int: String] {
+        var queued: [Int: String] = [:]
+        for job in submittedJobs() {
+            for point in try SlurmSubmission.queuedArrayIndices(jobID: job) { queued[point] = job }
+        }
+        return queued
+    }
 
     public var scriptPath: String { sweep.directory + "/slurm/sweep.sbatch" }
 
@@ -52,10 +77,10 @@ public struct SlurmSubmission {
         return lines.joined(separator: "\n") + "\n"
     }
 
-    /// Writes the script for the pending points and submits it; returns the job id, or nil
-    /// when no point is pending.
+    /// Writes the script for the pending points and submits it; returns the job id (nil
+    /// when no point is pending) and the points it runs.
     public func submit(workingDirectory: String = FileManager.default.currentDirectoryPath) throws -> (jobID: String, points: [Int])? {
-        let points = pendingPoints
+        let points = try pendingPoints()
         guard !points.isEmpty else { return nil }
         try FileManager.default.createDirectory(atPath: sweep.directory + "/slurm", withIntermediateDirectories: true)
         try AtomicFile.write(script(points: points, workingDirectory: workingDirectory), to: scriptPath)
@@ -65,23 +90,36 @@ public struct SlurmSubmission {
               !jobID.isEmpty, jobID.allSatisfy(\.isNumber) else {
             throw SlurmError.unexpectedOutput(command: "sbatch", output: output)
         }
+        try AtomicFile.write((submittedJobs() + [jobID]).joined(separator: "\n") + "\n", to: jobsPath)
         return (jobID, points)
     }
 
-    /// Polls squeue every `interval` seconds until no task of the job is pending or running.
-    public static func wait(jobID: String, interval: Double, progress: ((String) -> Void)? = nil) throws {
+    /// Array indices of `jobID` that squeue lists (pending or running); empty once the job
+    /// has finished, including when the controller has already forgotten it.
+    static func queuedArrayIndices(jobID: String) throws -> [Int] {
+        let output: String
+        do {
+            output = try command("squeue", ["--noheader", "--array", "--jobs", jobID, "--format", "%i"])
+        } catch SlurmError.commandFailed(_, _, let message) where message.contains("Invalid job id") {
+            return []
+        }
+        // With --array every task has its own line, "<job>_<index>".
+        return output.split(separator: "\n").compactMap { line in
+            line.split(separator: "_").last.flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        }
+    }
+
+    /// Polls squeue every `interval` seconds until no task of `jobIDs` is pending or
+    /// running; false when `timeout` seconds passed first (the tasks go on).
+    public static func wait(jobIDs: [String], interval: Double, timeout: Double? = nil, progress: ((String) -> Void)? = nil) throws -> Bool {
+        let deadline = timeout.map { Date().addingTimeInterval($0) }
         var lastCount = -1
         while true {
-            let output: String
-            do {
-                output = try command("squeue", ["--noheader", "--array", "--jobs", jobID, "--format", "%i %T"])
-            } catch SlurmError.commandFailed(_, _, let message) where message.contains("Invalid job id") {
-                return   // finished long enough ago that the controller forgot it
-            }
-            let listed = output.split(separator: "\n").filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
-            if listed.isEmpty { return }
-            if listed.count != lastCount { progress?("job \(jobID): \(listed.count) task(s) pending or running") }
-            lastCount = listed.count
+            let count = try jobIDs.reduce(0) { $0 + (try queuedArrayIndices(jobID: $1).count) }
+            if count == 0 { return true }
+            if count != lastCount { progress?("job \(jobIDs.joined(separator: ", ")): \(count) task(s) pending or running") }
+            lastCount = count
+            if let deadline, Date() >= deadline { return false }
             usleep(useconds_t(interval * 1_000_000))
         }
     }

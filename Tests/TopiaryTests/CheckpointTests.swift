@@ -34,7 +34,7 @@ extension AllTests {
         let directory = temporaryDirectory("ckpt")
         func expectError(_ bytes: Data, _ name: String, _ check: (CheckpointError) -> Bool) {
             let path = directory + "/" + name
-            _ = FileManager.default.createFile(atPath: path, contents: bytes)
+            writeTestFile(path, bytes)
             do {
                 _ = try Checkpoint.read(from: path)
                 Issue.record("\(name) was accepted")

@@ -9,7 +9,7 @@ extension AllTests {
 
     func write(_ name: String, _ bytes: [UInt8], gzip: Bool = true) -> String {
         let path = directory + "/" + name
-        if gzip { writeGzip(bytes, to: path) } else { FileManager.default.createFile(atPath: path, contents: Data(bytes)) }
+        if gzip { writeGzip(bytes, to: path) } else { writeTestFile(path, Data(bytes)) }
         return path
     }
 
@@ -51,7 +51,7 @@ extension AllTests {
         writeGzip(idxBytes(dimensions: [4000], payload: (0..<4000).map { UInt8($0 % 251) }), to: whole)
         let data = try Data(contentsOf: URL(fileURLWithPath: whole))
         let cut = directory + "/cut.gz"
-        FileManager.default.createFile(atPath: cut, contents: data.prefix(data.count / 2))
+        writeTestFile(cut, data.prefix(data.count / 2))
         #expect(throws: DataError.self) { try IDXFile(contentsOf: cut) }
         #expect(describe { try IDXFile(contentsOf: cut) }.contains("truncated"))
     }

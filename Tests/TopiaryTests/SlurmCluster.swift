@@ -71,7 +71,7 @@ final class SlurmCluster {
 
         """
         for folder in ["state", "spool"] { try? FileManager.default.createDirectory(atPath: directory + "/" + folder, withIntermediateDirectories: true) }
-        FileManager.default.createFile(atPath: configuration, contents: Data(conf.utf8))
+        writeTestFile(configuration, Data(conf.utf8))
         for (binary, arguments) in [("/usr/sbin/slurmctld", ["-D", "-i"]), ("/usr/sbin/slurmd", ["-D", "-N", "localhost"])] {
             let log = directory + "/" + (binary as NSString).lastPathComponent + ".out"
             guard let daemon = try? ChildProcess(binary, arguments, environment: environment, log: log) else { return "\(binary) did not start" }

@@ -52,6 +52,18 @@ extension AllTests {
         let again = try runTopiary(["slurm", spec, "--out", out, "--wait", "--poll-seconds", "0.5"], environment: cluster.environment)
         #expect(again.status == 0 && again.stdout.contains("nothing to submit"), "\(again.stdout)")
 
+        // Stop waiting at once (exit 1, the tasks go on); the same command re-attaches to the
+        // queued tasks instead of submitting them again.
+        let detachedOut = temporaryDirectory("slurm-detach") + "/sweep"
+        let detached = try runTopiary(["slurm", spec, "--out", detachedOut, "--wait", "--wait-timeout", "0", "--poll-seconds", "0.5"],
+                                      environment: cluster.environment)
+        #expect(detached.status == 1 && detached.stdout.contains("still running after 0"), "\(detached.stdout)\n\(detached.stderr)")
+        let attached = try runTopiary(["slurm", spec, "--out", detachedOut, "--wait", "--poll-seconds", "0.5"], environment: cluster.environment)
+        #expect(attached.status == 0 && !attached.stdout.contains("submitted job") && attached.stdout.contains("2 points, 0 not complete"),
+                "\(attached.stdout)\n\(attached.stderr)")
+        let jobs = try String(contentsOfFile: detachedOut + "/slurm/jobs", encoding: .utf8).split(separator: "\n")
+        #expect(jobs.count == 1, "one submission: \(jobs)")
+
         // A point that fails on the node (its data folder is missing): exit 1, the point and
         // its Slurm log named; the good point completes.
         let failing = writeSpecFile(sliceSpecYAML + "\nsweep:\n  grid: { data.path: [\(FashionMNISTSlice.directory), /nonexistent/fmnist] }\n"

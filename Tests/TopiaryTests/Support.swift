@@ -92,6 +92,12 @@ var sliceSpecYAML: String {
 /// Writes `yaml` to a new temporary spec file and returns its path.
 func writeSpecFile(_ yaml: String, name: String = "spec.yaml") -> String {
     let path = temporaryDirectory("spec") + "/" + name
-    FileManager.default.createFile(atPath: path, contents: Data(yaml.utf8))
+    writeTestFile(path, Data(yaml.utf8))
     return path
+}
+
+/// Writes a test's input file; a failed write is recorded as the test's failure rather than
+/// surfacing later as a confusing missing-file error.
+func writeTestFile(_ path: String, _ contents: Data) {
+    if !FileManager.default.createFile(atPath: path, contents: contents) { Issue.record("could not write \(path)") }
 }
