@@ -21,7 +21,10 @@ public struct BatchIterator {
         buffer = Tensor(zeros: [min(batchSize, max(dataset.count, 1)), dataset.featureCount])
     }
 
-    public var batchesPerEpoch: Int { (dataset.count + batchSize - 1) / batchSize }
+    public var batchesPerEpoch: Int { Self.batchesPerEpoch(rows: dataset.count, batchSize: batchSize) }
+
+    /// Batches (optimizer steps) in one epoch over `rows`: the last batch may be short.
+    public static func batchesPerEpoch(rows: Int, batchSize: Int) -> Int { (rows + batchSize - 1) / batchSize }
 
     /// Calls `body` with each batch of one epoch in an order drawn from `generator`
     /// (or in dataset order when `shuffle` is false).

@@ -49,7 +49,7 @@ extension ExperimentRunner {
         let done = progress.gradualEpochsDone
         guard done < epochs else { return }
         let retraining = spec.pruning.retraining!
-        let stepsPerEpoch = BatchIterator(dataset: data.train, batchSize: retraining.batchSize!).batchesPerEpoch
+        let stepsPerEpoch = phasePlan.retrainingStepsPerEpoch
         let optimizer = spanningOptimizer ?? retraining.optimizer!.makeOptimizer(for: model.store)
         spanningOptimizer = optimizer
         var scoreSeconds = 0.0, selectSeconds = 0.0
@@ -96,13 +96,13 @@ extension ExperimentRunner {
         let retraining = spec.pruning.retraining!
         let optimizer: any Optimizer
         var startStep = 0
-        var scheduleSteps = epochs * BatchIterator(dataset: data.train, batchSize: retraining.batchSize!).batchesPerEpoch
+        var scheduleSteps = epochs * phasePlan.retrainingStepsPerEpoch
         if spec.pruning.rewind!.lrSchedule == .continue, case .staged(let stages) = plan {
             optimizer = spanningOptimizer ?? retraining.optimizer!.makeOptimizer(for: model.store)
             optimizer.applyMasks()
             spanningOptimizer = optimizer
             startStep = progress.phaseStep
-            scheduleSteps = PhasePlan(spec: spec, trainRows: data.train.count).retrainingPhaseSteps(.staged(stages))[0]
+            scheduleSteps = phasePlan.retrainingPhaseSteps(.staged(stages))[0]
         } else {
             optimizer = retraining.optimizer!.makeOptimizer(for: model.store)
         }

@@ -26,6 +26,8 @@ public final class ExperimentRunner {
     let maskSelection: any MaskSelection
     var shuffleGenerator: SeededGenerator
     var scorerGenerator: SeededGenerator
+    /// Optimizer steps per phase on this run's training rows (what `topiary plan` prints).
+    var phasePlan: PhasePlan { PhasePlan(spec: spec, trainRows: data.train.count) }
     var report: RunReport
     var progress: RunProgress
     /// The optimizer of a schedule that spans stages (lr continue, gradual); nil when each

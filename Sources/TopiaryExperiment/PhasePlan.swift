@@ -1,3 +1,4 @@
+import TopiaryData
 import TopiarySparsity
 
 /// Optimizer steps each phase of a run takes, from the spec and the training-set size: what
@@ -28,7 +29,7 @@ public struct PhasePlan: Sendable {
         }
     }
 
-    private func steps(_ epochs: Int, _ batch: Int) -> Int { epochs * ((trainRows + batch - 1) / batch) }
+    private func steps(_ epochs: Int, _ batch: Int) -> Int { epochs * BatchIterator.batchesPerEpoch(rows: trainRows, batchSize: batch) }
 
     /// The plan as text: the stages' targets and epochs, the optimizer steps they imply.
     public var description: String {

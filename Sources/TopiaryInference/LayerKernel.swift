@@ -21,6 +21,20 @@ public protocol LayerKernel: AnyObject, Sendable {
     func apply(batchMajor x: Tensor, into y: Tensor)
 }
 
+/// A kernel over one weight-matrix format plus a Float32 bias: its shape and bytes follow
+/// from the format.
+protocol FormatKernel: LayerKernel {
+    associatedtype Format: WeightMatrixFormat
+    var matrix: Format { get }
+    var bias: Tensor { get }
+}
+
+extension FormatKernel {
+    public var inFeatures: Int { matrix.columns }
+    public var outFeatures: Int { matrix.rows }
+    public var bytes: Int { matrix.bytes + 4 * bias.count }
+}
+
 extension LayerKernel {
     public var supportsBatchMajor: Bool { false }
     public func apply(batchMajor x: Tensor, into y: Tensor) {

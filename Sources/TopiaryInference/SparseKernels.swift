@@ -2,14 +2,11 @@ import CTopiaryKernels
 import TopiaryTensor
 
 /// CSR weights: SpMV with gathers at batch 1, batch-streaming SpMM (features-major) above.
-public final class CSRKernel: LayerKernel {
+public final class CSRKernel: FormatKernel {
     public let engine = InferenceEngine.csr
     let matrix: CSRMatrix
     let bias: Tensor
     let relu: Bool
-    public var inFeatures: Int { matrix.columns }
-    public var outFeatures: Int { matrix.rows }
-    public var bytes: Int { matrix.bytes + 4 * bias.count }
 
     public init(weight: Tensor, mask: Tensor, bias: Tensor, relu: Bool) {
         matrix = CSRMatrix(weights: weight, mask: mask)
@@ -55,15 +52,12 @@ public final class CSRKernel: LayerKernel {
 /// Dense int8 weights with per-row scales: an int8 GEMV at batch 1; above, the weights are
 /// dequantized into a Float32 scratch per call and multiplied by BLAS (storage is int8;
 /// the scratch is transient).
-public final class Int8Kernel: LayerKernel {
+public final class Int8Kernel: FormatKernel {
     public let engine = InferenceEngine.int8
     let matrix: Int8Matrix
     let bias: Tensor
     let relu: Bool
     private let scratch: Tensor
-    public var inFeatures: Int { matrix.columns }
-    public var outFeatures: Int { matrix.rows }
-    public var bytes: Int { matrix.bytes + 4 * bias.count }
     public var supportsBatchMajor: Bool { true }
 
     public init(weight: Tensor, bias: Tensor, relu: Bool) {
@@ -99,14 +93,11 @@ public final class Int8Kernel: LayerKernel {
 }
 
 /// int8 CSR: the int8 codes of the surviving weights with per-row scales.
-public final class Int8CSRKernel: LayerKernel {
+public final class Int8CSRKernel: FormatKernel {
     public let engine = InferenceEngine.int8CSR
     let matrix: Int8CSRMatrix
     let bias: Tensor
     let relu: Bool
-    public var inFeatures: Int { matrix.structure.columns }
-    public var outFeatures: Int { matrix.structure.rows }
-    public var bytes: Int { matrix.bytes + 4 * bias.count }
 
     public init(weight: Tensor, mask: Tensor, bias: Tensor, relu: Bool) {
         precondition(weight.columns <= 65_536, "int8 CSR keeps 16-bit column indices; \(weight.columns) columns is too many")
@@ -140,7 +131,7 @@ public final class Int8CSRKernel: LayerKernel {
 
 /// A kernel with only a one-sample routine: a larger batch runs it sample by sample,
 /// batch-major (there is no features-major path).
-protocol SampleBySampleKernel: LayerKernel {
+protocol SampleBySampleKernel: FormatKernel {
     func apply(_ x: UnsafeMutablePointer<Float>, _ y: UnsafeMutablePointer<Float>)
 }
 
@@ -162,9 +153,6 @@ public final class SELLKernel: SampleBySampleKernel {
     let matrix: SELLMatrix
     let bias: Tensor
     let relu: Bool
-    public var inFeatures: Int { matrix.columns }
-    public var outFeatures: Int { matrix.rows }
-    public var bytes: Int { matrix.bytes + 4 * bias.count }
 
     public init(weight: Tensor, mask: Tensor, bias: Tensor, relu: Bool) {
         matrix = SELLMatrix(weights: weight, mask: mask)
@@ -192,9 +180,6 @@ public final class NMKernel: SampleBySampleKernel {
     let matrix: NMMatrix
     let bias: Tensor
     let relu: Bool
-    public var inFeatures: Int { matrix.columns }
-    public var outFeatures: Int { matrix.rows }
-    public var bytes: Int { matrix.bytes + 4 * bias.count }
 
     public init?(weight: Tensor, mask: Tensor, bias: Tensor, relu: Bool, n: Int, m: Int) {
         guard let matrix = NMMatrix(weights: weight, mask: mask, n: n, m: m) else { return nil }

@@ -92,6 +92,23 @@ public struct Int8Matrix: Sendable {
     public var bytes: Int { rows * columns + 4 * rows }
 }
 
+/// A weight matrix (rows = output features, columns = input features) in one storage
+/// format, and the bytes that format occupies (values, indices, scales).
+public protocol WeightMatrixFormat: Sendable {
+    var rows: Int { get }
+    var columns: Int { get }
+    var bytes: Int { get }
+}
+
+extension CSRMatrix: WeightMatrixFormat {}
+extension Int8Matrix: WeightMatrixFormat {}
+extension SELLMatrix: WeightMatrixFormat {}
+extension NMMatrix: WeightMatrixFormat {}
+extension Int8CSRMatrix: WeightMatrixFormat {
+    public var rows: Int { structure.rows }
+    public var columns: Int { structure.columns }
+}
+
 /// CSR whose values are the int8 codes of an `Int8Matrix` (same per-row scales).
 public struct Int8CSRMatrix: Sendable {
     public let structure: CSRMatrix
