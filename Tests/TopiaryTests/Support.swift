@@ -31,8 +31,20 @@ func maxRelativeError(_ a: Tensor, _ b: Tensor) -> Float {
     return worst
 }
 
+/// One folder per test process holding every test's files; removed when the process exits
+/// (set TOPIARY_KEEP_TEST_FILES=1 to keep it for a look after a failure).
+let testFilesRoot: String = {
+    let root = NSTemporaryDirectory() + "topiary-tests-\(getpid())"
+    try! FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+    if ProcessInfo.processInfo.environment["TOPIARY_KEEP_TEST_FILES"] == nil {
+        atexit { try? FileManager.default.removeItem(atPath: testFilesRoot) }
+    }
+    return root
+}()
+
+/// A new empty folder for one test, named after `label`.
 func temporaryDirectory(_ label: String = "topiary-test") -> String {
-    let path = NSTemporaryDirectory() + "\(label)-\(getpid())-\(UUID().uuidString.prefix(8))"
+    let path = testFilesRoot + "/\(label)-\(UUID().uuidString.prefix(8))"
     try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     return path
 }
