@@ -47,7 +47,8 @@ public enum ComparisonGroups {
                              side: String = "sweep", notes: inout [String]) -> [String: [RunComparison.Replicate]] {
         var groups: [String: [RunComparison.Replicate]] = [:]
         for entry in entries {
-            guard entry.status == "complete", let report = try? RunReport.read(from: runDirectory(entry, sweep: folder)) else {
+            let directory = runDirectory(entry, sweep: folder)
+            guard entry.status == "complete", let report = try? RunReport.read(from: directory) else {
                 notes.append("\(side): point \(entry.index) (\(entry.label)) is \(entry.status); left out.")
                 continue
             }
@@ -56,7 +57,7 @@ public enum ComparisonGroups {
             }
             let configuration = rest.keys.sorted().map { "\(shortName($0))=\(rest[$0]!)" }.joined(separator: " ")
             let id = entry.values.first { matches(column: $0.key, key: replicateKey) }?.value ?? String(entry.index)
-            groups[configuration, default: []].append(RunComparison.Replicate(id: id, report: report))
+            groups[configuration, default: []].append(RunComparison.Replicate(id: id, report: report, directory: directory))
         }
         return groups
     }

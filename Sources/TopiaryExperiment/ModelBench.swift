@@ -8,7 +8,7 @@ import TopiaryTensor
 
 /// `topiary bench-model RUN_DIR`: re-measures every stage of a finished (or partial) run on
 /// this machine from its checkpoints, with every engine, without training anything.
-public struct ModelBench {
+public final class ModelBench {
     public struct Row: Sendable {
         public let label: String
         public let sparsity: Double
@@ -19,6 +19,9 @@ public struct ModelBench {
 
     public let runDirectory: String
     public let report: RunReport
+    private var loaded: (test: LabeledDataset, model: Sequential)?
+    /// Checkpoint path → the stage whose row it ends with (read on first use).
+    private var stageOfCheckpoint: [String: Int] = [:]
 
     public init(runDirectory: String) throws {
         self.runDirectory = runDirectory
@@ -34,30 +37,77 @@ public struct ModelBench {
             .filter { $0.hasSuffix(".bin") && !$0.contains("rejected") }.sorted().map { directory + "/" + $0 }
     }
 
-    public func run(batchSizes: [Int], repetitions: Int, threads: Int, progress: ((String) -> Void)?) throws -> [Row] {
-        let spec = report.spec
-        FloatEnvironment.prepareForFloatWork(blasThreads: threads)
-        let test = try ExperimentRunner.loadData(spec).test
-        let model = ExperimentRunner.makeModel(spec, for: test)
-        var rows: [Row] = []
-        for path in checkpointPaths {
-            let checkpoint = try Checkpoint.read(from: path)
-            guard let values = checkpoint.tensors["values"], let masks = checkpoint.tensors["masks"],
-                  values.shape == model.store.values.shape else {
-                throw CheckpointError.mismatch(path: path, detail: "its tensors do not fit the run's model")
+    /// The label a checkpoint file carries ("0003-stage3.bin" → "stage3").
+    static func label(ofCheckpoint path: String) -> String {
+        let name = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
+        return name.split(separator: "-", maxSplits: 1).last.map(String.init) ?? name
+    }
+
+    /// The checkpoints named by `labels` ("last" is the last accepted one), in run order;
+    /// every checkpoint when `labels` is empty. An unknown label is an error listing the known ones.
+    public func checkpointPaths(labels: [String]) throws -> [String] {
+        let all = checkpointPaths
+        guard !labels.isEmpty else { return all }
+        let known = all.map(Self.label(ofCheckpoint:))
+        var wanted = Set<String>()
+        for label in labels {
+            if label == "last", let last = known.last { wanted.insert(last); continue }
+            guard known.contains(label) else {
+                throw CheckpointError.mismatch(path: runDirectory + "/checkpoints",
+                                               detail: "there is no accepted checkpoint '\(label)'; this run has \(known.joined(separator: ", ")) (or say last)")
             }
-            model.store.values.assign(from: values)
-            model.store.masks.assign(from: masks)
-            let sparsity = SparsityAccounting(model.weightParameters).sparsity
-            progress?("\(checkpoint.header.label): sparsity \(String(format: "%.5f", sparsity))")
-            let measurement = EngineMeasurement.measure(model, inputs: test.features.rowSlice(0, count: min(test.count, batchSizes.max()!)),
-                                                        batchSizes: batchSizes, repetitions: repetitions, warmup: 20, threads: threads,
-                                                        nOfM: spec.pruning.nOfM.map { ($0[0], $0[1]) })
-            rows.append(Row(label: checkpoint.header.label, sparsity: sparsity, measurement: measurement,
-                            testAccuracy: Evaluation.measure(measurement.prepared["dense"]!, on: test).accuracy,
-                            int8TestAccuracy: Evaluation.measure(measurement.prepared["int8"]!, on: test).accuracy))
+            wanted.insert(label)
         }
-        return rows
+        return all.filter { wanted.contains(Self.label(ofCheckpoint: $0)) }
+    }
+
+    public func run(batchSizes: [Int], repetitions: Int, threads: Int, stages: [String] = [], progress: ((String) -> Void)?) throws -> [Row] {
+        try checkpointPaths(labels: stages).map { path in
+            try measure(checkpointAt: path, batchSizes: batchSizes, repetitions: repetitions, threads: threads, progress: progress)
+        }
+    }
+
+    /// The run's test set and a model of its architecture, loaded once.
+    private func testSetAndModel() throws -> (test: LabeledDataset, model: Sequential) {
+        if let loaded { return loaded }
+        let test = try ExperimentRunner.loadData(report.spec).test
+        let loaded = (test, ExperimentRunner.makeModel(report.spec, for: test))
+        self.loaded = loaded
+        return loaded
+    }
+
+    /// One checkpoint's weights and masks timed with every engine; `accuracy: false` skips
+    /// the two passes over the test set.
+    public func measure(checkpointAt path: String, batchSizes: [Int], repetitions: Int, threads: Int,
+                        accuracy: Bool = true, progress: ((String) -> Void)? = nil) throws -> Row {
+        FloatEnvironment.prepareForFloatWork(blasThreads: threads)
+        let (test, model) = try testSetAndModel()
+        let checkpoint = try Checkpoint.read(from: path)
+        guard let values = checkpoint.tensors["values"], let masks = checkpoint.tensors["masks"],
+              values.shape == model.store.values.shape else {
+            throw CheckpointError.mismatch(path: path, detail: "its tensors do not fit the run's model")
+        }
+        model.store.values.assign(from: values)
+        model.store.masks.assign(from: masks)
+        let sparsity = SparsityAccounting(model.weightParameters).sparsity
+        progress?("\(checkpoint.header.label): sparsity \(String(format: "%.5f", sparsity))")
+        let measurement = EngineMeasurement.measure(model, inputs: test.features.rowSlice(0, count: min(test.count, batchSizes.max()!)),
+                                                    batchSizes: batchSizes, repetitions: repetitions, warmup: 20, threads: threads,
+                                                    nOfM: report.spec.pruning.nOfM.map { ($0[0], $0[1]) })
+        return Row(label: checkpoint.header.label, sparsity: sparsity, measurement: measurement,
+                   testAccuracy: accuracy ? Evaluation.measure(measurement.prepared["dense"]!, on: test).accuracy : .nan,
+                   int8TestAccuracy: accuracy ? Evaluation.measure(measurement.prepared["int8"]!, on: test).accuracy : .nan)
+    }
+
+    /// The accepted checkpoint written right after stage `stage` was measured (the last
+    /// row it carries is that stage), or nil when the run kept none.
+    public func checkpointPath(afterStage stage: Int) throws -> String? {
+        if stageOfCheckpoint.isEmpty {
+            for path in checkpointPaths {
+                if let last = try Checkpoint.read(from: path).header.progress.rows.last { stageOfCheckpoint[path] = last.stage }
+            }
+        }
+        return checkpointPaths.last { stageOfCheckpoint[$0] == stage }
     }
 
     /// CSV: one row per stage × batch size × engine.

@@ -13,9 +13,12 @@ public struct RunComparison: Sendable {
         /// What tells replicates apart (the seed), used to pair A's and B's.
         public let id: String
         public let report: RunReport
-        public init(id: String, report: RunReport) {
+        /// The run folder, when the report came from one (its checkpoints can be re-measured).
+        public let directory: String?
+        public init(id: String, report: RunReport, directory: String? = nil) {
             self.id = id
             self.report = report
+            self.directory = directory
         }
     }
 
@@ -77,8 +80,7 @@ public struct RunComparison: Sendable {
         var rows: [Row] = [], unmatched: [String] = []
         for group in groups {
             let levelsA = group.a.map { RunComparison.levels($0.report) }, levelsB = group.b.map { RunComparison.levels($0.report) }
-            let targetsA = levelsA.map { Set($0.keys) }.reduce(Set(levelsA[0].keys)) { $0.intersection($1) }
-            let targetsB = levelsB.map { Set($0.keys) }.reduce(Set(levelsB[0].keys)) { $0.intersection($1) }
+            let targetsA = RunComparison.levelsReachedByAll(group.a), targetsB = RunComparison.levelsReachedByAll(group.b)
             let common = targetsA.intersection(targetsB).sorted()
             guard common.contains(where: { $0 > 0 }) else {
                 throw ComparisonError.noCommonStages(configuration: group.configuration,
@@ -150,6 +152,12 @@ public struct RunComparison: Sendable {
     }
 
     static func target(_ key: Int64) -> Double { Double(key) / 1e9 }
+
+    /// The levels every replicate reached; a comparison aligns A and B on the levels both
+    /// sides' sets share.
+    static func levelsReachedByAll(_ replicates: [Replicate]) -> Set<Int64> {
+        replicates.map { Set(levels($0.report).keys) }.reduce(Set(levels(replicates[0].report).keys)) { $0.intersection($1) }
+    }
 
     /// A Markdown table; failing rows marked **REGRESSION**.
     public var markdown: String {

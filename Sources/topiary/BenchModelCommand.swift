@@ -12,24 +12,18 @@ struct BenchModelCommand: ParsableCommand {
     @Argument(help: "A run folder (with report.json and checkpoints/).")
     var runDirectory: String
 
-    @Option(help: "Batch sizes to time, comma-separated.")
-    var batchSizes = "1,1000"
+    @OptionGroup var latency: LatencyFlags
 
-    @Option(help: "Timed calls at batch 1 (larger batches use a tenth, at least 5).")
-    var repetitions = 300
-
-    @Option(help: "Threads for BLAS and sparse kernels (1 is the edge-device view). Default: all cores.")
-    var latencyThreads: Int?
+    @Option(help: "Checkpoints to measure, comma-separated labels as in checkpoints/ (e.g. stage3,epoch10) or 'last'. Default: every accepted one.")
+    var stages = ""
 
     func run() throws {
         do {
-            let batches = batchSizes.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
-            guard !batches.isEmpty, batches.allSatisfy({ $0 >= 1 }) else {
-                throw ValidationError("--batch-sizes must list whole numbers >= 1, e.g. 1,1000; got '\(batchSizes)'.")
-            }
+            let batches = try latency.batches(default: [1, 1000])
             let bench = try ModelBench(runDirectory: runDirectory)
-            let threads = latencyThreads ?? ProcessInfo.processInfo.activeProcessorCount
-            let rows = try bench.run(batchSizes: batches, repetitions: repetitions, threads: threads,
+            let threads = latency.threads
+            let labels = stages.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            let rows = try bench.run(batchSizes: batches, repetitions: latency.repetitions, threads: threads, stages: labels,
                                      progress: progressPrinter(quiet: false))
             print("bench-model \(runDirectory) — \(RunEnvironment.current().cpuModel), BLAS \(BLASRuntime.coreName), \(threads) thread(s)")
             for batch in batches {

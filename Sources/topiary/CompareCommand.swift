@@ -11,7 +11,9 @@ struct CompareCommand: ParsableCommand {
         --baseline/--candidate KEY=VALUE select the points of each side (e.g. --baseline schedule=list \
         --candidate schedule=gradual); points differing only in --replicate-key (seed) are replicates, \
         summarised by mean, standard deviation and a bootstrap interval of the difference. \
-        Thresholds and selections not given as flags come from the compare: block of B's spec.
+        Thresholds and selections not given as flags come from the compare: block of B's spec. \
+        --remeasure times both sides again from their checkpoints, A and B alternating over --rounds, \
+        so that a latency gate compares models rather than the machine's load at two different times.
         """)
 
     @Argument(help: "The baseline run or sweep folder (A).")
@@ -38,27 +40,50 @@ struct CompareCommand: ParsableCommand {
     @Option(help: "Write compare.csv, compare.json and compare.md here (default: B's folder).")
     var out: String?
 
+    @Flag(help: "Time every compared stage again now from the checkpoints, A and B alternating, instead of using the reports' latency.")
+    var remeasure = false
+
+    @Option(help: "With --remeasure: rounds of A/B alternation (each checkpoint's latency is the median over its rounds).")
+    var rounds = 3
+
+    @OptionGroup var latency: LatencyFlags
+
     func run() throws {
-        let comparison: RunComparison, notes: [String], candidateFolder = b ?? a
+        let comparison: RunComparison, candidateFolder = b ?? a
+        var notes: [String] = []
         do {
             if let maxAccuracyDrop, maxAccuracyDrop < 0 { throw ValidationError("--max-accuracy-drop must be >= 0, got \(maxAccuracyDrop).") }
             if let maxLatencyIncrease, maxLatencyIncrease < 0 { throw ValidationError("--max-latency-increase must be >= 0, got \(maxLatencyIncrease).") }
+            guard rounds >= 1 else { throw ValidationError("--rounds must be >= 1, got \(rounds).") }
+            if let out {   // before any measuring: a folder that cannot be made fails now, not after it
+                do { try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true) } catch {
+                    throw ValidationError("--out \(out) cannot be created: \(error.localizedDescription)")
+                }
+            }
+            var groups: [RunComparison.Group]
+            let spec: CompareSpec
             if ComparisonGroups.isSweep(a) || ComparisonGroups.isSweep(candidateFolder) {
-                let spec = try ComparisonGroups.readSweep(candidateFolder).spec.compare ?? CompareSpec()
+                spec = try ComparisonGroups.readSweep(candidateFolder).spec.compare ?? CompareSpec()
                 let baselineSelection = try ComparisonGroups.selection(baseline) ?? spec.baseline?.mapValues(\.description)
                 let candidateSelection = try ComparisonGroups.selection(candidate) ?? spec.candidate?.mapValues(\.description)
-                let groups: [RunComparison.Group]
                 (groups, notes) = try ComparisonGroups.fromSweeps(a: a, b: candidateFolder, baseline: baselineSelection,
                                                                   candidate: candidateSelection, replicateKey: replicateKey ?? spec.replicateKey)
-                comparison = try RunComparison(groups: groups, thresholds: thresholds(default: spec),
-                                               confidence: spec.confidence, resamples: spec.resamples)
             } else {
                 guard let b else { throw ValidationError("\(a) is a run folder: name the candidate run folder B too.") }
                 guard baseline.isEmpty, candidate.isEmpty else { throw ValidationError("--baseline/--candidate select sweep points; \(a) is a run folder.") }
                 let reportA = try readReport(a), reportB = try readReport(b)
-                comparison = try RunComparison(reportA, reportB, thresholds: thresholds(default: reportB.spec.compare ?? CompareSpec()))
-                notes = []
+                spec = reportB.spec.compare ?? CompareSpec()
+                groups = [RunComparison.Group(configuration: "", a: [.init(id: "", report: reportA, directory: a)],
+                                              b: [.init(id: "", report: reportB, directory: b)])]
             }
+            if remeasure {
+                let remeasurement = try latencyRemeasurement(for: groups)
+                groups = try remeasurement.apply(to: groups, progress: progressPrinter(quiet: false))
+                notes.append("latency re-measured on this machine (\(RunEnvironment.current().cpuModel), \(remeasurement.threads) thread(s)): "
+                                + "\(remeasurement.rounds) round(s) with A's and B's checkpoints alternating; each value is the median over its rounds.")
+            }
+            comparison = try RunComparison(groups: groups, thresholds: thresholds(default: spec),
+                                           confidence: spec.confidence, resamples: spec.resamples)
             try comparison.write(to: out ?? candidateFolder, a: a, b: candidateFolder, notes: notes)
         } catch {
             _ = fail(error)
@@ -69,6 +94,11 @@ struct CompareCommand: ParsableCommand {
         for note in notes { print(note) }
         print(comparison.regressed ? "B regresses against A." : "B is within the thresholds.")
         if comparison.regressed { throw ExitCode(1) }
+    }
+
+    private func latencyRemeasurement(for groups: [RunComparison.Group]) throws -> LatencyRemeasurement {
+        LatencyRemeasurement(batchSizes: try latency.batches(default: groups[0].a[0].report.spec.measurement.latencyBatchSizes),
+                             repetitions: latency.repetitions, threads: latency.threads, rounds: rounds)
     }
 
     private func thresholds(default spec: CompareSpec) -> RunComparison.Thresholds {

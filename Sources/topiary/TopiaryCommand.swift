@@ -22,6 +22,36 @@ func progressPrinter(quiet: Bool) -> (@Sendable (String) -> Void)? {
     return { line in FileHandle.standardError.write(Data("[topiary] \(line)\n".utf8)) }
 }
 
+/// How `bench-model` and `compare --remeasure` time a model.
+struct LatencyFlags: ParsableArguments {
+    @Option(help: "Batch sizes to time, comma-separated (bench-model: default 1,1000; compare: default those in A's report).")
+    var batchSizes: String?
+
+    @Option(help: "Timed calls at batch 1 (larger batches use a tenth, at least 5).")
+    var repetitions = 300
+
+    @Option(help: "Threads for BLAS and sparse kernels (1 is the edge-device view). Default: all cores.")
+    var latencyThreads: Int?
+
+    func validate() throws {
+        guard repetitions >= 1 else { throw ValidationError("--repetitions must be >= 1, got \(repetitions).") }
+        if let latencyThreads, latencyThreads < 1 { throw ValidationError("--latency-threads must be >= 1, got \(latencyThreads).") }
+        _ = try batches(default: [1])
+    }
+
+    /// The batch sizes asked for, else `fallback`.
+    func batches(default fallback: [Int]) throws -> [Int] {
+        guard let batchSizes else { return fallback }
+        let batches = batchSizes.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !batches.isEmpty, batches.allSatisfy({ $0 >= 1 }) else {
+            throw ValidationError("--batch-sizes must list whole numbers >= 1, e.g. 1,1000; got '\(batchSizes)'.")
+        }
+        return batches
+    }
+
+    var threads: Int { latencyThreads ?? ProcessInfo.processInfo.activeProcessorCount }
+}
+
 /// Flags every command that trains shares.
 struct TrainingFlags: ParsableArguments {
     @Flag(help: "Small data slices and one epoch per phase: a smoke test of the whole pipeline.")

@@ -167,5 +167,32 @@ extension AllTests {
         #expect(mismatch.status == 2 && mismatch.stderr.contains("share no pruned target sparsity"))
         #expect(try runTopiary(["compare", baseline, temporaryDirectory("none")]).status == 2)
     }
+
+    /// --remeasure times both sides again from their checkpoints: a report that claims its
+    /// dense model is 3× slower gates as a regression, but re-measured against the same
+    /// checkpoints the claim is gone.
+    @Test func remeasureReplacesTheReportsLatency() throws {
+        let (baseline, report) = try runSlice(try sliceSpec())
+        var claimed = report
+        for i in claimed.stages[1].latency.indices where claimed.stages[1].latency[i].engine == "dense" {
+            claimed.stages[1].latency[i].medianMicroseconds *= 3
+        }
+        let slower = temporaryDirectory("cmp") + "/run"
+        try FileManager.default.createDirectory(atPath: slower, withIntermediateDirectories: true)
+        try claimed.write(to: slower)
+        let gate = ["--max-latency-increase", "1.0", "--batch-sizes", "1", "--repetitions", "50", "--rounds", "3", "--latency-threads", "1"]
+        let noCheckpoints = try runTopiary(["compare", baseline, slower, "--remeasure"] + gate)
+        #expect(noCheckpoints.status == 2 && noCheckpoints.stderr.contains("holds no accepted checkpoint of stage 0"), "\(noCheckpoints.stderr)")
+
+        try FileManager.default.copyItem(atPath: baseline + "/checkpoints", toPath: slower + "/checkpoints")
+        #expect(try runTopiary(["compare", baseline, slower] + gate.prefix(2)).status == 1)
+        let out = temporaryDirectory("cmp") + "/new/folder"
+        let remeasured = try runTopiary(["compare", baseline, slower, "--remeasure", "--out", out] + gate)
+        #expect(remeasured.status == 0 && remeasured.stdout.contains("latency re-measured on this machine")
+                && remeasured.stdout.contains("3 round(s) with A's and B's checkpoints alternating"), "\(remeasured.stdout)\n\(remeasured.stderr)")
+        let rows = try readCSV(out + "/compare.csv").rows.filter { $0["metric"] == "latency_b1_dense_median_us" }
+        #expect(rows.count == 3, "stages 0, 1, 2 at batch 1")
+        #expect(rows.allSatisfy { abs(Double($0["change"]!)!) < 1.0 }, "\(rows)")
+    }
 }
 }

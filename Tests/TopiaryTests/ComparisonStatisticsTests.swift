@@ -41,6 +41,21 @@ extension AllTests {
         #expect(abs((interval.high - interval.low) / (2 * 1.96 * se) - 1) < 0.1, "width \(interval.high - interval.low) vs \(2 * 1.96 * se)")
         #expect(abs((interval.high + interval.low) / 2 - difference) < 0.25 * se)
     }
+
+    /// Re-measured rounds become one record per engine and batch: median of the rounds'
+    /// medians and p95s, the smallest minimum, every timed call counted.
+    @Test func remeasuredRoundsCombine() {
+        func whole(_ engine: String, _ batch: Int, _ samples: [Double]) -> EngineMeasurement.Whole {
+            EngineMeasurement.Whole(engine: engine, batchSize: batch, statistics: LatencyStatistics(samples: samples))
+        }
+        let rounds = [whole("dense", 1, [10, 11, 30]), whole("csr", 1, [5]),
+                      whole("dense", 1, [9, 12, 13]), whole("csr", 1, [7]),
+                      whole("dense", 1, [14, 15, 16]), whole("csr", 1, [6])]
+        let records = LatencyRemeasurement.combine(rounds)
+        #expect(records.map(\.engine) == ["dense", "csr"])
+        #expect(records[0].medianMicroseconds == 12 && records[0].p95Microseconds == 16 && records[0].minMicroseconds == 9 && records[0].repetitions == 9)
+        #expect(records[1].medianMicroseconds == 6 && records[1].minMicroseconds == 5 && records[1].repetitions == 3)
+    }
 }
 }
 

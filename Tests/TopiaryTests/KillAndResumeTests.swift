@@ -97,6 +97,18 @@ extension AllTests {
         #expect(rows.filter { $0["engine"] == "dense" }.allSatisfy { $0["speedup_vs_dense"] == "1.0" })
         let bad = try runTopiary(["bench-model", temporaryDirectory("none")])
         #expect(bad.status != 0 && bad.stderr.contains("no report.json"))
+
+        let last = try runTopiary(["bench-model", directory, "--batch-sizes", "1", "--repetitions", "5", "--latency-threads", "1", "--stages", "last"])
+        #expect(last.status == 0 && last.stdout.contains("stage2") && !last.stdout.contains("stage1 "), "\(last.stdout)")
+        let unknown = try runTopiary(["bench-model", directory, "--stages", "stage1,stage9"])
+        #expect(unknown.status != 0 && unknown.stderr.contains("no accepted checkpoint 'stage9'") && unknown.stderr.contains("stage0, stage1, stage2"),
+                "\(unknown.stderr)")
+        // Each accepted stage maps to the checkpoint written after it.
+        let bench = try ModelBench(runDirectory: directory)
+        for stage in 0...2 {
+            #expect(try bench.checkpointPath(afterStage: stage).map(ModelBench.label(ofCheckpoint:)) == "stage\(stage)")
+        }
+        #expect(try bench.checkpointPath(afterStage: 3) == nil)
     }
 }
 }

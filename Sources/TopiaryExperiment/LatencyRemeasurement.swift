@@ -1,0 +1,108 @@
+import Foundation
+import TopiaryMetrics
+
+/// `topiary compare --remeasure`: the latency of both sides measured again, now, on this
+/// machine, from the runs' checkpoints.
+///
+/// Why: a sweep's points were timed minutes or hours apart on a shared machine, so a latency
+/// difference between them mixes the models with the machine's drift (the same dense model
+/// measured +20 % or +105 % slower an hour later). Here every level both sides reached is
+/// timed with A's and B's checkpoints alternating — A₁ B₁ A₂ B₂ … — for `rounds` rounds, and
+/// each checkpoint's latency is the median over its rounds, so drift hits both sides alike.
+public struct LatencyRemeasurement {
+    public var batchSizes: [Int]
+    /// Timed calls at batch 1 per round (larger batches use a tenth, at least 5).
+    public var repetitions: Int
+    public var threads: Int
+    public var rounds: Int
+
+    public init(batchSizes: [Int], repetitions: Int, threads: Int, rounds: Int) {
+        precondition(!batchSizes.isEmpty && repetitions > 0 && threads > 0 && rounds > 0)
+        self.batchSizes = batchSizes
+        self.repetitions = repetitions
+        self.threads = threads
+        self.rounds = rounds
+    }
+
+    /// `groups` with the latency of every compared stage replaced by the re-measured one.
+    /// Each replicate needs its run folder with the stage's accepted checkpoint.
+    public func apply(to groups: [RunComparison.Group], progress: ((String) -> Void)? = nil) throws -> [RunComparison.Group] {
+        struct Job { let group: Int, side: Int, replicate: Int, stage: Int, checkpoint: String, bench: ModelBench }
+        var benches: [String: ModelBench] = [:]
+        var jobs: [Job] = []
+        for (g, group) in groups.enumerated() {
+            let common = RunComparison.levelsReachedByAll(group.a).intersection(RunComparison.levelsReachedByAll(group.b)).sorted()
+            for key in common {
+                // Alternate sides replicate by replicate: A₁ B₁ A₂ B₂ …
+                for index in 0..<max(group.a.count, group.b.count) {
+                    for (side, replicates) in [group.a, group.b].enumerated() where index < replicates.count {
+                        let replicate = replicates[index]
+                        guard let directory = replicate.directory else { throw RemeasurementError.noRunFolder(replicate: replicate.id) }
+                        let bench = try benches[directory] ?? ModelBench(runDirectory: directory)
+                        benches[directory] = bench
+                        let stage = RunComparison.levels(replicate.report)[key]!.stage
+                        guard let checkpoint = try bench.checkpointPath(afterStage: stage) else {
+                            throw RemeasurementError.noCheckpoint(directory: directory, stage: stage)
+                        }
+                        jobs.append(Job(group: g, side: side, replicate: index, stage: stage, checkpoint: checkpoint, bench: bench))
+                    }
+                }
+            }
+        }
+        var timings = Array(repeating: [EngineMeasurement.Whole](), count: jobs.count)
+        for round in 1...rounds {
+            progress?("re-measuring latency: round \(round)/\(rounds), \(jobs.count) checkpoint(s), A and B alternating")
+            for (j, job) in jobs.enumerated() {
+                let row = try job.bench.measure(checkpointAt: job.checkpoint, batchSizes: batchSizes, repetitions: repetitions,
+                                                threads: threads, accuracy: false)
+                timings[j] += row.measurement.whole
+            }
+        }
+        var result = groups.map { (a: $0.a, b: $0.b) }
+        for (j, job) in jobs.enumerated() {
+            var replicate = job.side == 0 ? result[job.group].a[job.replicate] : result[job.group].b[job.replicate]
+            var report = replicate.report
+            let index = report.stages.lastIndex { $0.stage == job.stage && $0.status == .accepted }!
+            report.stages[index].latency = Self.combine(timings[j])
+            replicate = RunComparison.Replicate(id: replicate.id, report: report, directory: replicate.directory)
+            if job.side == 0 { result[job.group].a[job.replicate] = replicate } else { result[job.group].b[job.replicate] = replicate }
+        }
+        return zip(groups, result).map { RunComparison.Group(configuration: $0.configuration, a: $1.a, b: $1.b) }
+    }
+
+    /// One latency record per engine and batch size from several rounds: the median of the
+    /// rounds' medians and of their p95s, the smallest minimum, the calls summed.
+    static func combine(_ rounds: [EngineMeasurement.Whole]) -> [LatencyRecord] {
+        var order: [String] = []
+        var byKey: [String: [EngineMeasurement.Whole]] = [:]
+        for whole in rounds {
+            let key = "\(whole.batchSize) \(whole.engine)"
+            if byKey[key] == nil { order.append(key) }
+            byKey[key, default: []].append(whole)
+        }
+        // The order-statistics median latency figures already use.
+        func median(_ values: [Double]) -> Double { LatencyStatistics(samples: values).medianMicroseconds }
+        return order.map { key in
+            let all = byKey[key]!
+            var record = LatencyRecord(batchSize: all[0].batchSize, engine: all[0].engine, all[0].statistics)
+            record.medianMicroseconds = median(all.map(\.statistics.medianMicroseconds))
+            record.p95Microseconds = median(all.map(\.statistics.p95Microseconds))
+            record.minMicroseconds = all.map(\.statistics.minMicroseconds).min()!
+            record.repetitions = all.reduce(0) { $0 + $1.statistics.repetitions }
+            return record
+        }
+    }
+}
+
+public enum RemeasurementError: Error, LocalizedError, Equatable {
+    case noRunFolder(replicate: String)
+    case noCheckpoint(directory: String, stage: Int)
+    public var errorDescription: String? {
+        switch self {
+        case .noRunFolder(let replicate):
+            return "--remeasure needs each run's folder, and replicate '\(replicate)' has none."
+        case .noCheckpoint(let directory, let stage):
+            return "\(directory)/checkpoints holds no accepted checkpoint of stage \(stage), so its latency cannot be measured again; compare without --remeasure."
+        }
+    }
+}
