@@ -57,12 +57,8 @@ public struct EngineMeasurement: Sendable {
         for batch in batchSizes {
             let x = rows(inputs, batch)
             let reps = batch == 1 ? repetitions : max(5, repetitions / 10)
-            for (engine, prepared) in prepared {
-                let statistics = LatencyHarness.measure(warmup: warmup, repetitions: reps) { _ = prepared.predict(x) }
-                result.whole.append(Whole(engine: engine.rawValue, batchSize: batch, statistics: statistics))
-            }
             // Per layer: each layer timed alone on its real input (the dense model's
-            // activations), in the layout the engine uses at this batch size.
+            // activations), in the layout the engine uses at this batch size, its engines in turns.
             var activation = x
             let layerInputs: [Tensor] = stack.layers.map { layer in
                 let input = activation.copy()
@@ -74,9 +70,10 @@ public struct EngineMeasurement: Sendable {
             }
             var chosen: [InferenceEngine] = []
             for (index, (layer, input)) in zip(stack.layers, layerInputs).enumerated() {
+                let kernels = layerKernels[index]
+                let timings = timeInTurns(kernels.map(\.1), input: input, repetitions: reps, warmup: warmup, threads: threads)
                 var best: (InferenceEngine, Double)?
-                for (engine, kernel) in layerKernels[index] {
-                    let statistics = time(kernel, input: input, repetitions: reps, warmup: warmup, threads: threads)
+                for ((engine, kernel), statistics) in zip(kernels, timings) {
                     result.perLayer.append(PerLayer(layer: layer.name, engine: engine, batchSize: batch,
                                                     statistics: statistics, bytes: kernel.bytes))
                     // sell and nm have no features-major path: above batch 1 they cannot sit beside csr.
@@ -87,12 +84,16 @@ public struct EngineMeasurement: Sendable {
                 }
                 chosen.append(best!.0)
             }
-            // Per-layer times miss the cost of switching layouts between layers, so auto takes
-            // the fastest measured whole model: the per-layer mix or a uniform exact engine.
-            var auto: (engines: [InferenceEngine], statistics: LatencyStatistics)?
-            if let mixed = InferenceModel.build(model, engines: chosen, threads: threads, nOfM: nOfM) {
-                auto = (chosen, LatencyHarness.measure(warmup: warmup, repetitions: reps) { _ = mixed.predict(x) })
+            // Whole models in turns, the per-layer mix among them: per-layer times miss the
+            // cost of switching layouts between layers, so auto is the fastest measured whole
+            // model, the mix or a uniform exact engine.
+            let mixed = InferenceModel.build(model, engines: chosen, threads: threads, nOfM: nOfM)
+            let contenders = prepared.map(\.1) + (mixed.map { [$0] } ?? [])
+            let timings = LatencyHarness.measureInTurns(warmup: warmup, repetitions: reps, contenders.map { model in { _ = model.predict(x) } })
+            for ((engine, _), statistics) in zip(prepared, timings) {
+                result.whole.append(Whole(engine: engine.rawValue, batchSize: batch, statistics: statistics))
             }
+            var auto: (engines: [InferenceEngine], statistics: LatencyStatistics)? = mixed.map { _ in (chosen, timings.last!) }
             for whole in result.whole where whole.batchSize == batch {
                 guard let engine = InferenceEngine(rawValue: whole.engine), engine.isExact,
                       auto == nil || whole.statistics.medianMicroseconds < auto!.statistics.medianMicroseconds else { continue }
@@ -106,21 +107,24 @@ public struct EngineMeasurement: Sendable {
         return result
     }
 
-    /// One layer alone: vector at batch 1, batch-major when the engine has it, else
-    /// features-major (the transpose is not part of a layer's time).
-    static func time(_ kernel: any LayerKernel, input: Tensor, repetitions: Int, warmup: Int, threads: Int) -> LatencyStatistics {
+    /// Layers' kernels timed in turns on one input: vector at batch 1, batch-major when the
+    /// engine has it, else features-major (the transpose is not part of a layer's time).
+    static func timeInTurns(_ kernels: [any LayerKernel], input: Tensor, repetitions: Int, warmup: Int, threads: Int) -> [LatencyStatistics] {
         let batch = input.rows
-        if batch == 1 {
-            let x = input.reshaped([kernel.inFeatures]), y = Tensor(zeros: [kernel.outFeatures])
-            return LatencyHarness.measure(warmup: warmup, repetitions: repetitions) { kernel.apply(vector: x, into: y) }
+        let calls: [() -> Void] = kernels.map { kernel in
+            if batch == 1 {
+                let x = input.reshaped([kernel.inFeatures]), y = Tensor(zeros: [kernel.outFeatures])
+                return { kernel.apply(vector: x, into: y) }
+            }
+            if kernel.supportsBatchMajor {
+                let y = Tensor(zeros: [batch, kernel.outFeatures])
+                return { kernel.apply(batchMajor: input, into: y) }
+            }
+            let xt = Tensor(zeros: [kernel.inFeatures, batch]), yt = Tensor(zeros: [kernel.outFeatures, batch])
+            transpose(input, into: xt)
+            return { kernel.apply(featureMajor: xt, into: yt, threads: threads) }
         }
-        if kernel.supportsBatchMajor {
-            let y = Tensor(zeros: [batch, kernel.outFeatures])
-            return LatencyHarness.measure(warmup: warmup, repetitions: repetitions) { kernel.apply(batchMajor: input, into: y) }
-        }
-        let xt = Tensor(zeros: [kernel.inFeatures, batch]), yt = Tensor(zeros: [kernel.outFeatures, batch])
-        transpose(input, into: xt)
-        return LatencyHarness.measure(warmup: warmup, repetitions: repetitions) { kernel.apply(featureMajor: xt, into: yt, threads: threads) }
+        return LatencyHarness.measureInTurns(warmup: warmup, repetitions: repetitions, calls)
     }
 
     /// `batch` rows of `inputs`, repeating them when there are fewer.

@@ -35,6 +35,31 @@ public enum LatencyHarness {
         }
         return LatencyStatistics(samples: samples)
     }
+
+    /// Several closures timed in turns: after `warmup` calls each, `rounds` rounds in which
+    /// every closure gets one untimed call (its data back in cache) and then its share of
+    /// `repetitions` timed calls. A burst of load from another process on a shared machine
+    /// then lands on every closure's samples rather than on whichever was being timed, so
+    /// ratios between them (speed-up over dense) stay honest. One statistics per closure.
+    public static func measureInTurns(warmup: Int, repetitions: Int, rounds: Int = 5, _ bodies: [() -> Void]) -> [LatencyStatistics] {
+        precondition(warmup >= 0 && repetitions >= 1 && rounds >= 1,
+                     "need warm-up >= 0, repetitions >= 1 and rounds >= 1, got \(warmup), \(repetitions), \(rounds)")
+        let rounds = min(rounds, repetitions)
+        for body in bodies { for _ in 0..<warmup { body() } }
+        var samples = Array(repeating: [Double](), count: bodies.count)
+        for round in 0..<rounds {
+            let calls = repetitions / rounds + (round < repetitions % rounds ? 1 : 0)
+            for (index, body) in bodies.enumerated() {
+                body()
+                for _ in 0..<calls {
+                    let start = monotonicNanoseconds()
+                    body()
+                    samples[index].append(Double(monotonicNanoseconds() - start) / 1000)
+                }
+            }
+        }
+        return samples.map { LatencyStatistics(samples: $0) }
+    }
 }
 
 /// Nanoseconds on the monotonic clock.
