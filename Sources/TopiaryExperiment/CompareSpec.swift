@@ -8,6 +8,7 @@
 ///       replicate_key: seed           # points differing only in this are replicates
 ///       confidence: 0.95              # of the bootstrap interval of each difference
 ///       resamples: 10000
+///       remeasure_rounds: 3           # time both sides' checkpoints again, alternating (off when absent)
 ///
 /// `baseline`/`candidate` select sweep points by their columns (a grid key, its last
 /// dotted component, or an axis name); `topiary sweep` then writes the comparison itself.
@@ -19,10 +20,12 @@ public struct CompareSpec: Codable, Sendable, Equatable {
     public var replicateKey: String = "seed"
     public var confidence: Double = 0.95
     public var resamples: Int = 10_000
+    /// Rounds of `LatencyRemeasurement` before comparing; nil: the reports' own latency.
+    public var remeasureRounds: Int?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case maxAccuracyDrop = "max_accuracy_drop", maxLatencyIncrease = "max_latency_increase", baseline, candidate
-        case replicateKey = "replicate_key", confidence, resamples
+        case replicateKey = "replicate_key", confidence, resamples, remeasureRounds = "remeasure_rounds"
     }
 
     public init() {}
@@ -37,6 +40,8 @@ public struct CompareSpec: Codable, Sendable, Equatable {
         replicateKey = try c.decodeIfPresent(String.self, forKey: .replicateKey) ?? "seed"
         confidence = try c.decodeIfPresent(Double.self, forKey: .confidence) ?? 0.95
         resamples = try c.decodeIfPresent(Int.self, forKey: .resamples) ?? 10_000
+        remeasureRounds = try c.decodeIfPresent(Int.self, forKey: .remeasureRounds)
+        if let remeasureRounds, remeasureRounds < 1 { throw decoder.problem(CodingKeys.remeasureRounds, "must be >= 1, got \(remeasureRounds).") }
         for (key, value) in [(CodingKeys.maxAccuracyDrop, maxAccuracyDrop), (.maxLatencyIncrease, maxLatencyIncrease)] {
             if let value, value < 0 { throw decoder.problem(key, "must be >= 0, got \(value).") }
         }

@@ -24,6 +24,20 @@ public struct LatencyRemeasurement {
         self.rounds = rounds
     }
 
+    /// As the runs measured themselves: A's first run's batch sizes, repetitions and
+    /// latency threads; `rounds` rounds.
+    public init(like groups: [RunComparison.Group], rounds: Int) {
+        let first = groups[0].a[0].report
+        self.init(batchSizes: first.spec.measurement.latencyBatchSizes, repetitions: first.spec.measurement.latencyRepetitions,
+                  threads: first.stages.first?.latencyThreads ?? 1, rounds: rounds)
+    }
+
+    /// One line for a comparison's notes: where and how the latency was measured again.
+    public var note: String {
+        "latency re-measured on this machine (\(RunEnvironment.current().cpuModel), \(threads) thread(s)): "
+            + "\(rounds) round(s) with A's and B's checkpoints alternating; each value is the median over its rounds."
+    }
+
     /// `groups` with the latency of every compared stage replaced by the re-measured one.
     /// Each replicate needs its run folder with the stage's accepted checkpoint.
     public func apply(to groups: [RunComparison.Group], progress: ((String) -> Void)? = nil) throws -> [RunComparison.Group] {

@@ -229,10 +229,15 @@ extension RunComparison {
 
     /// The comparison a sweep spec's `compare:` block asks for (baseline vs candidate points
     /// of this sweep), or nil when it names none.
-    public static func ofSweep(_ folder: String, spec: CompareSpec?) throws -> (RunComparison, notes: [String])? {
+    public static func ofSweep(_ folder: String, spec: CompareSpec?, progress: ((String) -> Void)? = nil) throws -> (RunComparison, notes: [String])? {
         guard let spec, let baseline = spec.baseline, let candidate = spec.candidate else { return nil }
-        let (groups, notes) = try ComparisonGroups.fromSweeps(a: folder, b: folder, baseline: baseline.mapValues(\.description),
+        var (groups, notes) = try ComparisonGroups.fromSweeps(a: folder, b: folder, baseline: baseline.mapValues(\.description),
                                                               candidate: candidate.mapValues(\.description), replicateKey: spec.replicateKey)
+        if let rounds = spec.remeasureRounds {
+            let remeasurement = LatencyRemeasurement(like: groups, rounds: rounds)
+            groups = try remeasurement.apply(to: groups, progress: progress)
+            notes.append(remeasurement.note)
+        }
         return (try RunComparison(groups: groups, thresholds: spec.thresholds, confidence: spec.confidence, resamples: spec.resamples), notes)
     }
 }

@@ -74,13 +74,13 @@ public struct SweepRunner {
                 usleep(20_000)
             }
         }
-        return (results, writesSummary ? try writeSummary() : nil)
+        return (results, writesSummary ? try writeSummary(progress: progress) : nil)
     }
 
     /// sweep.csv (point × stage, the point's values as columns) and sweep.json, into
     /// `directory`; `runDirectory` says where each point's run is (merging points at shards).
     @discardableResult
-    public func writeSummary(runDirectory: ((Int) -> String)? = nil) throws -> SweepSummary {
+    public func writeSummary(runDirectory: ((Int) -> String)? = nil, progress: ((String) -> Void)? = nil) throws -> SweepSummary {
         let pointDirectory = runDirectory ?? self.pointDirectory
         let keys = Array(Set(points.flatMap { $0.parameters.map(\.0) })).sorted()
         var csv = (["point", "label"] + keys + ["status"] + SweepRunner.stageColumns).joined(separator: ",") + "\n"
@@ -103,7 +103,7 @@ public struct SweepRunner {
 
         var outcome = SweepSummary()
         do {
-            if let (comparison, notes) = try RunComparison.ofSweep(directory, spec: spec.compare) {
+            if let (comparison, notes) = try RunComparison.ofSweep(directory, spec: spec.compare, progress: progress) {
                 try comparison.write(to: directory, a: "\(directory) \(SweepSummary.describe(spec.compare?.baseline))",
                                      b: "\(directory) \(SweepSummary.describe(spec.compare?.candidate))", notes: notes)
                 outcome.comparison = comparison

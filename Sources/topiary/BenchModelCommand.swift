@@ -23,7 +23,7 @@ struct BenchModelCommand: ParsableCommand {
             let bench = try ModelBench(runDirectory: runDirectory)
             let threads = latency.threads
             let labels = stages.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-            let rows = try bench.run(batchSizes: batches, repetitions: latency.repetitions, threads: threads, stages: labels,
+            let rows = try bench.run(batchSizes: batches, repetitions: latency.repetitions ?? 300, threads: threads, stages: labels,
                                      progress: progressPrinter(quiet: false))
             print("bench-model \(runDirectory) — \(RunEnvironment.current().cpuModel), BLAS \(BLASRuntime.coreName), \(threads) thread(s)")
             for batch in batches {

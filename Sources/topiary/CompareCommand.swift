@@ -40,11 +40,11 @@ struct CompareCommand: ParsableCommand {
     @Option(help: "Write compare.csv, compare.json and compare.md here (default: B's folder).")
     var out: String?
 
-    @Flag(help: "Time every compared stage again now from the checkpoints, A and B alternating, instead of using the reports' latency.")
+    @Flag(help: "Time every compared stage again now from the checkpoints, A and B alternating, instead of using the reports' latency (also when the compare: block sets remeasure_rounds).")
     var remeasure = false
 
-    @Option(help: "With --remeasure: rounds of A/B alternation (each checkpoint's latency is the median over its rounds).")
-    var rounds = 3
+    @Option(help: "With --remeasure: rounds of A/B alternation, each checkpoint's latency the median over its rounds (default: the compare: block's remeasure_rounds, else 3).")
+    var rounds: Int?
 
     @OptionGroup var latency: LatencyFlags
 
@@ -54,7 +54,7 @@ struct CompareCommand: ParsableCommand {
         do {
             if let maxAccuracyDrop, maxAccuracyDrop < 0 { throw ValidationError("--max-accuracy-drop must be >= 0, got \(maxAccuracyDrop).") }
             if let maxLatencyIncrease, maxLatencyIncrease < 0 { throw ValidationError("--max-latency-increase must be >= 0, got \(maxLatencyIncrease).") }
-            guard rounds >= 1 else { throw ValidationError("--rounds must be >= 1, got \(rounds).") }
+            if let rounds, rounds < 1 { throw ValidationError("--rounds must be >= 1, got \(rounds).") }
             if let out {   // before any measuring: a folder that cannot be made fails now, not after it
                 do { try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true) } catch {
                     throw ValidationError("--out \(out) cannot be created: \(error.localizedDescription)")
@@ -76,11 +76,13 @@ struct CompareCommand: ParsableCommand {
                 groups = [RunComparison.Group(configuration: "", a: [.init(id: "", report: reportA, directory: a)],
                                               b: [.init(id: "", report: reportB, directory: b)])]
             }
-            if remeasure {
-                let remeasurement = try latencyRemeasurement(for: groups)
+            if remeasure || spec.remeasureRounds != nil {
+                var remeasurement = LatencyRemeasurement(like: groups, rounds: rounds ?? spec.remeasureRounds ?? 3)
+                remeasurement.batchSizes = try latency.batches(default: remeasurement.batchSizes)
+                remeasurement.repetitions = latency.repetitions ?? remeasurement.repetitions
+                remeasurement.threads = latency.latencyThreads ?? remeasurement.threads
                 groups = try remeasurement.apply(to: groups, progress: progressPrinter(quiet: false))
-                notes.append("latency re-measured on this machine (\(RunEnvironment.current().cpuModel), \(remeasurement.threads) thread(s)): "
-                                + "\(remeasurement.rounds) round(s) with A's and B's checkpoints alternating; each value is the median over its rounds.")
+                notes.append(remeasurement.note)
             }
             comparison = try RunComparison(groups: groups, thresholds: thresholds(default: spec),
                                            confidence: spec.confidence, resamples: spec.resamples)
@@ -94,11 +96,6 @@ struct CompareCommand: ParsableCommand {
         for note in notes { print(note) }
         print(comparison.regressed ? "B regresses against A." : "B is within the thresholds.")
         if comparison.regressed { throw ExitCode(1) }
-    }
-
-    private func latencyRemeasurement(for groups: [RunComparison.Group]) throws -> LatencyRemeasurement {
-        LatencyRemeasurement(batchSizes: try latency.batches(default: groups[0].a[0].report.spec.measurement.latencyBatchSizes),
-                             repetitions: latency.repetitions, threads: latency.threads, rounds: rounds)
     }
 
     private func thresholds(default spec: CompareSpec) -> RunComparison.Thresholds {

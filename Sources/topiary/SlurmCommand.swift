@@ -103,7 +103,7 @@ struct SlurmCommand: ParsableCommand {
                     throw ExitCode(1)
                 }
             }
-            summary = try submission.sweep.writeSummary()
+            summary = try submission.sweep.writeSummary(progress: progressPrinter(quiet: false))
         } catch let exit as ExitCode { throw exit } catch { throw fail(error) }
         let incomplete = submission.unfinishedPoints
         print("sweep \(directory): \(submission.sweep.points.count) points, \(incomplete.count) not complete")

@@ -27,14 +27,14 @@ struct LatencyFlags: ParsableArguments {
     @Option(help: "Batch sizes to time, comma-separated (bench-model: default 1,1000; compare: default those in A's report).")
     var batchSizes: String?
 
-    @Option(help: "Timed calls at batch 1 (larger batches use a tenth, at least 5).")
-    var repetitions = 300
+    @Option(help: "Timed calls at batch 1, larger batches a tenth, at least 5 (bench-model: default 300; compare: default the runs' own).")
+    var repetitions: Int?
 
-    @Option(help: "Threads for BLAS and sparse kernels (1 is the edge-device view). Default: all cores.")
+    @Option(help: "Threads for BLAS and sparse kernels (1 is the edge-device view). bench-model: default all cores; compare: default the runs' own.")
     var latencyThreads: Int?
 
     func validate() throws {
-        guard repetitions >= 1 else { throw ValidationError("--repetitions must be >= 1, got \(repetitions).") }
+        if let repetitions, repetitions < 1 { throw ValidationError("--repetitions must be >= 1, got \(repetitions).") }
         if let latencyThreads, latencyThreads < 1 { throw ValidationError("--latency-threads must be >= 1, got \(latencyThreads).") }
         _ = try batches(default: [1])
     }

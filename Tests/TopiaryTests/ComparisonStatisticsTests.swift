@@ -157,6 +157,8 @@ extension AllTests {
         #expect(problem("compare: { baseline: { schedule: list } }")?.contains("candidate") == true)
         #expect(problem("compare: { resamples: 10 }")?.contains("resamples") == true)
         #expect(problem("compare: { max_accuracy_drop: -1 }")?.contains("max_accuracy_drop") == true)
+        #expect(problem("compare: { remeasure_rounds: 0 }")?.contains("remeasure_rounds") == true)
+        #expect(problem("compare: { remeasure_rounds: 2 }") == nil)
         #expect(problem("slurm: { time: 1h }")?.contains("not a Slurm time limit") == true)
         #expect(problem("slurm: { memory: 2GB }")?.contains("not a memory size") == true)
         #expect(problem("slurm: { cpus_per_task: 0 }")?.contains("cpus_per_task") == true)

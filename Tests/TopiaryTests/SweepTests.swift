@@ -77,7 +77,7 @@ extension AllTests {
     @Test func sweepRunsResumesAndSummarises() throws {
         let yaml = sliceSpecYAML
             + "\nsweep:\n  grid: { pruning.scorer: [magnitude, random] }"
-            + "\ncompare: { baseline: { scorer: magnitude }, candidate: { scorer: random } }"
+            + "\ncompare: { baseline: { scorer: magnitude }, candidate: { scorer: random }, remeasure_rounds: 1 }"
         let specPath = writeSpecFile(yaml, name: "sweep.yaml")
         let out = temporaryDirectory("sweep") + "/s"
         let first = try runTopiary(["sweep", specPath, "--jobs", "2", "--out", out])
@@ -90,6 +90,12 @@ extension AllTests {
         #expect(first.stdout.contains("compare (spec's compare: block)"), "\(first.stdout)")
         let compared = try readCSV(out + "/compare.csv").rows
         #expect(compared.contains { $0["metric"] == "test_accuracy" && $0["stage"] == "2" && $0["n_a"] == "1" })
+        // remeasure_rounds: the compared latency is a new measurement, not the reports' own.
+        let markdown = try String(contentsOfFile: out + "/compare.md", encoding: .utf8)
+        #expect(markdown.contains("latency re-measured on this machine") && markdown.contains("1 round(s)"))
+        let stored = try readCSV(out + "/points/000-scorer=magnitude/stages.csv").rows.map { Double($0["latency_b1_dense_median_us"]!)! }
+        let compared1 = compared.filter { $0["metric"] == "latency_b1_dense_median_us" }.map { Double($0["a"]!)! }
+        #expect(compared1.count == 3 && compared1 != stored, "\(compared1) vs \(stored)")
         let index = try String(contentsOfFile: out + "/index.html", encoding: .utf8)
         for chart in ["accuracy.svg", "latency_b1.svg", "latency_b100.svg", "memory.svg"] {
             #expect(index.contains("<img src=\"\(chart)\""))
