@@ -11,7 +11,9 @@ struct CompareCommand: ParsableCommand {
         --baseline/--candidate KEY=VALUE select the points of each side (e.g. --baseline schedule=list \
         --candidate schedule=gradual); points differing only in --replicate-key (seed) are replicates, \
         summarised by mean, standard deviation and a bootstrap interval of the difference. \
-        Thresholds and selections not given as flags come from the compare: block of B's spec. \
+        Thresholds not given as flags come from the compare: block of B's spec, and so do the \
+        selections when A and B are the same sweep (two sweep folders are matched configuration by \
+        configuration unless flags select). \
         --remeasure times both sides again from their checkpoints, A and B alternating over --rounds, \
         so that a latency gate compares models rather than the machine's load at two different times.
         """)
@@ -64,8 +66,11 @@ struct CompareCommand: ParsableCommand {
             let spec: CompareSpec
             if ComparisonGroups.isSweep(a) || ComparisonGroups.isSweep(candidateFolder) {
                 spec = try ComparisonGroups.readSweep(candidateFolder).spec.compare ?? CompareSpec()
-                let baselineSelection = try ComparisonGroups.selection(baseline) ?? spec.baseline?.mapValues(\.description)
-                let candidateSelection = try ComparisonGroups.selection(candidate) ?? spec.candidate?.mapValues(\.description)
+                // The spec's baseline/candidate pick the two sides within one sweep; two sweep
+                // folders (before and after a change) are matched configuration by configuration.
+                let withinOneSweep = candidateFolder == a
+                let baselineSelection = try ComparisonGroups.selection(baseline) ?? (withinOneSweep ? spec.baseline?.mapValues(\.description) : nil)
+                let candidateSelection = try ComparisonGroups.selection(candidate) ?? (withinOneSweep ? spec.candidate?.mapValues(\.description) : nil)
                 (groups, notes) = try ComparisonGroups.fromSweeps(a: a, b: candidateFolder, baseline: baselineSelection,
                                                                   candidate: candidateSelection, replicateKey: replicateKey ?? spec.replicateKey)
             } else {
