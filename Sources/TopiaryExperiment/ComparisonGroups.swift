@@ -11,7 +11,7 @@ public enum ComparisonGroups {
     /// are not complete are left out and named in the notes.
     public static func fromSweeps(a folderA: String, b folderB: String, baseline: Selection?, candidate: Selection?,
                                   replicateKey: String) throws -> (groups: [RunComparison.Group], notes: [String]) {
-        let sweepA = try readSweep(folderA), sweepB = folderA == folderB ? sweepA : try readSweep(folderB)
+        let sweepA = try SweepFile.read(from: folderA), sweepB = folderA == folderB ? sweepA : try SweepFile.read(from: folderB)
         if folderA == folderB && (baseline ?? [:]).isEmpty && (candidate ?? [:]).isEmpty {
             throw ComparisonInputError.noSelection(folder: folderA)
         }
@@ -73,13 +73,6 @@ public enum ComparisonGroups {
         }
         return result
     }
-
-    public static func readSweep(_ folder: String) throws -> SweepFile {
-        guard let data = FileManager.default.contents(atPath: folder + "/sweep.json") else { throw SweepError.notASweep(path: folder) }
-        return try JSONDecoder().decode(SweepFile.self, from: data)
-    }
-
-    public static func isSweep(_ folder: String) -> Bool { FileManager.default.fileExists(atPath: folder + "/sweep.json") }
 
     static func matches(column: String, key: String) -> Bool { column == key || shortName(column) == key }
 

@@ -45,16 +45,16 @@ public struct LatencyRemeasurement {
         var benches: [String: ModelBench] = [:]
         var jobs: [Job] = []
         for (g, group) in groups.enumerated() {
-            let common = RunComparison.levelsReachedByAll(group.a).intersection(RunComparison.levelsReachedByAll(group.b)).sorted()
+            let levels = (a: group.a.map { RunComparison.levels($0.report) }, b: group.b.map { RunComparison.levels($0.report) })
+            let common = RunComparison.reachedByAll(levels.a).intersection(RunComparison.reachedByAll(levels.b)).sorted()
             for key in common {
                 // Alternate sides replicate by replicate: A₁ B₁ A₂ B₂ …
                 for index in 0..<max(group.a.count, group.b.count) {
                     for (side, replicates) in [group.a, group.b].enumerated() where index < replicates.count {
-                        let replicate = replicates[index]
+                        let replicate = replicates[index], stage = (side == 0 ? levels.a : levels.b)[index][key]!.stage
                         guard let directory = replicate.directory else { throw RemeasurementError.noRunFolder(replicate: replicate.id) }
                         let bench = try benches[directory] ?? ModelBench(runDirectory: directory)
                         benches[directory] = bench
-                        let stage = RunComparison.levels(replicate.report)[key]!.stage
                         guard let checkpoint = try bench.checkpointPath(afterStage: stage) else {
                             throw RemeasurementError.noCheckpoint(directory: directory, stage: stage)
                         }

@@ -80,7 +80,7 @@ public struct RunComparison: Sendable {
         var rows: [Row] = [], unmatched: [String] = []
         for group in groups {
             let levelsA = group.a.map { RunComparison.levels($0.report) }, levelsB = group.b.map { RunComparison.levels($0.report) }
-            let targetsA = RunComparison.levelsReachedByAll(group.a), targetsB = RunComparison.levelsReachedByAll(group.b)
+            let targetsA = RunComparison.reachedByAll(levelsA), targetsB = RunComparison.reachedByAll(levelsB)
             let common = targetsA.intersection(targetsB).sorted()
             guard common.contains(where: { $0 > 0 }) else {
                 throw ComparisonError.noCommonStages(configuration: group.configuration,
@@ -137,12 +137,6 @@ public struct RunComparison: Sendable {
         self.unmatched = unmatched
     }
 
-    /// Two runs: one replicate per side.
-    public init(_ a: RunReport, _ b: RunReport, thresholds: Thresholds) throws {
-        try self.init(groups: [Group(configuration: "", a: [Replicate(id: "", report: a)], b: [Replicate(id: "", report: b)])],
-                      thresholds: thresholds)
-    }
-
     /// Accepted stages by target sparsity (in 1e-9 units, so float noise cannot split a
     /// level); where several rows share a target (gradual schedules), the last one.
     static func levels(_ report: RunReport) -> [Int64: StageRecord] {
@@ -153,10 +147,9 @@ public struct RunComparison: Sendable {
 
     static func target(_ key: Int64) -> Double { Double(key) / 1e9 }
 
-    /// The levels every replicate reached; a comparison aligns A and B on the levels both
-    /// sides' sets share.
-    static func levelsReachedByAll(_ replicates: [Replicate]) -> Set<Int64> {
-        replicates.map { Set(levels($0.report).keys) }.reduce(Set(levels(replicates[0].report).keys)) { $0.intersection($1) }
+    /// The levels every one of `levels` (each replicate's `levels`) reached.
+    static func reachedByAll(_ levels: [[Int64: StageRecord]]) -> Set<Int64> {
+        levels.dropFirst().reduce(Set(levels[0].keys)) { $0.intersection($1.keys) }
     }
 
     /// A Markdown table; failing rows marked **REGRESSION**.

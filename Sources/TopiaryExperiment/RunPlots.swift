@@ -49,9 +49,9 @@ public enum RunPlots {
 
     static func index(_ report: RunReport, charts: [String]) -> String {
         var html = """
-        <!doctype html><html><head><meta charset="utf-8"><title>\(report.experiment) \(report.runID)</title>
+        <!doctype html><html><head><meta charset="utf-8"><title>\(SVGChart.escape(report.experiment)) \(report.runID)</title>
         <style>body{font-family:sans-serif;margin:24px}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}</style>
-        </head><body><h1>\(report.experiment)</h1>
+        </head><body><h1>\(SVGChart.escape(report.experiment))</h1>
         <p>run \(report.runID) · \(report.status.rawValue) · seed \(report.spec.seed) · \(report.model.architecture) · BLAS \(report.environment.blasCore) × \(report.environment.blasThreads)</p>
 
         """

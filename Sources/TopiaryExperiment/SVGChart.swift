@@ -62,7 +62,7 @@ public struct SVGChart {
         var out = """
         <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(height))" viewBox="0 0 \(Int(width)) \(Int(height))" font-family="sans-serif" font-size="12">
         <rect width="100%" height="100%" fill="white"/>
-        <text x="\(left)" y="22" font-size="15" font-weight="bold">\(escape(title))</text>
+        <text x="\(left)" y="22" font-size="15" font-weight="bold">\(Self.escape(title))</text>
 
         """
         if let band {
@@ -79,16 +79,16 @@ public struct SVGChart {
             out += "<text x=\"\(left - 6)\" y=\(quote(py(shown) + 4)) text-anchor=\"end\">\(tick(shown))</text>\n"
         }
         out += "<rect x=\"\(left)\" y=\"\(top)\" width=\"\(plotW)\" height=\"\(plotH)\" fill=\"none\" stroke=\"#333\"/>\n"
-        out += "<text x=\(quote(left + plotW / 2)) y=\"\(height - 14)\" text-anchor=\"middle\">\(escape(xLabel))</text>\n"
-        out += "<text transform=\"translate(18 \(top + plotH / 2)) rotate(-90)\" text-anchor=\"middle\">\(escape(yLabel + (logY ? " (log scale)" : "")))</text>\n"
+        out += "<text x=\(quote(left + plotW / 2)) y=\"\(height - 14)\" text-anchor=\"middle\">\(Self.escape(xLabel))</text>\n"
+        out += "<text transform=\"translate(18 \(top + plotH / 2)) rotate(-90)\" text-anchor=\"middle\">\(Self.escape(yLabel + (logY ? " (log scale)" : "")))</text>\n"
         for (label, y) in references {
             out += "<line x1=\"\(left)\" y1=\(quote(py(y))) x2=\"\(left + plotW)\" y2=\(quote(py(y))) stroke=\"#555\" stroke-dasharray=\"6 4\"/>\n"
-            out += "<text x=\"\(left + 4)\" y=\(quote(py(y) - 4)) fill=\"#555\">\(escape(label))</text>\n"
+            out += "<text x=\"\(left + 4)\" y=\(quote(py(y) - 4)) fill=\"#555\">\(Self.escape(label))</text>\n"
         }
         var legendY = top + 10
         if let band {
             out += "<rect x=\"\(left + plotW + 14)\" y=\(quote(legendY - 9)) width=\"18\" height=\"10\" fill=\"#f3d27a\" fill-opacity=\"0.6\"/>"
-            out += "<text x=\"\(left + plotW + 38)\" y=\(quote(legendY))>\(escape(band.label))</text>\n"
+            out += "<text x=\"\(left + plotW + 38)\" y=\(quote(legendY))>\(Self.escape(band.label))</text>\n"
             legendY += 18
         }
         for (index, s) in series.enumerated() {
@@ -101,7 +101,7 @@ public struct SVGChart {
                 out += "<line x1=\(quote(px(p.x))) y1=\(quote(py(p.y - e))) x2=\(quote(px(p.x))) y2=\(quote(py(p.y + e))) stroke=\"\(color)\" stroke-width=\"1.5\"/>\n"
             }
             out += "<line x1=\"\(left + plotW + 14)\" y1=\(quote(legendY - 4)) x2=\"\(left + plotW + 32)\" y2=\(quote(legendY - 4)) stroke=\"\(color)\" stroke-width=\"2\"\(dash)/>"
-            out += "<text x=\"\(left + plotW + 38)\" y=\(quote(legendY))>\(escape(s.name))</text>\n"
+            out += "<text x=\"\(left + plotW + 38)\" y=\(quote(legendY))>\(Self.escape(s.name))</text>\n"
             legendY += 18
         }
         return out + "</svg>\n"
@@ -140,7 +140,8 @@ public struct SVGChart {
         if a >= 1e3 { return String(format: "%.3gk", v / 1e3) }
         return String(format: a >= 10 ? "%.0f" : "%.3g", v)
     }
-    private func escape(_ s: String) -> String {
+    /// Text safe inside SVG or HTML.
+    static func escape(_ s: String) -> String {
         s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
     }
 }

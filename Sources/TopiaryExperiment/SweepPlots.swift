@@ -28,7 +28,7 @@ public enum SweepPlots {
         return groups.keys.sorted().map { configuration in
             let replicates = groups[configuration]!
             let levels = replicates.map { RunComparison.levels($0.report) }
-            let common = levels.dropFirst().reduce(Set(levels[0].keys)) { $0.intersection($1.keys) }.sorted()
+            let common = RunComparison.reachedByAll(levels).sorted()
             return Curve(configuration: configuration.isEmpty ? "all points" : configuration, replicates: replicates.count,
                          levels: common.map { key in (key, levels.map { $0[key]! }) })
         }
@@ -90,7 +90,7 @@ public enum SweepPlots {
     }
 
     static func index(_ sweep: SweepFile, curves: [Curve], charts: [String], comparisonMarkdown: String?, notes: [String]) -> String {
-        func escape(_ s: String) -> String { s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;") }
+        let escape = SVGChart.escape
         func meanSD(_ values: [Double]) -> String {
             let text = String(format: "%.4f", ReplicateStatistics.mean(values))
             return ReplicateStatistics.standardDeviation(values).map { text + String(format: " ± %.4f", $0) } ?? text

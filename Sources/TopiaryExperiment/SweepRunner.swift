@@ -23,6 +23,12 @@ public struct SweepRunner {
         for point in points { _ = try point.apply(to: spec, file: specFile) }
     }
 
+    /// The sweep of the spec at `specFile`, in `directory` (default notebooks-out/<experiment>-sweep).
+    public init(specFile: String, directory: String?) throws {
+        let spec = try ExperimentSpec.load(path: specFile)
+        try self.init(spec: spec, specFile: specFile, directory: directory ?? "notebooks-out/\(spec.name)-sweep")
+    }
+
     public func pointDirectory(_ index: Int) -> String {
         directory + "/points/" + String(format: "%03d-", index) + points[index].label
     }
@@ -152,6 +158,14 @@ public struct SweepEntry: Codable, Sendable, Equatable {
 public struct SweepFile: Codable, Sendable {
     public let spec: ExperimentSpec
     public let points: [SweepEntry]
+
+    /// The sweep.json of the sweep folder `folder`.
+    public static func read(from folder: String) throws -> SweepFile {
+        guard let data = FileManager.default.contents(atPath: folder + "/sweep.json") else { throw SweepError.notASweep(path: folder) }
+        return try JSONDecoder().decode(SweepFile.self, from: data)
+    }
+
+    public static func exists(in folder: String) -> Bool { FileManager.default.fileExists(atPath: folder + "/sweep.json") }
 }
 
 extension SweepRunner {
@@ -160,12 +174,7 @@ extension SweepRunner {
     /// taken from the shard where it is complete (else the first that ran it).
     public static func merge(shards: [String], into directory: String, specFile: String = "<merged>") throws -> (SweepRunner, SweepSummary) {
         precondition(!shards.isEmpty, "nothing to merge")
-        let files = try shards.map { shard -> SweepFile in
-            guard let data = FileManager.default.contents(atPath: shard + "/sweep.json") else {
-                throw SweepError.notASweep(path: shard)
-            }
-            return try JSONDecoder().decode(SweepFile.self, from: data)
-        }
+        let files = try shards.map(SweepFile.read(from:))
         for (shard, file) in zip(shards, files).dropFirst() where file.spec != files[0].spec {
             throw SweepError.specsDiffer(first: shards[0], other: shard)
         }

@@ -92,7 +92,7 @@ public struct NeuronSelection: MaskSelection {
     public func miss(_ targets: [Parameter], target: Double) -> (target: Double, realised: Double)? {
         for weight in targets where weight.layerName != outputLayer {
             let realised = NeuronPruner.neuronSparsity(weight)
-            if abs(realised - target) * Double(weight.shape[0]) > 0.5 + 1e-9 { return (target, realised) }
+            if !SparsityAccounting.realises(realised, target, units: weight.shape[0]) { return (target, realised) }
         }
         return nil
     }

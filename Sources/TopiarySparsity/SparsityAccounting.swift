@@ -12,7 +12,13 @@ public struct SparsityAccounting: Sendable, Equatable {
         public var sparsity: Double { total == 0 ? 0 : 1 - Double(alive) / Double(total) }
 
         /// Within half a weight of `target`: what one exact prune of this layer produces.
-        public func realises(_ target: Double) -> Bool { abs(sparsity - target) * Double(total) <= 0.5 + 1e-9 }
+        public func realises(_ target: Double) -> Bool { SparsityAccounting.realises(sparsity, target, units: total) }
+    }
+
+    /// Whether a sparsity `realised` over `units` (weights, or neurons) is what pruning
+    /// exactly to `target` gives: one prune rounds to a whole unit, so within half of one.
+    public static func realises(_ realised: Double, _ target: Double, units: Int) -> Bool {
+        abs(realised - target) * Double(units) <= 0.5 + 1e-9
     }
 
     public let layers: [Layer]
@@ -39,7 +45,7 @@ public struct SparsityAccounting: Sendable, Equatable {
     public func miss(target: Double, scope: UnstructuredPruner.Scope) -> (target: Double, realised: Double)? {
         switch scope {
         case .global:
-            return abs(sparsity - target) * Double(total) <= 0.5 + 1e-9 ? nil : (target, sparsity)
+            return SparsityAccounting.realises(sparsity, target, units: total) ? nil : (target, sparsity)
         case .nm:
             return abs(sparsity - target) < 1e-9 ? nil : (target, sparsity)
         case .perLayer:
@@ -53,7 +59,7 @@ public struct SparsityAccounting: Sendable, Equatable {
                 let columns = layer.total / layer.aliveByRow.count
                 for alive in layer.aliveByRow {
                     let realised = 1 - Double(alive) / Double(columns)
-                    if abs(realised - target) * Double(columns) > 0.5 + 1e-9 { return (target, realised) }
+                    if !SparsityAccounting.realises(realised, target, units: columns) { return (target, realised) }
                 }
             }
             return nil

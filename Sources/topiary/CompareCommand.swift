@@ -64,8 +64,8 @@ struct CompareCommand: ParsableCommand {
             }
             var groups: [RunComparison.Group]
             let spec: CompareSpec
-            if ComparisonGroups.isSweep(a) || ComparisonGroups.isSweep(candidateFolder) {
-                spec = try ComparisonGroups.readSweep(candidateFolder).spec.compare ?? CompareSpec()
+            if SweepFile.exists(in: a) || SweepFile.exists(in: candidateFolder) {
+                spec = try SweepFile.read(from: candidateFolder).spec.compare ?? CompareSpec()
                 // The spec's baseline/candidate pick the two sides within one sweep; two sweep
                 // folders (before and after a change) are matched configuration by configuration.
                 let withinOneSweep = candidateFolder == a

@@ -53,16 +53,14 @@ struct SlurmCommand: ParsableCommand {
         if let waitTimeout, !(waitTimeout >= 0) { throw ValidationError("--wait-timeout must be ≥ 0 seconds, got \(waitTimeout).") }
         let submission: SlurmSubmission
         do {
-            let experiment = try ExperimentSpec.load(path: spec)
-            let sweep = try SweepRunner(spec: experiment, specFile: spec, directory: out ?? "notebooks-out/\(experiment.name)-sweep")
-            var resources = experiment.slurm ?? SlurmSpec()
+            let sweep = try SweepRunner(specFile: spec, directory: out)
+            var resources = sweep.spec.slurm ?? SlurmSpec()
             resources.cpusPerTask = cpusPerTask ?? resources.cpusPerTask
             resources.time = time ?? resources.time
             resources.memory = mem ?? resources.memory
             resources.partition = partition ?? resources.partition
             if let problem = resources.problem { throw ValidationError("--\(problem.flag): \(problem.message)") }
-            let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
-            submission = SlurmSubmission(sweep: sweep, resources: resources, executable: executable, quick: quick)
+            submission = SlurmSubmission(sweep: sweep, resources: resources, executable: topiaryExecutable, quick: quick)
         } catch {
             throw fail(error)
         }

@@ -38,14 +38,12 @@ struct SweepCommand: ParsableCommand {
         let results: [(Int, Int32)], summary: SweepSummary?
         let runner: SweepRunner
         do {
-            let experiment = try ExperimentSpec.load(path: spec)
-            runner = try SweepRunner(spec: experiment, specFile: spec, directory: out ?? "notebooks-out/\(experiment.name)-sweep")
-            let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
+            runner = try SweepRunner(specFile: spec, directory: out)
             if let point, !runner.points.indices.contains(point) {
                 throw ValidationError("--point \(point) is not a point of this sweep (it has \(runner.points.count): 0…\(runner.points.count - 1)).")
             }
             let indices = point.map { [$0] } ?? SweepRunner.shardIndices(count: runner.points.count, shard: (parts[0], parts[1]))
-            (results, summary) = try runner.run(executable: executable, jobs: jobs, indices: indices, threads: threads, quick: quick,
+            (results, summary) = try runner.run(executable: topiaryExecutable, jobs: jobs, indices: indices, threads: threads, quick: quick,
                                                 writesSummary: point == nil, progress: progressPrinter(quiet: false))
         } catch {
             throw fail(error)

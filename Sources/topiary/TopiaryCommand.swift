@@ -16,6 +16,9 @@ func fail(_ error: any Error) -> ExitCode {
     return ExitCode(1)
 }
 
+/// This binary's own path (symlinks resolved): what sweep points and Slurm tasks run.
+var topiaryExecutable: String { URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path }
+
 /// Progress lines go to stderr, and only to a terminal unless asked to stay quiet.
 func progressPrinter(quiet: Bool) -> (@Sendable (String) -> Void)? {
     guard !quiet, isatty(STDERR_FILENO) != 0 else { return nil }
