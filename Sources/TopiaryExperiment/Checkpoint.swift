@@ -69,8 +69,24 @@ public struct Checkpoint: Sendable {
         return try decode(data, path: path)
     }
 
-    public static func decode(_ data: Data, path: String) throws -> Checkpoint {
-        let bytes = [UInt8](data)
+    /// Only the header (label, progress, tensor shapes), without reading the tensors: what
+    /// finding the checkpoint of a stage needs.
+    public static func readHeader(from path: String) throws -> Header {
+        guard let file = FileHandle(forReadingAtPath: path) else { throw CheckpointError.unreadable(path: path) }
+        defer { try? file.close() }
+        let size = Int(file.seekToEndOfFile())
+        file.seek(toFileOffset: 0)
+        var bytes = [UInt8](file.readData(ofLength: 16))
+        if bytes.count == 16, Array(bytes[0..<8]) == magic {
+            // Never more than the file holds, whatever a damaged length field says.
+            bytes += file.readData(ofLength: min(Int(readUInt32(bytes, at: 12)) + 4, size - 16))
+        }
+        return try parseHeader(bytes, path: path).header
+    }
+
+    /// The header at the start of `bytes` (magic, version, length, JSON) and its length;
+    /// `bytes` must reach at least 4 bytes past it.
+    private static func parseHeader(_ bytes: [UInt8], path: String) throws -> (header: Header, length: Int) {
         guard bytes.count >= 8, Array(bytes[0..<8]) == magic else { throw CheckpointError.foreign(path: path) }
         guard bytes.count >= 20 else { throw CheckpointError.truncated(path: path, expected: 20, found: bytes.count) }
         let version = readUInt32(bytes, at: 8)
@@ -79,12 +95,16 @@ public struct Checkpoint: Sendable {
         guard bytes.count >= 16 + headerLength + 4 else {
             throw CheckpointError.truncated(path: path, expected: 16 + headerLength + 4, found: bytes.count)
         }
-        let header: Header
         do {
-            header = try JSONDecoder().decode(Header.self, from: Data(bytes[16..<(16 + headerLength)]))
+            return (try JSONDecoder().decode(Header.self, from: Data(bytes[16..<(16 + headerLength)])), headerLength)
         } catch {
             throw CheckpointError.corrupted(path: path, detail: "its header does not parse")
         }
+    }
+
+    public static func decode(_ data: Data, path: String) throws -> Checkpoint {
+        let bytes = [UInt8](data)
+        let (header, headerLength) = try parseHeader(bytes, path: path)
         let payloadBytes = header.tensors.reduce(0) { $0 + 4 * Tensor.elementCount($1.shape) }
         let expected = 16 + headerLength + payloadBytes + 4
         guard bytes.count >= expected else { throw CheckpointError.truncated(path: path, expected: expected, found: bytes.count) }

@@ -82,19 +82,21 @@ public final class ModelBench {
                         accuracy: Bool = true, progress: ((String) -> Void)? = nil) throws -> Row {
         FloatEnvironment.prepareForFloatWork(blasThreads: threads)
         let (test, model) = try testSetAndModel()
+        // Read again each time rather than kept: a large model's checkpoints do not all fit in memory.
         let checkpoint = try Checkpoint.read(from: path)
         guard let values = checkpoint.tensors["values"], let masks = checkpoint.tensors["masks"],
               values.shape == model.store.values.shape else {
             throw CheckpointError.mismatch(path: path, detail: "its tensors do not fit the run's model")
         }
+        let label = checkpoint.header.label
         model.store.values.assign(from: values)
         model.store.masks.assign(from: masks)
         let sparsity = SparsityAccounting(model.weightParameters).sparsity
-        progress?("\(checkpoint.header.label): sparsity \(String(format: "%.5f", sparsity))")
+        progress?("\(label): sparsity \(String(format: "%.5f", sparsity))")
         let measurement = EngineMeasurement.measure(model, inputs: test.features.rowSlice(0, count: min(test.count, batchSizes.max()!)),
                                                     batchSizes: batchSizes, repetitions: repetitions, warmup: 20, threads: threads,
                                                     nOfM: report.spec.pruning.nOfM.map { ($0[0], $0[1]) })
-        return Row(label: checkpoint.header.label, sparsity: sparsity, measurement: measurement,
+        return Row(label: label, sparsity: sparsity, measurement: measurement,
                    testAccuracy: accuracy ? Evaluation.measure(measurement.prepared["dense"]!, on: test).accuracy : .nan,
                    int8TestAccuracy: accuracy ? Evaluation.measure(measurement.prepared["int8"]!, on: test).accuracy : .nan)
     }
@@ -104,7 +106,7 @@ public final class ModelBench {
     public func checkpointPath(afterStage stage: Int) throws -> String? {
         if stageOfCheckpoint.isEmpty {
             for path in checkpointPaths {
-                if let last = try Checkpoint.read(from: path).header.progress.rows.last { stageOfCheckpoint[path] = last.stage }
+                if let last = try Checkpoint.readHeader(from: path).progress.rows.last { stageOfCheckpoint[path] = last.stage }
             }
         }
         return checkpointPaths.last { stageOfCheckpoint[$0] == stage }

@@ -27,6 +27,15 @@ extension AllTests {
             #expect(read.tensors[name]!.shape == original.tensors[name]!.shape)
             #expect(read.tensors[name]!.toArray().map(\.bitPattern) == original.tensors[name]!.toArray().map(\.bitPattern))
         }
+        // The header alone, without the tensors; a foreign or cut file fails as a whole read does.
+        let header = try Checkpoint.readHeader(from: path)
+        #expect(header.label == "stage2" && header.sequence == 3 && header.progress.phaseStep == 17 && header.tensors.map(\.name) == ["values", "masks"])
+        let data = try original.encoded()
+        let cut = temporaryDirectory("ckpt") + "/cut.bin", foreign = temporaryDirectory("ckpt") + "/foreign.bin"
+        writeTestFile(cut, data.prefix(30))
+        writeTestFile(foreign, Data(repeating: 7, count: 64))
+        #expect(throws: CheckpointError.self) { try Checkpoint.readHeader(from: cut) }
+        #expect(throws: CheckpointError.foreign(path: foreign)) { try Checkpoint.readHeader(from: foreign) }
     }
 
     @Test func damagedFilesGiveClearErrors() throws {
