@@ -12,7 +12,10 @@ public enum DataError: Error, LocalizedError, Equatable {
     case trailingBytes(path: String, expectedBytes: Int, foundBytes: Int)
     case countMismatch(imagesPath: String, images: Int, labelsPath: String, labels: Int)
     case labelOutOfRange(path: String, index: Int, label: Int, classCount: Int)
-    case shapeMismatch(path: String, expected: [Int], found: [Int])
+    case tooLarge(path: String, dimensions: [Int], limitBytes: Int)
+    case noItems(path: String)
+    case emptyItems(path: String, dimensions: [Int])
+    case splitsDisagree(path: String, itemShape: [Int], referencePath: String, referenceShape: [Int])
 
     public var errorDescription: String? {
         switch self {
@@ -35,8 +38,14 @@ public enum DataError: Error, LocalizedError, Equatable {
             return "\(imagesPath) holds \(images) images but \(labelsPath) holds \(labels) labels: the two files do not belong together."
         case .labelOutOfRange(let path, let index, let label, let classCount):
             return "\(path): label \(label) at index \(index) is outside 0..<\(classCount)."
-        case .shapeMismatch(let path, let expected, let found):
-            return "\(path): expected items of shape \(expected), found \(found)."
+        case .tooLarge(let path, let dimensions, let limit):
+            return "\(path): its header declares dimensions \(dimensions), more than the \(limit) bytes Topiary reads from one file. The header is damaged, or the file is not an IDX data file."
+        case .noItems(let path):
+            return "\(path) holds no items (its header declares 0). Every data split needs at least one row; point data.path at complete files."
+        case .emptyItems(let path, let dimensions):
+            return "\(path): its items have a zero-sized dimension (header dimensions \(dimensions)), so there is nothing to learn from. The header is damaged."
+        case .splitsDisagree(let path, let itemShape, let referencePath, let referenceShape):
+            return "\(path) holds items of shape \(itemShape), but \(referencePath) holds items of shape \(referenceShape): the files do not belong to one data set, and one model cannot read both. Use files of one data set."
         }
     }
 }

@@ -23,8 +23,15 @@ public enum FashionMNIST {
     /// Loads the training and test sets from `directory`.
     public static func load(directory: String = defaultDirectory) throws -> (train: LabeledDataset, test: LabeledDataset) {
         try checkFilesExist(in: directory)
-        let train = try loadPair(images: directory + "/" + files.trainImages, labels: directory + "/" + files.trainLabels)
-        let test = try loadPair(images: directory + "/" + files.testImages, labels: directory + "/" + files.testLabels)
+        let trainImages = directory + "/" + files.trainImages, testImages = directory + "/" + files.testImages
+        let train = try loadPair(images: trainImages, labels: directory + "/" + files.trainLabels)
+        let test = try loadPair(images: testImages, labels: directory + "/" + files.testLabels)
+        // One model reads both splits: an image size that differs would make it read past
+        // the end of each row (or mix pixels of neighbouring images).
+        guard train.itemShape == test.itemShape else {
+            throw DataError.splitsDisagree(path: testImages, itemShape: test.itemShape, referencePath: trainImages,
+                                           referenceShape: train.itemShape)
+        }
         return (train, test)
     }
 
@@ -40,6 +47,10 @@ public enum FashionMNIST {
         let images = try IDXFile(contentsOf: imagesPath, expectedRank: 3)
         let labels = try IDXFile(contentsOf: labelsPath, expectedRank: 1)
         let n = images.dimensions[0]
+        guard n > 0 else { throw DataError.noItems(path: imagesPath) }
+        guard images.dimensions[1] > 0, images.dimensions[2] > 0 else {
+            throw DataError.emptyItems(path: imagesPath, dimensions: images.dimensions)
+        }
         guard labels.dimensions[0] == n else {
             throw DataError.countMismatch(imagesPath: imagesPath, images: n, labelsPath: labelsPath,
                                           labels: labels.dimensions[0])
@@ -53,7 +64,8 @@ public enum FashionMNIST {
             let target = features.pointer
             for i in 0..<source.count { target[i] = Float(source[i]) * (1 / 255) }
         }
-        return LabeledDataset(features: features, labels: labels.bytes.map { Int32($0) }, classCount: classCount)
+        return LabeledDataset(features: features, labels: labels.bytes.map { Int32($0) }, classCount: classCount,
+                              itemShape: Array(images.dimensions.dropFirst()))
     }
 
     static func missingHint(_ directory: String) -> String {

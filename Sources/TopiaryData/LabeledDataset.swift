@@ -6,15 +6,21 @@ public struct LabeledDataset: Sendable {
     public let features: Tensor
     public let labels: [Int32]
     public let classCount: Int
+    /// The shape of one item as its file stores it ([28, 28] for an image); features are
+    /// its elements flattened, so `featureCount` is the product.
+    public let itemShape: [Int]
 
-    public init(features: Tensor, labels: [Int32], classCount: Int) {
+    public init(features: Tensor, labels: [Int32], classCount: Int, itemShape: [Int]? = nil) {
         precondition(features.rank == 2 && features.rows == labels.count,
                      "\(features.shape) features but \(labels.count) labels")
         precondition(labels.allSatisfy { $0 >= 0 && Int($0) < classCount },
                      "labels must lie in 0..<\(classCount)")
+        let itemShape = itemShape ?? [features.shape[1]]
+        precondition(itemShape.reduce(1, *) == features.shape[1], "item shape \(itemShape) for \(features.shape[1]) features")
         self.features = features
         self.labels = labels
         self.classCount = classCount
+        self.itemShape = itemShape
     }
 
     public var count: Int { labels.count }
@@ -28,7 +34,7 @@ public struct LabeledDataset: Sendable {
             precondition(source >= 0 && source < count, "row \(source) outside 0..<\(count)")
             (rows.pointer + target * d).update(from: features.pointer + source * d, count: d)
         }
-        return LabeledDataset(features: rows, labels: indices.map { labels[$0] }, classCount: classCount)
+        return LabeledDataset(features: rows, labels: indices.map { labels[$0] }, classCount: classCount, itemShape: itemShape)
     }
 
     /// A seeded random split into (rest, held-out) with `heldOutCount` rows held out: the

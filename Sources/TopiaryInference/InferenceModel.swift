@@ -54,7 +54,7 @@ public final class InferenceModel: @unchecked Sendable {
     public static func build(_ model: Sequential, engines: [InferenceEngine], threads: Int,
                              nOfM: (n: Int, m: Int)? = nil) -> InferenceModel? {
         let stack = LinearStack(model)
-        precondition(engines.count == stack.layers.count, "\(engines.count) engines for \(stack.layers.count) layers")
+        require(engines.count == stack.layers.count, "\(engines.count) engines for \(stack.layers.count) layers")
         var kernels: [any LayerKernel] = []
         for (layer, engine) in zip(stack.layers, engines) {
             guard let kernel = makeKernel(layer, engine, nOfM: nOfM) else { return nil }
@@ -82,7 +82,7 @@ public final class InferenceModel: @unchecked Sendable {
 
     /// Logits (B, outputs) for x (B, inputFeatures); valid until the next call.
     public func predict(_ x: Tensor) -> Tensor {
-        precondition(x.rank == 2 && x.columns == inputFeatures, "expected (B, \(inputFeatures)), got \(x.shape)")
+        require(x.rank == 2 && x.columns == inputFeatures, "expected (B, \(inputFeatures)), got \(x.shape)")
         let batch = x.rows
         let buffers = self.buffers(batch)
         var input = x

@@ -38,7 +38,7 @@ extension FormatKernel {
 extension LayerKernel {
     public var supportsBatchMajor: Bool { false }
     public func apply(batchMajor x: Tensor, into y: Tensor) {
-        preconditionFailure("\(engine.rawValue) has no batch-major path")
+        fatalError("\(engine.rawValue) has no batch-major path")
     }
 }
 

@@ -19,14 +19,14 @@ public struct LinearStack: Sendable {
         var layers: [Layer] = []
         for (index, layer) in model.layers.enumerated() {
             guard let linear = layer as? Linear else {
-                precondition(layer is ReLU, "inference supports Linear and ReLU layers, not \(type(of: layer))")
+                require(layer is ReLU, "inference supports Linear and ReLU layers, not \(type(of: layer))")
                 continue
             }
             let relu = index + 1 < model.layers.count && model.layers[index + 1] is ReLU
             layers.append(Layer(name: linear.name, weight: linear.weight.value, mask: linear.weight.mask,
                                 bias: linear.bias.value, relu: relu))
         }
-        precondition(!layers.isEmpty, "the model has no Linear layer")
+        require(!layers.isEmpty, "the model has no Linear layer")
         self.layers = layers
     }
 

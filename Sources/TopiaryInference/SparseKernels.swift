@@ -100,7 +100,7 @@ public final class Int8CSRKernel: FormatKernel {
     let relu: Bool
 
     public init(weight: Tensor, mask: Tensor, bias: Tensor, relu: Bool) {
-        precondition(weight.columns <= 65_536, "int8 CSR keeps 16-bit column indices; \(weight.columns) columns is too many")
+        require(weight.columns <= 65_536, "int8 CSR keeps 16-bit column indices; \(weight.columns) columns is too many")
         matrix = Int8CSRMatrix(quantized: Int8Matrix(weights: weight), mask: mask)
         self.bias = bias.copy()
         self.relu = relu
@@ -139,7 +139,7 @@ extension SampleBySampleKernel {
     public var supportsBatchMajor: Bool { true }
     public func apply(vector x: Tensor, into y: Tensor) { apply(x.pointer, y.pointer) }
     public func apply(featureMajor xt: Tensor, into yt: Tensor, threads: Int) {
-        preconditionFailure("\(engine.rawValue) runs batch-major")
+        fatalError("\(engine.rawValue) runs batch-major")
     }
     public func apply(batchMajor x: Tensor, into y: Tensor) {
         for b in 0..<x.rows { apply(x.pointer + b * inFeatures, y.pointer + b * outFeatures) }

@@ -21,7 +21,7 @@ public final class Linear: Layer {
     private var inputGradient = ActivationBuffer()
 
     public init(name: String, weight: Parameter, bias: Parameter) {
-        precondition(weight.shape.count == 2 && bias.shape == [weight.shape[0]],
+        require(weight.shape.count == 2 && bias.shape == [weight.shape[0]],
                      "\(name): weight \(weight.shape) and bias \(bias.shape) disagree")
         self.name = name
         self.weight = weight
@@ -46,12 +46,12 @@ public final class Linear: Layer {
     }
 
     public func outputFeatures(inputFeatures: Int) -> Int {
-        precondition(inputFeatures == inFeatures, "\(name) expects \(inFeatures) inputs, got \(inputFeatures)")
+        require(inputFeatures == inFeatures, "\(name) expects \(inFeatures) inputs, got \(inputFeatures)")
         return outFeatures
     }
 
     public func forward(_ input: Tensor) -> Tensor {
-        precondition(input.rank == 2 && input.columns == inFeatures,
+        require(input.rank == 2 && input.columns == inFeatures,
                      "\(name) expects (B, \(inFeatures)), got \(input.shape)")
         cachedInput = input
         onForward?(input)
@@ -62,8 +62,8 @@ public final class Linear: Layer {
     }
 
     public func backward(_ outputGradient: Tensor, needsInputGradient: Bool) -> Tensor? {
-        guard let x = cachedInput else { preconditionFailure("\(name).backward called before forward") }
-        precondition(outputGradient.shape == [x.rows, outFeatures],
+        guard let x = cachedInput else { fatalError("\(name).backward called before forward") }
+        require(outputGradient.shape == [x.rows, outFeatures],
                      "\(name) backward expects (\(x.rows), \(outFeatures)), got \(outputGradient.shape)")
         onBackward?(x, outputGradient)
         // dW (out, in) += dYᵀ · X ; db (out) += Σ_b dY[b, :]

@@ -21,7 +21,7 @@ public final class ReLU: Layer {
 
     public func backward(_ outputGradient: Tensor, needsInputGradient: Bool) -> Tensor? {
         guard needsInputGradient else { return nil }
-        guard let y = cachedOutput else { preconditionFailure("\(name).backward called before forward") }
+        guard let y = cachedOutput else { fatalError("\(name).backward called before forward") }
         let dx = inputGradient.rows(y.rows, columns: y.columns)
         reluBackward(outputGrad: outputGradient, output: y, into: dx)
         return dx

@@ -11,7 +11,7 @@ public final class Sequential: @unchecked Sendable {
         var features = inputFeatures
         for layer in layers { features = layer.outputFeatures(inputFeatures: features) }
         let owned = Set(layers.flatMap { $0.parameters.map(\.offset) })
-        precondition(owned == Set(store.parameters.map(\.offset)),
+        require(owned == Set(store.parameters.map(\.offset)),
                      "every parameter in the store must belong to exactly one layer")
         self.inputFeatures = inputFeatures
         self.outputFeatures = features
@@ -59,7 +59,7 @@ extension Sequential {
     /// Layers are named fc1, relu1, fc2, … Initialised as PyTorch does (U(±1/√fan_in)).
     public static func multilayerPerceptron(inputFeatures: Int, hiddenSizes: [Int], outputs: Int,
                                             generator: inout SeededGenerator) -> Sequential {
-        precondition(inputFeatures > 0 && outputs > 0 && hiddenSizes.allSatisfy { $0 > 0 },
+        require(inputFeatures > 0 && outputs > 0 && hiddenSizes.allSatisfy { $0 > 0 },
                      "layer sizes must be > 0, got \(inputFeatures), \(hiddenSizes), \(outputs)")
         let sizes = [inputFeatures] + hiddenSizes + [outputs]
         var layout = ParameterStore.Layout()

@@ -10,7 +10,7 @@ public final class SoftmaxCrossEntropy {
     /// Mean loss over the batch, and dLoss/dLogits (B, C), valid until the next call.
     public func lossAndGradient(logits: Tensor, labels: [Int32]) -> (loss: Float, gradient: Tensor) {
         let (b, c) = (logits.rows, logits.columns)
-        precondition(labels.count == b, "\(b) logit rows but \(labels.count) labels")
+        require(labels.count == b, "\(b) logit rows but \(labels.count) labels")
         let dz = gradient.rows(b, columns: c)
         var lossSum = 0.0
         let scale = 1 / Float(b)
@@ -18,7 +18,7 @@ public final class SoftmaxCrossEntropy {
             let z = logits.pointer + r * c
             let g = dz.pointer + r * c
             let label = Int(labels[r])
-            precondition(label >= 0 && label < c, "label \(label) outside 0..<\(c)")
+            require(label >= 0 && label < c, "label \(label) outside 0..<\(c)")
             let logSumExp = SoftmaxCrossEntropy.logSumExp(z, c)
             lossSum += Double(logSumExp - z[label])
             for j in 0..<c { g[j] = exp(z[j] - logSumExp) * scale }  // softmax(z)_j / B
@@ -30,7 +30,7 @@ public final class SoftmaxCrossEntropy {
     /// Summed loss and the number of rows whose arg-max equals the label (ties: first index).
     public static func evaluate(logits: Tensor, labels: ArraySlice<Int32>) -> (lossSum: Double, correct: Int) {
         let (b, c) = (logits.rows, logits.columns)
-        precondition(labels.count == b, "\(b) logit rows but \(labels.count) labels")
+        require(labels.count == b, "\(b) logit rows but \(labels.count) labels")
         var lossSum = 0.0
         var correct = 0
         for (r, label) in zip(0..<b, labels) {

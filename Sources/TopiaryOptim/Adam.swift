@@ -28,9 +28,9 @@ public final class Adam: Optimizer {
 
     public init(store: ParameterStore, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8,
                 weightDecay: WeightDecay = .none) {
-        precondition((0..<1).contains(beta1) && (0..<1).contains(beta2),
+        require((0..<1).contains(beta1) && (0..<1).contains(beta2),
                      "Adam betas must lie in [0, 1), but got \(beta1), \(beta2)")
-        precondition(epsilon > 0, "Adam epsilon must be > 0, but got \(epsilon)")
+        require(epsilon > 0, "Adam epsilon must be > 0, but got \(epsilon)")
         self.store = store
         self.beta1 = beta1
         self.beta2 = beta2

@@ -1,4 +1,5 @@
 import Foundation
+import TopiaryTensor
 
 /// A learning rate as a plain function of the optimizer step t ∈ 0..<totalSteps.
 public struct LearningRateSchedule: Sendable, Equatable, Codable {
@@ -24,18 +25,18 @@ public struct LearningRateSchedule: Sendable, Equatable, Codable {
     public let shape: Shape
 
     public init(baseRate: Float, totalSteps: Int, shape: Shape = .constant) {
-        precondition(baseRate > 0, "learning rate must be > 0, but got \(baseRate)")
-        precondition(totalSteps > 0, "steps must be > 0, but got \(totalSteps)")
+        require(baseRate > 0, "learning rate must be > 0, but got \(baseRate)")
+        require(totalSteps > 0, "steps must be > 0, but got \(totalSteps)")
         switch shape {
         case .constant: break
         case .cosine(let warmup, let final):
-            precondition(warmup >= 0 && warmup < totalSteps, "warm-up steps must lie in [0, \(totalSteps)), but got \(warmup)")
-            precondition(final >= 0 && final <= 1, "final fraction must lie in [0, 1], but got \(final)")
+            require(warmup >= 0 && warmup < totalSteps, "warm-up steps must lie in [0, \(totalSteps)), but got \(warmup)")
+            require(final >= 0 && final <= 1, "final fraction must lie in [0, 1], but got \(final)")
         case .warmupStableDecay(let warmup, let decayFraction, let decay, let final):
-            precondition(warmup >= 0 && warmup < totalSteps, "warm-up steps must lie in [0, \(totalSteps)), but got \(warmup)")
-            precondition(decayFraction > 0 && decayFraction <= 1, "decay fraction must lie in (0, 1], but got \(decayFraction)")
-            precondition(final >= 0 && final <= 1, "final fraction must lie in [0, 1], but got \(final)")
-            precondition(decay == .linear || final > 0, "exponential decay needs a final fraction > 0")
+            require(warmup >= 0 && warmup < totalSteps, "warm-up steps must lie in [0, \(totalSteps)), but got \(warmup)")
+            require(decayFraction > 0 && decayFraction <= 1, "decay fraction must lie in (0, 1], but got \(decayFraction)")
+            require(final >= 0 && final <= 1, "final fraction must lie in [0, 1], but got \(final)")
+            require(decay == .linear || final > 0, "exponential decay needs a final fraction > 0")
         }
         self.baseRate = baseRate
         self.totalSteps = totalSteps
@@ -44,7 +45,7 @@ public struct LearningRateSchedule: Sendable, Equatable, Codable {
 
     /// The rate for optimizer step `step` (0-based). Steps past the end keep the last rate.
     public func callAsFunction(_ step: Int) -> Float {
-        precondition(step >= 0, "step must be >= 0, but got \(step)")
+        require(step >= 0, "step must be >= 0, but got \(step)")
         let t = min(step, totalSteps - 1)
         switch shape {
         case .constant:

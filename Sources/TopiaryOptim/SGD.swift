@@ -15,9 +15,9 @@ public final class SGD: Optimizer {
     public private(set) var stepCount = 0
 
     public init(store: ParameterStore, momentum: Float = 0, nesterov: Bool = false, weightDecay: Float = 0) {
-        precondition(momentum >= 0 && momentum < 1, "SGD momentum must lie in [0, 1), but got \(momentum)")
-        precondition(weightDecay >= 0, "weight decay must be >= 0, but got \(weightDecay)")
-        precondition(!nesterov || momentum > 0, "Nesterov momentum needs momentum > 0")
+        require(momentum >= 0 && momentum < 1, "SGD momentum must lie in [0, 1), but got \(momentum)")
+        require(weightDecay >= 0, "weight decay must be >= 0, but got \(weightDecay)")
+        require(!nesterov || momentum > 0, "Nesterov momentum needs momentum > 0")
         self.store = store
         self.momentum = momentum
         self.nesterov = nesterov

@@ -25,7 +25,7 @@ public struct ScoringContext {
     public var movement: [Tensor]?
 
     public init(model: Sequential, calibration: BatchIterator, calibrationBatches: Int, generator: SeededGenerator) {
-        precondition(calibrationBatches >= 1, "calibration batches must be >= 1, but got \(calibrationBatches)")
+        require(calibrationBatches >= 1, "calibration batches must be >= 1, but got \(calibrationBatches)")
         self.model = model
         self.calibration = calibration
         self.calibrationBatches = calibrationBatches

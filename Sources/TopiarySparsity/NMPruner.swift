@@ -11,7 +11,7 @@ public struct NMPruner: Sendable {
     public let m: Int
 
     public init(n: Int, m: Int) {
-        precondition(n >= 1 && m >= 2 && n < m && m <= 256, "need 1 <= N < M <= 256, got \(n):\(m)")
+        require(n >= 1 && m >= 2 && n < m && m <= 256, "need 1 <= N < M <= 256, got \(n):\(m)")
         self.n = n
         self.m = m
     }
@@ -22,7 +22,7 @@ public struct NMPruner: Sendable {
     /// Prunes every target to N:M; returns how many weights each lost.
     @discardableResult
     public func prune(_ targets: [Parameter], scores: [Tensor]) throws -> [Int] {
-        precondition(targets.count == scores.count, "\(targets.count) targets but \(scores.count) score tensors")
+        require(targets.count == scores.count, "\(targets.count) targets but \(scores.count) score tensors")
         return zip(targets, scores).map { parameter, score in
             let (rows, columns) = (parameter.shape[0], parameter.shape[1])
             var pruned = 0

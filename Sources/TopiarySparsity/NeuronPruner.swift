@@ -16,8 +16,8 @@ public struct NeuronPruner: Sendable {
     /// - Returns: neurons removed per layer.
     @discardableResult
     public func prune(_ hidden: [(weight: Parameter, bias: Parameter)], scores: [Tensor], to sparsity: Double) throws -> [Int] {
-        precondition(hidden.count == scores.count, "\(hidden.count) layers but \(scores.count) score tensors")
-        precondition(sparsity >= 0 && sparsity < 1, "sparsity must lie in [0, 1), but got \(sparsity)")
+        require(hidden.count == scores.count, "\(hidden.count) layers but \(scores.count) score tensors")
+        require(sparsity >= 0 && sparsity < 1, "sparsity must lie in [0, 1), but got \(sparsity)")
         return try zip(hidden, scores).map { layer, score in
             let (rows, columns) = (layer.weight.shape[0], layer.weight.shape[1])
             let alive = (0..<rows).filter { NeuronPruner.isAlive(layer.weight, row: $0) }

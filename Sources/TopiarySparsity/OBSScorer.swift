@@ -65,7 +65,7 @@ public struct OBSScorer: ReconstructingScorer, ConfigurableScorer {
     /// The inputs (n, in) reaching the layer that owns `parameter`, over the calibration batches.
     func calibrationInputs(of parameter: Parameter, context: ScoringContext) throws -> Tensor {
         guard let layer = context.model.linearLayers(owning: [parameter]).first else {
-            preconditionFailure("\(parameter.name) is not a Linear layer's weight")
+            fatalError("\(parameter.name) is not a Linear layer's weight")
         }
         var rows: [Float] = []
         layer.onForward = { x in rows.append(contentsOf: x.toArray()) }

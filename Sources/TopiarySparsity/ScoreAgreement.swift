@@ -15,7 +15,7 @@ public struct ScoreAgreement: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey { case layer, scorerA = "scorer_a", scorerB = "scorer_b", spearman, jaccard }
 
     public init(layer: String, scorerA: String, scorerB: String, a: [Float], b: [Float], keep: Int) {
-        precondition(a.count == b.count, "score vectors differ in length")
+        require(a.count == b.count, "score vectors differ in length")
         self.layer = layer
         self.scorerA = scorerA
         self.scorerB = scorerB

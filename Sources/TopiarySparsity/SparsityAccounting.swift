@@ -64,7 +64,7 @@ public struct SparsityAccounting: Sendable, Equatable {
             }
             return nil
         case .neurons:
-            preconditionFailure("neuron targets count neurons; NeuronSelection checks them")
+            fatalError("neuron targets count neurons; NeuronSelection checks them")
         }
     }
 

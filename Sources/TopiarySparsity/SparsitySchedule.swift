@@ -1,4 +1,5 @@
 import Foundation
+import TopiaryTensor
 
 /// Staged schedules as pure functions: the target sparsity of stage k (1-based) of n.
 /// A stage prunes once, then retrains; see `GradualSchedule` for pruning inside training
@@ -6,14 +7,14 @@ import Foundation
 public enum StagedSchedule {
     /// Equal steps: s_k = final · k / n.
     public static func linear(finalSparsity: Double, stages: Int) -> [Double] {
-        precondition(stages >= 1 && (0..<1).contains(finalSparsity), "need stages >= 1 and a final sparsity in [0, 1)")
+        require(stages >= 1 && (0..<1).contains(finalSparsity), "need stages >= 1 and a final sparsity in [0, 1)")
         return (1...stages).map { finalSparsity * Double($0) / Double(stages) }
     }
 
     /// A constant fraction f of the weights still alive goes each stage: s_k = 1 − (1 − f)^k.
     /// With f = 0.5 this is the reference's 50 / 75 / 87.5 / 93.75 / 96.875 %.
     public static func geometric(fraction: Double, stages: Int) -> [Double] {
-        precondition(stages >= 1 && fraction > 0 && fraction < 1, "need stages >= 1 and a fraction in (0, 1)")
+        require(stages >= 1 && fraction > 0 && fraction < 1, "need stages >= 1 and a fraction in (0, 1)")
         return (1...stages).map { 1 - pow(1 - fraction, Double($0)) }
     }
 }
@@ -35,9 +36,9 @@ public struct GradualSchedule: Sendable, Equatable, Codable {
     public let pruningSteps: Int
 
     public init(initialSparsity: Double, finalSparsity: Double, startStep: Int, frequency: Int, pruningSteps: Int) {
-        precondition(initialSparsity >= 0 && initialSparsity <= finalSparsity && finalSparsity < 1,
+        require(initialSparsity >= 0 && initialSparsity <= finalSparsity && finalSparsity < 1,
                      "need 0 <= initial <= final < 1, got \(initialSparsity), \(finalSparsity)")
-        precondition(startStep >= 0 && frequency >= 1 && pruningSteps >= 1,
+        require(startStep >= 0 && frequency >= 1 && pruningSteps >= 1,
                      "need start >= 0, frequency >= 1, pruning steps >= 1, got \(startStep), \(frequency), \(pruningSteps)")
         self.initialSparsity = initialSparsity
         self.finalSparsity = finalSparsity
@@ -86,9 +87,9 @@ public struct AdaptivePolicy: Sendable, Equatable, Codable {
 
     public init(tolerance: Double, initialStep: Double, minimumStep: Double, maximumRetries: Int,
                 maximumSparsity: Double, maximumStages: Int) {
-        precondition(tolerance >= 0 && initialStep > 0 && initialStep < 1 && minimumStep > 0 && minimumStep <= initialStep,
+        require(tolerance >= 0 && initialStep > 0 && initialStep < 1 && minimumStep > 0 && minimumStep <= initialStep,
                      "adaptive policy out of range")
-        precondition(maximumRetries >= 0 && maximumSparsity > 0 && maximumSparsity < 1 && maximumStages >= 1,
+        require(maximumRetries >= 0 && maximumSparsity > 0 && maximumSparsity < 1 && maximumStages >= 1,
                      "adaptive limits out of range")
         self.tolerance = tolerance
         self.initialStep = initialStep

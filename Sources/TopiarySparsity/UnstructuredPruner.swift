@@ -28,7 +28,7 @@ public struct UnstructuredPruner: Sendable {
     public let minimumDensity: Double
 
     public init(scope: Scope, minimumDensity: Double = 0) {
-        precondition(minimumDensity >= 0 && minimumDensity < 1, "minimum density must lie in [0, 1), got \(minimumDensity)")
+        require(minimumDensity >= 0 && minimumDensity < 1, "minimum density must lie in [0, 1), got \(minimumDensity)")
         self.scope = scope
         self.minimumDensity = minimumDensity
     }
@@ -39,10 +39,10 @@ public struct UnstructuredPruner: Sendable {
     ///   its error terms and zeroes them itself).
     @discardableResult
     public func prune(_ targets: [Parameter], scores: [Tensor], to sparsity: Double, zeroValues: Bool = true) throws -> [Int] {
-        precondition(targets.count == scores.count, "\(targets.count) targets but \(scores.count) score tensors")
-        precondition(sparsity >= 0 && sparsity < 1, "sparsity must lie in [0, 1), but got \(sparsity)")
+        require(targets.count == scores.count, "\(targets.count) targets but \(scores.count) score tensors")
+        require(sparsity >= 0 && sparsity < 1, "sparsity must lie in [0, 1), but got \(sparsity)")
         for (parameter, score) in zip(targets, scores) {
-            precondition(parameter.shape == score.shape, "\(parameter.name): score shape \(score.shape) != \(parameter.shape)")
+            require(parameter.shape == score.shape, "\(parameter.name): score shape \(score.shape) != \(parameter.shape)")
             if let bad = (0..<score.count).first(where: { score[$0].isNaN }) {
                 throw PruningError.invalidScore(parameter: parameter.name, index: bad)
             }
@@ -55,7 +55,7 @@ public struct UnstructuredPruner: Sendable {
         case .perRow:
             return try zip(targets, scores).map { try pruneRows($0, $1, sparsity) }
         case .nm, .neurons:
-            preconditionFailure("\(scope.rawValue) pruning goes through its own pruner")
+            fatalError("\(scope.rawValue) pruning goes through its own pruner")
         }
     }
 
@@ -84,7 +84,7 @@ public struct UnstructuredPruner: Sendable {
     /// Ranks the alive weights of `targets` together and prunes the lowest-scored ones.
     private func pruneJointly(_ targets: [Parameter], _ scores: [Tensor], _ sparsity: Double, _ zeroValues: Bool) throws -> [Int] {
         let total = targets.reduce(0) { $0 + $1.count }
-        precondition(total < Int(UInt32.max), "too many weights to rank jointly: \(total)")
+        require(total < Int(UInt32.max), "too many weights to rank jointly: \(total)")
         let wantedPruned = Int((sparsity * Double(total)).rounded())
         // Sort keys: order-preserving bits of the score in the high half, position in the low.
         var aliveKeys: [UInt64] = []

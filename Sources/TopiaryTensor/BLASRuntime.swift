@@ -16,7 +16,7 @@ public enum BLASRuntime {
     }
     public static var threadCount: Int { Int(openblas_get_num_threads()) }
     public static func setThreadCount(_ threads: Int) {
-        precondition(threads >= 1, "BLAS threads must be >= 1, but got \(threads)")
+        require(threads >= 1, "BLAS threads must be >= 1, but got \(threads)")
         openblas_set_num_threads(Int32(threads))
     }
 

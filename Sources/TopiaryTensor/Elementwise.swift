@@ -9,7 +9,7 @@ public func scaleInPlace(_ t: Tensor, by factor: Float) {
 
 /// output = max(input, 0)
 public func reluForward(_ input: Tensor, into output: Tensor) {
-    precondition(input.count == output.count, "relu: \(input.shape) vs \(output.shape)")
+    require(input.count == output.count, "relu: \(input.shape) vs \(output.shape)")
     let zero = Float16x(repeating: 0)
     simdMap(input.count, input.pointer, output.pointer, { $0.replacing(with: zero, where: $0 .< zero) },
             { max($0, 0) })
@@ -21,7 +21,7 @@ public func naiveReluForward(_ input: Tensor, into output: Tensor) {
 
 /// inputGrad = outputGrad where output > 0, else 0. `inputGrad` may alias `outputGrad`.
 public func reluBackward(outputGrad: Tensor, output: Tensor, into inputGrad: Tensor) {
-    precondition(outputGrad.count == output.count && output.count == inputGrad.count,
+    require(outputGrad.count == output.count && output.count == inputGrad.count,
                  "relu backward: \(outputGrad.shape), \(output.shape), \(inputGrad.shape)")
     let zero = Float16x(repeating: 0)
     simdMap(output.count, outputGrad.pointer, output.pointer, inputGrad.pointer,
@@ -34,13 +34,13 @@ public func naiveReluBackward(outputGrad: Tensor, output: Tensor, into inputGrad
 
 /// out = a ⊙ b (elementwise product); `out` may alias either input.
 public func multiply(_ a: Tensor, _ b: Tensor, into out: Tensor) {
-    precondition(a.count == b.count && b.count == out.count, "multiply: \(a.shape), \(b.shape), \(out.shape)")
+    require(a.count == b.count && b.count == out.count, "multiply: \(a.shape), \(b.shape), \(out.shape)")
     simdMap(a.count, a.pointer, b.pointer, out.pointer, { $0 * $1 }, { $0 * $1 })
 }
 
 /// accumulator += |a ⊙ b|: a first-order Taylor saliency summed over calibration batches.
 public func accumulateAbsoluteProduct(_ a: Tensor, _ b: Tensor, into accumulator: Tensor) {
-    precondition(a.count == b.count && b.count == accumulator.count,
+    require(a.count == b.count && b.count == accumulator.count,
                  "accumulateAbsoluteProduct: \(a.shape), \(b.shape), \(accumulator.shape)")
     simdMap(a.count, a.pointer, b.pointer, accumulator.pointer, accumulator.pointer,
             { x, y, acc in acc + (x * y).replacing(with: -(x * y), where: x * y .< 0) },
@@ -53,7 +53,7 @@ public func naiveAccumulateAbsoluteProduct(_ a: Tensor, _ b: Tensor, into accumu
 
 /// Each row of `matrix` (B, N) = `row` (N): a bias broadcast before a `beta = 1` GEMM.
 public func broadcastRow(_ row: Tensor, into matrix: Tensor) {
-    precondition(matrix.rank == 2 && row.count == matrix.columns,
+    require(matrix.rank == 2 && row.count == matrix.columns,
                  "broadcastRow: row \(row.shape) into \(matrix.shape)")
     let n = row.count
     for r in 0..<matrix.rows { (matrix.pointer + r * n).update(from: row.pointer, count: n) }
@@ -61,7 +61,7 @@ public func broadcastRow(_ row: Tensor, into matrix: Tensor) {
 
 /// vector (N) += column sums of `matrix` (B, N): the bias gradient Σ_b dY[b, :].
 public func accumulateColumnSums(of matrix: Tensor, into vector: Tensor) {
-    precondition(matrix.rank == 2 && vector.count == matrix.columns,
+    require(matrix.rank == 2 && vector.count == matrix.columns,
                  "accumulateColumnSums: \(matrix.shape) into \(vector.shape)")
     let n = vector.count
     for r in 0..<matrix.rows {
@@ -87,7 +87,7 @@ public func countNonzeros(_ t: Tensor) -> Int {
 
 /// output (C, R) = inputᵀ for input (R, C), in 16 × 16 tiles so both sides stay in cache.
 public func transpose(_ input: Tensor, into output: Tensor) {
-    precondition(input.rank == 2 && output.shape == [input.columns, input.rows],
+    require(input.rank == 2 && output.shape == [input.columns, input.rows],
                  "transpose: \(input.shape) into \(output.shape)")
     let (r, c) = (input.rows, input.columns)
     let (x, y) = (input.pointer, output.pointer)

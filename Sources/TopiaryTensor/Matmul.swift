@@ -48,11 +48,11 @@ public func naiveMatmul(_ a: Tensor, transposeA: Bool = false, _ b: Tensor, tran
 
 private func matmulShape(_ a: Tensor, _ transposeA: Bool, _ b: Tensor, _ transposeB: Bool,
                          _ c: Tensor) -> (m: Int, k: Int, n: Int) {
-    precondition(a.rank == 2 && b.rank == 2 && c.rank == 2,
+    require(a.rank == 2 && b.rank == 2 && c.rank == 2,
                  "matmul needs rank-2 tensors, got \(a.shape), \(b.shape), \(c.shape)")
     let (m, k) = transposeA ? (a.shape[1], a.shape[0]) : (a.shape[0], a.shape[1])
     let (kb, n) = transposeB ? (b.shape[1], b.shape[0]) : (b.shape[0], b.shape[1])
-    precondition(k == kb && c.shape == [m, n],
+    require(k == kb && c.shape == [m, n],
                  "matmul shapes disagree: op(A) \(m)x\(k), op(B) \(kb)x\(n), C \(c.shape)")
     return (m, k, n)
 }

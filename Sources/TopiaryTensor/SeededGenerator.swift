@@ -21,7 +21,7 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable, Equatable {
     }
 
     public init(state: (UInt64, UInt64, UInt64, UInt64)) {
-        precondition(state != (0, 0, 0, 0), "xoshiro256** state must not be all zero")
+        require(state != (0, 0, 0, 0), "xoshiro256** state must not be all zero")
         self.state = state
     }
 
@@ -57,7 +57,7 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable, Equatable {
 
     /// Uniform integer in 0..<bound, unbiased (Lemire's multiply-and-reject).
     public mutating func nextInt(below bound: Int) -> Int {
-        precondition(bound > 0, "bound must be > 0, but got \(bound)")
+        require(bound > 0, "bound must be > 0, but got \(bound)")
         let b = UInt64(bound)
         var product = next().multipliedFullWidth(by: b)
         if product.low < b {

@@ -15,7 +15,7 @@ public struct CSRMatrix: Sendable {
     /// The entries of `weights` (rows × columns) whose `mask` is nonzero (all entries when
     /// the mask is nil); pruned weights are exactly 0 either way.
     public init(weights: Tensor, mask: Tensor? = nil) {
-        precondition(weights.rank == 2, "CSR needs a matrix, got \(weights.shape)")
+        require(weights.rank == 2, "CSR needs a matrix, got \(weights.shape)")
         let (rows, columns) = (weights.rows, weights.columns)
         self.rows = rows
         self.columns = columns
@@ -62,7 +62,7 @@ public struct Int8Matrix: Sendable {
     public let scales: [Float]
 
     public init(weights: Tensor) {
-        precondition(weights.rank == 2, "int8 quantization needs a matrix, got \(weights.shape)")
+        require(weights.rank == 2, "int8 quantization needs a matrix, got \(weights.shape)")
         let (rows, columns) = (weights.rows, weights.columns)
         self.rows = rows
         self.columns = columns
@@ -165,9 +165,9 @@ public struct SELLMatrix: Sendable {
 
 
     public init(weights: Tensor, mask: Tensor) {
-        precondition(weights.rank == 2 && mask.shape == weights.shape, "SELL needs matching matrices")
+        require(weights.rank == 2 && mask.shape == weights.shape, "SELL needs matching matrices")
         let (rows, columns) = (weights.rows, weights.columns)
-        precondition((columns + 31) / 32 <= Int(UInt16.max), "too many columns for 16-bit window numbers: \(columns)")
+        require((columns + 31) / 32 <= Int(UInt16.max), "too many columns for 16-bit window numbers: \(columns)")
         self.rows = rows
         self.columns = columns
         var chunkWindows: [UInt32] = [0], windowIndex: [UInt16] = [], windowSlots: [UInt32] = [0]

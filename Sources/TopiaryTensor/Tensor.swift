@@ -19,7 +19,7 @@ public struct Tensor: @unchecked Sendable {
 
     /// A new tensor holding `values` (row-major) with `shape`.
     public init(shape: [Int], values: [Float]) {
-        precondition(Tensor.elementCount(shape) == values.count,
+        require(Tensor.elementCount(shape) == values.count,
                      "shape \(shape) holds \(Tensor.elementCount(shape)) values, but got \(values.count)")
         self.init(zeros: shape)
         values.withUnsafeBufferPointer { pointer.update(from: $0.baseAddress!, count: values.count) }
@@ -28,7 +28,7 @@ public struct Tensor: @unchecked Sendable {
     /// A view of `storage[offset ..< offset + product(shape)]`.
     public init(storage: FloatStorage, offset: Int, shape: [Int]) {
         let count = Tensor.elementCount(shape)
-        precondition(offset >= 0 && offset + count <= storage.count,
+        require(offset >= 0 && offset + count <= storage.count,
                      "view [\(offset), \(offset + count)) lies outside storage of \(storage.count) floats")
         self.storage = storage
         self.offset = offset
@@ -37,15 +37,15 @@ public struct Tensor: @unchecked Sendable {
     }
 
     public static func elementCount(_ shape: [Int]) -> Int {
-        precondition(shape.allSatisfy { $0 >= 0 }, "shape dimensions must be >= 0, but got \(shape)")
+        require(shape.allSatisfy { $0 >= 0 }, "shape dimensions must be >= 0, but got \(shape)")
         return shape.reduce(1, *)
     }
 
     @inlinable public var pointer: UnsafeMutablePointer<Float> { storage.base + offset }
     public var rank: Int { shape.count }
     /// Rows and columns of a rank-2 tensor.
-    public var rows: Int { precondition(rank == 2, "rows needs rank 2, shape is \(shape)"); return shape[0] }
-    public var columns: Int { precondition(rank == 2, "columns needs rank 2, shape is \(shape)"); return shape[1] }
+    public var rows: Int { require(rank == 2, "rows needs rank 2, shape is \(shape)"); return shape[0] }
+    public var columns: Int { require(rank == 2, "columns needs rank 2, shape is \(shape)"); return shape[1] }
 
     @inlinable public subscript(index: Int) -> Float {
         get { pointer[index] }
@@ -54,14 +54,14 @@ public struct Tensor: @unchecked Sendable {
 
     /// The same elements seen with another shape of equal element count.
     public func reshaped(_ newShape: [Int]) -> Tensor {
-        precondition(Tensor.elementCount(newShape) == count, "cannot reshape \(shape) to \(newShape)")
+        require(Tensor.elementCount(newShape) == count, "cannot reshape \(shape) to \(newShape)")
         return Tensor(storage: storage, offset: offset, shape: newShape)
     }
 
     /// A view of the first `n` rows (dimension 0): batch buffers sized for the largest batch
     /// serve a smaller last batch this way without reallocating.
     public func leadingRows(_ n: Int) -> Tensor {
-        precondition(rank >= 1 && n >= 0 && n <= shape[0], "cannot take \(n) rows of shape \(shape)")
+        require(rank >= 1 && n >= 0 && n <= shape[0], "cannot take \(n) rows of shape \(shape)")
         var newShape = shape
         newShape[0] = n
         return Tensor(storage: storage, offset: offset, shape: newShape)
@@ -69,7 +69,7 @@ public struct Tensor: @unchecked Sendable {
 
     /// Rows `start ..< start + n` (dimension 0).
     public func rowSlice(_ start: Int, count n: Int) -> Tensor {
-        precondition(rank >= 1 && start >= 0 && n >= 0 && start + n <= shape[0],
+        require(rank >= 1 && start >= 0 && n >= 0 && start + n <= shape[0],
                      "rows [\(start), \(start + n)) lie outside shape \(shape)")
         var newShape = shape
         newShape[0] = n
@@ -85,7 +85,7 @@ public struct Tensor: @unchecked Sendable {
 
     /// Overwrites this tensor's elements with `source`'s (same element count).
     public func assign(from source: Tensor) {
-        precondition(source.count == count, "cannot assign \(source.shape) to \(shape)")
+        require(source.count == count, "cannot assign \(source.shape) to \(shape)")
         pointer.update(from: source.pointer, count: count)
     }
 
@@ -100,7 +100,7 @@ public final class FloatStorage: @unchecked Sendable {
     public let count: Int
 
     public init(count: Int) {
-        precondition(count >= 0, "storage size must be >= 0, but got \(count)")
+        require(count >= 0, "storage size must be >= 0, but got \(count)")
         let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * 4, alignment: 64)
         base = raw.bindMemory(to: Float.self, capacity: max(count, 1))
         base.initialize(repeating: 0, count: max(count, 1))
