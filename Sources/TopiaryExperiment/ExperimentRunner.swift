@@ -42,6 +42,10 @@ public final class ExperimentRunner {
     var checkpointSequence = 0
     /// Set when a checkpoint was restored (resume), so dense training is skipped.
     var resumed = false
+    /// This process's exclusive hold on the run folder (taken before a resume reads it, or
+    /// as soon as a new run's folder exists); released when the runner goes away or the
+    /// process ends.
+    var folderLock: FolderLock?
 
     struct SplitData {
         let train: LabeledDataset
@@ -81,7 +85,14 @@ public final class ExperimentRunner {
 
         let runID: String
         if let resumeDirectory = options.resumeDirectory {
+            try OutputLocation.check(resumeDirectory, option: "--resume")
             runDirectory = resumeDirectory
+            guard FileManager.default.fileExists(atPath: resumeDirectory + "/report.json") else {
+                throw CheckpointError.nothingToResume(directory: resumeDirectory)
+            }
+            // Locked before anything is read: a run still writing the folder refuses us now,
+            // rather than our stale state overwriting what it writes later.
+            folderLock = try FolderLock(directory: resumeDirectory)
             let previous = try ExperimentRunner.previousReport(in: resumeDirectory, spec: spec)
             runID = previous.runID
             report = ExperimentRunner.newReport(spec: spec, options: options, runID: runID, data: data, model: model, targets: targets)
@@ -90,9 +101,7 @@ public final class ExperimentRunner {
         } else {
             runID = ExperimentRunner.makeRunID(seed: spec.seed)
             runDirectory = options.runDirectory ?? "\(options.notebooksRoot)/\(spec.name)/\(runID)"
-            if FileManager.default.fileExists(atPath: runDirectory + "/report.json") {
-                throw ReportError.runDirectoryNotEmpty(path: runDirectory)
-            }
+            try OutputLocation.checkNewRunFolder(runDirectory, option: "--out")
             report = ExperimentRunner.newReport(spec: spec, options: options, runID: runID, data: data, model: model, targets: targets)
         }
     }
@@ -215,11 +224,22 @@ public final class ExperimentRunner {
         return "\(formatter.string(from: Date()))-seed\(seed)-\(getpid())"
     }
 
+    /// The run folder, locked by this process; a new run's folder must still be empty once
+    /// locked (another process may have started in it since `init` looked).
     private func createRunDirectory() throws {
+        do {
+            try FileManager.default.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
+        } catch {
+            throw ReportError.cannotCreateDirectory(path: runDirectory, reason: error.localizedDescription)
+        }
+        if folderLock == nil {
+            folderLock = try FolderLock(directory: runDirectory)
+            try OutputLocation.checkEmpty(runDirectory, option: "--out")
+        }
         do {
             try FileManager.default.createDirectory(atPath: runDirectory + "/checkpoints", withIntermediateDirectories: true)
         } catch {
-            throw ReportError.cannotCreateDirectory(path: runDirectory, reason: error.localizedDescription)
+            throw ReportError.cannotCreateDirectory(path: runDirectory + "/checkpoints", reason: error.localizedDescription)
         }
     }
 

@@ -12,6 +12,7 @@ public struct SweepRunner {
     public let points: [SweepPoint]
 
     public init(spec: ExperimentSpec, specFile: String, directory: String) throws {
+        try OutputLocation.check(directory, option: "--out")
         guard let sweep = spec.sweep else {
             throw SpecError(file: specFile, keyPath: "sweep", problem: "is missing: topiary sweep needs a sweep: section (grid or points).")
         }
@@ -47,6 +48,10 @@ public struct SweepRunner {
     public func run(executable: String, jobs: Int, indices: [Int]? = nil, threads: Int? = nil, quick: Bool = false,
                     writesSummary: Bool = true, progress: ((String) -> Void)? = nil) throws -> (runs: [(Int, Int32)], summary: SweepSummary?) {
         try FileManager.default.createDirectory(atPath: directory + "/points", withIntermediateDirectories: true)
+        // One process drives a sweep folder (two would start the same points and both write
+        // the summary). A single point (a Slurm array task) locks only its own run folder.
+        let lock = writesSummary ? try FolderLock(directory: directory) : nil
+        defer { withExtendedLifetime(lock) {} }
         let threads = threads ?? max(1, ProcessInfo.processInfo.activeProcessorCount / max(jobs, 1))
         var queue: [Int] = []
         for index in indices ?? Array(points.indices) {
@@ -186,6 +191,8 @@ extension SweepRunner {
             }
         }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let lock = try FolderLock(directory: directory)
+        defer { withExtendedLifetime(lock) {} }
         let summary = try runner.writeSummary { chosen[$0] ?? runner.pointDirectory($0) }
         return (runner, summary)
     }

@@ -58,6 +58,7 @@ struct CompareCommand: ParsableCommand {
             if let maxLatencyIncrease, maxLatencyIncrease < 0 { throw ValidationError("--max-latency-increase must be >= 0, got \(maxLatencyIncrease).") }
             if let rounds, rounds < 1 { throw ValidationError("--rounds must be >= 1, got \(rounds).") }
             if let out {   // before any measuring: a folder that cannot be made fails now, not after it
+                try OutputLocation.check(out, option: "--out")
                 do { try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true) } catch {
                     throw ValidationError("--out \(out) cannot be created: \(error.localizedDescription)")
                 }

@@ -37,6 +37,7 @@ struct SensitivityCommand: ParsableCommand {
             let experiment = try ExperimentSpec.load(path: spec)
             let result = try SensitivityAnalysis.run(spec: experiment, grid: sparsities, options: flags.runOptions(specFile: spec))
             let directory = out ?? "notebooks-out/\(experiment.name)-sensitivity/\(Int(Date().timeIntervalSince1970))"
+            try OutputLocation.check(directory, option: "--out")
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             try AtomicFile.write(SensitivityAnalysis.csv(result), to: directory + "/sensitivity.csv")
             try AtomicFile.writeJSON(result, to: directory + "/sensitivity.json")

@@ -65,6 +65,14 @@ struct SlurmCommand: ParsableCommand {
             throw fail(error)
         }
         let directory = submission.sweep.directory
+        // Held while submitting and waiting: a second `topiary slurm` on this sweep would
+        // submit the same points again.
+        let lock: FolderLock
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            lock = try FolderLock(directory: directory)
+        } catch { throw fail(error) }
+        defer { withExtendedLifetime(lock) {} }
         let queued: [Int: String]
         do { queued = try submission.queuedTasks() } catch { throw fail(error) }
         if dryRun {

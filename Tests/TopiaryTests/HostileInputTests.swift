@@ -57,3 +57,62 @@ extension AllTests {
     }
 }
 }
+
+extension AllTests {
+@Suite struct OutputLocationTests {
+    /// `--out ""` once wrote a run into `/`. Unsafe places are refused with a message naming
+    /// the option, and nothing is written anywhere.
+    @Test func unsafeOutputPathsAreRefused() throws {
+        let spec = writeSpecFile(sliceSpecYAML)
+        let occupied = temporaryDirectory("occupied")
+        writeTestFile(occupied + "/notes.txt", Data("mine".utf8))
+        let file = occupied + "/notes.txt"
+        for (out, says) in [("", "is empty"), ("   ", "is empty"), ("/", "is the file-system root"), ("/tmp/../", "is the file-system root"),
+                            ("~/runs", "starts with '~'"), (occupied, "already holds 1 file"), (file, "is an existing file")] {
+            let result = try runTopiary(["run", spec, "--out", out, "--quiet"])
+            #expect(result.status == 1 && result.stderr.contains("--out '\(out)' \(says)"), "\(out): \(result.stderr)")
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: occupied) == ["notes.txt"])
+        #expect(!FileManager.default.fileExists(atPath: "/report.json") && !FileManager.default.fileExists(atPath: "/stages.csv"))
+        for command in [["sweep", spec], ["compare", occupied, occupied], ["sensitivity", spec]] {
+            let result = try runTopiary(command + ["--out", ""])
+            #expect(result.status != 0 && result.stderr.contains("--out '' is empty"), "\(command): \(result.stderr)")
+        }
+    }
+}
+
+@Suite struct FolderLockTests {
+    /// The lock is per process and names its holder; it goes away with its owner.
+    @Test func secondHolderIsRefusedWithTheHoldersName() throws {
+        let directory = temporaryDirectory("lock")
+        var first: FolderLock? = try FolderLock(directory: directory)
+        #expect(FolderLock.holder(of: directory)?.contains("process \(getpid())") == true)
+        #expect(throws: FolderLockError.self) { try FolderLock(directory: directory) }
+        #expect(describe { try FolderLock(directory: directory) }.contains("is in use by process \(getpid())"))
+        withExtendedLifetime(first) {}
+        first = nil
+        #expect(FolderLock.holder(of: directory) == nil)
+        _ = try FolderLock(directory: directory)
+    }
+
+    /// Two processes on one run folder: while a run is writing it, a second run into the same
+    /// folder and a resume of it are both refused, naming the first process; the first run
+    /// finishes undisturbed. A SIGKILLed holder leaves no stale lock behind.
+    @Test func aRunningRunOwnsItsFolder() throws {
+        let spec = writeSpecFile(killableYAML, name: "killable.yaml")
+        let directory = temporaryDirectory("owned") + "/run"
+        let first = try launchTopiary(["run", spec, "--out", directory, "--quiet"])
+        #expect(waitForFile(directory + "/checkpoints/0000-stage0.bin", first))
+        let second = try runTopiary(["run", spec, "--out", directory, "--quiet"])
+        #expect(second.status == 1 && second.stderr.contains("is in use by process \(first.pid)"), "\(second.stderr)")
+        let resume = try runTopiary(["run", spec, "--resume", directory, "--quiet"])
+        #expect(resume.status == 1 && resume.stderr.contains("is in use by process \(first.pid)"), "\(resume.stderr)")
+        first.signal(SIGKILL)
+        _ = try first.wait(timeout: 60)
+        #expect(FolderLock.holder(of: directory) == nil)
+        let resumed = try runTopiary(["run", spec, "--resume", directory, "--quiet"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(try RunReport.read(from: directory).status == .complete)
+    }
+}
+}
