@@ -23,13 +23,9 @@ public enum AtomicFile {
         try write(Data(text.utf8), to: path)
     }
 
-    /// `value` as JSON: pretty-printed with sorted keys (stable diffs between runs), slashes
-    /// unescaped, non-finite numbers as "inf" / "-inf" / "nan" (RunReport reads them back).
+    /// `value` as JSON (`JSONCoding`'s configuration).
     public static func writeJSON(_ value: some Encodable, to path: String) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        try write(try encoder.encode(value), to: path)
+        try write(try JSONCoding.encoder().encode(value), to: path)
     }
 }
 

@@ -40,9 +40,7 @@ public struct Checkpoint: Sendable {
     }
 
     public func encoded() throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        let headerData = try encoder.encode(header)
+        let headerData = try JSONCoding.encoder(pretty: false).encode(header)
         var data = Data(Checkpoint.magic)
         append(Checkpoint.formatVersion, to: &data)
         append(UInt32(headerData.count), to: &data)
@@ -96,7 +94,7 @@ public struct Checkpoint: Sendable {
             throw CheckpointError.truncated(path: path, expected: 16 + headerLength + 4, found: bytes.count)
         }
         do {
-            return (try JSONDecoder().decode(Header.self, from: Data(bytes[16..<(16 + headerLength)])), headerLength)
+            return (try JSONCoding.decoder.decode(Header.self, from: Data(bytes[16..<(16 + headerLength)])), headerLength)
         } catch {
             throw CheckpointError.corrupted(path: path, detail: "its header does not parse")
         }

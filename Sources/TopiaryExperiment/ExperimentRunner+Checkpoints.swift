@@ -16,6 +16,7 @@ extension ExperimentRunner {
         progress.scorerState = scorerGenerator.stateArray
         progress.optimizerStepCount = spanningOptimizer?.stepCount
         progress.rows = report.stages
+        progress.warnings = report.warnings
         var tensors: [(String, Tensor)] = [("values", model.store.values), ("masks", model.store.masks)]
         if let spanningOptimizer {
             tensors += spanningOptimizer.stateBuffers.sorted { $0.key < $1.key }.map { ("optimizer." + $0.key, $0.value) }
@@ -84,6 +85,7 @@ extension ExperimentRunner {
         }
         progress = saved
         report.stages = saved.rows
+        report.warnings = saved.warnings ?? []
         checkpointSequence = checkpoint.header.sequence + 1
         if lastAccepted == nil { lastAccepted = checkpoint }
         resumed = true

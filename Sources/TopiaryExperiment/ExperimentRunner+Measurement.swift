@@ -11,6 +11,9 @@ extension ExperimentRunner {
                  selectSeconds: Double) throws -> StageRecord {
         let test = Evaluation.measure(model, on: data.test)
         let validation = Evaluation.measure(model, on: data.validation)
+        for (split, evaluation) in [("test", test), ("validation", validation)] where !evaluation.loss.isFinite {
+            throw TrainingError.nonFiniteEvaluation(stage: stage, split: split, loss: evaluation.loss)
+        }
         let accounting = SparsityAccounting(targets)
         let excluded = Set(spec.pruning.excludeLayers)
         let prunedLayers = Set(targets.map(\.layerName))

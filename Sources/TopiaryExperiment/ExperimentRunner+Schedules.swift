@@ -193,9 +193,23 @@ extension ExperimentRunner {
         trainer.afterStep = afterStep
         trainer.beforeStep = movementHook
         let lastEpoch = firstEpoch + epochs - 1
+        // The spec key a user changes when this phase diverges.
+        let setting = phase == "dense" ? "training.optimizer.learning_rate" : "pruning.retraining.optimizer.learning_rate"
         for epoch in firstEpoch...lastEpoch {
-            let (loss, seconds) = try trainer.runEpoch(generator: &shuffleGenerator, interruptible: options.interruptible)
-            guard loss.isFinite else { throw TrainingError.diverged(phase: phase, epoch: epoch) }
+            let loss: Double, seconds: Double
+            do {
+                (loss, seconds) = try trainer.runEpoch(generator: &shuffleGenerator, interruptible: options.interruptible)
+            } catch let bad as NonFiniteLoss {
+                throw TrainingError.diverged(phase: phase, epoch: epoch, step: bad.step, loss: Double(bad.loss),
+                                             learningRate: Double(bad.learningRate), setting: setting)
+            }
+            if let (parameter, index) = model.store.firstNonFiniteValue() {
+                throw TrainingError.nonFiniteWeights(phase: phase, epoch: epoch, parameter: parameter.name, index: index, setting: setting)
+            }
+            if let warning = LossSanity.warning(phase: phase, epoch: epoch, loss: loss, classes: data.train.classCount, setting: setting,
+                                                learningRate: lr(max(trainer.step - 1, 0))) {
+                warn(warning)
+            }
             outcome.lastLoss = loss
             outcome.epochSeconds.append(seconds)
             options.progress?("\(phase) epoch \(epoch)/\(totalEpochs ?? lastEpoch): loss \(String(format: "%.4f", loss)), \(String(format: "%.2f", seconds)) s")

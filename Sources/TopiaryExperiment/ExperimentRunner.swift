@@ -243,6 +243,12 @@ public final class ExperimentRunner {
         }
     }
 
+    /// Kept in report.json and passed to `options.warning`.
+    func warn(_ message: String) {
+        report.warnings.append(message)
+        options.warning?(message)
+    }
+
     func writeReport() throws {
         report.totalSeconds += elapsedSinceLastWrite
         try report.write(to: runDirectory)
@@ -253,19 +259,5 @@ public final class ExperimentRunner {
         let now = monotonicNanoseconds()
         defer { lastWrite = now }
         return Double(now - lastWrite) / 1e9
-    }
-}
-
-public enum TrainingError: Error, LocalizedError, Equatable {
-    case diverged(phase: String, epoch: Int)
-    case prunedWeightRevived(parameter: String, index: Int)
-
-    public var errorDescription: String? {
-        switch self {
-        case .diverged(let phase, let epoch):
-            return "training diverged in \(phase), epoch \(epoch): the loss is not finite. Lower the learning rate in the spec."
-        case .prunedWeightRevived(let parameter, let index):
-            return "internal error: pruned weight \(parameter)[\(index)] is nonzero after retraining (mask invariant broken). Please report this."
-        }
     }
 }

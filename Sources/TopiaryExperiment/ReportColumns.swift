@@ -135,8 +135,9 @@ public enum ReportColumns {
         .init(name: "csr_bytes", meaning: "bytes of the matrix in CSR") { "\($0.layer.csrBytes)" },
     ]
 
-    /// Shortest text that reads back as the same Double.
-    static func format(_ value: Double) -> String { "\(value)" }
+    /// Shortest text that reads back as the same Double; "nan" for any NaN (Swift writes a
+    /// negative one as "-nan", which no CSV reader takes).
+    static func format(_ value: Double) -> String { value.isNaN ? "nan" : "\(value)" }
 
     static func csv<Row>(_ columns: [ReportColumn<Row>], _ rows: [Row]) -> String {
         var text = columns.map(\.name).joined(separator: ",") + "\n"

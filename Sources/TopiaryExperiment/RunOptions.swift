@@ -19,6 +19,8 @@ public struct RunOptions: Sendable {
     public var quick = false
     /// Receives progress lines (epochs, stages); nil: silent.
     public var progress: (@Sendable (String) -> Void)?
+    /// Receives warnings (also kept in report.json's `warnings`); nil: only the report.
+    public var warning: (@Sendable (String) -> Void)?
 
     public init() {}
 }

@@ -19,11 +19,13 @@ public struct RunProgress: Codable, Sendable {
     public var optimizerStepCount: Int?
     public var shuffleState: [UInt64]
     public var scorerState: [UInt64]
+    /// report.json's warnings so far (absent in checkpoints of earlier versions).
+    public var warnings: [String]?
 
     enum CodingKeys: String, CodingKey {
         case spec, rows, nextStage = "next_stage", adaptive, gradualEpochsDone = "gradual_epochs_done"
         case phaseStep = "phase_step", optimizerStepCount = "optimizer_step_count"
-        case shuffleState = "shuffle_state", scorerState = "scorer_state"
+        case shuffleState = "shuffle_state", scorerState = "scorer_state", warnings
     }
 }
 

@@ -21,6 +21,9 @@ public struct RunReport: Codable, Sendable, Equatable {
     public var totalSeconds: Double
     /// When the run was resumed from a checkpoint (ISO 8601), oldest first.
     public var resumedAt: [String] = []
+    /// What the run noticed that does not stop it but casts doubt on a result (a loss far
+    /// above chance level, say), oldest first.
+    public var warnings: [String] = []
     /// The lowest sparsity at which a sparse engine beats dense, per layer and batch size
     /// (derived from the stages; null where it never does).
     public var breakEven: BreakEven { BreakEven(stages: stages.filter { $0.status == .accepted }) }
@@ -41,7 +44,7 @@ public struct RunReport: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case schemaVersion = "schema_version", status, error, experiment, runID = "run_id", quick, spec, environment
         case dataRows = "data_rows", model, stages, totalSeconds = "total_seconds", resumedAt = "resumed_at"
-        case breakEven = "break_even"
+        case breakEven = "break_even", warnings
     }
 
     public init(status: Status, experiment: String, runID: String, quick: Bool, spec: ExperimentSpec,
@@ -73,6 +76,7 @@ public struct RunReport: Codable, Sendable, Equatable {
         stages = try c.decode([StageRecord].self, forKey: .stages)
         totalSeconds = try c.decode(Double.self, forKey: .totalSeconds)
         resumedAt = try c.decodeIfPresent([String].self, forKey: .resumedAt) ?? []
+        warnings = try c.decodeIfPresent([String].self, forKey: .warnings) ?? []
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -90,6 +94,7 @@ public struct RunReport: Codable, Sendable, Equatable {
         try c.encode(stages, forKey: .stages)
         try c.encode(totalSeconds, forKey: .totalSeconds)
         try c.encode(resumedAt, forKey: .resumedAt)
+        try c.encode(warnings, forKey: .warnings)
         try c.encode(breakEven, forKey: .breakEven)
     }
 
@@ -110,9 +115,7 @@ public struct RunReport: Codable, Sendable, Equatable {
 
     public static func read(from directory: String) throws -> RunReport {
         let data = try Data(contentsOf: URL(fileURLWithPath: directory + "/report.json"))
-        let decoder = JSONDecoder()
-        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        return try decoder.decode(RunReport.self, from: data)
+        return try JSONCoding.decoder.decode(RunReport.self, from: data)
     }
 
     /// A decoding failure as "key.path: what" (Swift's DecodingError descriptions are long).

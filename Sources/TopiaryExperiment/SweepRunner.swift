@@ -167,7 +167,7 @@ public struct SweepFile: Codable, Sendable {
     /// The sweep.json of the sweep folder `folder`.
     public static func read(from folder: String) throws -> SweepFile {
         guard let data = FileManager.default.contents(atPath: folder + "/sweep.json") else { throw SweepError.notASweep(path: folder) }
-        return try JSONDecoder().decode(SweepFile.self, from: data)
+        return try JSONCoding.decoder.decode(SweepFile.self, from: data)
     }
 
     public static func exists(in folder: String) -> Bool { FileManager.default.fileExists(atPath: folder + "/sweep.json") }

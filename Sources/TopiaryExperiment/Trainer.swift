@@ -35,7 +35,8 @@ public final class Trainer {
 
     /// One pass over the training rows in an order drawn from `generator`.
     /// Returns the mean training loss over the epoch's batches and the wall-clock seconds.
-    /// With `interruptible`, throws `TrainingInterrupted` between batches once Ctrl-C arrived.
+    /// With `interruptible`, throws `TrainingInterrupted` between batches once Ctrl-C arrived;
+    /// throws `NonFiniteLoss` at the first batch whose loss is NaN or infinite.
     public func runEpoch(generator: inout SeededGenerator, interruptible: Bool = false) throws -> (meanLoss: Double, seconds: Double) {
         var lossSum = 0.0
         var batchCount = 0
@@ -45,6 +46,8 @@ public final class Trainer {
             model.store.zeroGrads()
             let logits = model.forward(batch.inputs)
             let (batchLoss, gradient) = loss.lossAndGradient(logits: logits, labels: batch.labels)
+            // Before the step: the weights stay the last finite ones, for the diagnosis.
+            guard batchLoss.isFinite else { throw NonFiniteLoss(step: step, loss: batchLoss, learningRate: schedule(step)) }
             model.backward(gradient)
             beforeStep?()
             optimizer.step(learningRate: schedule(step))
@@ -56,4 +59,11 @@ public final class Trainer {
         let seconds = Double(monotonicNanoseconds() - start) / 1e9
         return (lossSum / Double(max(batchCount, 1)), seconds)
     }
+}
+
+/// A batch's loss was NaN or infinite at optimizer step `step` (its step was not taken).
+public struct NonFiniteLoss: Error, Equatable {
+    public let step: Int
+    public let loss: Float
+    public let learningRate: Float
 }

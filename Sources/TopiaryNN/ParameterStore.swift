@@ -57,4 +57,11 @@ public final class ParameterStore: @unchecked Sendable {
     }
 
     public func parameter(named name: String) -> Parameter? { parameters.first { $0.name == name } }
+
+    /// The first parameter holding a NaN or infinite value, and the index of that value.
+    public func firstNonFiniteValue() -> (Parameter, Int)? {
+        guard firstNonFinite(values) != nil else { return nil }
+        for parameter in parameters { if let index = firstNonFinite(parameter.value) { return (parameter, index) } }
+        return nil
+    }
 }

@@ -85,6 +85,12 @@ public func countNonzeros(_ t: Tensor) -> Int {
     return count
 }
 
+/// The index of the first NaN or infinite entry, or nil when every entry is finite.
+public func firstNonFinite(_ t: Tensor) -> Int? {
+    let p = t.pointer
+    return (0..<t.count).first { !p[$0].isFinite }
+}
+
 /// output (C, R) = inputᵀ for input (R, C), in 16 × 16 tiles so both sides stay in cache.
 public func transpose(_ input: Tensor, into output: Tensor) {
     require(input.rank == 2 && output.shape == [input.columns, input.rows],

@@ -69,6 +69,7 @@ struct TrainingFlags: ParsableArguments {
         options.quick = quick
         options.specFile = specFile
         options.progress = progressPrinter(quiet: quiet)
+        options.warning = { line in FileHandle.standardError.write(Data("topiary: warning: \(line)\n".utf8)) }
         return options
     }
 }

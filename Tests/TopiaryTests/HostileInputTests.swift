@@ -116,3 +116,64 @@ extension AllTests {
     }
 }
 }
+
+extension AllTests {
+@Suite struct NonFiniteTests {
+    /// SGD at lr 1e30 blows up within a few steps: the run fails at that step with the phase,
+    /// epoch, step, learning rate and the spec key to change, and its report says failed.
+    /// A resume repeats the same diagnosis instead of crashing.
+    @Test func divergenceFailsWithADiagnosisAndAFailedReport() throws {
+        let yaml = sliceSpecYAML.replacingOccurrences(of: "optimizer: { name: adam, learning_rate: 1e-3 }",
+                                                      with: "optimizer: { name: sgd, learning_rate: 1e30 }")
+        let spec = writeSpecFile(yaml)
+        let out = temporaryDirectory("diverge") + "/run"
+        for arguments in [["--out", out], ["--resume", out]] {
+            let result = try runTopiary(["run", spec, "--quiet"] + arguments)
+            #expect(result.status == 1, "\(result.stderr)")
+            #expect(result.stderr.contains("training diverged in dense, epoch 1, optimizer step")
+                    && result.stderr.contains("Lower training.optimizer.learning_rate") && !result.stderr.contains("-nan"), "\(result.stderr)")
+            let report = try RunReport.read(from: out)
+            #expect(report.status == .failed && report.error?.contains("diverged") == true && report.stages.isEmpty)
+        }
+    }
+
+    /// Adam at lr 1e3 keeps a finite loss of ~1e10 at chance accuracy: the run completes (its
+    /// numbers are real) but warns, on stderr and in report.json.
+    @Test func aLossFarAboveChanceWarns() throws {
+        let yaml = sliceSpecYAML.replacingOccurrences(of: "learning_rate: 1e-3", with: "learning_rate: 1e3")
+        let out = temporaryDirectory("warn") + "/run"
+        let result = try runTopiary(["run", writeSpecFile(yaml), "--out", out, "--quiet"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stderr.contains("topiary: warning: dense epoch 1: mean training loss"), "\(result.stderr)")
+        let report = try RunReport.read(from: out)
+        #expect(!report.warnings.isEmpty && report.warnings.allSatisfy { $0.contains("far above ln(10)") })
+    }
+
+    /// A model whose logits overflow is never measured as a result.
+    @Test func nonFiniteEvaluationIsAnError() throws {
+        var options = RunOptions()
+        options.runDirectory = temporaryDirectory("overflow") + "/run"
+        let runner = try ExperimentRunner(spec: try sliceSpec(), options: options)
+        let fc3 = runner.model.store.parameter(named: "fc3.weight")!
+        fc3.value.fill(3e38)
+        let message = describe { try runner.measure(stage: 0, target: 0, training: .init(), scoreSeconds: 0, selectSeconds: 0) }
+        #expect(message.contains("stage 0: the loss on the test set is") && message.contains("overflow"), "\(message)")
+    }
+
+    /// A NaN that reaches a row (an old report, say) is written and read back as "nan" in
+    /// CSV and JSON, never as an encoding failure or "-nan".
+    @Test func nonFiniteValuesEncodeEverywhere() throws {
+        let (_, report) = try runSlice(try sliceSpec())
+        var rows = report.stages
+        rows[0].testLoss = -Double.nan
+        rows[0].valLoss = .infinity
+        let progress = RunProgress(spec: report.spec, rows: rows, shuffleState: [1, 2, 3, 4], scorerState: [5, 6, 7, 8])
+        let path = temporaryDirectory("nan") + "/c.bin"
+        try Checkpoint(sequence: 0, label: "x", progress: progress, tensors: []).write(to: path)
+        let back = try Checkpoint.read(from: path).header.progress.rows[0]
+        #expect(back.testLoss.isNaN && back.valLoss == .infinity)
+        let csv = ReportColumns.csv(ReportColumns.stages(latencyBatchSizes: [1]), rows)
+        #expect(csv.contains(",nan,") && !csv.contains("-nan"))
+    }
+}
+}
