@@ -42,8 +42,9 @@ public struct CompareSpec: Codable, Sendable, Equatable {
         resamples = try c.decodeIfPresent(Int.self, forKey: .resamples) ?? 10_000
         remeasureRounds = try c.decodeIfPresent(Int.self, forKey: .remeasureRounds)
         if let remeasureRounds, remeasureRounds < 1 { throw decoder.problem(CodingKeys.remeasureRounds, "must be >= 1, got \(remeasureRounds).") }
-        for (key, value) in [(CodingKeys.maxAccuracyDrop, maxAccuracyDrop), (.maxLatencyIncrease, maxLatencyIncrease)] {
-            if let value, value < 0 { throw decoder.problem(key, "must be >= 0, got \(value).") }
+        if let problem = thresholds.problem {
+            throw decoder.problem(problem.name == "max_accuracy_drop" ? CodingKeys.maxAccuracyDrop : CodingKeys.maxLatencyIncrease,
+                                  problem.problem + ".")
         }
         if (baseline == nil) != (candidate == nil) {
             throw decoder.problem(baseline == nil ? CodingKeys.baseline : CodingKeys.candidate,

@@ -8,14 +8,15 @@ public enum ComparisonGroups {
     public typealias Selection = [String: String]
 
     /// `a` and `b` may be the same sweep (then selections must tell A from B). Points that
-    /// are not complete are left out and named in the notes.
+    /// are not complete are left out and named in `incomplete` (a comparison missing them
+    /// cannot pass a gate unless told to judge what is complete).
     public static func fromSweeps(a folderA: String, b folderB: String, baseline: Selection?, candidate: Selection?,
-                                  replicateKey: String) throws -> (groups: [RunComparison.Group], notes: [String]) {
+                                  replicateKey: String) throws -> (groups: [RunComparison.Group], notes: [String], incomplete: [String]) {
         let sweepA = try SweepFile.read(from: folderA), sweepB = folderA == folderB ? sweepA : try SweepFile.read(from: folderB)
         if folderA == folderB && (baseline ?? [:]).isEmpty && (candidate ?? [:]).isEmpty {
             throw ComparisonInputError.noSelection(folder: folderA)
         }
-        var notes: [String] = []
+        var notes: [String] = [], incomplete: [String] = []
         func side(_ sweep: SweepFile, _ folder: String, _ selection: Selection?, _ name: String) throws -> [String: [RunComparison.Replicate]] {
             let selection = selection ?? [:]
             let columns = Set(sweep.points.flatMap { $0.values.keys })
@@ -26,7 +27,8 @@ public enum ComparisonGroups {
             let chosen = sweep.points.filter { entry in
                 selection.allSatisfy { key, value in entry.values.contains { matches(column: $0.key, key: key) && $0.value == value } }
             }
-            let groups = group(chosen, folder: folder, replicateKey: replicateKey, ignoring: Array(selection.keys), side: name, notes: &notes)
+            let groups = group(chosen, folder: folder, replicateKey: replicateKey, ignoring: Array(selection.keys), side: name,
+                               incomplete: &incomplete)
             if groups.isEmpty { throw ComparisonInputError.nothingSelected(side: name, folder: folder, selection: selection) }
             return groups
         }
@@ -38,18 +40,18 @@ public enum ComparisonGroups {
         for configuration in Set(groupsA.keys).symmetricDifference(groupsB.keys).sorted() {
             notes.append("configuration '\(configuration)' is only in \(groupsA[configuration] != nil ? "A" : "B"); left out.")
         }
-        return (common.map { RunComparison.Group(configuration: $0, a: groupsA[$0]!, b: groupsB[$0]!) }, notes)
+        return (common.map { RunComparison.Group(configuration: $0, a: groupsA[$0]!, b: groupsB[$0]!) }, notes, incomplete)
     }
 
     /// Complete points by configuration (their columns except the replicate key and the
-    /// `ignoring` keys, as "name=value …"); a point without a report is named in `notes`.
+    /// `ignoring` keys, as "name=value …"); a point not complete is named in `incomplete`.
     public static func group(_ entries: [SweepEntry], folder: String, replicateKey: String, ignoring: [String] = [],
-                             side: String = "sweep", notes: inout [String]) -> [String: [RunComparison.Replicate]] {
+                             side: String = "sweep", incomplete: inout [String]) -> [String: [RunComparison.Replicate]] {
         var groups: [String: [RunComparison.Replicate]] = [:]
         for entry in entries {
             let directory = runDirectory(entry, sweep: folder)
-            guard entry.status == "complete", let report = try? RunReport.read(from: directory) else {
-                notes.append("\(side): point \(entry.index) (\(entry.label)) is \(entry.status); left out.")
+            guard entry.status == "complete", let report = try? RunReport.read(from: directory), report.status == .complete else {
+                incomplete.append("\(side): point \(entry.index) (\(entry.label)) is \(entry.status); left out")
                 continue
             }
             let rest = entry.values.filter { column, _ in

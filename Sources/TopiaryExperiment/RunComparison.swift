@@ -67,16 +67,69 @@ public struct RunComparison: Sendable {
             self.maxAccuracyDropPoints = maxAccuracyDropPoints
             self.maxLatencyIncrease = maxLatencyIncrease
         }
+
+        /// The ranges a gate makes sense in. A NaN threshold once disabled the gate (every
+        /// comparison with NaN is false, so nothing was "past" it): each bound must be a
+        /// finite number in its range. Returns (name, problem) of the first that is not.
+        public var problem: (name: String, problem: String)? {
+            if let drop = maxAccuracyDropPoints, !(drop.isFinite && drop >= 0 && drop <= 100) {
+                return ("max_accuracy_drop", "must be a number of accuracy points in [0, 100] (0.5 = half a point), got \(drop)")
+            }
+            if let increase = maxLatencyIncrease, !(increase.isFinite && increase >= 0) {
+                return ("max_latency_increase", "must be a finite fraction >= 0 (0.1 = 10 %), got \(increase)")
+            }
+            return nil
+        }
     }
+
+    /// What the gate concludes: `notJudged` when something it needs is missing (a run or
+    /// point not complete, a machine too noisy to time) and nothing regressed.
+    public enum Verdict: String, Codable, Sendable { case within, regression, notJudged = "not_judged" }
 
     public let rows: [Row]
     public let confidence: Double
     /// Per configuration, target sparsities only one side reached (not compared).
     public let unmatched: [String]
+    /// Runs or points that are not complete (left out, or compared only as far as they got).
+    public let incomplete: [String]
+    /// Judge what is complete and pass when it is within the thresholds (loudly).
+    public let allowIncomplete: Bool
     public var regressed: Bool { rows.contains { $0.regression } }
 
-    public init(groups: [Group], thresholds: Thresholds, confidence: Double = 0.95, resamples: Int = 10_000) throws {
+    /// Why the gate cannot pass: incomplete inputs unless allowed.
+    public var unjudged: [String] {
+        allowIncomplete || incomplete.isEmpty ? [] : ["not every run is complete: " + incomplete.joined(separator: "; ")
+            + ". Compare complete runs, or pass --allow-incomplete to judge what is complete"]
+    }
+
+    public var verdict: Verdict { regressed ? .regression : unjudged.isEmpty ? .within : .notJudged }
+
+    /// One line for the end of a comparison.
+    public var verdictLine: String {
+        switch verdict {
+        case .regression: return "B regresses against A."
+        case .notJudged: return "Not judged: " + unjudged.joined(separator: "; ") + "."
+        case .within:
+            return incomplete.isEmpty ? "B is within the thresholds."
+                : "B is within the thresholds on what is complete only (\(incomplete.count) left out or partial: \(incomplete.joined(separator: "; ")))."
+        }
+    }
+
+    /// The reports of runs that are not complete, described for `incomplete`.
+    public static func incompleteRuns(_ groups: [Group]) -> [String] {
+        groups.flatMap { group in
+            [("A", group.a), ("B", group.b)].flatMap { side, replicates in
+                replicates.filter { $0.report.status != .complete }.map { replicate in
+                    "\(side) \(replicate.directory ?? replicate.id) is \(replicate.report.status.rawValue) after \(replicate.report.stages.count) stage row(s)"
+                }
+            }
+        }
+    }
+
+    public init(groups: [Group], thresholds: Thresholds, confidence: Double = 0.95, resamples: Int = 10_000,
+                incomplete: [String] = [], allowIncomplete: Bool = false) throws {
         precondition(!groups.isEmpty && groups.allSatisfy { !$0.a.isEmpty && !$0.b.isEmpty })
+        if let problem = thresholds.problem { throw ComparisonError.badThreshold(name: problem.name, problem: problem.problem) }
         var rows: [Row] = [], unmatched: [String] = []
         for group in groups {
             let levelsA = group.a.map { RunComparison.levels($0.report) }, levelsB = group.b.map { RunComparison.levels($0.report) }
@@ -135,6 +188,8 @@ public struct RunComparison: Sendable {
         self.rows = rows
         self.confidence = confidence
         self.unmatched = unmatched
+        self.incomplete = incomplete + RunComparison.incompleteRuns(groups)
+        self.allowIncomplete = allowIncomplete
     }
 
     /// Accepted stages by target sparsity (in 1e-9 units, so float noise cannot split a
@@ -202,8 +257,11 @@ public struct RunComparison: Sendable {
 
 public enum ComparisonError: Error, LocalizedError, Equatable {
     case noCommonStages(configuration: String, a: [Double], b: [Double])
+    case badThreshold(name: String, problem: String)
     public var errorDescription: String? {
         switch self {
+        case .badThreshold(let name, let problem):
+            return "\(name) \(problem)."
         case .noCommonStages(let configuration, let a, let b):
             return "\(configuration.isEmpty ? "the runs" : configuration + ":") share no pruned target sparsity (A reached \(a), B \(b)); "
                 + "compare runs pruned to at least one common sparsity."
@@ -215,30 +273,37 @@ extension RunComparison {
     /// compare.csv, compare.json and compare.md into `directory`, each written atomically.
     public func write(to directory: String, a: String, b: String, notes: [String] = []) throws {
         try AtomicFile.write(csv, to: directory + "/compare.csv")
-        let file = ComparisonFile(a: a, b: b, regressed: regressed, confidence: confidence, notes: notes + unmatched, rows: rows)
+        let file = ComparisonFile(a: a, b: b, verdict: verdict, regressed: regressed, unjudged: unjudged, incomplete: incomplete,
+                                  confidence: confidence, notes: notes + unmatched, rows: rows)
         try AtomicFile.writeJSON(file, to: directory + "/compare.json")
-        try AtomicFile.write("A: \(a)\nB: \(b)\n\n" + markdown + notes.map { "\n" + $0 }.joined() + "\n", to: directory + "/compare.md")
+        try AtomicFile.write("A: \(a)\nB: \(b)\n\n" + markdown + notes.map { "\n" + $0 }.joined() + "\n\n" + verdictLine + "\n",
+                             to: directory + "/compare.md")
     }
 
     /// The comparison a sweep spec's `compare:` block asks for (baseline vs candidate points
     /// of this sweep), or nil when it names none.
     public static func ofSweep(_ folder: String, spec: CompareSpec?, progress: ((String) -> Void)? = nil) throws -> (RunComparison, notes: [String])? {
         guard let spec, let baseline = spec.baseline, let candidate = spec.candidate else { return nil }
-        var (groups, notes) = try ComparisonGroups.fromSweeps(a: folder, b: folder, baseline: baseline.mapValues(\.description),
-                                                              candidate: candidate.mapValues(\.description), replicateKey: spec.replicateKey)
+        var (groups, notes, incomplete) = try ComparisonGroups.fromSweeps(a: folder, b: folder, baseline: baseline.mapValues(\.description),
+                                                                          candidate: candidate.mapValues(\.description), replicateKey: spec.replicateKey)
         if let rounds = spec.remeasureRounds {
             let remeasurement = LatencyRemeasurement(like: groups, rounds: rounds)
             groups = try remeasurement.apply(to: groups, progress: progress)
             notes.append(remeasurement.note)
         }
-        return (try RunComparison(groups: groups, thresholds: spec.thresholds, confidence: spec.confidence, resamples: spec.resamples), notes)
+        return (try RunComparison(groups: groups, thresholds: spec.thresholds, confidence: spec.confidence, resamples: spec.resamples,
+                                  incomplete: incomplete), notes)
     }
 }
 
 struct ComparisonFile: Encodable {
     let a: String
     let b: String
+    let verdict: RunComparison.Verdict
     let regressed: Bool
+    /// Why the gate could not pass (empty when it judged).
+    let unjudged: [String]
+    let incomplete: [String]
     let confidence: Double
     let notes: [String]
     let rows: [RunComparison.Row]

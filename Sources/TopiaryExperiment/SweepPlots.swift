@@ -24,7 +24,7 @@ public enum SweepPlots {
     }
 
     static func curves(_ sweep: SweepFile, folder: String, notes: inout [String]) -> [Curve] {
-        let groups = ComparisonGroups.group(sweep.points, folder: folder, replicateKey: sweep.spec.compare?.replicateKey ?? "seed", notes: &notes)
+        let groups = ComparisonGroups.group(sweep.points, folder: folder, replicateKey: sweep.spec.compare?.replicateKey ?? "seed", incomplete: &notes)
         return groups.keys.sorted().map { configuration in
             let replicates = groups[configuration]!
             let levels = replicates.map { RunComparison.levels($0.report) }

@@ -9,10 +9,10 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Print sgemm GFLOP/s (detected vs generic BLAS core) and W1 dense/masked epoch seconds.")
 
-    @Option(help: "Timed epochs per phase (the median is reported).")
+    @Option(parsing: .unconditional, help: "Timed epochs per phase (the median is reported).")
     var epochs = 3
 
-    @Option(help: "Sparsity of the masked phase.")
+    @Option(parsing: .unconditional, help: "Sparsity of the masked phase.")
     var sparsity = 0.9
 
     @Option(help: "Folder with the Fashion-MNIST IDX files.")

@@ -24,11 +24,16 @@ struct CompareCommand: ParsableCommand {
     @Argument(help: "The candidate run or sweep folder (B); for a sweep, default A.")
     var b: String?
 
-    @Option(help: "Largest tolerated drop of mean test accuracy, in points (0.5 = half a point).")
+    // `.unconditional`: a negative value parses (and is then refused with its range) instead
+    // of being taken for an unknown flag.
+    @Option(parsing: .unconditional, help: "Largest tolerated drop of mean test accuracy, in points (0.5 = half a point); in [0, 100].")
     var maxAccuracyDrop: Double?
 
-    @Option(help: "Largest tolerated relative increase of mean latency (0.1 = 10 %).")
+    @Option(parsing: .unconditional, help: "Largest tolerated relative increase of mean latency (0.1 = 10 %); finite, >= 0.")
     var maxLatencyIncrease: Double?
+
+    @Flag(help: "Judge runs (or sweep points) that are not complete on the stages they reached, instead of refusing to judge (exit 2).")
+    var allowIncomplete = false
 
     @Option(help: "Sweeps: KEY=VALUE a baseline point must have (repeatable).")
     var baseline: [String] = []
@@ -45,17 +50,18 @@ struct CompareCommand: ParsableCommand {
     @Flag(help: "Time every compared stage again now from the checkpoints, A and B alternating, instead of using the reports' latency (also when the compare: block sets remeasure_rounds).")
     var remeasure = false
 
-    @Option(help: "With --remeasure: rounds of A/B alternation, each checkpoint's latency the median over its rounds (default: the compare: block's remeasure_rounds, else 3).")
+    @Option(parsing: .unconditional, help: "With --remeasure: rounds of A/B alternation, each checkpoint's latency the median over its rounds (default: the compare: block's remeasure_rounds, else 3).")
     var rounds: Int?
 
     @OptionGroup var latency: LatencyFlags
 
     func run() throws {
         let comparison: RunComparison, candidateFolder = b ?? a
-        var notes: [String] = []
+        var notes: [String] = [], incomplete: [String] = []
         do {
-            if let maxAccuracyDrop, maxAccuracyDrop < 0 { throw ValidationError("--max-accuracy-drop must be >= 0, got \(maxAccuracyDrop).") }
-            if let maxLatencyIncrease, maxLatencyIncrease < 0 { throw ValidationError("--max-latency-increase must be >= 0, got \(maxLatencyIncrease).") }
+            if let problem = RunComparison.Thresholds(maxAccuracyDropPoints: maxAccuracyDrop, maxLatencyIncrease: maxLatencyIncrease).problem {
+                throw ValidationError("--" + problem.name.replacingOccurrences(of: "_", with: "-") + " " + problem.problem + ".")
+            }
             if let rounds, rounds < 1 { throw ValidationError("--rounds must be >= 1, got \(rounds).") }
             if let out {   // before any measuring: a folder that cannot be made fails now, not after it
                 try OutputLocation.check(out, option: "--out")
@@ -72,8 +78,8 @@ struct CompareCommand: ParsableCommand {
                 let withinOneSweep = candidateFolder == a
                 let baselineSelection = try ComparisonGroups.selection(baseline) ?? (withinOneSweep ? spec.baseline?.mapValues(\.description) : nil)
                 let candidateSelection = try ComparisonGroups.selection(candidate) ?? (withinOneSweep ? spec.candidate?.mapValues(\.description) : nil)
-                (groups, notes) = try ComparisonGroups.fromSweeps(a: a, b: candidateFolder, baseline: baselineSelection,
-                                                                  candidate: candidateSelection, replicateKey: replicateKey ?? spec.replicateKey)
+                (groups, notes, incomplete) = try ComparisonGroups.fromSweeps(a: a, b: candidateFolder, baseline: baselineSelection,
+                                                                              candidate: candidateSelection, replicateKey: replicateKey ?? spec.replicateKey)
             } else {
                 guard let b else { throw ValidationError("\(a) is a run folder: name the candidate run folder B too.") }
                 guard baseline.isEmpty, candidate.isEmpty else { throw ValidationError("--baseline/--candidate select sweep points; \(a) is a run folder.") }
@@ -91,7 +97,8 @@ struct CompareCommand: ParsableCommand {
                 notes.append(remeasurement.note)
             }
             comparison = try RunComparison(groups: groups, thresholds: thresholds(default: spec),
-                                           confidence: spec.confidence, resamples: spec.resamples)
+                                           confidence: spec.confidence, resamples: spec.resamples,
+                                           incomplete: incomplete, allowIncomplete: allowIncomplete)
             try comparison.write(to: out ?? candidateFolder, a: a, b: candidateFolder, notes: notes)
         } catch {
             _ = fail(error)
@@ -100,8 +107,12 @@ struct CompareCommand: ParsableCommand {
         print("A: \(a)\nB: \(candidateFolder)\n")
         print(comparison.markdown)
         for note in notes { print(note) }
-        print(comparison.regressed ? "B regresses against A." : "B is within the thresholds.")
-        if comparison.regressed { throw ExitCode(1) }
+        print(comparison.verdictLine)
+        switch comparison.verdict {
+        case .regression: throw ExitCode(1)
+        case .notJudged: throw ExitCode(2)
+        case .within: break
+        }
     }
 
     private func thresholds(default spec: CompareSpec) -> RunComparison.Thresholds {

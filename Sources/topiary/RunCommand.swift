@@ -17,13 +17,13 @@ struct RunCommand: ParsableCommand {
     @Option(name: .customLong("resume"), help: "Continue the unfinished run in this folder from its latest checkpoint (same spec and flags).")
     var resumeDirectory: String?
 
-    @Option(help: "Override the spec's seed.")
+    @Option(parsing: .unconditional, help: "Override the spec's seed.")
     var seed: UInt64?
 
     @Option(help: "Override the spec's pruning.scorer (to compare scorers on one spec).")
     var scorer: String?
 
-    @Option(help: "Threads for latency measurement (BLAS and sparse kernels); 1 is the edge-device view. Default: the run's threads.")
+    @Option(parsing: .unconditional, help: "Threads for latency measurement (BLAS and sparse kernels); 1 is the edge-device view. Default: the run's threads.")
     var latencyThreads: Int?
 
     @OptionGroup var flags: TrainingFlags

@@ -13,7 +13,7 @@ struct SensitivityCommand: ParsableCommand {
     @Option(help: "Sparsities to try, comma-separated (default 0.1 … 0.9, 0.95, 0.98).")
     var grid: String?
 
-    @Option(help: "Also derive per-layer targets that reach this global sparsity.")
+    @Option(parsing: .unconditional, help: "Also derive per-layer targets that reach this global sparsity.")
     var globalSparsity: Double?
 
     @Option(help: "Write sensitivity.csv and sensitivity.json here (default notebooks-out/<experiment>-sensitivity/<time>).")

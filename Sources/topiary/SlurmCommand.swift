@@ -21,7 +21,7 @@ struct SlurmCommand: ParsableCommand {
     @Option(help: "The sweep folder (default notebooks-out/<experiment>-sweep).")
     var out: String?
 
-    @Option(help: "CPUs per array task (also the point's BLAS threads).")
+    @Option(parsing: .unconditional, help: "CPUs per array task (also the point's BLAS threads).")
     var cpusPerTask: Int?
 
     @Option(help: "Time limit per task, as Slurm takes it (e.g. 00:30:00).")
@@ -39,17 +39,17 @@ struct SlurmCommand: ParsableCommand {
     @Flag(help: "Wait for every task to finish, then write sweep.csv, sweep.json, charts and the compare: block's comparison.")
     var wait = false
 
-    @Option(help: "Seconds between squeue polls while waiting.")
+    @Option(parsing: .unconditional, help: "Seconds between squeue polls while waiting.")
     var pollSeconds = 10.0
 
-    @Option(help: "Stop waiting after this many seconds (exit 1; the tasks go on, and the same command re-attaches).")
+    @Option(parsing: .unconditional, help: "Stop waiting after this many seconds (exit 1; the tasks go on, and the same command re-attaches).")
     var waitTimeout: Double?
 
     @Flag(help: "Small data slices, one epoch per phase, for every point.")
     var quick = false
 
     func run() throws {
-        guard pollSeconds > 0 else { throw ValidationError("--poll-seconds must be > 0, got \(pollSeconds).") }
+        guard pollSeconds > 0, pollSeconds.isFinite else { throw ValidationError("--poll-seconds must be a finite number > 0, got \(pollSeconds).") }
         if let waitTimeout, !(waitTimeout >= 0) { throw ValidationError("--wait-timeout must be ≥ 0 seconds, got \(waitTimeout).") }
         let submission: SlurmSubmission
         do {

@@ -10,16 +10,16 @@ struct SweepCommand: ParsableCommand {
     @Argument(help: "A spec with a sweep: section (grid and/or points).")
     var spec: String
 
-    @Option(help: "Points run at once (BLAS threads are divided so jobs × threads ≤ cores).")
+    @Option(parsing: .unconditional, help: "Points run at once (BLAS threads are divided so jobs × threads ≤ cores).")
     var jobs = 1
 
     @Option(help: "Run only shard i of n (points whose index mod n is i), e.g. 0/4.")
     var shard = "0/1"
 
-    @Option(help: "Run only this point (its index in sweep.csv); writes no summary, as Slurm array tasks do.")
+    @Option(parsing: .unconditional, help: "Run only this point (its index in sweep.csv); writes no summary, as Slurm array tasks do.")
     var point: Int?
 
-    @Option(help: "BLAS threads per point (default: cores / jobs).")
+    @Option(parsing: .unconditional, help: "BLAS threads per point (default: cores / jobs).")
     var threads: Int?
 
     @Option(help: "The sweep folder (default notebooks-out/<experiment>-sweep).")
@@ -67,7 +67,7 @@ struct SweepCommand: ParsableCommand {
 /// The verdict of a sweep spec's compare: block, after a sweep or a merge.
 func printComparison(_ summary: SweepSummary, folder: String) {
     if let comparison = summary.comparison {
-        print("compare (spec's compare: block): \(comparison.regressed ? "the candidate REGRESSES" : "the candidate is within the thresholds"); \(folder)/compare.md")
+        print("compare (spec's compare: block): \(comparison.verdictLine) \(folder)/compare.md")
     } else if let problem = summary.comparisonProblem {
         print(problem)
     }

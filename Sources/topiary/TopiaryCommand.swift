@@ -30,10 +30,10 @@ struct LatencyFlags: ParsableArguments {
     @Option(help: "Batch sizes to time, comma-separated (bench-model: default 1,1000; compare: default those in A's report).")
     var batchSizes: String?
 
-    @Option(help: "Timed calls at batch 1, larger batches a tenth, at least 5 (bench-model: default 300; compare: default the runs' own).")
+    @Option(parsing: .unconditional, help: "Timed calls at batch 1, larger batches a tenth, at least 5 (bench-model: default 300; compare: default the runs' own).")
     var repetitions: Int?
 
-    @Option(help: "Threads for BLAS and sparse kernels (1 is the edge-device view). bench-model: default all cores; compare: default the runs' own.")
+    @Option(parsing: .unconditional, help: "Threads for BLAS and sparse kernels (1 is the edge-device view). bench-model: default all cores; compare: default the runs' own.")
     var latencyThreads: Int?
 
     func validate() throws {

@@ -177,3 +177,51 @@ extension AllTests {
     }
 }
 }
+
+extension AllTests {
+@Suite struct GateTests {
+    /// `--max-accuracy-drop nan` once passed a 57-point drop. Every threshold must be finite
+    /// and in range, from a flag or from a spec; usage errors exit 2; negative values parse
+    /// (and are refused by their range, not mistaken for a flag).
+    @Test func thresholdsMustBeFiniteAndInRange() throws {
+        let (baseline, report) = try runSlice(try sliceSpec())
+        var worse = report
+        worse.stages[2].testAccuracy -= 0.57
+        let candidate = temporaryDirectory("gate") + "/run"
+        try FileManager.default.createDirectory(atPath: candidate, withIntermediateDirectories: true)
+        try worse.write(to: candidate)
+        for (flag, value, says) in [("--max-accuracy-drop", "nan", "in [0, 100]"), ("--max-accuracy-drop", "-1", "got -1.0"),
+                                    ("--max-accuracy-drop", "inf", "in [0, 100]"), ("--max-latency-increase", "nan", "finite fraction"),
+                                    ("--max-latency-increase", "-0.5", "got -0.5")] {
+            let result = try runTopiary(["compare", baseline, candidate, flag, value])
+            #expect(result.status == 2 && result.stderr.contains("\(flag) must be") && result.stderr.contains(says), "\(flag) \(value): \(result.stderr)")
+        }
+        #expect(try runTopiary(["compare", baseline, candidate, "--max-accuracy-drop", "0.5"]).status == 1)
+        #expect(try runTopiary(["compare", baseline, candidate, "--no-such-flag"]).status == 2)
+        #expect(try runTopiary(["run", "x.yaml", "--latency-threads", "-3"]).status == 2)
+        for bad in [".nan", "-2", ".inf"] {
+            let yaml = validSpecYAML + "\ncompare:\n  max_accuracy_drop: \(bad)\n"
+            #expect(describe { try ExperimentSpec.decode(yaml: yaml) }.contains("compare.max_accuracy_drop: must be"), "\(bad)")
+        }
+    }
+
+    /// An interrupted run is never "within the thresholds": the gate refuses to judge (exit 2)
+    /// unless told to judge what is complete, and then says so.
+    @Test func incompleteRunsAreNotJudged() throws {
+        let (baseline, report) = try runSlice(try sliceSpec())
+        var partial = report
+        partial.status = .interrupted
+        partial.stages.removeLast()
+        let candidate = temporaryDirectory("gate") + "/run"
+        try FileManager.default.createDirectory(atPath: candidate, withIntermediateDirectories: true)
+        try partial.write(to: candidate)
+        let refused = try runTopiary(["compare", baseline, candidate, "--max-accuracy-drop", "0.5"])
+        #expect(refused.status == 2 && refused.stdout.contains("Not judged: not every run is complete: B \(candidate) is interrupted after 2 stage row(s)"),
+                "\(refused.stdout)")
+        let allowed = try runTopiary(["compare", baseline, candidate, "--max-accuracy-drop", "0.5", "--allow-incomplete"])
+        #expect(allowed.status == 0 && allowed.stdout.contains("within the thresholds on what is complete only"), "\(allowed.stdout)")
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: candidate + "/compare.json"))) as! [String: Any]
+        #expect(json["verdict"] as? String == "within" && (json["incomplete"] as? [String])?.count == 1)
+    }
+}
+}
