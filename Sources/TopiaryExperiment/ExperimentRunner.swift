@@ -68,6 +68,7 @@ public final class ExperimentRunner {
         do {
             data = try ExperimentRunner.loadData(spec)
             try ExperimentRunner.checkPhasesFit(spec, plan: plan, trainRows: data.train.count)
+            try MemoryBudget.check(spec, inputFeatures: data.train.featureCount, classes: data.train.classCount)
         } catch let problem as SpecProblem {
             throw SpecError(file: options.specFile, keyPath: problem.keyPath, problem: problem.problem)
         }

@@ -69,9 +69,18 @@ public struct ExperimentSpec: Codable, Sendable, Equatable {
         return try decode(yaml: text, file: path)
     }
 
+    /// Bounded (`SpecLimits`): size first, then the expanded node count, then the decoding.
     public static func decode(yaml text: String, file: String = "<string>") throws -> ExperimentSpec {
         do {
-            return try YAMLDecoder().decode(ExperimentSpec.self, from: text)
+            try SpecLimits.checkSize(text)
+            // As YAMLDecoder(from: String) parses: merge keys resolved, scalars left for the
+            // types to read. The parser owns the anchors while the tree is in use.
+            let parser = try Parser(yaml: text, resolver: Resolver.basic.appending(.merge))
+            return try withExtendedLifetime(parser) {
+                let node = try parser.singleRoot() ?? ""
+                try SpecLimits.checkExpansion(node)
+                return try YAMLDecoder().decode(ExperimentSpec.self, from: node)
+            }
         } catch {
             throw specError(from: error, file: file)
         }

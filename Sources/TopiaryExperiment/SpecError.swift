@@ -7,10 +7,11 @@ public struct SpecError: Error, LocalizedError, Equatable {
     public let keyPath: String
     public let problem: String
 
+    /// `problem` is cut to an excerpt when long (a value or a YAML line can be megabytes).
     public init(file: String, keyPath: String, problem: String) {
         self.file = file
-        self.keyPath = keyPath
-        self.problem = problem
+        self.keyPath = SpecLimits.excerpt(keyPath)
+        self.problem = SpecLimits.excerpt(problem)
     }
 
     public var errorDescription: String? {

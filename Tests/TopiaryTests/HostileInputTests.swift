@@ -225,3 +225,42 @@ extension AllTests {
     }
 }
 }
+
+extension AllTests {
+@Suite struct BoundedParsingTests {
+    /// Nine levels of nine aliases (9⁹ nodes) inside sweep: refused at once, whatever
+    /// command reads the spec.
+    @Test func aliasBombsAreRefused() throws {
+        var lines = ["sweep:", "  points:", "    - { name: a, extra: &a0 [l, l, l, l, l, l, l, l, l] }"]
+        for level in 1...8 {
+            lines.append("    - { name: b\(level), extra: &a\(level) [" + Array(repeating: "*a\(level - 1)", count: 9).joined(separator: ", ") + "] }")
+        }
+        let spec = writeSpecFile(sliceSpecYAML + "\n" + lines.joined(separator: "\n") + "\n")
+        let started = Date()
+        let result = try runTopiary(["plan", spec], timeout: 60)
+        #expect(result.status != 0 && result.stderr.contains("expands to more than 100000 YAML nodes"), "\(result.stderr)")
+        #expect(Date().timeIntervalSince(started) < 20)
+    }
+
+    /// A huge file is refused by size; a long value is quoted as an excerpt, never whole.
+    @Test func hugeSpecsAndValuesAreBounded() throws {
+        let big = writeSpecFile(sliceSpecYAML + "\n# " + String(repeating: "x", count: 2 << 20) + "\n")
+        let refused = try runTopiary(["plan", big])
+        #expect(refused.status != 0 && refused.stderr.contains("a spec may be at most 1048576 bytes"), "\(refused.stderr.prefix(500))")
+        let longName = writeSpecFile(sliceSpecYAML.replacingOccurrences(of: "name: tiny", with: "name: '" + String(repeating: "é/", count: 200_000) + "'"))
+        let quoted = try runTopiary(["plan", longName])
+        #expect(quoted.status != 0 && quoted.stderr.contains("characters left out") && quoted.stderr.count < 2000, "\(quoted.stderr.count)")
+    }
+
+    /// Sizes no machine here can allocate are refused up front with the key to change.
+    @Test func unallocatableSizesAreRefusedUpFront() throws {
+        for (edit, key) in [({ (y: String) in y.replacingOccurrences(of: "hidden_sizes: [32, 16]", with: "hidden_sizes: [100000000, 16]") }, "model.hidden_sizes"),
+                            ({ (y: String) in y.replacingOccurrences(of: "latency_batch_sizes: [1, 100]", with: "latency_batch_sizes: [1, 1000000000000]") }, "measurement.latency_batch_sizes")] {
+            let out = temporaryDirectory("alloc") + "/run"
+            let result = try runTopiary(["run", writeSpecFile(edit(sliceSpecYAML)), "--out", out])
+            #expect(result.status == 1 && result.stderr.contains("\(key): the run would need about"), "\(result.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: out))
+        }
+    }
+}
+}
