@@ -46,6 +46,8 @@ public final class ExperimentRunner {
     /// as soon as a new run's folder exists); released when the runner goes away or the
     /// process ends.
     var folderLock: FolderLock?
+    /// Space the final report is written into (`SpaceReserve`).
+    var spaceReserve: SpaceReserve?
 
     struct SplitData {
         let train: LabeledDataset
@@ -110,7 +112,7 @@ public final class ExperimentRunner {
     /// Runs (or continues) every phase; returns the finished report (also on disk).
     @discardableResult
     public func run() throws -> RunReport {
-        try createRunDirectory()
+        try startWriting()
         do {
             if !resumed { try denseTraining() }
             switch plan {
@@ -120,20 +122,46 @@ public final class ExperimentRunner {
             }
             report.status = .complete
             report.error = nil
-            try writeReport()
+            try writeFinalReport()
             return report
         } catch is TrainingInterrupted {
             let interruption = RunInterrupted(runDirectory: runDirectory)
             report.status = .interrupted
             report.error = interruption.errorDescription
-            try? writeReport()
+            try? writeFinalReport()
             throw interruption
         } catch {
             report.status = .failed
             report.error = (error as? LocalizedError)?.errorDescription ?? "\(error)"
-            try? writeReport()
+            try? writeFinalReport()
             throw error
         }
+    }
+
+    /// The run folder, locked, with space set aside and report.json written first (status
+    /// running): a folder that holds any of this run's files holds its report. A new run
+    /// that cannot get this far removes its folder again, so it leaves nothing behind.
+    private func startWriting() throws {
+        let creating = !FileManager.default.fileExists(atPath: runDirectory)
+        do {
+            try createRunDirectory()
+            if resumed || options.resumeDirectory != nil {
+                for folder in [runDirectory, checkpointDirectory, runDirectory + "/scores"] { AtomicFile.removeStaleTemporaries(in: folder) }
+            }
+            spaceReserve = try SpaceReserve(in: runDirectory)
+            try writeReport()
+        } catch {
+            spaceReserve?.release()
+            if creating, folderLock != nil { try? FileManager.default.removeItem(atPath: runDirectory) }
+            throw error
+        }
+    }
+
+    /// The report that says how the run ended, written with the reserved space given back.
+    private func writeFinalReport() throws {
+        spaceReserve?.release()
+        spaceReserve = nil
+        try writeReport()
     }
 
     /// The spec's dense training phase, writing nothing (sensitivity analysis calls it alone).

@@ -98,7 +98,8 @@ public struct RunReport: Codable, Sendable, Equatable {
         try c.encode(breakEven, forKey: .breakEven)
     }
 
-    /// Writes stages.csv, layers.csv and report.json into `directory`, each atomically.
+    /// Writes stages.csv, layers.csv, the charts and then report.json into `directory`, each
+    /// atomically.
     public func write(to directory: String) throws {
         let stageColumns = ReportColumns.stages(latencyBatchSizes: spec.measurement.latencyBatchSizes)
         try AtomicFile.write(ReportColumns.csv(stageColumns, stages), to: directory + "/stages.csv")
@@ -109,8 +110,10 @@ public struct RunReport: Codable, Sendable, Equatable {
             let rows = stages.flatMap { stage in stage.scoreAgreement.map { (stage: stage.stage, agreement: $0) } }
             try AtomicFile.write(ReportColumns.csv(ReportColumns.scores, rows), to: directory + "/scores.csv")
         }
-        try AtomicFile.writeJSON(self, to: directory + "/report.json")
         for file in RunPlots.files(self) { try AtomicFile.write(file.content, to: directory + "/" + file.name) }
+        // Last: report.json is what a resume and a comparison trust, so it never claims a
+        // stage whose other files are not yet written.
+        try AtomicFile.writeJSON(self, to: directory + "/report.json")
     }
 
     public static func read(from directory: String) throws -> RunReport {

@@ -52,6 +52,7 @@ public struct SweepRunner {
         // the summary). A single point (a Slurm array task) locks only its own run folder.
         let lock = writesSummary ? try FolderLock(directory: directory) : nil
         defer { withExtendedLifetime(lock) {} }
+        if lock != nil { for folder in [directory, directory + "/points"] { AtomicFile.removeStaleTemporaries(in: folder) } }
         let threads = threads ?? max(1, ProcessInfo.processInfo.activeProcessorCount / max(jobs, 1))
         var queue: [Int] = []
         for index in indices ?? Array(points.indices) {

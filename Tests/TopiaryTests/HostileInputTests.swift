@@ -264,3 +264,53 @@ extension AllTests {
     }
 }
 }
+
+extension AllTests {
+@Suite struct FullDiskTests {
+    /// A run onto a file system that fills up mid-run: it fails with the reason, report.json
+    /// says `failed` (the reserved space is what lets it say so), no temporary file is left,
+    /// and once there is space again the run resumes to completion.
+    @Test func aFullDiskEndsInAFailedReportAndResumes() throws {
+        guard getuid() == 0 else { try Test.cancel("full-disk test skipped: mounting a small tmpfs needs root") }
+        let mountPoint = temporaryDirectory("tmpfs")
+        guard try ChildProcess.run("/bin/mount", ["-t", "tmpfs", "-o", "size=2600k", "tmpfs", mountPoint], timeout: 30).status == 0 else {
+            try Test.cancel("full-disk test skipped: mount -t tmpfs failed (no permission in this container?)")
+        }
+        defer { _ = try? ChildProcess.run("/bin/umount", ["-l", mountPoint], timeout: 30) }
+        let spec = writeSpecFile(sliceSpecYAML)
+        let out = mountPoint + "/run"
+        let full = try runTopiary(["run", spec, "--out", out, "--quiet"])
+        #expect(full.status == 1 && full.stderr.contains("No space left on device"), "\(full.stderr)")
+        let report = try RunReport.read(from: out)
+        #expect(report.status == .failed && report.error?.contains("No space left on device") == true)
+        let leftovers = try FileManager.default.subpathsOfDirectory(atPath: out).filter { $0.hasSuffix(".tmp") }
+        #expect(leftovers.isEmpty, "\(leftovers)")
+
+        #expect(try ChildProcess.run("/bin/mount", ["-o", "remount,size=20m", mountPoint], timeout: 30).status == 0)
+        let resumed = try runTopiary(["run", spec, "--resume", out, "--quiet"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(try RunReport.read(from: out).status == .complete)
+        #expect(!FileManager.default.fileExists(atPath: out + "/" + SpaceReserve.fileName))
+    }
+
+    /// A process killed between its write and its rename leaves `.name.pid.tmp` behind; the
+    /// resume (holding the folder's lock) removes those of dead processes.
+    @Test func staleTemporariesOfDeadProcessesAreRemovedOnResume() throws {
+        let spec = writeSpecFile(killableYAML, name: "killable.yaml")
+        let directory = temporaryDirectory("stale") + "/run"
+        let process = try launchTopiary(["run", spec, "--out", directory, "--quiet"])
+        #expect(waitForFile(directory + "/checkpoints/0001-stage1.bin", process))
+        process.signal(SIGKILL)
+        _ = try process.wait(timeout: 60)
+        let dead = process.pid   // reaped: no process has this pid now
+        let stale = [directory + "/.report.json.\(dead).tmp", directory + "/checkpoints/.0002-stage2.bin.\(dead).tmp"]
+        for path in stale { writeTestFile(path, Data("partial".utf8)) }
+        let live = directory + "/.stages.csv.1.tmp"   // pid 1 is alive: not ours to remove
+        writeTestFile(live, Data("other".utf8))
+        let resumed = try runTopiary(["run", spec, "--resume", directory, "--quiet"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(stale.allSatisfy { !FileManager.default.fileExists(atPath: $0) })
+        #expect(FileManager.default.fileExists(atPath: live))
+    }
+}
+}
