@@ -34,11 +34,14 @@ void topiary_install_interrupt_handler(void) {
     sigemptyset(&action.sa_mask);
     sigaction(SIGINT, &action, 0);
     sigaction(SIGTERM, &action, 0);
+    // A closed terminal or ssh session: stop as cleanly as for SIGTERM.
+    sigaction(SIGHUP, &action, 0);
     // A parent may have spawned us with these signals blocked (the mask is inherited).
     sigset_t wanted;
     sigemptyset(&wanted);
     sigaddset(&wanted, SIGINT);
     sigaddset(&wanted, SIGTERM);
+    sigaddset(&wanted, SIGHUP);
     sigprocmask(SIG_UNBLOCK, &wanted, 0);
 }
 int topiary_interrupt_requested(void) { return interrupt_flag != 0; }

@@ -98,18 +98,22 @@ extension ExperimentRunner {
         }
     }
 
-    /// The previous report of a run being resumed, checked against this spec.
-    static func previousReport(in directory: String, spec: ExperimentSpec) throws -> RunReport {
+    /// The report of a run being resumed.
+    static func readPreviousReport(in directory: String) throws -> RunReport {
         guard let previous = try? RunReport.read(from: directory) else {
             throw CheckpointError.nothingToResume(directory: directory)
         }
+        return previous
+    }
+
+    /// A resume continues an unfinished run of the same spec (its flags already merged in).
+    static func checkResumable(_ previous: RunReport, in directory: String, spec: ExperimentSpec) throws {
         if previous.status == .complete {
             throw ReportError.runAlreadyComplete(path: directory)
         }
         guard previous.spec == spec else {
             throw CheckpointError.mismatch(path: directory + "/report.json",
-                                           detail: "the run was started with a different spec or flags (seed, --quick); resume with the same ones")
+                                           detail: "the run was started from a different spec; resume with the spec file it was started with")
         }
-        return previous
     }
 }

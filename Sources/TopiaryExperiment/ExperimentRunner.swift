@@ -53,14 +53,34 @@ public final class ExperimentRunner {
         let train: LabeledDataset
         let validation: LabeledDataset
         let test: LabeledDataset
+        /// Rows of the training file before the validation split and any limit.
+        let availableTrainingRows: Int
     }
 
     /// Validates everything and loads the data (and, when resuming, the latest checkpoint);
-    /// writes nothing.
-    public init(spec rawSpec: ExperimentSpec, options: RunOptions) throws {
-        var spec = options.quick ? rawSpec.quickVariant : rawSpec
-        if let seed = options.seedOverride { spec.seed = seed }
-        spec = spec.resolved
+    /// writes nothing (a resume takes the run folder's lock first).
+    ///
+    /// A resume continues with the flags the run was started with (`RunInvocation`, kept in
+    /// report.json): flags left out are taken from there, and one that differs is refused.
+    public init(spec rawSpec: ExperimentSpec, options requested: RunOptions) throws {
+        var options = requested
+        var previous: RunReport?
+        if let resumeDirectory = options.resumeDirectory {
+            try OutputLocation.check(resumeDirectory, option: "--resume")
+            guard FileManager.default.fileExists(atPath: resumeDirectory + "/report.json") else {
+                throw CheckpointError.nothingToResume(directory: resumeDirectory)
+            }
+            // Locked before anything is read: a run still writing the folder refuses us now,
+            // rather than our stale state overwriting what it writes later.
+            folderLock = try FolderLock(directory: resumeDirectory)
+            let report = try ExperimentRunner.readPreviousReport(in: resumeDirectory)
+            options = try options.resuming(report.invocation, directory: resumeDirectory)
+            previous = report
+        }
+        // The full spec is checked against the data first, so --quick (which shrinks the
+        // data and the phases) cannot hide an error a full run would report.
+        let fullSpec = try ExperimentRunner.applyOverrides(rawSpec, options: options)
+        let spec = options.quick ? try ExperimentRunner.applyOverrides(rawSpec.quickVariant, options: options) : fullSpec
         self.spec = spec
         self.options = options
         plan = spec.pruning.plan
@@ -69,8 +89,11 @@ public final class ExperimentRunner {
 
         do {
             data = try ExperimentRunner.loadData(spec)
-            try ExperimentRunner.checkPhasesFit(spec, plan: plan, trainRows: data.train.count)
-            try MemoryBudget.check(spec, inputFeatures: data.train.featureCount, classes: data.train.classCount)
+            for checked in options.quick ? [fullSpec, spec] : [spec] {
+                let trainRows = try checked.data.trainingRows(available: data.availableTrainingRows)
+                try ExperimentRunner.checkPhasesFit(checked, plan: checked.pruning.plan, trainRows: trainRows)
+                try MemoryBudget.check(checked, inputFeatures: data.train.featureCount, classes: data.train.classCount)
+            }
         } catch let problem as SpecProblem {
             throw SpecError(file: options.specFile, keyPath: problem.keyPath, problem: problem.problem)
         }
@@ -87,16 +110,9 @@ public final class ExperimentRunner {
                                scorerState: scorerGenerator.stateArray)
 
         let runID: String
-        if let resumeDirectory = options.resumeDirectory {
-            try OutputLocation.check(resumeDirectory, option: "--resume")
+        if let resumeDirectory = options.resumeDirectory, let previous {
             runDirectory = resumeDirectory
-            guard FileManager.default.fileExists(atPath: resumeDirectory + "/report.json") else {
-                throw CheckpointError.nothingToResume(directory: resumeDirectory)
-            }
-            // Locked before anything is read: a run still writing the folder refuses us now,
-            // rather than our stale state overwriting what it writes later.
-            folderLock = try FolderLock(directory: resumeDirectory)
-            let previous = try ExperimentRunner.previousReport(in: resumeDirectory, spec: spec)
+            try ExperimentRunner.checkResumable(previous, in: resumeDirectory, spec: spec)
             runID = previous.runID
             report = ExperimentRunner.newReport(spec: spec, options: options, runID: runID, data: data, model: model, targets: targets)
             report.resumedAt = previous.resumedAt + [ISO8601DateFormatter().string(from: Date())]
@@ -194,14 +210,34 @@ public final class ExperimentRunner {
 
     // MARK: - Set-up
 
+    /// The spec with the command line's overrides (seed, scorer), resolved.
+    static func applyOverrides(_ spec: ExperimentSpec, options: RunOptions) throws -> ExperimentSpec {
+        var spec = spec
+        if let seed = options.seedOverride { spec.seed = seed }
+        if let scorer = options.scorerOverride {
+            guard let made = ScorerRegistry.make(scorer) else {
+                throw SpecError(file: options.specFile, keyPath: "--scorer",
+                                problem: "unknown scorer '\(scorer)'. Available: \(ScorerRegistry.names.joined(separator: ", ")).")
+            }
+            if made is any ReconstructingScorer, spec.pruning.scope != .perLayer {
+                throw SpecError(file: options.specFile, keyPath: "--scorer",
+                                problem: "\(scorer) prunes layer by layer; the spec's scope is \(spec.pruning.scope.rawValue). Use a spec with scope: per_layer.")
+            }
+            spec.pruning.scorer = scorer
+        }
+        return spec.resolved
+    }
+
     static func newReport(spec: ExperimentSpec, options: RunOptions, runID: String, data: SplitData, model: Sequential,
                           targets: [Parameter]) -> RunReport {
-        RunReport(status: .running, experiment: spec.name, runID: runID, quick: options.quick, spec: spec,
+        var report = RunReport(status: .running, experiment: spec.name, runID: runID, quick: options.quick, spec: spec,
                   environment: RunEnvironment.current(),
                   dataRows: .init(train: data.train.count, validation: data.validation.count, test: data.test.count),
                   model: .init(architecture: model.architectureDescription, parameters: model.store.parameterCount,
                                prunableWeights: targets.reduce(0) { $0 + $1.count }),
                   stages: [], totalSeconds: 0)
+        report.invocation = options.invocation
+        return report
     }
 
     /// The spec's model with its seeded initial weights, shaped for `data`'s features and classes.
@@ -221,7 +257,7 @@ public final class ExperimentRunner {
         let (rest, validation) = fullTrain.split(heldOutCount: spec.data.validationSize, generator: &splitGenerator)
         let train = spec.data.trainLimit.map { rest.sample($0, generator: &splitGenerator) } ?? rest
         let test = spec.data.testLimit.map { fullTest.subset(Array(0..<min($0, fullTest.count))) } ?? fullTest
-        return SplitData(train: train, validation: validation, test: test)
+        return SplitData(train: train, validation: validation, test: test, availableTrainingRows: fullTrain.count)
     }
 
     /// Schedules that do not fit their phases (warm-up longer than a phase, gradual updates

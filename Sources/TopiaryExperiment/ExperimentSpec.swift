@@ -147,6 +147,16 @@ public struct DataSpec: Codable, Sendable, Equatable {
         }
     }
 
+    /// Training rows after the validation split and `train_limit`, from a training file of
+    /// `available` rows; a validation split that leaves none is an error here.
+    func trainingRows(available: Int) throws -> Int {
+        guard validationSize < available else {
+            throw SpecProblem(keyPath: "data.validation_size",
+                              problem: "\(validationSize) leaves no training rows of \(available). Choose fewer validation rows.")
+        }
+        return min(available - validationSize, trainLimit ?? .max)
+    }
+
     public var resolved: DataSpec {
         var r = self
         r.path = path ?? FashionMNIST.defaultDirectory

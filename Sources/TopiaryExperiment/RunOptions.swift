@@ -15,6 +15,8 @@ public struct RunOptions: Sendable {
     /// Root for default run folders.
     public var notebooksRoot: String = "notebooks-out"
     public var seedOverride: UInt64?
+    /// The scorer instead of the spec's pruning.scorer (--scorer).
+    public var scorerOverride: String?
     /// Small data slices and one epoch per phase: a smoke test of the whole pipeline.
     public var quick = false
     /// Receives progress lines (epochs, stages); nil: silent.
@@ -23,6 +25,59 @@ public struct RunOptions: Sendable {
     public var warning: (@Sendable (String) -> Void)?
 
     public init() {}
+
+    /// The flags that shape a run's results, as report.json keeps them.
+    public var invocation: RunInvocation {
+        RunInvocation(quick: quick, seed: seedOverride, scorer: scorerOverride, latencyThreads: latencyThreads)
+    }
+
+    /// These options for resuming a run started with `started`: a flag left out takes the
+    /// run's value; one given with another value is refused, naming both. (Reports of
+    /// earlier versions kept no invocation: the flags are then taken as given.)
+    public func resuming(_ started: RunInvocation?, directory: String) throws -> RunOptions {
+        guard let started else { return self }
+        var merged = self
+        func conflict(_ flag: String, _ given: String, _ original: String) -> RunResumeError {
+            RunResumeError.flagDiffers(directory: directory, flag: flag, given: given, original: original)
+        }
+        if quick && !started.quick { throw conflict("--quick", "given", "not given") }
+        merged.quick = started.quick
+        if let seed = seedOverride, seed != started.seed { throw conflict("--seed", "\(seed)", started.seed.map(String.init) ?? "not given") }
+        merged.seedOverride = started.seed
+        if let scorer = scorerOverride, scorer != started.scorer { throw conflict("--scorer", scorer, started.scorer ?? "not given") }
+        merged.scorerOverride = started.scorer
+        if let threads = latencyThreads, threads != started.latencyThreads {
+            throw conflict("--latency-threads", "\(threads)", started.latencyThreads.map(String.init) ?? "not given (the run's threads)")
+        }
+        merged.latencyThreads = started.latencyThreads
+        return merged
+    }
+}
+
+/// The command-line flags a run was started with, kept in report.json so a resume measures
+/// and trains exactly as the run began (its latency columns never mix thread counts).
+public struct RunInvocation: Codable, Sendable, Equatable {
+    public var quick: Bool
+    public var seed: UInt64?
+    public var scorer: String?
+    public var latencyThreads: Int?
+    enum CodingKeys: String, CodingKey { case quick, seed, scorer, latencyThreads = "latency_threads" }
+
+    /// The flags as they are typed, for a command that continues the run.
+    public var flags: [String] {
+        (quick ? ["--quick"] : []) + (seed.map { ["--seed", "\($0)"] } ?? []) + (scorer.map { ["--scorer", $0] } ?? [])
+            + (latencyThreads.map { ["--latency-threads", "\($0)"] } ?? [])
+    }
+}
+
+public enum RunResumeError: Error, LocalizedError, Equatable {
+    case flagDiffers(directory: String, flag: String, given: String, original: String)
+    public var errorDescription: String? {
+        switch self {
+        case .flagDiffers(let directory, let flag, let given, let original):
+            return "the run in \(directory) was started with \(flag) \(original), but this resume has \(flag) \(given): a resumed run continues as it began. Leave \(flag) out (the run's own value is used)."
+        }
+    }
 }
 
 extension ExperimentSpec {

@@ -29,7 +29,7 @@ public struct RunProgress: Codable, Sendable {
     }
 }
 
-/// Ctrl-C (SIGINT) and SIGTERM: a flag the trainer checks between batches.
+/// Ctrl-C (SIGINT), SIGTERM and SIGHUP: a flag the trainer checks between batches.
 public enum RunInterruption {
     public static func installHandler() { topiary_install_interrupt_handler() }
     public static var requested: Bool { topiary_interrupt_requested() != 0 }

@@ -21,6 +21,8 @@ public struct RunReport: Codable, Sendable, Equatable {
     public var totalSeconds: Double
     /// When the run was resumed from a checkpoint (ISO 8601), oldest first.
     public var resumedAt: [String] = []
+    /// The flags the run was started with (nil in reports of earlier versions).
+    public var invocation: RunInvocation?
     /// What the run noticed that does not stop it but casts doubt on a result (a loss far
     /// above chance level, say), oldest first.
     public var warnings: [String] = []
@@ -44,7 +46,7 @@ public struct RunReport: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case schemaVersion = "schema_version", status, error, experiment, runID = "run_id", quick, spec, environment
         case dataRows = "data_rows", model, stages, totalSeconds = "total_seconds", resumedAt = "resumed_at"
-        case breakEven = "break_even", warnings
+        case breakEven = "break_even", warnings, invocation
     }
 
     public init(status: Status, experiment: String, runID: String, quick: Bool, spec: ExperimentSpec,
@@ -77,6 +79,7 @@ public struct RunReport: Codable, Sendable, Equatable {
         totalSeconds = try c.decode(Double.self, forKey: .totalSeconds)
         resumedAt = try c.decodeIfPresent([String].self, forKey: .resumedAt) ?? []
         warnings = try c.decodeIfPresent([String].self, forKey: .warnings) ?? []
+        invocation = try c.decodeIfPresent(RunInvocation.self, forKey: .invocation)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -95,6 +98,7 @@ public struct RunReport: Codable, Sendable, Equatable {
         try c.encode(totalSeconds, forKey: .totalSeconds)
         try c.encode(resumedAt, forKey: .resumedAt)
         try c.encode(warnings, forKey: .warnings)
+        try c.encodeIfPresent(invocation, forKey: .invocation)
         try c.encode(breakEven, forKey: .breakEven)
     }
 

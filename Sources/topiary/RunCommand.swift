@@ -42,14 +42,9 @@ struct RunCommand: ParsableCommand {
 
     func run() throws {
         do {
-            var experiment = try ExperimentSpec.load(path: spec)
-            if let scorer {
-                if ScorerRegistry.make(scorer) is any ReconstructingScorer, experiment.pruning.scope != .perLayer {
-                    throw ValidationError("--scorer \(scorer) prunes layer by layer; the spec's scope is \(experiment.pruning.scope.rawValue). Use a spec with scope: per_layer.")
-                }
-                experiment.pruning.scorer = scorer
-            }
+            let experiment = try ExperimentSpec.load(path: spec)
             var options = flags.runOptions(specFile: spec)
+            options.scorerOverride = scorer
             options.runDirectory = out
             options.resumeDirectory = resumeDirectory
             options.interruptible = true

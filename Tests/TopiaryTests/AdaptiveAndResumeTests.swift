@@ -114,7 +114,11 @@ extension AllTests {
         var report = try RunReport.read(from: complete)
         report.status = .interrupted
         try report.write(to: complete)
-        #expect(throws: CheckpointError.self) { try ExperimentRunner(spec: try sliceSpec(), options: { var o = options; o.seedOverride = 8; return o }()) }
+        #expect(throws: RunResumeError.flagDiffers(directory: complete, flag: "--seed", given: "8", original: "not given")) {
+            try ExperimentRunner(spec: try sliceSpec(), options: { var o = options; o.seedOverride = 8; return o }())
+        }
+        let otherSpec = try sliceSpec { $0.replacingOccurrences(of: "hidden_sizes: [32, 16]", with: "hidden_sizes: [32, 8]") }
+        #expect(throws: CheckpointError.self) { try ExperimentRunner(spec: otherSpec, options: options) }
         options.resumeDirectory = temporaryDirectory("empty")
         #expect(throws: CheckpointError.nothingToResume(directory: options.resumeDirectory!)) {
             try ExperimentRunner(spec: try sliceSpec(), options: options)

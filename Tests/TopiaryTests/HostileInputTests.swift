@@ -314,3 +314,53 @@ extension AllTests {
     }
 }
 }
+
+extension AllTests {
+@Suite struct ResumeTruthTests {
+    /// A run started with --quick, --seed, --scorer and --latency-threads and stopped by
+    /// SIGHUP: following the printed "continue with" command as it is finishes the run with
+    /// the same flags (one latency thread count in every row); a resume with another thread
+    /// count is refused, naming both.
+    @Test func followingTheHintContinuesWithTheRunsFlags() throws {
+        let spec = writeSpecFile(killableYAML, name: "killable.yaml")
+        let directory = temporaryDirectory("hint") + "/run"
+        let flags = ["--quick", "--seed", "7", "--scorer", "taylor", "--latency-threads", "1"]
+        let process = try launchTopiary(["run", spec, "--out", directory, "--quiet"] + flags)
+        #expect(waitForFile(directory + "/checkpoints/0000-stage0.bin", process))
+        process.signal(SIGHUP)
+        let stopped = try process.wait(timeout: 120)
+        #expect(stopped.status == 130, "\(stopped.stderr)")
+        guard let hint = stopped.stderr.range(of: "Continue with: ").map({ String(stopped.stderr[$0.upperBound...]).trimmingCharacters(in: .whitespacesAndNewlines) }) else {
+            Issue.record("no continue hint in: \(stopped.stderr)")
+            return
+        }
+        let words = hint.split(separator: " ").map(String.init)
+        #expect(words.prefix(2) == ["topiary", "run"], "\(hint)")
+
+        let conflicting = try runTopiary(Array(words.dropFirst()) + ["--latency-threads", "2"])
+        #expect(conflicting.status == 1 && conflicting.stderr.contains("was started with --latency-threads 1, but this resume has --latency-threads 2"),
+                "\(conflicting.stderr)")
+        let resumed = try runTopiary(Array(words.dropFirst()) + ["--quiet"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        let report = try RunReport.read(from: directory)
+        #expect(report.status == .complete && report.quick && report.spec.seed == 7 && report.spec.pruning.scorer == "taylor")
+        #expect(report.invocation == RunInvocation(quick: true, seed: 7, scorer: "taylor", latencyThreads: 1))
+        #expect(report.stages.allSatisfy { $0.latencyThreads == 1 } && report.stages.count == 5)
+    }
+
+    /// --quick shrinks the data and phases; it must not hide what a full run would refuse.
+    @Test func quickRunsReportTheFullSpecsErrors() throws {
+        let tooManyValidationRows = sliceSpecYAML.replacingOccurrences(of: "validation_size: 400", with: "validation_size: 2400")
+        let agpPastItsPhase = sliceSpecYAML.replacingOccurrences(
+            of: "  stages:\n    - { sparsity: 0.5, epochs: 1 }\n    - { sparsity: 0.8, epochs: 1 }",
+            with: "  schedule: { kind: agp, epochs: 1, final_sparsity: 0.8, frequency: 100, pruning_steps: 10 }")
+        for (yaml, key) in [(tooManyValidationRows, "data.validation_size"), (agpPastItsPhase, "pruning.schedule")] {
+            #expect(yaml != sliceSpecYAML)
+            let out = temporaryDirectory("quick") + "/run"
+            let result = try runTopiary(["run", writeSpecFile(yaml), "--quick", "--out", out])
+            #expect(result.status == 1 && result.stderr.contains(key), "\(key): \(result.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: out))
+        }
+    }
+}
+}

@@ -13,10 +13,10 @@ void topiary_write_mxcsr(uint32_t value);
 int topiary_cpu_has_avx512(void);   // AVX512 F, BW, DQ and VL: what OpenBLAS's SkylakeX kernels use
 int topiary_cpu_has_avx2_fma(void); // what its Haswell kernels use
 
-/// Installs a SIGINT/SIGTERM handler that only sets a flag (async-signal-safe); the run
+/// Installs a SIGINT/SIGTERM/SIGHUP handler that only sets a flag (async-signal-safe); the run
 /// checks it between batches, finishes its current write, and stops cleanly.
 void topiary_install_interrupt_handler(void);
-/// 1 once SIGINT or SIGTERM arrived (and stays 1); `topiary_clear_interrupt` resets it.
+/// 1 once SIGINT, SIGTERM or SIGHUP arrived (and stays 1); `topiary_clear_interrupt` resets it.
 int topiary_interrupt_requested(void);
 void topiary_clear_interrupt(void);
 #endif
