@@ -35,53 +35,79 @@ public struct LatencyRemeasurement {
     /// One line for a comparison's notes: where and how the latency was measured again.
     public var note: String {
         "latency re-measured on this machine (\(RunEnvironment.current().cpuModel), \(threads) thread(s)): "
-            + "\(rounds) round(s) with A's and B's checkpoints alternating; each value is the median over its rounds."
+            + "\(rounds) round(s) with A's and B's checkpoints alternating (and A's again, to calibrate); each value is the median over its rounds."
+    }
+
+    /// The groups with re-measured latency, and the calibration: the same A checkpoints
+    /// timed a second time as if they were B, so a gate can see how far two timings of one
+    /// model differ on this machine now.
+    public struct Result {
+        public let groups: [RunComparison.Group]
+        /// Per group: A (re-measured) against A timed again.
+        public let calibration: [RunComparison.Group]
     }
 
     /// `groups` with the latency of every compared stage replaced by the re-measured one.
     /// Each replicate needs its run folder with the stage's accepted checkpoint.
-    public func apply(to groups: [RunComparison.Group], progress: ((String) -> Void)? = nil) throws -> [RunComparison.Group] {
+    ///
+    /// Each stage's A, B and A-again checkpoints form a unit timed in a rotating order (A B A′,
+    /// then B A′ A, then A′ A B, …): a model is not always timed first or right after the
+    /// same one, so a burst or a drift of the machine's load cannot favour one side. (`compare
+    /// A A --remeasure` once gave +89 % on identical models, four times out of four.)
+    public func apply(to groups: [RunComparison.Group], progress: ((String) -> Void)? = nil) throws -> Result {
+        /// side 0: A, 1: B, 2: A again (calibration).
         struct Job { let group: Int, side: Int, replicate: Int, stage: Int, checkpoint: String, bench: ModelBench }
         var benches: [String: ModelBench] = [:]
-        var jobs: [Job] = []
+        var units: [[Job]] = []
         for (g, group) in groups.enumerated() {
             let levels = (a: group.a.map { RunComparison.levels($0.report) }, b: group.b.map { RunComparison.levels($0.report) })
             let common = RunComparison.reachedByAll(levels.a).intersection(RunComparison.reachedByAll(levels.b)).sorted()
             for key in common {
-                // Alternate sides replicate by replicate: A₁ B₁ A₂ B₂ …
                 for index in 0..<max(group.a.count, group.b.count) {
-                    for (side, replicates) in [group.a, group.b].enumerated() where index < replicates.count {
-                        let replicate = replicates[index], stage = (side == 0 ? levels.a : levels.b)[index][key]!.stage
+                    var unit: [Job] = []
+                    for side in 0...2 {
+                        let replicates = side == 1 ? group.b : group.a
+                        guard index < replicates.count else { continue }
+                        let replicate = replicates[index], stage = (side == 1 ? levels.b : levels.a)[index][key]!.stage
                         guard let directory = replicate.directory else { throw RemeasurementError.noRunFolder(replicate: replicate.id) }
                         let bench = try benches[directory] ?? ModelBench(runDirectory: directory)
                         benches[directory] = bench
                         guard let checkpoint = try bench.checkpointPath(afterStage: stage) else {
                             throw RemeasurementError.noCheckpoint(directory: directory, stage: stage)
                         }
-                        jobs.append(Job(group: g, side: side, replicate: index, stage: stage, checkpoint: checkpoint, bench: bench))
+                        unit.append(Job(group: g, side: side, replicate: index, stage: stage, checkpoint: checkpoint, bench: bench))
                     }
+                    units.append(unit)
                 }
             }
         }
-        var timings = Array(repeating: [EngineMeasurement.Whole](), count: jobs.count)
+        let jobs = units.flatMap { $0 }
+        var timings: [[[EngineMeasurement.Whole]]] = units.map { Array(repeating: [], count: $0.count) }
         for round in 1...rounds {
-            progress?("re-measuring latency: round \(round)/\(rounds), \(jobs.count) checkpoint(s), A and B alternating")
-            for (j, job) in jobs.enumerated() {
-                let row = try job.bench.measure(checkpointAt: job.checkpoint, batchSizes: batchSizes, repetitions: repetitions,
-                                                threads: threads, accuracy: false)
-                timings[j] += row.measurement.whole
+            progress?("re-measuring latency: round \(round)/\(rounds), \(jobs.count) checkpoint timings, A, B and A again in turns")
+            for (u, unit) in units.enumerated() {
+                for offset in 0..<unit.count {
+                    let member = (offset + round - 1) % unit.count
+                    let job = unit[member]
+                    let row = try job.bench.measure(checkpointAt: job.checkpoint, batchSizes: batchSizes, repetitions: repetitions,
+                                                    threads: threads, accuracy: false)
+                    timings[u][member] += row.measurement.whole
+                }
             }
         }
-        var result = groups.map { (a: $0.a, b: $0.b) }
-        for (j, job) in jobs.enumerated() {
-            var replicate = job.side == 0 ? result[job.group].a[job.replicate] : result[job.group].b[job.replicate]
-            var report = replicate.report
-            let index = report.stages.lastIndex { $0.stage == job.stage && $0.status == .accepted }!
-            report.stages[index].latency = Self.combine(timings[j])
-            replicate = RunComparison.Replicate(id: replicate.id, report: report, directory: replicate.directory)
-            if job.side == 0 { result[job.group].a[job.replicate] = replicate } else { result[job.group].b[job.replicate] = replicate }
+        // Sides 0, 1, 2 of every group: its replicates with the re-measured latency.
+        var sides = groups.map { [$0.a, $0.b, $0.a] }
+        for (u, unit) in units.enumerated() {
+            for (member, job) in unit.enumerated() {
+                let replicate = sides[job.group][job.side][job.replicate]
+                var report = replicate.report
+                let index = report.stages.lastIndex { $0.stage == job.stage && $0.status == .accepted }!
+                report.stages[index].latency = Self.combine(timings[u][member])
+                sides[job.group][job.side][job.replicate] = RunComparison.Replicate(id: replicate.id, report: report, directory: replicate.directory)
+            }
         }
-        return zip(groups, result).map { RunComparison.Group(configuration: $0.configuration, a: $1.a, b: $1.b) }
+        return Result(groups: zip(groups, sides).map { RunComparison.Group(configuration: $0.configuration, a: $1[0], b: $1[1]) },
+                      calibration: zip(groups, sides).map { RunComparison.Group(configuration: $0.configuration, a: $1[0], b: $1[2]) })
     }
 
     /// One latency record per engine and batch size from several rounds: the median of the

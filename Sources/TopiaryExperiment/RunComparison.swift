@@ -50,11 +50,14 @@ public struct RunComparison: Sendable {
         public let intervalLow: Double?, intervalHigh: Double?
         public let paired: Bool
         public let relative: Bool
-        public let regression: Bool
+        public var regression: Bool
+        /// Latency re-measured: the largest |change| of this metric between A's models and
+        /// themselves timed again (the machine's noise now); nil when not calibrated.
+        public var calibrationNoise: Double?
         enum CodingKeys: String, CodingKey {
             case configuration, stage, targetSparsity = "target_sparsity", metric, nA = "n_a", nB = "n_b", a, b
             case sdA = "sd_a", sdB = "sd_b", change, intervalLow = "interval_low", intervalHigh = "interval_high"
-            case paired, relative, regression
+            case paired, relative, regression, calibrationNoise = "calibration_noise"
         }
     }
 
@@ -94,12 +97,15 @@ public struct RunComparison: Sendable {
     public let incomplete: [String]
     /// Judge what is complete and pass when it is within the thresholds (loudly).
     public let allowIncomplete: Bool
+    /// Latency metrics whose calibration noise passes the latency threshold: not judged.
+    public let tooNoisy: [String]
     public var regressed: Bool { rows.contains { $0.regression } }
 
-    /// Why the gate cannot pass: incomplete inputs unless allowed.
+    /// Why the gate cannot pass: incomplete inputs unless allowed; a machine whose timing
+    /// noise is larger than the latency threshold.
     public var unjudged: [String] {
-        allowIncomplete || incomplete.isEmpty ? [] : ["not every run is complete: " + incomplete.joined(separator: "; ")
-            + ". Compare complete runs, or pass --allow-incomplete to judge what is complete"]
+        (allowIncomplete || incomplete.isEmpty ? [] : ["not every run is complete: " + incomplete.joined(separator: "; ")
+            + ". Compare complete runs, or pass --allow-incomplete to judge what is complete"]) + tooNoisy
     }
 
     public var verdict: Verdict { regressed ? .regression : unjudged.isEmpty ? .within : .notJudged }
@@ -126,10 +132,45 @@ public struct RunComparison: Sendable {
         }
     }
 
+    /// - Parameter calibration: with re-measured latency, A's models against themselves timed
+    ///   again (`LatencyRemeasurement.Result.calibration`). A latency metric whose change
+    ///   between identical models passes `maxLatencyIncrease` is not judged: the machine
+    ///   cannot resolve that threshold now, and the verdict says so instead of guessing.
     public init(groups: [Group], thresholds: Thresholds, confidence: Double = 0.95, resamples: Int = 10_000,
-                incomplete: [String] = [], allowIncomplete: Bool = false) throws {
+                incomplete: [String] = [], allowIncomplete: Bool = false, calibration: [Group]? = nil) throws {
         precondition(!groups.isEmpty && groups.allSatisfy { !$0.a.isEmpty && !$0.b.isEmpty })
         if let problem = thresholds.problem { throw ComparisonError.badThreshold(name: problem.name, problem: problem.problem) }
+        var (rows, unmatched) = try RunComparison.rows(groups, thresholds: thresholds, confidence: confidence, resamples: resamples)
+        var noise: [String: Double] = [:]
+        if let calibration {
+            for row in try RunComparison.rows(calibration, thresholds: Thresholds(), confidence: confidence, resamples: resamples).rows
+            where row.metric.hasPrefix("latency_") {
+                noise[row.metric] = max(noise[row.metric] ?? 0, abs(row.change))
+            }
+        }
+        var tooNoisy: [String] = []
+        if let limit = thresholds.maxLatencyIncrease {
+            for metric in noise.keys.sorted() where noise[metric]! > limit {
+                tooNoisy.append(String(format: "%@ not judged: timed again against themselves, A's models differ by up to %.1f %% on this machine now, more than the %.1f %% threshold; re-measure on a quieter machine or with more --rounds",
+                                       metric, noise[metric]! * 100, limit * 100))
+            }
+        }
+        for index in rows.indices {
+            guard let level = noise[rows[index].metric] else { continue }
+            rows[index].calibrationNoise = level
+            if thresholds.maxLatencyIncrease.map({ level > $0 }) == true { rows[index].regression = false }
+        }
+        self.rows = rows
+        self.confidence = confidence
+        self.unmatched = unmatched
+        self.incomplete = incomplete + RunComparison.incompleteRuns(groups)
+        self.allowIncomplete = allowIncomplete
+        self.tooNoisy = tooNoisy
+    }
+
+    /// Rows of every group, aligned on the target sparsities both sides reached, and the
+    /// levels only one side reached.
+    static func rows(_ groups: [Group], thresholds: Thresholds, confidence: Double, resamples: Int) throws -> (rows: [Row], unmatched: [String]) {
         var rows: [Row] = [], unmatched: [String] = []
         for group in groups {
             let levelsA = group.a.map { RunComparison.levels($0.report) }, levelsB = group.b.map { RunComparison.levels($0.report) }
@@ -170,7 +211,7 @@ public struct RunComparison: Sendable {
                                     sdA: ReplicateStatistics.standardDeviation(xs), sdB: ReplicateStatistics.standardDeviation(ys),
                                     change: change, intervalLow: interval?.low, intervalHigh: interval?.high,
                                     paired: paired, relative: relative,
-                                    regression: worse(change) && significant))
+                                    regression: worse(change) && significant, calibrationNoise: nil))
                 }
                 add("test_accuracy", \.testAccuracy, relative: false, worse: { change in
                     thresholds.maxAccuracyDropPoints.map { -change * 100 > $0 + 1e-9 } ?? false
@@ -185,11 +226,7 @@ public struct RunComparison: Sendable {
                 add("csr_bytes", { Double($0.csrBytes) }, relative: true, worse: { _ in false })
             }
         }
-        self.rows = rows
-        self.confidence = confidence
-        self.unmatched = unmatched
-        self.incomplete = incomplete + RunComparison.incompleteRuns(groups)
-        self.allowIncomplete = allowIncomplete
+        return (rows, unmatched)
     }
 
     /// Accepted stages by target sparsity (in 1e-9 units, so float noise cannot split a
@@ -229,6 +266,12 @@ public struct RunComparison: Sendable {
             text += "| " + cells.joined(separator: " | ") + " |\n"
         }
         for note in unmatched { text += "\n" + note }
+        let calibrated = Dictionary(rows.compactMap { row in row.calibrationNoise.map { (row.metric, $0) } }, uniquingKeysWith: max)
+        if !calibrated.isEmpty {
+            text += "\ncalibration (A's models timed again against themselves, largest change): "
+                + calibrated.keys.sorted().map { String(format: "`%@` %.1f %%", $0, calibrated[$0]! * 100) }.joined(separator: ", ")
+        }
+        for reason in tooNoisy { text += "\n" + reason }
         return text
     }
 
@@ -241,7 +284,7 @@ public struct RunComparison: Sendable {
     private func format(_ value: Double) -> String { abs(value) < 10 ? String(format: "%.4f", value) : String(format: "%.1f", value) }
 
     static let csvColumns = ["configuration", "stage", "target_sparsity", "metric", "n_a", "n_b", "a", "b", "sd_a", "sd_b", "change",
-                             "interval_low", "interval_high", "paired", "relative", "regression"]
+                             "interval_low", "interval_high", "paired", "relative", "regression", "calibration_noise"]
 
     public var csv: String {
         var text = RunComparison.csvColumns.joined(separator: ",") + "\n"
@@ -249,7 +292,7 @@ public struct RunComparison: Sendable {
         for r in rows {
             text += [r.configuration, "\(r.stage)", "\(r.targetSparsity)", r.metric, "\(r.nA)", "\(r.nB)", "\(r.a)", "\(r.b)",
                      cell(r.sdA), cell(r.sdB), "\(r.change)", cell(r.intervalLow), cell(r.intervalHigh),
-                     "\(r.paired)", "\(r.relative)", "\(r.regression)"].joined(separator: ",") + "\n"
+                     "\(r.paired)", "\(r.relative)", "\(r.regression)", cell(r.calibrationNoise)].joined(separator: ",") + "\n"
         }
         return text
     }
@@ -286,13 +329,15 @@ extension RunComparison {
         guard let spec, let baseline = spec.baseline, let candidate = spec.candidate else { return nil }
         var (groups, notes, incomplete) = try ComparisonGroups.fromSweeps(a: folder, b: folder, baseline: baseline.mapValues(\.description),
                                                                           candidate: candidate.mapValues(\.description), replicateKey: spec.replicateKey)
+        var calibration: [Group]?
         if let rounds = spec.remeasureRounds {
             let remeasurement = LatencyRemeasurement(like: groups, rounds: rounds)
-            groups = try remeasurement.apply(to: groups, progress: progress)
+            let result = try remeasurement.apply(to: groups, progress: progress)
+            (groups, calibration) = (result.groups, result.calibration)
             notes.append(remeasurement.note)
         }
         return (try RunComparison(groups: groups, thresholds: spec.thresholds, confidence: spec.confidence, resamples: spec.resamples,
-                                  incomplete: incomplete), notes)
+                                  incomplete: incomplete, calibration: calibration), notes)
     }
 }
 

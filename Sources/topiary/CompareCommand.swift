@@ -58,6 +58,7 @@ struct CompareCommand: ParsableCommand {
     func run() throws {
         let comparison: RunComparison, candidateFolder = b ?? a
         var notes: [String] = [], incomplete: [String] = []
+        var calibration: [RunComparison.Group]?
         do {
             if let problem = RunComparison.Thresholds(maxAccuracyDropPoints: maxAccuracyDrop, maxLatencyIncrease: maxLatencyIncrease).problem {
                 throw ValidationError("--" + problem.name.replacingOccurrences(of: "_", with: "-") + " " + problem.problem + ".")
@@ -93,12 +94,13 @@ struct CompareCommand: ParsableCommand {
                 remeasurement.batchSizes = try latency.batches(default: remeasurement.batchSizes)
                 remeasurement.repetitions = latency.repetitions ?? remeasurement.repetitions
                 remeasurement.threads = latency.latencyThreads ?? remeasurement.threads
-                groups = try remeasurement.apply(to: groups, progress: progressPrinter(quiet: false))
+                let result = try remeasurement.apply(to: groups, progress: progressPrinter(quiet: false))
+                (groups, calibration) = (result.groups, result.calibration)
                 notes.append(remeasurement.note)
             }
             comparison = try RunComparison(groups: groups, thresholds: thresholds(default: spec),
                                            confidence: spec.confidence, resamples: spec.resamples,
-                                           incomplete: incomplete, allowIncomplete: allowIncomplete)
+                                           incomplete: incomplete, allowIncomplete: allowIncomplete, calibration: calibration)
             try comparison.write(to: out ?? candidateFolder, a: a, b: candidateFolder, notes: notes)
         } catch {
             _ = fail(error)

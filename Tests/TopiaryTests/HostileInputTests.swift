@@ -364,3 +364,25 @@ extension AllTests {
     }
 }
 }
+
+extension AllTests {
+@Suite struct LatencyCalibrationTests {
+    /// A run compared with itself, re-measured: A's checkpoints are timed again beside B's,
+    /// and a latency threshold finer than the difference between two timings of one model is
+    /// not judged (exit 2, saying why) rather than reported as a regression; a threshold the
+    /// machine can resolve passes.
+    @Test func aLatencyGateCalibratesOnIdenticalModels() throws {
+        let (run, _) = try runSlice(try sliceSpec())
+        let timing = ["--remeasure", "--batch-sizes", "1", "--repetitions", "20", "--rounds", "3", "--latency-threads", "1"]
+        let out = temporaryDirectory("calibrate")
+        let tooFine = try runTopiary(["compare", run, run, "--max-latency-increase", "0.000001", "--out", out] + timing)
+        #expect(tooFine.status == 2 && tooFine.stdout.contains("Not judged: latency_b1_") && tooFine.stdout.contains("timed again against themselves"),
+                "\(tooFine.stdout)\n\(tooFine.stderr)")
+        #expect(!tooFine.stdout.contains("**REGRESSION**"))
+        let rows = try readCSV(out + "/compare.csv").rows.filter { $0["metric"]!.hasPrefix("latency_") }
+        #expect(!rows.isEmpty && rows.allSatisfy { Double($0["calibration_noise"] ?? "") != nil }, "\(rows)")
+        let coarse = try runTopiary(["compare", run, run, "--max-latency-increase", "10", "--out", out] + timing)
+        #expect(coarse.status == 0 && coarse.stdout.contains("calibration (A's models timed again"), "\(coarse.stdout)")
+    }
+}
+}
