@@ -71,18 +71,19 @@ final class GzipStream {
 
     deinit { gzclose(file) }
 
-    /// Up to `count` bytes; fewer only at the end of the stream.
+    /// Up to `count` bytes; fewer only at the end of the stream. Memory grows with what is
+    /// actually read (16 MiB at a time), not with `count`: a header that declares gigabytes
+    /// in front of a short file costs nothing.
     func read(upTo count: Int) throws -> [UInt8] {
-        var result = [UInt8](repeating: 0, count: count)
-        var filled = 0
-        while filled < count {
-            let chunk = UInt32(min(count - filled, 1 << 24))
-            let read = result.withUnsafeMutableBytes { gzread(file, $0.baseAddress! + filled, chunk) }
+        var result: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: min(count, 1 << 24))
+        while result.count < count {
+            let wanted = UInt32(min(count - result.count, chunk.count))
+            let read = chunk.withUnsafeMutableBytes { gzread(file, $0.baseAddress!, wanted) }
             try check(read)
             if read == 0 { break }
-            filled += Int(read)
+            result += chunk[0..<Int(read)]
         }
-        result.removeLast(count - filled)
         return result
     }
 

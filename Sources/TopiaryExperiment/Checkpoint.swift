@@ -28,6 +28,29 @@ public struct Checkpoint: Sendable {
         public var label: String
         public var progress: RunProgress
         public var tensors: [TensorEntry]
+
+        /// Bytes of the payload the tensor list declares; a negative dimension, a repeated
+        /// name or a size that overflows is a corrupted header, not a crash.
+        func payloadBytes(path: String) throws -> Int {
+            var total = 0, names = Set<String>()
+            for entry in tensors {
+                guard names.insert(entry.name).inserted else {
+                    throw CheckpointError.corrupted(path: path, detail: "tensor \(entry.name) is listed twice")
+                }
+                var count = 4
+                for dimension in entry.shape {
+                    let (product, overflow) = count.multipliedReportingOverflow(by: dimension)
+                    guard dimension >= 0, !overflow else {
+                        throw CheckpointError.corrupted(path: path, detail: "tensor \(entry.name) has an impossible shape \(entry.shape)")
+                    }
+                    count = product
+                }
+                let (sum, overflow) = total.addingReportingOverflow(count)
+                guard !overflow, sum <= 1 << 40 else { throw CheckpointError.corrupted(path: path, detail: "its tensors declare more than 1 TiB") }
+                total = sum
+            }
+            return total
+        }
     }
 
     public var header: Header
@@ -103,19 +126,21 @@ public struct Checkpoint: Sendable {
     public static func decode(_ data: Data, path: String) throws -> Checkpoint {
         let bytes = [UInt8](data)
         let (header, headerLength) = try parseHeader(bytes, path: path)
-        let payloadBytes = header.tensors.reduce(0) { $0 + 4 * Tensor.elementCount($1.shape) }
+        let payloadBytes = try header.payloadBytes(path: path)
         let expected = 16 + headerLength + payloadBytes + 4
         guard bytes.count >= expected else { throw CheckpointError.truncated(path: path, expected: expected, found: bytes.count) }
         guard bytes.count == expected else { throw CheckpointError.corrupted(path: path, detail: "\(bytes.count - expected) bytes past its end") }
         let stored = readUInt32(bytes, at: expected - 4)
         let computed = bytes.withUnsafeBufferPointer { crc32Bytes($0.baseAddress!, expected - 4) }
         guard stored == computed else { throw CheckpointError.corrupted(path: path, detail: "checksum mismatch") }
+        if let problem = header.progress.problem { throw CheckpointError.corrupted(path: path, detail: problem) }
         var tensors: [String: Tensor] = [:]
         var offset = 16 + headerLength
         for entry in header.tensors {
             let tensor = Tensor(zeros: entry.shape)
-            for i in 0..<tensor.count {
-                tensor[i] = Float(bitPattern: readUInt32(bytes, at: offset + 4 * i))
+            // The payload is little-endian Float32, as this machine stores it: one copy.
+            bytes.withUnsafeBytes { raw in
+                UnsafeMutableRawPointer(tensor.pointer).copyMemory(from: raw.baseAddress! + offset, byteCount: 4 * tensor.count)
             }
             offset += 4 * tensor.count
             tensors[entry.name] = tensor

@@ -52,19 +52,40 @@ extension ExperimentRunner {
         guard let newest = names.last else { return nil }
         let path = checkpointDirectory + "/" + newest
         let checkpoint = try Checkpoint.read(from: path)
+        try checkFits(checkpoint, path: path)
+        // The newest accepted checkpoint is what an adaptive rejection would roll back to.
+        if let accepted = names.last(where: { !$0.contains("rejected") }), accepted != newest {
+            let acceptedPath = checkpointDirectory + "/" + accepted
+            lastAccepted = try Checkpoint.read(from: acceptedPath)
+            try checkFits(lastAccepted!, path: acceptedPath)
+        }
+        return checkpoint
+    }
+
+    /// A checkpoint of this spec whose every tensor has the shape this run gives it: the
+    /// store's flat buffers, the optimizer's state, one movement accumulator per target.
+    /// (A file with a valid checksum can still be foreign or crafted.)
+    private func checkFits(_ checkpoint: Checkpoint, path: String) throws {
         guard checkpoint.header.progress.spec == spec else {
             throw CheckpointError.mismatch(path: path, detail: "it was written for a different spec or seed; resume with the spec and flags the run started with")
         }
-        for (name, tensor) in [("values", model.store.values), ("masks", model.store.masks)] {
-            guard checkpoint.tensors[name]?.shape == tensor.shape else {
-                throw CheckpointError.mismatch(path: path, detail: "its \(name) have shape \(checkpoint.tensors[name]?.shape ?? []), the model needs \(tensor.shape)")
+        let flat = model.store.values.shape
+        for name in ["values", "masks"] where checkpoint.tensors[name] == nil {
+            throw CheckpointError.mismatch(path: path, detail: "it holds no \(name)")
+        }
+        for (name, tensor) in checkpoint.tensors {
+            let expected: [Int]?
+            if ["values", "masks", "rewind.values"].contains(name) || name.hasPrefix("optimizer.") {
+                expected = flat
+            } else if name.hasPrefix("movement."), let index = Int(name.dropFirst("movement.".count)), targets.indices.contains(index) {
+                expected = targets[index].shape
+            } else {
+                expected = nil
+            }
+            guard let expected, tensor.shape == expected else {
+                throw CheckpointError.mismatch(path: path, detail: "its tensor \(name) has shape \(tensor.shape), which this run's model does not have")
             }
         }
-        // The newest accepted checkpoint is what an adaptive rejection would roll back to.
-        if let accepted = names.last(where: { !$0.contains("rejected") }), accepted != newest {
-            lastAccepted = try Checkpoint.read(from: checkpointDirectory + "/" + accepted)
-        }
-        return checkpoint
     }
 
     func restore(_ checkpoint: Checkpoint) throws {

@@ -22,6 +22,21 @@ public struct RunProgress: Codable, Sendable {
     /// report.json's warnings so far (absent in checkpoints of earlier versions).
     public var warnings: [String]?
 
+    /// What makes this progress unusable to continue from (a resume would index past its
+    /// schedule or seed a generator with an invalid state), or nil.
+    var problem: String? {
+        for (name, state) in [("shuffle_state", shuffleState), ("scorer_state", scorerState)] where state.count != 4 || state.allSatisfy({ $0 == 0 }) {
+            return "its \(name) is not a generator state"
+        }
+        if nextStage < 0 || gradualEpochsDone < 0 || phaseStep < 0 || (optimizerStepCount ?? 0) < 0 {
+            return "its schedule position is negative"
+        }
+        if let adaptive, !(adaptive.step.isFinite && adaptive.acceptedSparsity.isFinite) || adaptive.retries < 0 || adaptive.acceptedStages < 0 {
+            return "its adaptive search state is invalid"
+        }
+        return nil
+    }
+
     enum CodingKeys: String, CodingKey {
         case spec, rows, nextStage = "next_stage", adaptive, gradualEpochsDone = "gradual_epochs_done"
         case phaseStep = "phase_step", optimizerStepCount = "optimizer_step_count"
