@@ -150,9 +150,10 @@ public struct RunComparison: Sendable {
         }
         var tooNoisy: [String] = []
         if let limit = thresholds.maxLatencyIncrease {
-            for metric in noise.keys.sorted() where noise[metric]! > limit {
-                tooNoisy.append(String(format: "%@ not judged: timed again against themselves, A's models differ by up to %.1f %% on this machine now, more than the %.1f %% threshold; re-measure on a quieter machine or with more --rounds",
-                                       metric, noise[metric]! * 100, limit * 100))
+            let noisy = noise.keys.sorted().filter { noise[$0]! > limit }
+            if !noisy.isEmpty {
+                tooNoisy.append("latency not judged for " + noisy.map { String(format: "%@ (noise %.1f %%)", $0, noise[$0]! * 100) }.joined(separator: ", ")
+                                + String(format: ": timed again against themselves, A's models differ by more than the %.1f %% threshold on this machine now; re-measure on a quieter machine, with more --rounds, or with a wider threshold", limit * 100))
             }
         }
         for index in rows.indices {
