@@ -1,5 +1,6 @@
 # Two commands do all set-up on a fresh Debian machine:
-#   make run    install missing apt packages, build release, run the default experiment
+#   make run    install missing apt packages, fetch the pinned data files into the cache
+#               (data-sensors, below), build release, run the default experiment
 #   make test   the same set-up, then the test suite
 SHELL := /bin/bash
 export PATH := /opt/swift/usr/bin:$(PATH)
@@ -8,12 +9,35 @@ APT_PACKAGES := libopenblas-dev liblapack-dev liblapacke-dev zlib1g-dev pkg-conf
 SPEC ?= experiments/lenet300-fmnist.yaml
 RUN_ARGS ?=
 
-.PHONY: all deps test-deps build run test bench quick clean
+.PHONY: all deps test-deps data-deps data-sensors build run test bench quick clean
 
 all: build
 
-# The test suite also starts a real single-node Slurm cluster (the `topiary slurm` test).
-TEST_APT_PACKAGES := slurmctld slurmd slurm-client munge
+# The test suite also starts a real single-node Slurm cluster (the `topiary slurm` test), and
+# reads scikit-learn's CSV files (digits, breast cancer, wine, diabetes) with the CSV reader.
+TEST_APT_PACKAGES := slurmctld slurmd slurm-client munge python3-sklearn
+# What data-sensors needs to fetch and unpack a wheel.
+DATA_APT_PACKAGES := python3-pip unzip
+
+# Data files that no Debian package ships are fetched into a cache outside the repository
+# (never committed), each pinned by version and SHA-256. Layout:
+#   $(CACHE)/wheels/aeon-$(AEON_VERSION)-py3-none-any.whl   the wheel as PyPI serves it
+#   $(CACHE)/aeon/<Set>/<Set>_TRAIN.ts, <Set>_TEST.ts        the .ts files of $(AEON_SETS)
+#   $(CACHE)/aeon/SOURCE                                     version, checksum and sets unpacked
+# The cache is $TOPIARY_CACHE when set, else ~/.cache/topiary; make exports TOPIARY_CACHE, and
+# the tests look in the same place (Tests/TopiaryTests/DataCache.swift), so
+# `make test CACHE=/elsewhere` works too.
+CACHE ?= $(or $(TOPIARY_CACHE),$(HOME)/.cache/topiary)
+export TOPIARY_CACHE := $(CACHE)
+
+# aeon's wheel ships small sets of the UEA/UCR time-series archives in their .ts format:
+# BasicMotions (6 sensor channels, 4 classes), ItalyPowerDemand (univariate, 2 classes),
+# Covid3Month (regression) and UnitTest (ARFF-style comments, a time-stamped file). The
+# checksum pins the exact file: the version alone would trust whatever the index serves.
+AEON_VERSION := 1.6.0
+AEON_WHEEL := aeon-$(AEON_VERSION)-py3-none-any.whl
+AEON_WHEEL_SHA256 := d05227086706f80111ac5fee8de4d5d3115bb3bcfd1c786c8629393055816409
+AEON_SETS := BasicMotions ItalyPowerDemand Covid3Month UnitTest
 
 # Installs only what is missing (apt-get update runs only then). sudo when not root.
 define install_missing
@@ -34,10 +58,49 @@ deps:
 test-deps:
 	$(call install_missing,$(APT_PACKAGES) $(TEST_APT_PACKAGES))
 
+data-deps:
+	$(call install_missing,$(DATA_APT_PACKAGES))
+
+# Does nothing when $(CACHE)/aeon/SOURCE names the pinned wheel and sets. Otherwise: the wheel
+# (downloaded when absent) must match AEON_WHEEL_SHA256, or make stops and unpacks nothing; the
+# sets are unpacked into a temporary folder in the cache and renamed into place, so
+# $(CACHE)/aeon is complete or absent, never half-written (an interrupted run leaves only a
+# .data-sensors.* folder, removed on exit).
+data-sensors: data-deps
+	@set -euo pipefail; \
+	stamp="aeon $(AEON_VERSION) sha256 $(AEON_WHEEL_SHA256) sets $(AEON_SETS)"; \
+	if [ -f "$(CACHE)/aeon/SOURCE" ] && [ "$$(cat "$(CACHE)/aeon/SOURCE")" = "$$stamp" ]; then exit 0; fi; \
+	mkdir -p "$(CACHE)/wheels"; \
+	work=$$(mktemp -d "$(CACHE)/.data-sensors.XXXXXX"); \
+	trap 'rm -rf "$$work"' EXIT; \
+	wheel="$(CACHE)/wheels/$(AEON_WHEEL)"; \
+	if [ -f "$$wheel" ]; then \
+	  candidate="$$wheel"; origin="the cached $$wheel"; \
+	  remedy="If it is damaged, delete it and run make data-sensors again to download it afresh."; \
+	else \
+	  echo "make: downloading aeon $(AEON_VERSION) for its .ts data sets into $(CACHE)/wheels"; \
+	  python3 -m pip download --quiet --no-deps --only-binary=:all: "aeon==$(AEON_VERSION)" -d "$$work/download"; \
+	  candidate="$$work/download/$(AEON_WHEEL)"; origin="the downloaded $(AEON_WHEEL)"; \
+	  remedy="The download was discarded. If aeon re-released the wheel, check the new one, then update AEON_WHEEL_SHA256."; \
+	fi; \
+	found=$$(sha256sum "$$candidate" | cut -d' ' -f1); \
+	if [ "$$found" != "$(AEON_WHEEL_SHA256)" ]; then \
+	  echo "make: $$origin has SHA-256 $$found, but the Makefile pins $(AEON_WHEEL_SHA256) (AEON_WHEEL_SHA256)." >&2; \
+	  echo "make: nothing was unpacked. $$remedy" >&2; \
+	  exit 1; \
+	fi; \
+	[ "$$candidate" = "$$wheel" ] || mv "$$candidate" "$$wheel"; \
+	unzip -q "$$wheel" $(foreach set,$(AEON_SETS),'aeon/datasets/data/$(set)/*.ts') -d "$$work/unzipped"; \
+	mv "$$work/unzipped/aeon/datasets/data" "$$work/aeon"; \
+	echo "$$stamp" > "$$work/aeon/SOURCE"; \
+	if [ -e "$(CACHE)/aeon" ]; then mv "$(CACHE)/aeon" "$$work/previous"; fi; \
+	mv "$$work/aeon" "$(CACHE)/aeon"; \
+	echo "make: unpacked $(AEON_SETS) into $(CACHE)/aeon"
+
 build: deps
 	swift build -c release
 
-run: build
+run: build data-sensors
 	.build/release/topiary run $(SPEC) $(RUN_ARGS)
 
 quick: build
@@ -45,7 +108,7 @@ quick: build
 
 # Line-buffered so a CI log shows the test that was running; a hang fails after 40 min
 # instead of using up CI's whole budget.
-test: test-deps
+test: test-deps data-sensors
 	swift build --build-tests
 	stdbuf -oL -eL timeout --kill-after=30 2400 swift test --skip-build --disable-xctest \
 	  || { status=$$?; [ $$status -ne 124 ] || echo "make test: the suite did not finish within 40 minutes (the last test started above hung)"; exit $$status; }
