@@ -1,24 +1,27 @@
 import TopiaryTensor
 
-/// One mini-batch: inputs (B, D) and labels (B). `inputs` is a view of the iterator's buffer,
-/// valid until the next batch.
+/// One mini-batch: inputs (B, inputShape…) and targets (B, targetShape…), views of the
+/// iterator's buffers, valid until the next batch.
 public struct Batch {
     public let inputs: Tensor
-    public let labels: [Int32]
+    public let targets: Tensor
 }
 
-/// Seeded shuffled mini-batches over a dataset, gathered into one reused buffer. The last
-/// batch of an epoch is smaller when the size does not divide the dataset (as in PyTorch).
+/// Seeded shuffled mini-batches over a dataset, gathered into reused buffers. The last batch
+/// of an epoch is smaller when the size does not divide the dataset (as in PyTorch).
 public struct BatchIterator {
-    public let dataset: LabeledDataset
+    public let dataset: Dataset
     public let batchSize: Int
-    private let buffer: Tensor
+    private let inputBuffer: Tensor
+    private let targetBuffer: Tensor
 
-    public init(dataset: LabeledDataset, batchSize: Int) {
+    public init(dataset: Dataset, batchSize: Int) {
         precondition(batchSize > 0, "batch size must be > 0, but got \(batchSize)")
         self.dataset = dataset
         self.batchSize = batchSize
-        buffer = Tensor(zeros: [min(batchSize, max(dataset.count, 1)), dataset.featureCount])
+        let rows = min(batchSize, max(dataset.count, 1))
+        inputBuffer = Tensor(zeros: [rows] + dataset.inputShape)
+        targetBuffer = Tensor(zeros: [rows] + dataset.targetShape)
     }
 
     public var batchesPerEpoch: Int { Self.batchesPerEpoch(rows: dataset.count, batchSize: batchSize) }
@@ -35,18 +38,17 @@ public struct BatchIterator {
 
     /// Batches over rows in the given order (e.g. the first K batches for calibration).
     public func forEachBatch(order: [Int], _ body: (Batch) throws -> Void) rethrows {
-        let d = dataset.featureCount
+        let d = dataset.featureCount, t = dataset.targets.sampleCount
         var start = 0
         while start < order.count {
             let n = min(batchSize, order.count - start)
-            let inputs = buffer.leadingRows(n)
-            var labels = [Int32](repeating: 0, count: n)
+            let inputs = inputBuffer.leadingRows(n), targets = targetBuffer.leadingRows(n)
             for r in 0..<n {
                 let source = order[start + r]
-                (inputs.pointer + r * d).update(from: dataset.features.pointer + source * d, count: d)
-                labels[r] = dataset.labels[source]
+                (inputs.pointer + r * d).update(from: dataset.inputs.pointer + source * d, count: d)
+                (targets.pointer + r * t).update(from: dataset.targets.pointer + source * t, count: t)
             }
-            try body(Batch(inputs: inputs, labels: labels))
+            try body(Batch(inputs: inputs, targets: targets))
             start += n
         }
     }

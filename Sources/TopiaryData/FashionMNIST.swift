@@ -21,16 +21,16 @@ public enum FashionMNIST {
     }
 
     /// Loads the training and test sets from `directory`.
-    public static func load(directory: String = defaultDirectory) throws -> (train: LabeledDataset, test: LabeledDataset) {
+    public static func load(directory: String = defaultDirectory) throws -> (train: Dataset, test: Dataset) {
         try checkFilesExist(in: directory)
         let trainImages = directory + "/" + files.trainImages, testImages = directory + "/" + files.testImages
         let train = try loadPair(images: trainImages, labels: directory + "/" + files.trainLabels)
         let test = try loadPair(images: testImages, labels: directory + "/" + files.testLabels)
         // One model reads both splits: an image size that differs would make it read past
         // the end of each row (or mix pixels of neighbouring images).
-        guard train.itemShape == test.itemShape else {
-            throw DataError.splitsDisagree(path: testImages, itemShape: test.itemShape, referencePath: trainImages,
-                                           referenceShape: train.itemShape)
+        guard train.inputShape == test.inputShape else {
+            throw DataError.splitsDisagree(path: testImages, itemShape: test.inputShape, referencePath: trainImages,
+                                           referenceShape: train.inputShape)
         }
         return (train, test)
     }
@@ -43,7 +43,7 @@ public enum FashionMNIST {
 
     /// One images file (N, rows, cols) with its labels file (N), validated against each other.
     public static func loadPair(images imagesPath: String, labels labelsPath: String,
-                                classCount: Int = 10) throws -> LabeledDataset {
+                                classCount: Int = 10) throws -> Dataset {
         let images = try IDXFile(contentsOf: imagesPath, expectedRank: 3)
         let labels = try IDXFile(contentsOf: labelsPath, expectedRank: 1)
         let n = images.dimensions[0]
@@ -58,14 +58,12 @@ public enum FashionMNIST {
         for (index, label) in labels.bytes.enumerated() where Int(label) >= classCount {
             throw DataError.labelOutOfRange(path: labelsPath, index: index, label: Int(label), classCount: classCount)
         }
-        let pixels = images.dimensions[1] * images.dimensions[2]
-        let features = Tensor(zeros: [n, pixels])
+        let features = Tensor(zeros: images.dimensions)
         images.bytes.withUnsafeBufferPointer { source in
             let target = features.pointer
             for i in 0..<source.count { target[i] = Float(source[i]) * (1 / 255) }
         }
-        return LabeledDataset(features: features, labels: labels.bytes.map { Int32($0) }, classCount: classCount,
-                              itemShape: Array(images.dimensions.dropFirst()))
+        return Dataset(inputs: features, labels: labels.bytes.map { Int32($0) }, classCount: classCount)
     }
 
     static func missingHint(_ directory: String) -> String {

@@ -39,8 +39,8 @@ public enum Benchmarks {
         var generator = SeededGenerator(seed: 3, stream: "init")
         let model = Sequential.multilayerPerceptron(inputFeatures: 784, hiddenSizes: hiddenSizes, outputs: 10,
                                                     generator: &generator)
-        for parameter in model.weightParameters {
-            for i in 0..<parameter.count where generator.nextUnitFloat() < 0.9 { parameter.mask[i] = 0 }
+        for matrix in model.prunableMatrices {
+            for i in 0..<matrix.count where generator.nextUnitFloat() < 0.9 { matrix.parameter.mask[i] = 0 }
         }
         model.store.applyMasks()
         let adam = Adam(store: model.store)
@@ -59,19 +59,16 @@ public enum Benchmarks {
         public var maskedTestAccuracy: Double
     }
 
-    /// Workload W1's training epochs on the full 60,000-row training set (as the PyTorch
-    /// reference times them): LeNet-300-100, Adam lr 1e-3, batch 128, `epochs` dense epochs;
-    /// then magnitude pruning to `sparsity` and `epochs` masked epochs with Adam lr 5e-4.
-    public static func w1Epochs(dataDirectory: String, epochs: Int, sparsity: Double,
-                                progress: ((String) -> Void)? = nil) throws -> EpochFigures {
-        let (train, test) = try FashionMNIST.load(directory: dataDirectory)
-        var initGenerator = SeededGenerator(seed: 0, stream: "init")
+    /// Training epochs of `model` on the full training set (as the PyTorch references time
+    /// them): Adam lr 1e-3, batch 128, `epochs` dense epochs; then global magnitude pruning
+    /// of every prunable matrix to `sparsity` and `epochs` masked epochs with Adam lr 5e-4.
+    public static func trainingEpochs(_ model: any Model, train: Dataset, test: Dataset, epochs: Int, sparsity: Double,
+                              progress: ((String) -> Void)? = nil) throws -> EpochFigures {
+        let task = ClassificationTask()
         var shuffle = SeededGenerator(seed: 0, stream: "shuffle")
-        let model = Sequential.multilayerPerceptron(inputFeatures: 784, hiddenSizes: [300, 100], outputs: 10,
-                                                    generator: &initGenerator)
         let batches = BatchIterator(dataset: train, batchSize: 128)
         func runEpochs(_ learningRate: Float, _ label: String) throws -> [Double] {
-            let trainer = Trainer(model: model, optimizer: Adam(store: model.store),
+            let trainer = Trainer(model: model, task: task, optimizer: Adam(store: model.store),
                                   schedule: LearningRateSchedule(baseRate: learningRate, totalSteps: epochs * batches.batchesPerEpoch),
                                   batches: batches)
             return try (1...epochs).map { epoch in
@@ -81,14 +78,25 @@ public enum Benchmarks {
             }
         }
         let dense = try runEpochs(1e-3, "dense")
-        let denseAccuracy = Evaluation.measure(model, on: test).accuracy
-        var context = ScoringContext(model: model, calibration: batches, calibrationBatches: 1, generator: SeededGenerator(seed: 0))
-        let targets = model.weightParameters
+        let denseAccuracy = Evaluation.measure(model, task: task, on: test)["accuracy"]!
+        var context = ScoringContext(model: model, task: task, calibration: batches, calibrationBatches: 1, generator: SeededGenerator(seed: 0))
+        let targets = model.prunableMatrices
         try UnstructuredPruner(scope: .global).prune(targets, scores: try MagnitudeScorer().scores(for: targets, context: &context),
                                                      to: sparsity)
         let masked = try runEpochs(5e-4, "masked")
         return EpochFigures(denseEpochSeconds: dense, maskedEpochSeconds: masked,
                             maskedSparsity: SparsityAccounting(targets).sparsity, trainRows: train.count,
-                            denseTestAccuracy: denseAccuracy, maskedTestAccuracy: Evaluation.measure(model, on: test).accuracy)
+                            denseTestAccuracy: denseAccuracy, maskedTestAccuracy: Evaluation.measure(model, task: task, on: test)["accuracy"]!)
+    }
+
+    /// Workload W1 (LeNet-300-100 on Fashion-MNIST) or W2 (LeNet-5), seed 0.
+    public static func workloadEpochs(_ workload: String, dataDirectory: String, epochs: Int, sparsity: Double,
+                                      progress: ((String) -> Void)? = nil) throws -> EpochFigures {
+        let (train, test) = try FashionMNIST.load(directory: dataDirectory)
+        var initGenerator = SeededGenerator(seed: 0, stream: "init")
+        let spec = workload == "w2" ? ModelSpec(architecture: "lenet5") : ModelSpec(architecture: "mlp", hiddenSizes: [300, 100])
+        let model = try ModelFactory.make(spec, dataShape: train.inputShape, outputs: 10, generator: &initGenerator)
+        return try trainingEpochs(model, train: train.reshapingInputs(model.inputShape), test: test.reshapingInputs(model.inputShape),
+                          epochs: epochs, sparsity: sparsity, progress: progress)
     }
 }

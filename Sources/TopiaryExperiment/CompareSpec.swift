@@ -1,7 +1,9 @@
 /// `compare:` — how `topiary compare` judges runs of this spec when no flags are given:
 ///
 ///     compare:
-///       max_accuracy_drop: 0.5        # points of test accuracy B may lose at any stage
+///       max_metric_drop: 0.5          # how much worse B's deciding test metric may get at any
+///                                     # stage: accuracy points, or a fraction for RMSE/perplexity
+///                                     # (max_accuracy_drop: the same, for classification)
 ///       max_latency_increase: 0.10    # relative latency B may add (0.10 = 10 %)
 ///       baseline: { schedule: list }  # in a sweep: the points that are A …
 ///       candidate: { schedule: gradual }  # … and the points that are B
@@ -13,7 +15,7 @@
 /// `baseline`/`candidate` select sweep points by their columns (a grid key, its last
 /// dotted component, or an axis name); `topiary sweep` then writes the comparison itself.
 public struct CompareSpec: Codable, Sendable, Equatable {
-    public var maxAccuracyDrop: Double?
+    public var maxMetricDrop: Double?
     public var maxLatencyIncrease: Double?
     public var baseline: [String: SweepValue]?
     public var candidate: [String: SweepValue]?
@@ -24,7 +26,7 @@ public struct CompareSpec: Codable, Sendable, Equatable {
     public var remeasureRounds: Int?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case maxAccuracyDrop = "max_accuracy_drop", maxLatencyIncrease = "max_latency_increase", baseline, candidate
+        case maxMetricDrop = "max_metric_drop", maxAccuracyDrop = "max_accuracy_drop", maxLatencyIncrease = "max_latency_increase", baseline, candidate
         case replicateKey = "replicate_key", confidence, resamples, remeasureRounds = "remeasure_rounds"
     }
 
@@ -33,7 +35,10 @@ public struct CompareSpec: Codable, Sendable, Equatable {
     public init(from decoder: any Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        maxAccuracyDrop = try c.decodeIfPresent(Double.self, forKey: .maxAccuracyDrop)
+        if c.contains(.maxMetricDrop) && c.contains(.maxAccuracyDrop) {
+            throw decoder.problem(CodingKeys.maxAccuracyDrop, "give max_metric_drop or max_accuracy_drop, not both.")
+        }
+        maxMetricDrop = try c.decodeIfPresent(Double.self, forKey: .maxMetricDrop) ?? c.decodeIfPresent(Double.self, forKey: .maxAccuracyDrop)
         maxLatencyIncrease = try c.decodeIfPresent(Double.self, forKey: .maxLatencyIncrease)
         baseline = try c.decodeIfPresent([String: SweepValue].self, forKey: .baseline)
         candidate = try c.decodeIfPresent([String: SweepValue].self, forKey: .candidate)
@@ -43,7 +48,7 @@ public struct CompareSpec: Codable, Sendable, Equatable {
         remeasureRounds = try c.decodeIfPresent(Int.self, forKey: .remeasureRounds)
         if let remeasureRounds, remeasureRounds < 1 { throw decoder.problem(CodingKeys.remeasureRounds, "must be >= 1, got \(remeasureRounds).") }
         if let problem = thresholds.problem {
-            throw decoder.problem(problem.name == "max_accuracy_drop" ? CodingKeys.maxAccuracyDrop : CodingKeys.maxLatencyIncrease,
+            throw decoder.problem(problem.name == "max_accuracy_drop" ? (c.contains(.maxMetricDrop) ? CodingKeys.maxMetricDrop : .maxAccuracyDrop) : .maxLatencyIncrease,
                                   problem.problem + ".")
         }
         if (baseline == nil) != (candidate == nil) {
@@ -55,7 +60,19 @@ public struct CompareSpec: Codable, Sendable, Equatable {
         if resamples < 100 { throw decoder.problem(CodingKeys.resamples, "must be >= 100 for a usable interval, got \(resamples).") }
     }
 
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encodeIfPresent(maxMetricDrop, forKey: .maxMetricDrop)
+        try c.encodeIfPresent(maxLatencyIncrease, forKey: .maxLatencyIncrease)
+        try c.encodeIfPresent(baseline, forKey: .baseline)
+        try c.encodeIfPresent(candidate, forKey: .candidate)
+        try c.encode(replicateKey, forKey: .replicateKey)
+        try c.encode(confidence, forKey: .confidence)
+        try c.encode(resamples, forKey: .resamples)
+        try c.encodeIfPresent(remeasureRounds, forKey: .remeasureRounds)
+    }
+
     public var thresholds: RunComparison.Thresholds {
-        .init(maxAccuracyDropPoints: maxAccuracyDrop, maxLatencyIncrease: maxLatencyIncrease)
+        .init(maxMetricDrop: maxMetricDrop, maxLatencyIncrease: maxLatencyIncrease)
     }
 }

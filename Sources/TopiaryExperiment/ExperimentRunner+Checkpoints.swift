@@ -17,6 +17,8 @@ extension ExperimentRunner {
         progress.optimizerStepCount = spanningOptimizer?.stepCount
         progress.rows = report.stages
         progress.warnings = report.warnings
+        let randomState = model.randomState
+        progress.modelRandomState = randomState.isEmpty ? nil : randomState
         var tensors: [(String, Tensor)] = [("values", model.store.values), ("masks", model.store.masks)]
         if let spanningOptimizer {
             tensors += spanningOptimizer.stateBuffers.sorted { $0.key < $1.key }.map { ("optimizer." + $0.key, $0.value) }
@@ -41,6 +43,7 @@ extension ExperimentRunner {
         model.store.values.assign(from: checkpoint.tensors["values"]!)
         model.store.masks.assign(from: checkpoint.tensors["masks"]!)
         restoreMovement(from: checkpoint)
+        if let state = checkpoint.header.progress.modelRandomState { model.randomState = state }
         shuffleGenerator = SeededGenerator(stateArray: checkpoint.header.progress.shuffleState)
         scorerGenerator = SeededGenerator(stateArray: checkpoint.header.progress.scorerState)
     }
@@ -75,10 +78,12 @@ extension ExperimentRunner {
         }
         for (name, tensor) in checkpoint.tensors {
             let expected: [Int]?
-            if ["values", "masks", "rewind.values"].contains(name) || name.hasPrefix("optimizer.") {
+            if ["values", "masks", "rewind.values"].contains(name) {
                 expected = flat
+            } else if name.hasPrefix("optimizer.") {
+                expected = [model.store.trainableFlatCount]
             } else if name.hasPrefix("movement."), let index = Int(name.dropFirst("movement.".count)), targets.indices.contains(index) {
-                expected = targets[index].shape
+                expected = [targets[index].rows, targets[index].fanIn]
             } else {
                 expected = nil
             }

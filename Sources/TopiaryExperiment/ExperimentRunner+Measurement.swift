@@ -6,51 +6,56 @@ import TopiarySparsity
 import TopiaryTensor
 
 extension ExperimentRunner {
-    /// Test and validation accuracy, sparsity per layer, latency, memory: one stage row.
+    /// The task's metrics on the test and validation splits, sparsity per layer, latency,
+    /// memory: one stage row.
     func measure(stage: Int, target: Double, training: TrainingOutcome, scoreSeconds: Double,
                  selectSeconds: Double) throws -> StageRecord {
-        let test = Evaluation.measure(model, on: data.test)
-        let validation = Evaluation.measure(model, on: data.validation)
-        for (split, evaluation) in [("test", test), ("validation", validation)] where !evaluation.loss.isFinite {
-            throw TrainingError.nonFiniteEvaluation(stage: stage, split: split, loss: evaluation.loss)
+        let test = Evaluation.measure(model, task: task, on: data.test)
+        let validation = Evaluation.measure(model, task: task, on: data.validation)
+        for (split, evaluation) in [("test", test), ("validation", validation)] where !(evaluation["loss"] ?? .nan).isFinite {
+            throw TrainingError.nonFiniteEvaluation(stage: stage, split: split, loss: evaluation["loss"] ?? .nan)
         }
+        var metrics: [String: Double] = [:]
+        for (name, value) in test { metrics["test_" + name] = value }
+        for (name, value) in validation { metrics["val_" + name] = value }
         let accounting = SparsityAccounting(targets)
         let excluded = Set(spec.pruning.excludeLayers)
-        let prunedLayers = Set(targets.map(\.layerName))
         let engines = measureEngines()
         let latency = engines.whole.map { LatencyRecord(batchSize: $0.batchSize, engine: $0.engine, $0.statistics) }
-        let layers = model.weightParameters.map { parameter in
-            let alive = countNonzeros(parameter.mask)
-            let measured = engines.perLayer.filter { $0.layer == parameter.layerName }
-            var record = LayerRecord(layer: parameter.layerName, parameter: parameter.name,
-                                     rows: parameter.shape[0], columns: parameter.shape[1], total: parameter.count,
-                                     nonzeros: alive, sparsity: 1 - Double(alive) / Double(parameter.count),
-                                     excluded: excluded.contains(parameter.layerName), denseBytes: 4 * parameter.count,
-                                     csrBytes: MemoryFootprint.csrBytes(rows: parameter.shape[0], columns: parameter.shape[1], nonzeros: alive))
+        let layers = model.prunableMatrices.map { matrix in
+            let alive = matrix.aliveCount
+            let measured = engines.perLayer.filter { $0.layer == matrix.layerName }
+            var record = LayerRecord(layer: matrix.layerName, parameter: matrix.name,
+                                     rows: matrix.rows, columns: matrix.fanIn, total: matrix.count,
+                                     nonzeros: alive, sparsity: 1 - Double(alive) / Double(matrix.count),
+                                     excluded: excluded.contains(matrix.layerName), denseBytes: 4 * matrix.count,
+                                     csrBytes: MemoryFootprint.csrBytes(rows: matrix.rows, columns: matrix.fanIn, nonzeros: alive))
             record.latency = measured.map { LatencyRecord(batchSize: $0.batchSize, engine: $0.engine.rawValue, $0.statistics) }
             record.bytesByEngine = Dictionary(measured.map { ($0.engine.rawValue, $0.bytes) }, uniquingKeysWith: { a, _ in a })
             return record
         }
-        let int8Accuracy = Evaluation.measure(engines.prepared["int8"]!, on: data.test).accuracy
+        if let int8 = engines.prepared[InferenceEngine.int8.rawValue] {
+            for (name, value) in Evaluation.measure(int8, task: task, on: data.test) { metrics["int8_test_" + name] = value }
+        }
         let trainSeconds = training.epochSeconds.reduce(0, +)
-        options.progress?("stage \(stage): sparsity \(String(format: "%.5f", accounting.sparsity)), test accuracy \(String(format: "%.4f", test.accuracy)), validation \(String(format: "%.4f", validation.accuracy))")
+        let deciding = task.decidingMetric.name
+        options.progress?("stage \(stage): sparsity \(String(format: "%.5f", accounting.sparsity)), test \(deciding) \(String(format: "%.4f", test[deciding]!)), validation \(String(format: "%.4f", validation[deciding]!))")
+        let flops = model.matrixFLOPs
         return StageRecord(
             stage: stage, targetSparsity: target, sparsity: accounting.sparsity, nonzeros: accounting.alive,
-            prunableWeights: accounting.total, testAccuracy: test.accuracy, testLoss: test.loss,
-            valAccuracy: validation.accuracy, valLoss: validation.loss, trainLoss: training.lastLoss,
+            prunableWeights: accounting.total, metrics: metrics, trainLoss: training.lastLoss,
             epochs: training.epochs,
             trainEpochSeconds: training.epochs > 0 ? trainSeconds / Double(training.epochs) : nil,
             trainSeconds: trainSeconds, scoreSeconds: scoreSeconds, selectSeconds: selectSeconds, latency: latency,
             denseBytes: MemoryFootprint.denseBytes(model.parameters),
-            csrBytes: MemoryFootprint.csrBytes(model.parameters, sparseLayers: prunedLayers),
+            csrBytes: MemoryFootprint.csrBytes(model.parameters, sparse: targets),
             peakRSSBytes: ProcessMemory.peakResidentBytes, layers: layers,
             bytesByEngine: engines.bytes,
             bestEngine: Dictionary(uniqueKeysWithValues: spec.measurement.latencyBatchSizes.compactMap { batch in
                 engines.bestEngine(batch: batch).map { (String(batch), $0) } }),
             autoEngines: Dictionary(uniqueKeysWithValues: engines.autoEngines.map { (String($0.key), $0.value.map(\.rawValue)) }),
-            int8TestAccuracy: int8Accuracy,
-            flopsDense: 2 * layers.reduce(0) { $0 + $1.total },
-            flopsEffective: 2 * layers.reduce(0) { $0 + $1.nonzeros },
+            flopsDense: flops.dense,
+            flopsEffective: flops.effective,
             latencyThreads: latencyThreads)
     }
 
@@ -63,7 +68,7 @@ extension ExperimentRunner {
         BLASRuntime.setThreadCount(latencyThreads)
         defer { BLASRuntime.setThreadCount(runThreads) }
         let rows = min(data.test.count, spec.measurement.latencyBatchSizes.max()!)
-        return EngineMeasurement.measure(model, inputs: data.test.features.rowSlice(0, count: rows),
+        return EngineMeasurement.measure(model, inputs: data.test.inputs.rowSlice(0, count: rows),
                                          batchSizes: spec.measurement.latencyBatchSizes,
                                          repetitions: spec.measurement.latencyRepetitions,
                                          warmup: spec.measurement.latencyWarmup, threads: latencyThreads,

@@ -19,21 +19,24 @@ extension ExperimentRunner {
         }
     }
 
-    /// Attempts that keep validation accuracy within the tolerance are accepted; others are
-    /// recorded as rejected, rolled back to the last accepted checkpoint, and retried with
-    /// half the step.
+    /// Attempts that keep the task's deciding validation metric within the tolerance of dense
+    /// are accepted; others are recorded as rejected, rolled back to the last accepted
+    /// checkpoint, and retried with half the step.
     func runAdaptive(_ policy: AdaptivePolicy, epochsPerAttempt: Int) throws {
         var state = progress.adaptive ?? policy.initialState()
-        let denseValidation = report.stages[0].valAccuracy
+        let deciding = task.decidingMetric
+        let denseValidation = report.stages[0].metric("val", deciding.name)!
         while let target = policy.nextTarget(state) {
             let attempt = report.stages.count
             var record = try pruneAndRetrain(stageNumber: attempt, target: target, epochs: epochsPerAttempt, totalStages: nil)
-            let accepted = policy.accepts(validationAccuracy: record.valAccuracy, denseValidationAccuracy: denseValidation)
+            let value = record.metric("val", deciding.name)!
+            let worsening = deciding.worsening(from: denseValidation, to: value)
+            let accepted = policy.accepts(worsening: worsening)
             record.status = accepted ? .accepted : .rejected
             state = policy.advance(state, target: target, accepted: accepted)
             if !accepted {
-                options.progress?(String(format: "attempt %d at %.5f rejected: validation %.4f < dense %.4f − %.4f; rolling back, step now %.4g",
-                                         attempt, target, record.valAccuracy, denseValidation, policy.tolerance, state.step))
+                options.progress?(String(format: "attempt %d at %.5f rejected: validation %@ %.4f is %.4g worse than dense %.4f (tolerance %.4g); rolling back, step now %.4g",
+                                         attempt, target, deciding.name, value, worsening, denseValidation, policy.tolerance, state.step))
                 try rollBackToLastAccepted()
             }
             try append(record)
@@ -125,7 +128,7 @@ extension ExperimentRunner {
         let scores = try names.map { try ScorerRegistry.make($0)!.scores(for: targets, context: &context) }
         var result: [ScoreAgreement] = []
         for (t, parameter) in targets.enumerated() {
-            let alive = (0..<parameter.count).filter { parameter.mask[$0] != 0 }
+            let alive = (0..<parameter.count).filter { parameter.parameter.mask[$0] != 0 }
             let keep = parameter.count - Int((target * Double(parameter.count)).rounded())
             for a in 0..<names.count {
                 for b in (a + 1)..<names.count {
@@ -165,7 +168,7 @@ extension ExperimentRunner {
         let index = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).count / max(targets.count, 1)
         for (parameter, score) in zip(targets, scores) {
             let file = Checkpoint(sequence: index, label: "scores \(spec.pruning.scorer) for \(parameter.name) before pruning to \(target)",
-                                  progress: progress, tensors: [("scores", score), ("mask", parameter.mask)])
+                                  progress: progress, tensors: [("scores", score), ("mask", parameter.mask.copy())])
             try file.write(to: directory + String(format: "/%04d-", index) + parameter.layerName + ".bin")
         }
     }
@@ -189,7 +192,7 @@ extension ExperimentRunner {
         guard epochs > 0 else { return outcome }
         let batches = BatchIterator(dataset: data.train, batchSize: batchSize)
         let lr = try schedule.makeSchedule(baseRate: baseRate, totalSteps: scheduleSteps ?? epochs * batches.batchesPerEpoch)
-        let trainer = Trainer(model: model, optimizer: optimizer, schedule: lr, batches: batches, startStep: startStep)
+        let trainer = Trainer(model: model, task: task, optimizer: optimizer, schedule: lr, batches: batches, startStep: startStep)
         trainer.afterStep = afterStep
         trainer.beforeStep = movementHook
         let lastEpoch = firstEpoch + epochs - 1
@@ -206,7 +209,8 @@ extension ExperimentRunner {
             if let (parameter, index) = model.store.firstNonFiniteValue() {
                 throw TrainingError.nonFiniteWeights(phase: phase, epoch: epoch, parameter: parameter.name, index: index, setting: setting)
             }
-            if let warning = LossSanity.warning(phase: phase, epoch: epoch, loss: loss, classes: data.train.classCount, setting: setting,
+            if let classes = data.train.classCount,
+               let warning = LossSanity.warning(phase: phase, epoch: epoch, loss: loss, classes: classes, setting: setting,
                                                 learningRate: lr(max(trainer.step - 1, 0))) {
                 warn(warning)
             }
@@ -223,7 +227,7 @@ extension ExperimentRunner {
     /// retraining batch size), the movement accumulators, and `generator` for random draws.
     func scoringContext(generator: SeededGenerator) -> ScoringContext {
         let calibration = spec.pruning.calibrationSplit == .validation ? data.validation : data.train
-        var context = ScoringContext(model: model,
+        var context = ScoringContext(model: model, task: task,
                                      calibration: BatchIterator(dataset: calibration, batchSize: spec.pruning.retraining!.batchSize!),
                                      calibrationBatches: spec.pruning.calibrationBatches, generator: generator)
         context.movement = movement
@@ -238,11 +242,11 @@ extension ExperimentRunner {
     }
 
     /// The granularity `pruning` asks for (scope, n_of_m, layer_targets, minimum_density).
-    static func maskSelection(_ pruning: PruningSpec, model: Sequential) -> any MaskSelection {
+    static func maskSelection(_ pruning: PruningSpec, model: any Model) -> any MaskSelection {
         if pruning.scope == .nm, let nOfM = pruning.nOfM { return NMSelection(n: nOfM[0], m: nOfM[1]) }
-        if pruning.scope == .neurons {
-            let biases = Dictionary(uniqueKeysWithValues: model.parameters.filter { $0.role == .bias }.map { ($0.layerName, $0) })
-            return NeuronSelection(biases: biases, outputLayer: model.weightParameters.last!.layerName)
+        if pruning.scope == .channels {
+            nonisolated(unsafe) let model = model
+            return ChannelSelection(norm: pruning.channelNorm ?? .l2) { model.channelCoupling(of: $0) }
         }
         if let finalTargets = pruning.layerTargets {
             return LayerTargetSelection(finalTargets: finalTargets, lastStage: pruning.stages?.last?.sparsity ?? 0)
@@ -256,7 +260,7 @@ extension ExperimentRunner {
             throw PruningError.missedTarget(stage: stage, target: miss.target, realised: miss.realised)
         }
         for parameter in targets {
-            let (value, mask) = (parameter.value.pointer, parameter.mask.pointer)
+            let (value, mask) = (parameter.parameter.value.pointer, parameter.parameter.mask.pointer)
             if let revived = (0..<parameter.count).first(where: { mask[$0] == 0 && value[$0] != 0 }) {
                 throw TrainingError.prunedWeightRevived(parameter: parameter.name, index: revived)
             }

@@ -19,9 +19,11 @@ public final class ExperimentRunner {
     public let plan: PruningPlan
 
     let data: SplitData
-    let model: Sequential
-    /// The weight matrices pruning acts on (all weights minus excluded layers).
-    let targets: [Parameter]
+    let model: any Model
+    /// What the model is trained and judged for (the spec's `task`).
+    let task: any Task
+    /// The matrices pruning acts on (the model's prunable matrices minus excluded layers).
+    let targets: [PrunableMatrix]
     /// The spec's granularity: how scores become masks, and the check that they realise a target.
     let maskSelection: any MaskSelection
     var shuffleGenerator: SeededGenerator
@@ -48,14 +50,6 @@ public final class ExperimentRunner {
     var folderLock: FolderLock?
     /// Space the final report is written into (`SpaceReserve`).
     var spaceReserve: SpaceReserve?
-
-    struct SplitData {
-        let train: LabeledDataset
-        let validation: LabeledDataset
-        let test: LabeledDataset
-        /// Rows of the training file before the validation split and any limit.
-        let availableTrainingRows: Int
-    }
 
     /// Validates everything and loads the data (and, when resuming, the latest checkpoint);
     /// writes nothing (a resume takes the run folder's lock first).
@@ -87,23 +81,26 @@ public final class ExperimentRunner {
 
         FloatEnvironment.prepareForFloatWork(blasThreads: spec.threads!)
 
+        task = spec.task!.make()
+        let built: (data: SplitData, model: any Model)
         do {
-            data = try ExperimentRunner.loadData(spec)
+            let loaded = try DataLoading.load(spec)
             for checked in options.quick ? [fullSpec, spec] : [spec] {
-                let trainRows = try checked.data.trainingRows(available: data.availableTrainingRows)
+                let trainRows = try checked.data.trainingRows(available: loaded.availableTrainingRows)
                 try ExperimentRunner.checkPhasesFit(checked, plan: checked.pruning.plan, trainRows: trainRows)
-                try MemoryBudget.check(checked, inputFeatures: data.train.featureCount, classes: data.train.classCount)
+                try MemoryBudget.check(checked, dataShape: loaded.train.inputShape, outputs: ExperimentRunner.outputCount(task, loaded.train))
             }
+            built = try ExperimentRunner.makeModel(spec, task: task, data: loaded)
+            try spec.checkLayerNames(built.model.prunableMatrices.map(\.layerName))
         } catch let problem as SpecProblem {
             throw SpecError(file: options.specFile, keyPath: problem.keyPath, problem: problem.problem)
         }
-
-        model = ExperimentRunner.makeModel(spec, for: data.train)
+        (data, model) = built
         let excluded = Set(spec.pruning.excludeLayers)
-        targets = model.weightParameters.filter { !excluded.contains($0.layerName) }
+        targets = model.prunableMatrices.filter { !excluded.contains($0.layerName) }
         maskSelection = ExperimentRunner.maskSelection(spec.pruning, model: model)
         let needsMovement = spec.pruning.scorer == "movement" || spec.pruning.compareScorers?.contains("movement") == true
-        movement = needsMovement ? targets.map { Tensor(zeros: $0.shape) } : nil
+        movement = needsMovement ? targets.map { Tensor(zeros: [$0.rows, $0.fanIn]) } : nil
         shuffleGenerator = SeededGenerator(seed: spec.seed, stream: "shuffle")
         scorerGenerator = SeededGenerator(seed: spec.seed, stream: "scorer")
         progress = RunProgress(spec: spec, rows: [], shuffleState: shuffleGenerator.stateArray,
@@ -228,8 +225,8 @@ public final class ExperimentRunner {
         return spec.resolved
     }
 
-    static func newReport(spec: ExperimentSpec, options: RunOptions, runID: String, data: SplitData, model: Sequential,
-                          targets: [Parameter]) -> RunReport {
+    static func newReport(spec: ExperimentSpec, options: RunOptions, runID: String, data: SplitData, model: any Model,
+                          targets: [PrunableMatrix]) -> RunReport {
         var report = RunReport(status: .running, experiment: spec.name, runID: runID, quick: options.quick, spec: spec,
                   environment: RunEnvironment.current(),
                   dataRows: .init(train: data.train.count, validation: data.validation.count, test: data.test.count),
@@ -237,27 +234,29 @@ public final class ExperimentRunner {
                                prunableWeights: targets.reduce(0) { $0 + $1.count }),
                   stages: [], totalSeconds: 0)
         report.invocation = options.invocation
+        report.task = TaskRecord(spec.task!.make())
         return report
     }
 
-    /// The spec's model with its seeded initial weights, shaped for `data`'s features and classes.
-    static func makeModel(_ spec: ExperimentSpec, for data: LabeledDataset) -> Sequential {
-        var initGenerator = SeededGenerator(seed: spec.seed, stream: "init")
-        return Sequential.multilayerPerceptron(inputFeatures: data.featureCount, hiddenSizes: spec.model.hiddenSizes,
-                                               outputs: data.classCount, generator: &initGenerator)
+    /// Outputs per sample the task needs for this data (classes, or target values).
+    static func outputCount(_ task: any Task, _ data: Dataset) -> Int {
+        task.outputShape(targetShape: data.targetShape, classCount: data.classCount).reduce(1, *)
     }
 
-    static func loadData(_ spec: ExperimentSpec) throws -> SplitData {
-        let (fullTrain, fullTest) = try FashionMNIST.load(directory: spec.data.path!)
-        guard spec.data.validationSize < fullTrain.count else {
-            throw SpecProblem(keyPath: "data.validation_size",
-                              problem: "\(spec.data.validationSize) leaves no training rows of \(fullTrain.count).")
+    /// The spec's model with its seeded initial weights, shaped for the data's samples and the
+    /// task's outputs, and the data seen with the model's input shape (an image [28, 28] as
+    /// the [784] an MLP reads or the [1, 28, 28] a CNN reads).
+    static func makeModel(_ spec: ExperimentSpec, task: any Task, data: SplitData) throws -> (data: SplitData, model: any Model) {
+        var initGenerator = SeededGenerator(seed: spec.seed, stream: "init")
+        let model = try ModelFactory.make(spec.model, dataShape: data.train.inputShape, outputs: outputCount(task, data.train),
+                                          generator: &initGenerator)
+        guard model.inputCount == data.train.featureCount else {
+            throw SpecProblem(keyPath: "model", problem: "the model reads samples of shape \(model.inputShape), but the data's have shape \(data.train.inputShape).")
         }
-        var splitGenerator = SeededGenerator(seed: spec.seed, stream: "split")
-        let (rest, validation) = fullTrain.split(heldOutCount: spec.data.validationSize, generator: &splitGenerator)
-        let train = spec.data.trainLimit.map { rest.sample($0, generator: &splitGenerator) } ?? rest
-        let test = spec.data.testLimit.map { fullTest.subset(Array(0..<min($0, fullTest.count))) } ?? fullTest
-        return SplitData(train: train, validation: validation, test: test, availableTrainingRows: fullTrain.count)
+        let shape = model.inputShape
+        return (SplitData(train: data.train.reshapingInputs(shape), validation: data.validation.reshapingInputs(shape),
+                          test: data.test.reshapingInputs(shape), availableTrainingRows: data.availableTrainingRows, classNames: data.classNames),
+                model)
     }
 
     /// Schedules that do not fit their phases (warm-up longer than a phase, gradual updates

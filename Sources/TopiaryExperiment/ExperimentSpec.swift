@@ -1,3 +1,4 @@
+import TopiaryNN
 import Foundation
 import TopiaryData
 import TopiarySparsity
@@ -11,6 +12,8 @@ public struct ExperimentSpec: Codable, Sendable, Equatable {
     public var seed: UInt64
     /// BLAS threads (and the parallelism of Topiary's own sweeps); default: all cores.
     public var threads: Int?
+    /// What the model is trained and judged for (default classification).
+    public var task: TaskKind?
     public var data: DataSpec
     public var model: ModelSpec
     public var training: TrainingSpec
@@ -24,7 +27,7 @@ public struct ExperimentSpec: Codable, Sendable, Equatable {
     public var slurm: SlurmSpec?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case name, seed, threads, data, model, training, pruning, measurement, sweep, compare, slurm
+        case name, seed, threads, task, data, model, training, pruning, measurement, sweep, compare, slurm
     }
 
     public init(from decoder: any Decoder) throws {
@@ -37,6 +40,7 @@ public struct ExperimentSpec: Codable, Sendable, Equatable {
         seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? 0
         threads = try c.decodeIfPresent(Int.self, forKey: .threads)
         if let threads, threads < 1 { throw decoder.problem(CodingKeys.threads, "must be >= 1, got \(threads).") }
+        if c.contains(.task) { task = try c.decodeEnum(TaskKind.self, forKey: .task, decoder: decoder) }
         data = try c.decodeIfPresent(DataSpec.self, forKey: .data) ?? DataSpec()
         model = try c.decode(ModelSpec.self, forKey: .model)
         training = try c.decode(TrainingSpec.self, forKey: .training)
@@ -45,15 +49,24 @@ public struct ExperimentSpec: Codable, Sendable, Equatable {
         sweep = try c.decodeIfPresent(SweepSpec.self, forKey: .sweep)
         compare = try c.decodeIfPresent(CompareSpec.self, forKey: .compare)
         slurm = try c.decodeIfPresent(SlurmSpec.self, forKey: .slurm)
-        if let unknown = pruning.excludeLayers.first(where: { !model.layerNames.contains($0) }) {
+        if (task ?? .classification) == .regression, pruning.schedule?.tolerancePoints != nil {
+            throw SpecProblem(keyPath: "pruning.schedule.tolerance_points",
+                              problem: "is for accuracy; a regression task decides by RMSE: give tolerance (a fraction, 0.02 = 2 %) instead.")
+        }
+    }
+
+    /// The layer names `pruning.exclude_layers` and `layer_targets` use must be prunable
+    /// matrices of the model: checked once the model is built (its layers depend on the data).
+    func checkLayerNames(_ prunable: [String]) throws {
+        if let unknown = pruning.excludeLayers.first(where: { !prunable.contains($0) }) {
             throw SpecProblem(keyPath: "pruning.exclude_layers",
-                              problem: "no layer named '\(unknown)'. This model's prunable layers: \(model.layerNames.joined(separator: ", ")).")
+                              problem: "no prunable layer named '\(unknown)'. This model's prunable layers: \(prunable.joined(separator: ", ")).")
         }
-        if let unknown = pruning.layerTargets?.keys.sorted().first(where: { !model.layerNames.contains($0) }) {
+        if let unknown = pruning.layerTargets?.keys.sorted().first(where: { !prunable.contains($0) }) {
             throw SpecProblem(keyPath: "pruning.layer_targets",
-                              problem: "no layer named '\(unknown)'. This model's prunable layers: \(model.layerNames.joined(separator: ", ")).")
+                              problem: "no prunable layer named '\(unknown)'. This model's prunable layers: \(prunable.joined(separator: ", ")).")
         }
-        if pruning.excludeLayers.count == model.layerNames.count {
+        if Set(pruning.excludeLayers).isSuperset(of: prunable) {
             throw SpecProblem(keyPath: "pruning.exclude_layers", problem: "excludes every layer, so nothing could be pruned.")
         }
     }
@@ -107,83 +120,12 @@ public struct ExperimentSpec: Codable, Sendable, Equatable {
     public var resolved: ExperimentSpec {
         var r = self
         r.threads = threads ?? ProcessInfo.processInfo.activeProcessorCount
+        r.task = task ?? .classification
         r.data = data.resolved
         r.training = training.resolved
-        r.pruning = pruning.resolved(training: training)
+        r.pruning = pruning.resolved(training: training, task: r.task!)
         return r
     }
-}
-
-/// `data:` — where the examples come from and how they are split.
-public struct DataSpec: Codable, Sendable, Equatable {
-    public enum Dataset: String, Codable, Sendable, CaseIterable { case fashionMNIST = "fashion-mnist" }
-    public var dataset: Dataset = .fashionMNIST
-    /// Folder with the IDX files (default /usr/share/datasets/fashion-mnist).
-    public var path: String?
-    /// Rows carved from the training set for decisions (validation); never the test set.
-    public var validationSize: Int = 5000
-    /// Use only this many training rows (after the validation split); nil: all.
-    public var trainLimit: Int?
-    /// Evaluate on only this many test rows; nil: all.
-    public var testLimit: Int?
-
-    enum CodingKeys: String, CodingKey, CaseIterable {
-        case dataset, path, validationSize = "validation_size", trainLimit = "train_limit", testLimit = "test_limit"
-    }
-
-    public init() {}
-
-    public init(from decoder: any Decoder) throws {
-        try decoder.rejectUnknownKeys(CodingKeys.self)
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        if c.contains(.dataset) { dataset = try c.decodeEnum(Dataset.self, forKey: .dataset, decoder: decoder) }
-        path = try c.decodeIfPresent(String.self, forKey: .path)
-        validationSize = try c.decodeIfPresent(Int.self, forKey: .validationSize) ?? 5000
-        trainLimit = try c.decodeIfPresent(Int.self, forKey: .trainLimit)
-        testLimit = try c.decodeIfPresent(Int.self, forKey: .testLimit)
-        if validationSize < 1 { throw decoder.problem(CodingKeys.validationSize, "must be >= 1 (decisions need a validation split), got \(validationSize).") }
-        for (key, value) in [(CodingKeys.trainLimit, trainLimit), (.testLimit, testLimit)] {
-            if let value, value < 1 { throw decoder.problem(key, "must be >= 1, got \(value).") }
-        }
-    }
-
-    /// Training rows after the validation split and `train_limit`, from a training file of
-    /// `available` rows; a validation split that leaves none is an error here.
-    func trainingRows(available: Int) throws -> Int {
-        guard validationSize < available else {
-            throw SpecProblem(keyPath: "data.validation_size",
-                              problem: "\(validationSize) leaves no training rows of \(available). Choose fewer validation rows.")
-        }
-        return min(available - validationSize, trainLimit ?? .max)
-    }
-
-    public var resolved: DataSpec {
-        var r = self
-        r.path = path ?? FashionMNIST.defaultDirectory
-        return r
-    }
-}
-
-/// `model:` — the network. Today: a multilayer perceptron (LeNet-300-100 is hidden [300, 100]).
-public struct ModelSpec: Codable, Sendable, Equatable {
-    public enum Architecture: String, Codable, Sendable, CaseIterable { case mlp }
-    public var architecture: Architecture
-    public var hiddenSizes: [Int]
-
-    enum CodingKeys: String, CodingKey, CaseIterable { case architecture, hiddenSizes = "hidden_sizes" }
-
-    public init(from decoder: any Decoder) throws {
-        try decoder.rejectUnknownKeys(CodingKeys.self)
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        architecture = try c.decodeEnum(Architecture.self, forKey: .architecture, decoder: decoder)
-        hiddenSizes = try c.decode([Int].self, forKey: .hiddenSizes)
-        if let bad = hiddenSizes.first(where: { $0 < 1 }) {
-            throw decoder.problem(CodingKeys.hiddenSizes, "layer sizes must be >= 1, got \(bad).")
-        }
-    }
-
-    /// Names of the prunable (Linear) layers: fc1 … fc(n+1).
-    public var layerNames: [String] { (1...(hiddenSizes.count + 1)).map { "fc\($0)" } }
 }
 
 /// `training:` — the dense phase before any pruning.

@@ -13,13 +13,14 @@ public final class ModelBench {
         public let label: String
         public let sparsity: Double
         public let measurement: EngineMeasurement
-        public let testAccuracy: Double
-        public let int8TestAccuracy: Double
+        /// The task's deciding metric on the test set, float and int8 (NaN when not measured).
+        public let testMetric: Double
+        public let int8TestMetric: Double
     }
 
     public let runDirectory: String
     public let report: RunReport
-    private var loaded: (test: LabeledDataset, model: Sequential)?
+    private var loaded: (test: Dataset, model: any Model, task: any Task)?
     /// Checkpoint path → the stage whose row it ends with (read on first use).
     private var stageOfCheckpoint: [String: Int] = [:]
 
@@ -67,11 +68,12 @@ public final class ModelBench {
         }
     }
 
-    /// The run's test set and a model of its architecture, loaded once.
-    private func testSetAndModel() throws -> (test: LabeledDataset, model: Sequential) {
+    /// The run's test set, a model of its architecture and its task, loaded once, as the run did.
+    private func testSetAndModel() throws -> (test: Dataset, model: any Model, task: any Task) {
         if let loaded { return loaded }
-        let test = try ExperimentRunner.loadData(report.spec).test
-        let loaded = (test, ExperimentRunner.makeModel(report.spec, for: test))
+        let task = report.spec.task!.make()
+        let built = try ExperimentRunner.makeModel(report.spec, task: task, data: try DataLoading.load(report.spec))
+        let loaded = (built.data.test, built.model, task)
         self.loaded = loaded
         return loaded
     }
@@ -81,7 +83,7 @@ public final class ModelBench {
     public func measure(checkpointAt path: String, batchSizes: [Int], repetitions: Int, threads: Int,
                         accuracy: Bool = true, progress: ((String) -> Void)? = nil) throws -> Row {
         FloatEnvironment.prepareForFloatWork(blasThreads: threads)
-        let (test, model) = try testSetAndModel()
+        let (test, model, task) = try testSetAndModel()
         // Read again each time rather than kept: a large model's checkpoints do not all fit in memory.
         let checkpoint = try Checkpoint.read(from: path)
         guard let values = checkpoint.tensors["values"], let masks = checkpoint.tensors["masks"],
@@ -91,14 +93,18 @@ public final class ModelBench {
         let label = checkpoint.header.label
         model.store.values.assign(from: values)
         model.store.masks.assign(from: masks)
-        let sparsity = SparsityAccounting(model.weightParameters).sparsity
+        let excluded = Set(report.spec.pruning.excludeLayers)
+        let sparsity = SparsityAccounting(model.prunableMatrices.filter { !excluded.contains($0.layerName) }).sparsity
         progress?("\(label): sparsity \(String(format: "%.5f", sparsity))")
-        let measurement = EngineMeasurement.measure(model, inputs: test.features.rowSlice(0, count: min(test.count, batchSizes.max()!)),
+        let measurement = EngineMeasurement.measure(model, inputs: test.inputs.rowSlice(0, count: min(test.count, batchSizes.max()!)),
                                                     batchSizes: batchSizes, repetitions: repetitions, warmup: 20, threads: threads,
                                                     nOfM: report.spec.pruning.nOfM.map { ($0[0], $0[1]) })
-        return Row(label: label, sparsity: sparsity, measurement: measurement,
-                   testAccuracy: accuracy ? Evaluation.measure(measurement.prepared["dense"]!, on: test).accuracy : .nan,
-                   int8TestAccuracy: accuracy ? Evaluation.measure(measurement.prepared["int8"]!, on: test).accuracy : .nan)
+        let name = task.decidingMetric.name
+        func metric(_ engine: String) -> Double {
+            guard accuracy, let prepared = measurement.prepared[engine] else { return .nan }
+            return Evaluation.measure(prepared, task: task, on: test)[name]!
+        }
+        return Row(label: label, sparsity: sparsity, measurement: measurement, testMetric: metric("dense"), int8TestMetric: metric("int8"))
     }
 
     /// The accepted checkpoint written right after stage `stage` was measured (the last
@@ -114,14 +120,14 @@ public final class ModelBench {
 
     /// CSV: one row per stage × batch size × engine.
     public static func csv(_ rows: [Row]) -> String {
-        var text = "stage,sparsity,batch,engine,median_us,p95_us,min_us,bytes,speedup_vs_dense,test_accuracy,int8_test_accuracy\n"
+        var text = "stage,sparsity,batch,engine,median_us,p95_us,min_us,bytes,speedup_vs_dense,test_metric,int8_test_metric\n"
         for row in rows {
             for whole in row.measurement.whole {
                 let dense = row.measurement.latency(engine: "dense", batch: whole.batchSize)!.medianMicroseconds
                 text += "\(row.label),\(row.sparsity),\(whole.batchSize),\(whole.engine),\(whole.statistics.medianMicroseconds),"
                 text += "\(whole.statistics.p95Microseconds),\(whole.statistics.minMicroseconds),"
                 text += "\(row.measurement.bytes[whole.engine].map(String.init) ?? ""),\(dense / whole.statistics.medianMicroseconds),"
-                text += "\(row.testAccuracy),\(row.int8TestAccuracy)\n"
+                text += "\(row.testMetric),\(row.int8TestMetric)\n"
             }
         }
         return text

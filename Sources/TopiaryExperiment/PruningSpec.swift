@@ -1,3 +1,4 @@
+import TopiaryNN
 import TopiarySparsity
 
 /// `pruning:` — how weights are scored and removed, stage by stage, and how the survivors
@@ -33,12 +34,15 @@ public struct PruningSpec: Codable, Sendable, Equatable {
     public enum CalibrationSplit: String, Codable, Sendable, CaseIterable { case train, validation }
     /// Options of the chosen scorer (e.g. obs: dampening, block_size).
     public var scorerOptions: [String: Double]?
+    /// scope channels: how a channel's weight scores combine (l2, default; l1 as PyTorch's
+    /// L1-norm filter pruning).
+    public var channelNorm: ChannelPruner.Norm?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case scorer, scope, calibrationBatches = "calibration_batches", excludeLayers = "exclude_layers"
         case retraining, stages, schedule, rewind, nOfM = "n_of_m", compareScorers = "compare_scorers"
         case saveScores = "save_scores", calibrationSplit = "calibration_split", minimumDensity = "minimum_density"
-        case layerTargets = "layer_targets", scorerOptions = "scorer_options"
+        case layerTargets = "layer_targets", scorerOptions = "scorer_options", channelNorm = "channel_norm"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -48,7 +52,13 @@ public struct PruningSpec: Codable, Sendable, Equatable {
         guard ScorerRegistry.make(scorer) != nil else {
             throw decoder.problem(CodingKeys.scorer, "unknown scorer '\(scorer)'. Available: \(ScorerRegistry.names.joined(separator: ", ")).")
         }
-        scope = c.contains(.scope) ? try c.decodeEnum(UnstructuredPruner.Scope.self, forKey: .scope, decoder: decoder) : .global
+        // `neurons` is what earlier specs called channel pruning of an MLP.
+        scope = try c.decodeIfPresent(String.self, forKey: .scope) == "neurons" ? .channels
+            : c.contains(.scope) ? try c.decodeEnum(UnstructuredPruner.Scope.self, forKey: .scope, decoder: decoder) : .global
+        if c.contains(.channelNorm) {
+            guard scope == .channels else { throw decoder.problem(CodingKeys.channelNorm, "applies to scope: channels only.") }
+            channelNorm = try c.decodeEnum(ChannelPruner.Norm.self, forKey: .channelNorm, decoder: decoder)
+        }
         if ScorerRegistry.make(scorer) is any ReconstructingScorer, scope != .perLayer {
             throw decoder.problem(CodingKeys.scope, "the \(scorer) scorer prunes layer by layer: use scope: per_layer.")
         }
@@ -103,9 +113,9 @@ public struct PruningSpec: Codable, Sendable, Equatable {
         } else if nOfM != nil {
             throw decoder.problem(CodingKeys.nOfM, "applies only with scope: nm.")
         }
-        if scope == .neurons, let schedule = try c.decodeIfPresent(SparsityScheduleSpec.self, forKey: .schedule),
+        if scope == .channels, let schedule = try c.decodeIfPresent(SparsityScheduleSpec.self, forKey: .schedule),
            schedule.kind == .agp || schedule.kind == .adaptive {
-            throw decoder.problem(CodingKeys.scope, "neurons takes staged schedules (stages, linear, geometric), not \(schedule.kind.rawValue).")
+            throw decoder.problem(CodingKeys.scope, "channels takes staged schedules (stages, linear, geometric), not \(schedule.kind.rawValue).")
         }
         switch (stages, schedule) {
         case (nil, nil):
@@ -136,9 +146,10 @@ public struct PruningSpec: Codable, Sendable, Equatable {
         }
     }
 
-    func resolved(training: TrainingSpec) -> PruningSpec {
+    func resolved(training: TrainingSpec, task: TaskKind) -> PruningSpec {
         var r = self
-        r.schedule = schedule?.resolved
+        r.schedule = schedule?.resolved(task: task)
+        if scope == .channels { r.channelNorm = channelNorm ?? .l2 }
         r.rewind = rewind ?? RewindSpec()
         r.calibrationSplit = calibrationSplit ?? .train
         let base = retraining ?? RetrainingSpec(batchSize: nil, optimizer: nil, lrSchedule: nil)

@@ -22,9 +22,11 @@ public struct ReportColumn<Row>: Sendable {
 }
 
 public enum ReportColumns {
-    /// stages.csv: one row per stage (0 = dense). Latency columns repeat for every batch size
-    /// in `measurement.latency_batch_sizes` as latency_b{batch}_{median,p95,min}_us.
-    public static func stages(latencyBatchSizes: [Int]) -> [ReportColumn<StageRecord>] {
+    /// stages.csv: one row per stage (0 = dense). The task's metrics appear per split
+    /// (`test_<metric>`, `val_<metric>`, and the int8 model's deciding metric). Latency columns
+    /// repeat for every batch size in `measurement.latency_batch_sizes` as
+    /// latency_b{batch}_{median,p95,min}_us.
+    public static func stages(latencyBatchSizes: [Int], task: TaskRecord = .classification) -> [ReportColumn<StageRecord>] {
         var columns: [ReportColumn<StageRecord>] = [
             .init(name: "stage", meaning: "0 = after dense training; k = after prune stage k and its retraining") { "\($0.stage)" },
             .init(name: "status", meaning: "accepted, or rejected (an adaptive attempt outside the tolerance, rolled back)") { $0.status.rawValue },
@@ -32,10 +34,15 @@ public enum ReportColumns {
             .init(name: "sparsity", meaning: "realised fraction of prunable weights that are zero (checked against the target)") { format($0.sparsity) },
             .init(name: "nonzeros", meaning: "prunable weights still alive") { "\($0.nonzeros)" },
             .init(name: "prunable_weights", meaning: "weights pruning may remove (biases and excluded layers not counted)") { "\($0.prunableWeights)" },
-            .init(name: "test_accuracy", meaning: "accuracy on the test set (reporting only, never used for decisions)") { format($0.testAccuracy) },
-            .init(name: "test_loss", meaning: "mean cross-entropy on the test set") { format($0.testLoss) },
-            .init(name: "val_accuracy", meaning: "accuracy on the validation split carved from the training set") { format($0.valAccuracy) },
-            .init(name: "val_loss", meaning: "mean cross-entropy on the validation split") { format($0.valLoss) },
+        ]
+        for (split, place) in [("test", "on the test set (reporting only, never used for decisions)"),
+                               ("val", "on the validation split carved from the training set")] {
+            for metric in task.metrics {
+                let key = "\(split)_\(metric.name)"
+                columns.append(.init(name: key, meaning: "\(metric.meaning) \(place)") { $0.metrics[key].map(format) ?? "" })
+            }
+        }
+        columns += [
             .init(name: "train_loss", meaning: "mean training loss over this stage's last epoch (empty with 0 epochs)") { $0.trainLoss.map(format) ?? "" },
             .init(name: "epochs", meaning: "training epochs in this stage (dense epochs for stage 0)") { "\($0.epochs)" },
             .init(name: "train_epoch_seconds", meaning: "mean wall-clock seconds per training epoch in this stage") { $0.trainEpochSeconds.map(format) ?? "" },
@@ -72,10 +79,11 @@ public enum ReportColumns {
                 $0.bytesByEngine[engine].map(String.init) ?? ""
             })
         }
+        let int8Key = "int8_test_\(task.deciding)"
         columns += [
-            .init(name: "int8_test_accuracy", meaning: "test accuracy with per-row symmetric int8 weights") { $0.int8TestAccuracy.map(format) ?? "" },
-            .init(name: "flops_dense", meaning: "FLOPs per sample of the dense model (2 × weights)") { "\($0.flopsDense)" },
-            .init(name: "flops_effective", meaning: "FLOPs per sample counting surviving weights only (2 × nonzeros)") { "\($0.flopsEffective)" },
+            .init(name: int8Key, meaning: "test \(task.deciding) with per-row symmetric int8 weights") { $0.metrics[int8Key].map(format) ?? "" },
+            .init(name: "flops_dense", meaning: "FLOPs per sample of the prunable matrices, dense: 2 × weights × positions (a convolution: 2·Cout·Cin·k²·Hout·Wout)") { "\($0.flopsDense)" },
+            .init(name: "flops_effective", meaning: "FLOPs per sample counting surviving weights only (2 × nonzeros × positions)") { "\($0.flopsEffective)" },
             .init(name: "latency_threads", meaning: "threads the latencies were measured with (--latency-threads)") { "\($0.latencyThreads)" },
         ]
         columns += [
@@ -123,10 +131,10 @@ public enum ReportColumns {
 
     static let baseLayerColumns: [ReportColumn<(stage: Int, layer: LayerRecord)>] = [
         .init(name: "stage", meaning: "as in stages.csv") { "\($0.stage)" },
-        .init(name: "layer", meaning: "layer name (fc1, fc2, …)") { $0.layer.layer },
+        .init(name: "layer", meaning: "layer name (fc1, conv2, blocks.0.attn.qkv, …)") { $0.layer.layer },
         .init(name: "parameter", meaning: "parameter name (fc1.weight)") { $0.layer.parameter },
-        .init(name: "rows", meaning: "output features") { "\($0.layer.rows)" },
-        .init(name: "columns", meaning: "input features") { "\($0.layer.columns)" },
+        .init(name: "rows", meaning: "output features or channels (rows of the matrix pruning sees)") { "\($0.layer.rows)" },
+        .init(name: "columns", meaning: "fan-in: input features, or in_channels × kernel positions of a convolution") { "\($0.layer.columns)" },
         .init(name: "total", meaning: "weights in the matrix") { "\($0.layer.total)" },
         .init(name: "nonzeros", meaning: "weights alive") { "\($0.layer.nonzeros)" },
         .init(name: "sparsity", meaning: "realised fraction of this matrix that is zero") { format($0.layer.sparsity) },

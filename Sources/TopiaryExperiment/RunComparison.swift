@@ -62,12 +62,14 @@ public struct RunComparison: Sendable {
     }
 
     public struct Thresholds: Sendable, Equatable {
-        /// Largest tolerated drop of mean test accuracy, in accuracy points (0.5 = half a point).
-        public var maxAccuracyDropPoints: Double?
+        /// Largest tolerated worsening of the mean test value of the task's deciding metric, in
+        /// its change unit: accuracy points (0.5 = half a point), or a fraction (0.05 = 5 %
+        /// higher RMSE or perplexity).
+        public var maxMetricDrop: Double?
         /// Largest tolerated relative increase of mean latency (0.1 = 10 %).
         public var maxLatencyIncrease: Double?
-        public init(maxAccuracyDropPoints: Double? = nil, maxLatencyIncrease: Double? = nil) {
-            self.maxAccuracyDropPoints = maxAccuracyDropPoints
+        public init(maxMetricDrop: Double? = nil, maxLatencyIncrease: Double? = nil) {
+            self.maxMetricDrop = maxMetricDrop
             self.maxLatencyIncrease = maxLatencyIncrease
         }
 
@@ -75,8 +77,8 @@ public struct RunComparison: Sendable {
         /// comparison with NaN is false, so nothing was "past" it): each bound must be a
         /// finite number in its range. Returns (name, problem) of the first that is not.
         public var problem: (name: String, problem: String)? {
-            if let drop = maxAccuracyDropPoints, !(drop.isFinite && drop >= 0 && drop <= 100) {
-                return ("max_accuracy_drop", "must be a number of accuracy points in [0, 100] (0.5 = half a point), got \(drop)")
+            if let drop = maxMetricDrop, !(drop.isFinite && drop >= 0 && drop <= 100) {
+                return ("max_accuracy_drop", "must be a number of accuracy points in [0, 100] (0.5 = half a point), or for a metric compared relatively a fraction (0.05 = 5 %), got \(drop)")
             }
             if let increase = maxLatencyIncrease, !(increase.isFinite && increase >= 0) {
                 return ("max_latency_increase", "must be a finite fraction >= 0 (0.1 = 10 %), got \(increase)")
@@ -174,6 +176,11 @@ public struct RunComparison: Sendable {
     static func rows(_ groups: [Group], thresholds: Thresholds, confidence: Double, resamples: Int) throws -> (rows: [Row], unmatched: [String]) {
         var rows: [Row] = [], unmatched: [String] = []
         for group in groups {
+            let task = group.a[0].report.task
+            if let other = (group.a + group.b).first(where: { $0.report.task.kind != task.kind }) {
+                throw ComparisonError.differentTasks(a: task.kind, b: other.report.task.kind)
+            }
+            let deciding = task.decidingMetric
             let levelsA = group.a.map { RunComparison.levels($0.report) }, levelsB = group.b.map { RunComparison.levels($0.report) }
             let targetsA = RunComparison.reachedByAll(levelsA), targetsB = RunComparison.reachedByAll(levelsB)
             let common = targetsA.intersection(targetsB).sorted()
@@ -214,10 +221,14 @@ public struct RunComparison: Sendable {
                                     paired: paired, relative: relative,
                                     regression: worse(change) && significant, calibrationNoise: nil))
                 }
-                add("test_accuracy", \.testAccuracy, relative: false, worse: { change in
-                    thresholds.maxAccuracyDropPoints.map { -change * 100 > $0 + 1e-9 } ?? false
+                // The deciding metric in its own change unit: accuracy in points (absolute),
+                // RMSE or perplexity relative; worse is down for accuracy, up for the others.
+                let relative = deciding.change == .relative
+                let worsening = { (change: Double) in (deciding.higherIsBetter ? -change : change) * (relative ? 1 : 100) }
+                add("test_" + deciding.name, { $0.metric("test", deciding.name) }, relative: relative, worse: { change in
+                    thresholds.maxMetricDrop.map { worsening(change) > $0 + 1e-9 } ?? false
                 })
-                add("val_accuracy", \.valAccuracy, relative: false, worse: { _ in false })
+                add("val_" + deciding.name, { $0.metric("val", deciding.name) }, relative: relative, worse: { _ in false })
                 for batch in Set(stagesA[0].latency.map(\.batchSize)).sorted() {
                     for engine in ["dense", "auto"] {
                         add("latency_b\(batch)_\(engine)_median_us", { $0.latency(batch: batch, engine: engine)?.medianMicroseconds },
@@ -302,8 +313,11 @@ public struct RunComparison: Sendable {
 public enum ComparisonError: Error, LocalizedError, Equatable {
     case noCommonStages(configuration: String, a: [Double], b: [Double])
     case badThreshold(name: String, problem: String)
+    case differentTasks(a: String, b: String)
     public var errorDescription: String? {
         switch self {
+        case .differentTasks(let a, let b):
+            return "A is a \(a) run and B a \(b) run: their metrics do not compare."
         case .badThreshold(let name, let problem):
             return "\(name) \(problem)."
         case .noCommonStages(let configuration, let a, let b):

@@ -1,28 +1,31 @@
 import Foundation
 
 /// The charts every run writes beside its reports, and index.html showing them with the
-/// stage table: accuracy, latency per engine and batch size, and bytes per format, each
-/// against realised sparsity.
+/// stage table: the task's deciding metric (`accuracy.svg`, `rmse.svg`, …), latency per engine
+/// and batch size, and bytes per format, each against realised sparsity.
 public enum RunPlots {
     public static func files(_ report: RunReport) -> [(name: String, content: String)] {
         let accepted = report.stages.filter { $0.status == .accepted }
         guard !accepted.isEmpty else { return [] }
         var files: [(String, String)] = []
+        let metric = report.task.decidingMetric, name = metric.name
 
-        var accuracy = SVGChart(title: "\(report.experiment): accuracy vs sparsity", xLabel: "sparsity of prunable weights (fraction)",
-                                yLabel: "accuracy (fraction)")
-        accuracy.series.append(.init(name: "test", points: accepted.map { ($0.sparsity, $0.testAccuracy) }))
-        accuracy.series.append(.init(name: "validation", points: accepted.map { ($0.sparsity, $0.valAccuracy) }))
-        let int8 = accepted.compactMap { s in s.int8TestAccuracy.map { (s.sparsity, $0) } }
-        if !int8.isEmpty { accuracy.series.append(.init(name: "test, int8", points: int8, dashed: true)) }
+        var chart = SVGChart(title: "\(report.experiment): \(name) vs sparsity", xLabel: "sparsity of prunable weights (fraction)",
+                             yLabel: metric.change == .points ? "\(name) (fraction)" : name)
+        chart.series.append(.init(name: "test", points: accepted.compactMap { s in s.metric("test", name).map { (s.sparsity, $0) } }))
+        chart.series.append(.init(name: "validation", points: accepted.compactMap { s in s.metric("val", name).map { (s.sparsity, $0) } }))
+        let int8 = accepted.compactMap { s in s.metric("int8_test", name).map { (s.sparsity, $0) } }
+        if !int8.isEmpty { chart.series.append(.init(name: "test, int8", points: int8, dashed: true)) }
         let rejected = report.stages.filter { $0.status == .rejected }
-        if !rejected.isEmpty { accuracy.series.append(.init(name: "rejected (validation)", points: rejected.map { ($0.sparsity, $0.valAccuracy) }, dashed: true)) }
-        accuracy.references = [("dense test \(String(format: "%.4f", accepted[0].testAccuracy))", accepted[0].testAccuracy)]
-        if case .adaptive(let policy, _) = report.spec.pruning.plan {
-            let dense = accepted[0].valAccuracy
-            accuracy.band = ("tolerance (validation)", dense - policy.tolerance, dense)
+        if !rejected.isEmpty {
+            chart.series.append(.init(name: "rejected (validation)", points: rejected.compactMap { s in s.metric("val", name).map { (s.sparsity, $0) } }, dashed: true))
         }
-        files.append(("accuracy.svg", accuracy.svg))
+        if let dense = accepted[0].metric("test", name) { chart.references = [("dense test \(String(format: "%.4f", dense))", dense)] }
+        if case .adaptive(let policy, _) = report.spec.pruning.plan, let dense = accepted[0].metric("val", name) {
+            let limit = metric.limit(from: dense, tolerance: policy.tolerance)
+            chart.band = ("tolerance (validation)", min(dense, limit), max(dense, limit))
+        }
+        files.append(("\(name).svg", chart.svg))
 
         for batch in report.spec.measurement.latencyBatchSizes {
             var chart = SVGChart(title: "whole-model latency, batch \(batch)", xLabel: "sparsity of prunable weights (fraction)",
@@ -56,11 +59,12 @@ public enum RunPlots {
 
         """
         for chart in charts { html += "<p><img src=\"\(chart)\" alt=\"\(chart)\"></p>\n" }
-        html += "<table><tr><th>stage</th><th>status</th><th>target</th><th>sparsity</th><th>test acc</th><th>val acc</th><th>best engine b1</th></tr>\n"
+        let name = report.task.deciding
+        html += "<table><tr><th>stage</th><th>status</th><th>target</th><th>sparsity</th><th>test \(name)</th><th>val \(name)</th><th>best engine b1</th></tr>\n"
         for s in report.stages {
             html += "<tr><td>\(s.stage)</td><td>\(s.status.rawValue)</td><td>\(String(format: "%.5f", s.targetSparsity))</td>"
-            html += "<td>\(String(format: "%.5f", s.sparsity))</td><td>\(String(format: "%.4f", s.testAccuracy))</td>"
-            html += "<td>\(String(format: "%.4f", s.valAccuracy))</td><td>\(s.bestEngine["1"] ?? "")</td></tr>\n"
+            html += "<td>\(String(format: "%.5f", s.sparsity))</td><td>\(String(format: "%.4f", s.metric("test", name) ?? .nan))</td>"
+            html += "<td>\(String(format: "%.4f", s.metric("val", name) ?? .nan))</td><td>\(s.bestEngine["1"] ?? "")</td></tr>\n"
         }
         return html + "</table><p>Data: stages.csv, layers.csv, report.json.</p></body></html>\n"
     }

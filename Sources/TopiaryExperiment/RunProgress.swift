@@ -21,11 +21,14 @@ public struct RunProgress: Codable, Sendable {
     public var scorerState: [UInt64]
     /// report.json's warnings so far (absent in checkpoints of earlier versions).
     public var warnings: [String]?
+    /// The model's own generators (dropout), when it has any.
+    public var modelRandomState: [[UInt64]]?
 
     /// What makes this progress unusable to continue from (a resume would index past its
     /// schedule or seed a generator with an invalid state), or nil.
     var problem: String? {
-        for (name, state) in [("shuffle_state", shuffleState), ("scorer_state", scorerState)] where state.count != 4 || state.allSatisfy({ $0 == 0 }) {
+        let states = [("shuffle_state", shuffleState), ("scorer_state", scorerState)] + (modelRandomState ?? []).map { ("model_random_state", $0) }
+        for (name, state) in states where state.count != 4 || state.allSatisfy({ $0 == 0 }) {
             return "its \(name) is not a generator state"
         }
         if nextStage < 0 || gradualEpochsDone < 0 || phaseStep < 0 || (optimizerStepCount ?? 0) < 0 {
@@ -40,7 +43,7 @@ public struct RunProgress: Codable, Sendable {
     enum CodingKeys: String, CodingKey {
         case spec, rows, nextStage = "next_stage", adaptive, gradualEpochsDone = "gradual_epochs_done"
         case phaseStep = "phase_step", optimizerStepCount = "optimizer_step_count"
-        case shuffleState = "shuffle_state", scorerState = "scorer_state", warnings
+        case shuffleState = "shuffle_state", scorerState = "scorer_state", warnings, modelRandomState = "model_random_state"
     }
 }
 
@@ -63,9 +66,3 @@ public struct RunInterrupted: Error, LocalizedError, Equatable {
         "interrupted; the reports in \(runDirectory) are complete up to the last finished stage. Continue with: topiary run SPEC --resume \(runDirectory)"
     }
 }
-
-extension SeededGenerator {
-    var stateArray: [UInt64] { [state.0, state.1, state.2, state.3] }
-    init(stateArray s: [UInt64]) { self.init(state: (s[0], s[1], s[2], s[3])) }
-}
-import TopiaryTensor

@@ -1,3 +1,4 @@
+import TopiaryNN
 import Foundation
 
 /// report.json: the resolved spec, the environment, and every stage with per-layer detail.
@@ -17,6 +18,8 @@ public struct RunReport: Codable, Sendable, Equatable {
     public var environment: RunEnvironment
     public var dataRows: DataRows
     public var model: ModelSummary
+    /// The task: its metrics and which one decides (reports of earlier versions: classification).
+    public var task: TaskRecord = .classification
     public var stages: [StageRecord]
     public var totalSeconds: Double
     /// When the run was resumed from a checkpoint (ISO 8601), oldest first.
@@ -45,7 +48,7 @@ public struct RunReport: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case schemaVersion = "schema_version", status, error, experiment, runID = "run_id", quick, spec, environment
-        case dataRows = "data_rows", model, stages, totalSeconds = "total_seconds", resumedAt = "resumed_at"
+        case dataRows = "data_rows", model, task, stages, totalSeconds = "total_seconds", resumedAt = "resumed_at"
         case breakEven = "break_even", warnings, invocation
     }
 
@@ -75,7 +78,17 @@ public struct RunReport: Codable, Sendable, Equatable {
         environment = try c.decode(RunEnvironment.self, forKey: .environment)
         dataRows = try c.decode(DataRows.self, forKey: .dataRows)
         model = try c.decode(ModelSummary.self, forKey: .model)
+        task = try c.decodeIfPresent(TaskRecord.self, forKey: .task) ?? .classification
         stages = try c.decode([StageRecord].self, forKey: .stages)
+        // Every stage carries the deciding metric of both splits: comparisons and the
+        // adaptive policy stand on it.
+        for (index, stage) in stages.enumerated() {
+            for split in ["test", "val"] where stage.metric(split, task.deciding) == nil {
+                let key = AnyCodingKey(stringValue: "\(split)_\(task.deciding)")
+                throw DecodingError.keyNotFound(key, .init(codingPath: [CodingKeys.stages, AnyCodingKey(stringValue: "[\(index)]")],
+                                                           debugDescription: "a stage without its \(task.deciding)"))
+            }
+        }
         totalSeconds = try c.decode(Double.self, forKey: .totalSeconds)
         resumedAt = try c.decodeIfPresent([String].self, forKey: .resumedAt) ?? []
         warnings = try c.decodeIfPresent([String].self, forKey: .warnings) ?? []
@@ -94,6 +107,7 @@ public struct RunReport: Codable, Sendable, Equatable {
         try c.encode(environment, forKey: .environment)
         try c.encode(dataRows, forKey: .dataRows)
         try c.encode(model, forKey: .model)
+        try c.encode(task, forKey: .task)
         try c.encode(stages, forKey: .stages)
         try c.encode(totalSeconds, forKey: .totalSeconds)
         try c.encode(resumedAt, forKey: .resumedAt)
@@ -105,7 +119,7 @@ public struct RunReport: Codable, Sendable, Equatable {
     /// Writes stages.csv, layers.csv, the charts and then report.json into `directory`, each
     /// atomically.
     public func write(to directory: String) throws {
-        let stageColumns = ReportColumns.stages(latencyBatchSizes: spec.measurement.latencyBatchSizes)
+        let stageColumns = ReportColumns.stages(latencyBatchSizes: spec.measurement.latencyBatchSizes, task: task)
         try AtomicFile.write(ReportColumns.csv(stageColumns, stages), to: directory + "/stages.csv")
         let layerRows = stages.flatMap { stage in stage.layers.map { (stage: stage.stage, layer: $0) } }
         try AtomicFile.write(ReportColumns.csv(ReportColumns.layers(latencyBatchSizes: spec.measurement.latencyBatchSizes), layerRows),
@@ -179,4 +193,24 @@ public struct BreakEven: Codable, Sendable, Equatable {
         layers = try c.decode([String: [String: Double?]].self, forKey: .layers)
         model = try c.decode([String: Double?].self, forKey: .model)
     }
+}
+
+/// What report.json says about the task: its kind, its metrics (names, meanings,
+/// directions) and the one that decides, so a reader needs no code to interpret a report.
+public struct TaskRecord: Codable, Sendable, Equatable {
+    public var kind: String
+    public var metrics: [MetricDefinition]
+    public var deciding: String
+
+    public init(_ task: any Task) {
+        kind = task.kind
+        metrics = task.metrics
+        deciding = task.decidingMetric.name
+    }
+
+    public static let classification = TaskRecord(ClassificationTask())
+
+    public var decidingMetric: MetricDefinition { metrics.first { $0.name == deciding }! }
+
+    enum CodingKeys: String, CodingKey { case kind, metrics, deciding = "deciding_metric" }
 }

@@ -9,25 +9,27 @@ import TopiaryTensor
 /// spec's dense training, every prunable layer in turn is pruned (the spec's scorer within
 /// the layer, calibrated as a run is: pruning.calibration_split, movement since dense
 /// training) to each sparsity of a grid, with no retraining, from the same dense weights;
-/// the validation accuracy (decisions) and test accuracy (reporting) are recorded.
+/// the task's deciding metric on the validation split (decisions) and the test set
+/// (reporting) is recorded.
 public struct SensitivityAnalysis {
     public struct Point: Codable, Sendable, Equatable {
         public let layer: String
         public let sparsity: Double
-        public let valAccuracy: Double
-        public let testAccuracy: Double
-        enum CodingKeys: String, CodingKey { case layer, sparsity, valAccuracy = "val_accuracy", testAccuracy = "test_accuracy" }
+        public let validation: Double
+        public let test: Double
+        /// How much worse validation is than dense, in the metric's change unit (accuracy points).
+        public let worsening: Double
     }
 
     public struct Result: Codable, Sendable {
         public let spec: ExperimentSpec
-        public let denseValAccuracy: Double
-        public let denseTestAccuracy: Double
+        public let metric: MetricDefinition
+        public let denseValidation: Double
+        public let denseTest: Double
         public let layerSizes: [String: Int]
         public let points: [Point]
         enum CodingKeys: String, CodingKey {
-            case spec, denseValAccuracy = "dense_val_accuracy", denseTestAccuracy = "dense_test_accuracy"
-            case layerSizes = "layer_sizes", points
+            case spec, metric, denseValidation = "dense_validation", denseTest = "dense_test", layerSizes = "layer_sizes", points
         }
     }
 
@@ -41,8 +43,9 @@ public struct SensitivityAnalysis {
         let model = runner.model
         try runner.trainDense()
         let dense = model.store.values.copy(), denseMasks = model.store.masks.copy()
-        let denseVal = Evaluation.measure(model, on: runner.data.validation).accuracy
-        let denseTest = Evaluation.measure(model, on: runner.data.test).accuracy
+        let metric = runner.task.decidingMetric
+        func evaluate(_ data: Dataset) -> Double { Evaluation.measure(model, task: runner.task, on: data)[metric.name]! }
+        let denseVal = evaluate(runner.data.validation), denseTest = evaluate(runner.data.test)
         let scorer = try ScorerRegistry.make(spec.pruning.scorer, options: spec.pruning.scorerOptions ?? [:])!
         var points: [Point] = []
         for target in runner.targets {
@@ -52,18 +55,18 @@ public struct SensitivityAnalysis {
                 var context = runner.scoringContext(generator: SeededGenerator(seed: spec.seed, stream: "sensitivity"))
                 let scores = try scorer.scores(for: [target], context: &context)
                 try UnstructuredPruner(scope: .perLayer).prune([target], scores: scores, to: sparsity)
-                points.append(Point(layer: target.layerName, sparsity: sparsity,
-                                    valAccuracy: Evaluation.measure(model, on: runner.data.validation).accuracy,
-                                    testAccuracy: Evaluation.measure(model, on: runner.data.test).accuracy))
-                options.progress?(String(format: "%@ at %.2f: validation %.4f", target.layerName, sparsity, points.last!.valAccuracy))
+                let validation = evaluate(runner.data.validation)
+                points.append(Point(layer: target.layerName, sparsity: sparsity, validation: validation, test: evaluate(runner.data.test),
+                                    worsening: metric.worsening(from: denseVal, to: validation)))
+                options.progress?(String(format: "%@ at %.2f: validation %@ %.4f", target.layerName, sparsity, metric.name, validation))
             }
         }
-        return Result(spec: spec, denseValAccuracy: denseVal, denseTestAccuracy: denseTest,
+        return Result(spec: spec, metric: metric, denseValidation: denseVal, denseTest: denseTest,
                       layerSizes: Dictionary(uniqueKeysWithValues: runner.targets.map { ($0.layerName, $0.count) }), points: points)
     }
 
-    /// Per-layer targets reaching `globalSparsity` over the layers: one tolerated drop of
-    /// validation accuracy for all layers, each taking the highest grid sparsity within it;
+    /// Per-layer targets reaching `globalSparsity` over the layers: one tolerated worsening
+    /// of the validation metric for all layers, each taking the highest grid sparsity within it;
     /// the smallest drop that reaches the global target (bisection). nil when even the
     /// grid's highest sparsities do not reach it.
     public static func targets(_ result: Result, globalSparsity: Double) -> [String: Double]? {
@@ -71,13 +74,14 @@ public struct SensitivityAnalysis {
         let total = Double(result.layerSizes.values.reduce(0, +))
         func choice(_ drop: Double) -> [String: Double] {
             Dictionary(uniqueKeysWithValues: layers.map { layer in
-                let within = result.points.filter { $0.layer == layer && result.denseValAccuracy - $0.valAccuracy <= drop }
+                let within = result.points.filter { $0.layer == layer && $0.worsening <= drop }
                 return (layer, within.map(\.sparsity).max() ?? 0)
             })
         }
         func reached(_ c: [String: Double]) -> Double { layers.reduce(0) { $0 + c[$1]! * Double(result.layerSizes[$1]!) } / total }
-        guard reached(choice(1)) >= globalSparsity else { return nil }
-        var (low, high) = (-1e-9, 1.0)
+        let worst = max(result.points.map(\.worsening).max() ?? 0, 0) + 1
+        guard reached(choice(worst)) >= globalSparsity else { return nil }
+        var (low, high) = (-1e-9, worst)
         for _ in 0..<50 {
             let middle = (low + high) / 2
             if reached(choice(middle)) >= globalSparsity { high = middle } else { low = middle }
@@ -85,11 +89,11 @@ public struct SensitivityAnalysis {
         return choice(high)
     }
 
+    /// `val_drop` is the worsening in the metric's change unit (accuracy points, or a fraction).
     public static func csv(_ result: Result) -> String {
-        var text = "layer,sparsity,val_accuracy,test_accuracy,val_drop\n"
-        for p in result.points {
-            text += "\(p.layer),\(p.sparsity),\(p.valAccuracy),\(p.testAccuracy),\(result.denseValAccuracy - p.valAccuracy)\n"
-        }
+        let name = result.metric.name
+        var text = "layer,sparsity,val_\(name),test_\(name),val_drop\n"
+        for p in result.points { text += "\(p.layer),\(p.sparsity),\(p.validation),\(p.test),\(p.worsening)\n" }
         return text
     }
 }

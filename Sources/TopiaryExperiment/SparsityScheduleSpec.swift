@@ -1,3 +1,4 @@
+import TopiaryNN
 import TopiarySparsity
 
 /// `pruning.schedule:` — a schedule other than an explicit `stages:` list.
@@ -6,7 +7,9 @@ import TopiarySparsity
 ///     kind: geometric   fraction, stages, epochs            (s_k = 1 − (1 − fraction)^k)
 ///     kind: agp         final_sparsity, frequency, pruning_steps, epochs,
 ///                       initial_sparsity (0), start_step (0)
-///     kind: adaptive    epochs, tolerance_points (0.5), initial_step (0.5), minimum_step (0.03),
+///     kind: adaptive    epochs, tolerance_points (0.5, accuracy) or tolerance (in the task's
+///                       deciding metric's change unit: points for accuracy, a fraction for RMSE
+///                       or loss; default 0.02), initial_step (0.5), minimum_step (0.03),
 ///                       maximum_retries (8), maximum_sparsity (0.99), maximum_stages (16)
 /// `epochs` is retraining epochs per stage, except for agp: the epochs of its one phase.
 public struct SparsityScheduleSpec: Codable, Sendable, Equatable {
@@ -22,6 +25,7 @@ public struct SparsityScheduleSpec: Codable, Sendable, Equatable {
     public var frequency: Int?
     public var pruningSteps: Int?
     public var tolerancePoints: Double?
+    public var tolerance: Double?
     public var initialStep: Double?
     public var minimumStep: Double?
     public var maximumRetries: Int?
@@ -31,7 +35,7 @@ public struct SparsityScheduleSpec: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case kind, epochs, finalSparsity = "final_sparsity", stages, fraction
         case initialSparsity = "initial_sparsity", startStep = "start_step", frequency, pruningSteps = "pruning_steps"
-        case tolerancePoints = "tolerance_points", initialStep = "initial_step", minimumStep = "minimum_step"
+        case tolerancePoints = "tolerance_points", tolerance, initialStep = "initial_step", minimumStep = "minimum_step"
         case maximumRetries = "maximum_retries", maximumSparsity = "maximum_sparsity", maximumStages = "maximum_stages"
     }
 
@@ -40,7 +44,7 @@ public struct SparsityScheduleSpec: Codable, Sendable, Equatable {
         .linear: ([.finalSparsity, .stages], []),
         .geometric: ([.fraction, .stages], []),
         .agp: ([.finalSparsity, .frequency, .pruningSteps], [.initialSparsity, .startStep]),
-        .adaptive: ([], [.tolerancePoints, .initialStep, .minimumStep, .maximumRetries, .maximumSparsity, .maximumStages]),
+        .adaptive: ([], [.tolerancePoints, .tolerance, .initialStep, .minimumStep, .maximumRetries, .maximumSparsity, .maximumStages]),
     ]
 
     public init(from decoder: any Decoder) throws {
@@ -66,6 +70,8 @@ public struct SparsityScheduleSpec: Codable, Sendable, Equatable {
         frequency = try c.decodeIfPresent(Int.self, forKey: .frequency)
         pruningSteps = try c.decodeIfPresent(Int.self, forKey: .pruningSteps)
         tolerancePoints = try c.decodeIfPresent(Double.self, forKey: .tolerancePoints)
+        tolerance = try c.decodeIfPresent(Double.self, forKey: .tolerance)
+        if tolerance != nil && tolerancePoints != nil { throw decoder.problem(CodingKeys.tolerance, "give tolerance_points or tolerance, not both.") }
         initialStep = try c.decodeIfPresent(Double.self, forKey: .initialStep)
         minimumStep = try c.decodeIfPresent(Double.self, forKey: .minimumStep)
         maximumRetries = try c.decodeIfPresent(Int.self, forKey: .maximumRetries)
@@ -87,6 +93,7 @@ public struct SparsityScheduleSpec: Codable, Sendable, Equatable {
         if let f = frequency { try check(f >= 1, .frequency, "must be >= 1, got \(f).") }
         if let n = pruningSteps { try check(n >= 1, .pruningSteps, "must be >= 1, got \(n).") }
         if let t = tolerancePoints { try check(t >= 0 && t < 100, .tolerancePoints, "must lie in [0, 100) accuracy points, got \(t).") }
+        if let t = tolerance { try check(t >= 0 && t.isFinite, .tolerance, "must be a finite number >= 0, got \(t).") }
         if let s = initialStep { try check(s > 0 && s < 1, .initialStep, "must lie in (0, 1): the fraction of remaining weights an attempt prunes, got \(s).") }
         if let s = minimumStep { try check(s > 0 && s <= (initialStep ?? 0.5), .minimumStep, "must lie in (0, initial_step], got \(s).") }
         if let r = maximumRetries { try check(r >= 0, .maximumRetries, "must be >= 0, got \(r).") }
@@ -94,14 +101,17 @@ public struct SparsityScheduleSpec: Codable, Sendable, Equatable {
         if let n = maximumStages { try check(n >= 1, .maximumStages, "must be >= 1, got \(n).") }
     }
 
-    public var resolved: SparsityScheduleSpec {
+    /// Defaults filled; the adaptive tolerance's default depends on the task's deciding metric
+    /// (0.5 accuracy points for classification, a 2 % relative worsening otherwise).
+    public func resolved(task: TaskKind) -> SparsityScheduleSpec {
         var r = self
         switch kind {
         case .agp:
             r.initialSparsity = initialSparsity ?? 0
             r.startStep = startStep ?? 0
         case .adaptive:
-            r.tolerancePoints = tolerancePoints ?? 0.5
+            if tolerance == nil { r.tolerancePoints = tolerancePoints ?? (task == .classification ? 0.5 : nil) }
+            if r.tolerancePoints == nil { r.tolerance = tolerance ?? 0.02 }
             r.initialStep = initialStep ?? 0.5
             r.minimumStep = minimumStep ?? 0.03
             r.maximumRetries = maximumRetries ?? 8
@@ -127,7 +137,7 @@ extension PruningSpec {
     /// The plan of a resolved spec (exactly one of `stages` and `schedule` is set).
     public var plan: PruningPlan {
         if let stages { return .staged(stages) }
-        let s = schedule!.resolved
+        let s = schedule!
         switch s.kind {
         case .linear:
             return .staged(StagedSchedule.linear(finalSparsity: s.finalSparsity!, stages: s.stages!).map { StageSpec(sparsity: $0, epochs: s.epochs) })
@@ -138,7 +148,7 @@ extension PruningSpec {
                                             startStep: s.startStep!, frequency: s.frequency!, pruningSteps: s.pruningSteps!),
                             epochs: s.epochs)
         case .adaptive:
-            return .adaptive(AdaptivePolicy(tolerance: s.tolerancePoints! / 100, initialStep: s.initialStep!,
+            return .adaptive(AdaptivePolicy(tolerance: s.tolerance ?? s.tolerancePoints!, initialStep: s.initialStep!,
                                             minimumStep: s.minimumStep!, maximumRetries: s.maximumRetries!,
                                             maximumSparsity: s.maximumSparsity!, maximumStages: s.maximumStages!),
                              epochsPerAttempt: s.epochs)

@@ -18,10 +18,10 @@ public struct StageRecord: Codable, Sendable, Equatable {
     /// Alive prunable weights.
     public var nonzeros: Int
     public var prunableWeights: Int
-    public var testAccuracy: Double
-    public var testLoss: Double
-    public var valAccuracy: Double
-    public var valLoss: Double
+    /// The task's metrics by split: `test_loss`, `test_accuracy`, `val_rmse`, …, and the
+    /// int8 model's test metrics as `int8_test_<metric>`. Written as top-level keys of the
+    /// stage (the same place earlier reports had `test_accuracy`).
+    public var metrics: [String: Double]
     /// Mean training loss over the last epoch of this stage (nil with 0 epochs).
     public var trainLoss: Double?
     public var epochs: Int
@@ -41,8 +41,6 @@ public struct StageRecord: Codable, Sendable, Equatable {
     public var bestEngine: [String: String] = [:]
     /// Per batch size: the auto mode's per-layer choice.
     public var autoEngines: [String: [String]] = [:]
-    /// Test accuracy of the int8-quantized model (per-row symmetric weights).
-    public var int8TestAccuracy: Double?
     /// Multiply-adds ×2 per sample: all weights, and only the surviving ones.
     public var flopsDense = 0
     public var flopsEffective = 0
@@ -54,14 +52,19 @@ public struct StageRecord: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case stage, status, targetSparsity = "target_sparsity", sparsity, nonzeros, prunableWeights = "prunable_weights"
-        case testAccuracy = "test_accuracy", testLoss = "test_loss", valAccuracy = "val_accuracy", valLoss = "val_loss"
         case trainLoss = "train_loss", epochs, trainEpochSeconds = "train_epoch_seconds", trainSeconds = "train_seconds"
         case scoreSeconds = "score_seconds", selectSeconds = "select_seconds", latency
         case denseBytes = "dense_bytes", csrBytes = "csr_bytes", peakRSSBytes = "peak_rss_bytes", layers
         case bytesByEngine = "bytes_by_engine", bestEngine = "best_engine", autoEngines = "auto_engines"
-        case int8TestAccuracy = "int8_test_accuracy", flopsDense = "flops_dense", flopsEffective = "flops_effective"
+        case flopsDense = "flops_dense", flopsEffective = "flops_effective"
         case latencyThreads = "latency_threads", scoreAgreement = "score_agreement"
     }
+
+    /// The metric `name` of `split` ("test", "val", "int8_test"), e.g. metric("test", "accuracy").
+    public func metric(_ split: String, _ name: String) -> Double? { metrics["\(split)_\(name)"] }
+
+    /// Splits whose metrics stage rows carry, as key prefixes.
+    public static let metricSplits = ["test", "val", "int8_test"]
 
     /// Whole-model latency of the dense engine at `batch`.
     public func latency(batch: Int) -> LatencyRecord? { latency(batch: batch, engine: "dense") }
@@ -134,10 +137,12 @@ extension StageRecord {
         sparsity = try c.decode(Double.self, forKey: .sparsity)
         nonzeros = try c.decode(Int.self, forKey: .nonzeros)
         prunableWeights = try c.decode(Int.self, forKey: .prunableWeights)
-        testAccuracy = try c.decode(Double.self, forKey: .testAccuracy)
-        testLoss = try c.decode(Double.self, forKey: .testLoss)
-        valAccuracy = try c.decode(Double.self, forKey: .valAccuracy)
-        valLoss = try c.decode(Double.self, forKey: .valLoss)
+        // Metrics: every numeric key with a split prefix.
+        let dynamic = try decoder.container(keyedBy: AnyCodingKey.self)
+        metrics = [:]
+        for key in dynamic.allKeys where StageRecord.metricSplits.contains(where: { key.stringValue.hasPrefix($0 + "_") }) {
+            if let value = try? dynamic.decode(Double.self, forKey: key) { metrics[key.stringValue] = value }
+        }
         trainLoss = try c.decodeIfPresent(Double.self, forKey: .trainLoss)
         epochs = try c.decode(Int.self, forKey: .epochs)
         trainEpochSeconds = try c.decodeIfPresent(Double.self, forKey: .trainEpochSeconds)
@@ -152,11 +157,42 @@ extension StageRecord {
         bytesByEngine = try c.decodeIfPresent([String: Int].self, forKey: .bytesByEngine) ?? [:]
         bestEngine = try c.decodeIfPresent([String: String].self, forKey: .bestEngine) ?? [:]
         autoEngines = try c.decodeIfPresent([String: [String]].self, forKey: .autoEngines) ?? [:]
-        int8TestAccuracy = try c.decodeIfPresent(Double.self, forKey: .int8TestAccuracy)
         flopsDense = try c.decodeIfPresent(Int.self, forKey: .flopsDense) ?? 0
         flopsEffective = try c.decodeIfPresent(Int.self, forKey: .flopsEffective) ?? 0
         latencyThreads = try c.decodeIfPresent(Int.self, forKey: .latencyThreads) ?? 1
         scoreAgreement = try c.decodeIfPresent([ScoreAgreement].self, forKey: .scoreAgreement) ?? []
+    }
+}
+
+extension StageRecord {
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(stage, forKey: .stage)
+        try c.encode(status, forKey: .status)
+        try c.encode(targetSparsity, forKey: .targetSparsity)
+        try c.encode(sparsity, forKey: .sparsity)
+        try c.encode(nonzeros, forKey: .nonzeros)
+        try c.encode(prunableWeights, forKey: .prunableWeights)
+        try c.encodeIfPresent(trainLoss, forKey: .trainLoss)
+        try c.encode(epochs, forKey: .epochs)
+        try c.encodeIfPresent(trainEpochSeconds, forKey: .trainEpochSeconds)
+        try c.encode(trainSeconds, forKey: .trainSeconds)
+        try c.encode(scoreSeconds, forKey: .scoreSeconds)
+        try c.encode(selectSeconds, forKey: .selectSeconds)
+        try c.encode(latency, forKey: .latency)
+        try c.encode(denseBytes, forKey: .denseBytes)
+        try c.encode(csrBytes, forKey: .csrBytes)
+        try c.encode(peakRSSBytes, forKey: .peakRSSBytes)
+        try c.encode(layers, forKey: .layers)
+        try c.encode(bytesByEngine, forKey: .bytesByEngine)
+        try c.encode(bestEngine, forKey: .bestEngine)
+        try c.encode(autoEngines, forKey: .autoEngines)
+        try c.encode(flopsDense, forKey: .flopsDense)
+        try c.encode(flopsEffective, forKey: .flopsEffective)
+        try c.encode(latencyThreads, forKey: .latencyThreads)
+        try c.encode(scoreAgreement, forKey: .scoreAgreement)
+        var dynamic = encoder.container(keyedBy: AnyCodingKey.self)
+        for (name, value) in metrics { try dynamic.encode(value, forKey: AnyCodingKey(stringValue: name)) }
     }
 }
 

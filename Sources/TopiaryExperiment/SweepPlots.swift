@@ -40,22 +40,24 @@ public enum SweepPlots {
         guard !curves.isEmpty else { return [] }
         let xLabel = "sparsity of prunable weights (fraction)"
         var files: [(String, String)] = []
+        let metric = (sweep.spec.task ?? .classification).make().decidingMetric, name = metric.name
 
-        var accuracy = SVGChart(title: "\(sweep.spec.name): test accuracy vs sparsity (mean ± sd)", xLabel: xLabel, yLabel: "test accuracy (fraction)")
+        var chart = SVGChart(title: "\(sweep.spec.name): test \(name) vs sparsity (mean ± sd)", xLabel: xLabel, yLabel: "test \(name)")
         for curve in curves {
-            let (points, errors) = curve.points { $0.testAccuracy }
-            accuracy.series.append(.init(name: "\(curve.configuration) (n=\(curve.replicates))", points: points, errors: errors))
+            let (points, errors) = curve.points { $0.metric("test", name) }
+            chart.series.append(.init(name: "\(curve.configuration) (n=\(curve.replicates))", points: points, errors: errors))
         }
         let dense = curves.flatMap { $0.levels.filter { $0.key == 0 }.flatMap(\.stages) }
         if !dense.isEmpty {
-            let mean = ReplicateStatistics.mean(dense.map(\.testAccuracy))
-            accuracy.references = [("dense test \(String(format: "%.4f", mean)) (mean)", mean)]
-            if case .adaptive(let policy, _) = sweep.spec.pruning.plan {
-                let validation = ReplicateStatistics.mean(dense.map(\.valAccuracy))
-                accuracy.band = ("adaptive tolerance (validation)", validation - policy.tolerance, validation)
+            let mean = ReplicateStatistics.mean(dense.compactMap { $0.metric("test", name) })
+            chart.references = [("dense test \(String(format: "%.4f", mean)) (mean)", mean)]
+            if case .adaptive(let policy, _) = sweep.spec.resolved.pruning.plan {
+                let validation = ReplicateStatistics.mean(dense.compactMap { $0.metric("val", name) })
+                let limit = metric.limit(from: validation, tolerance: policy.tolerance)
+                chart.band = ("adaptive tolerance (validation)", min(validation, limit), max(validation, limit))
             }
         }
-        files.append(("accuracy.svg", accuracy.svg))
+        files.append(("\(name).svg", chart.svg))
 
         for batch in sweep.spec.measurement.latencyBatchSizes {
             var chart = SVGChart(title: "whole-model latency, batch \(batch) (mean ± sd)", xLabel: xLabel, yLabel: "median latency (µs)")
@@ -105,12 +107,13 @@ public enum SweepPlots {
         """
         for chart in charts { html += "<p><img src=\"\(chart)\" alt=\"\(chart)\"></p>\n" }
         if let comparisonMarkdown { html += "<h2>Comparison (compare.md)</h2><pre>\(escape(comparisonMarkdown))</pre>\n" }
-        html += "<h2>Per configuration</h2><table><tr><th>configuration</th><th>n</th><th>target</th><th>sparsity</th><th>test acc</th><th>val acc</th></tr>\n"
+        let name = (sweep.spec.task ?? .classification).make().decidingMetric.name
+        html += "<h2>Per configuration</h2><table><tr><th>configuration</th><th>n</th><th>target</th><th>sparsity</th><th>test \(name)</th><th>val \(name)</th></tr>\n"
         for curve in curves {
             for level in curve.levels {
                 html += "<tr><td>\(escape(curve.configuration))</td><td>\(level.stages.count)</td><td>\(String(format: "%.5f", RunComparison.target(level.key)))</td>"
                 html += "<td>\(String(format: "%.5f", ReplicateStatistics.mean(level.stages.map(\.sparsity))))</td>"
-                html += "<td>\(meanSD(level.stages.map(\.testAccuracy)))</td><td>\(meanSD(level.stages.map(\.valAccuracy)))</td></tr>\n"
+                html += "<td>\(meanSD(level.stages.compactMap { $0.metric("test", name) }))</td><td>\(meanSD(level.stages.compactMap { $0.metric("val", name) }))</td></tr>\n"
             }
         }
         html += "</table><h2>Points</h2><ul>\n"

@@ -95,7 +95,8 @@ public struct SweepRunner {
     public func writeSummary(runDirectory: ((Int) -> String)? = nil, progress: ((String) -> Void)? = nil) throws -> SweepSummary {
         let pointDirectory = runDirectory ?? self.pointDirectory
         let keys = Array(Set(points.flatMap { $0.parameters.map(\.0) })).sorted()
-        var csv = (["point", "label"] + keys + ["status"] + SweepRunner.stageColumns).joined(separator: ",") + "\n"
+        let deciding = (spec.task ?? .classification).make().decidingMetric.name
+        var csv = (["point", "label"] + keys + ["status"] + SweepRunner.stageColumns(deciding)).joined(separator: ",") + "\n"
         var entries: [SweepEntry] = []
         for (index, point) in points.enumerated() {
             let report = try? RunReport.read(from: pointDirectory(index))
@@ -105,7 +106,7 @@ public struct SweepRunner {
             guard let report else { continue }
             let values = keys.map { key in point.parameters.first { $0.0 == key }?.1 ?? "" }
             for stage in report.stages {
-                let cells = SweepRunner.stageCells(stage)
+                let cells = SweepRunner.stageCells(stage, deciding: deciding)
                 csv += ([String(index), point.label] + values + [report.status.rawValue] + cells).joined(separator: ",") + "\n"
             }
         }
@@ -130,13 +131,16 @@ public struct SweepRunner {
         return outcome
     }
 
-    static let stageColumns = ["stage", "stage_status", "target_sparsity", "sparsity", "test_accuracy", "val_accuracy",
-                               "int8_test_accuracy", "train_epoch_seconds", "latency_b1_dense_median_us", "best_engine_b1",
-                               "csr_bytes"]
+    /// sweep.csv's stage columns: the task's deciding metric on test, validation and int8.
+    static func stageColumns(_ deciding: String) -> [String] {
+        ["stage", "stage_status", "target_sparsity", "sparsity", "test_\(deciding)", "val_\(deciding)",
+         "int8_test_\(deciding)", "train_epoch_seconds", "latency_b1_dense_median_us", "best_engine_b1", "csr_bytes"]
+    }
 
-    static func stageCells(_ s: StageRecord) -> [String] {
-        [String(s.stage), s.status.rawValue, "\(s.targetSparsity)", "\(s.sparsity)", "\(s.testAccuracy)", "\(s.valAccuracy)",
-         s.int8TestAccuracy.map { "\($0)" } ?? "", s.trainEpochSeconds.map { "\($0)" } ?? "",
+    static func stageCells(_ s: StageRecord, deciding: String) -> [String] {
+        [String(s.stage), s.status.rawValue, "\(s.targetSparsity)", "\(s.sparsity)"]
+            + ["test", "val", "int8_test"].map { s.metric($0, deciding).map { "\($0)" } ?? "" }
+            + [s.trainEpochSeconds.map { "\($0)" } ?? "",
          s.latency(batch: 1).map { "\($0.medianMicroseconds)" } ?? "", s.bestEngine["1"] ?? "", String(s.csrBytes)]
     }
 }

@@ -4,16 +4,16 @@ import TopiaryNN
 import TopiaryOptim
 import TopiaryTensor
 
-/// Mini-batch training of a model: forward, loss, backward, masked optimizer step.
+/// Mini-batch training of a model: forward, the task's loss, backward, masked optimizer step.
 /// One trainer serves one phase (dense training, or one stage's retraining); the learning
 /// rate follows `schedule` over the phase's optimizer steps.
 public final class Trainer {
-    public let model: Sequential
+    public let model: any Model
+    public let task: any Task
     public let optimizer: any Optimizer
     public let schedule: LearningRateSchedule
     public let batches: BatchIterator
     public private(set) var step = 0
-    private let loss = SoftmaxCrossEntropy()
 
     /// Called after every optimizer step with the step's index (gradual pruning updates masks
     /// here; rewinding snapshots weights here).
@@ -24,9 +24,10 @@ public final class Trainer {
 
     /// - Parameter startStep: the schedule position of the first step (a schedule that spans
     ///   several stages continues where the previous stage stopped).
-    public init(model: Sequential, optimizer: any Optimizer, schedule: LearningRateSchedule, batches: BatchIterator,
+    public init(model: any Model, task: any Task, optimizer: any Optimizer, schedule: LearningRateSchedule, batches: BatchIterator,
                 startStep: Int = 0) {
         self.model = model
+        self.task = task
         self.optimizer = optimizer
         self.schedule = schedule
         self.batches = batches
@@ -41,11 +42,12 @@ public final class Trainer {
         var lossSum = 0.0
         var batchCount = 0
         let start = monotonicNanoseconds()
+        model.setTraining(true)
         try batches.forEachBatch(shuffle: true, generator: &generator) { batch in
             if interruptible, RunInterruption.requested { throw TrainingInterrupted() }
             model.store.zeroGrads()
-            let logits = model.forward(batch.inputs)
-            let (batchLoss, gradient) = loss.lossAndGradient(logits: logits, labels: batch.labels)
+            let output = model.forward(batch.inputs)
+            let (batchLoss, gradient) = task.lossAndGradient(output: output, targets: batch.targets)
             // Before the step: the weights stay the last finite ones, for the diagnosis.
             guard batchLoss.isFinite else { throw NonFiniteLoss(step: step, loss: batchLoss, learningRate: schedule(step)) }
             model.backward(gradient)

@@ -1,11 +1,13 @@
 import CTopiaryKernels
 import TopiaryTensor
 
-/// One Linear layer (+ optional ReLU) prepared for an engine.
+/// One weight matrix (rows × fan-in) plus its bias and an optional fused ReLU, prepared for an
+/// engine: a Linear layer, or a convolution applied to unrolled patches.
 ///
 /// Layouts: a batch of one is a vector; larger batches run either batch-major (B, features),
 /// as training does, or features-major (features, B), where a sparse row's nonzeros each
-/// add a contiguous row of the input to the output.
+/// add a contiguous row of the input to the output (a convolution's unrolled patches are
+/// features-major already: (fan-in, positions)).
 public protocol LayerKernel: AnyObject, Sendable {
     var engine: InferenceEngine { get }
     var inFeatures: Int { get }
@@ -19,6 +21,8 @@ public protocol LayerKernel: AnyObject, Sendable {
     /// y (B, out) = act(x Wᵀ + b) for x (B, in); nil when the engine has no batch-major path.
     var supportsBatchMajor: Bool { get }
     func apply(batchMajor x: Tensor, into y: Tensor)
+    /// Whether `apply(featureMajor:)` exists (sample-by-sample formats have none).
+    var supportsFeatureMajor: Bool { get }
 }
 
 /// A kernel over one weight-matrix format plus a Float32 bias: its shape and bytes follow
@@ -37,6 +41,7 @@ extension FormatKernel {
 
 extension LayerKernel {
     public var supportsBatchMajor: Bool { false }
+    public var supportsFeatureMajor: Bool { true }
     public func apply(batchMajor x: Tensor, into y: Tensor) {
         fatalError("\(engine.rawValue) has no batch-major path")
     }

@@ -137,6 +137,7 @@ protocol SampleBySampleKernel: FormatKernel {
 
 extension SampleBySampleKernel {
     public var supportsBatchMajor: Bool { true }
+    public var supportsFeatureMajor: Bool { false }
     public func apply(vector x: Tensor, into y: Tensor) { apply(x.pointer, y.pointer) }
     public func apply(featureMajor xt: Tensor, into yt: Tensor, threads: Int) {
         fatalError("\(engine.rawValue) runs batch-major")

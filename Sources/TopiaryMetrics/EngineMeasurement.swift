@@ -36,58 +36,66 @@ public struct EngineMeasurement: Sendable {
     public static let wholeEngines: [InferenceEngine] = [.dense, .csr, .sell, .nm, .compact, .int8, .int8CSR]
 
     /// - Parameters:
-    ///   - inputs: real input rows (B, features) to time on; rows repeat when B exceeds them.
+    ///   - inputs: real inputs (N, inputShape…) to time on; they repeat when a batch is larger.
     ///   - repetitions: timed calls at batch 1; larger batches use a tenth (at least 5).
     /// - Parameter nOfM: the N:M shape of the masks, when they are N:M (enables nm).
-    public static func measure(_ model: Sequential, inputs: Tensor, batchSizes: [Int], repetitions: Int, warmup: Int,
+    /// A model without an inference program (`Model.inferencePlan` nil) is timed through its
+    /// own forward only, as `dense`.
+    public static func measure(_ model: any Model, inputs: Tensor, batchSizes: [Int], repetitions: Int, warmup: Int,
                                threads: Int, nOfM: (n: Int, m: Int)? = nil) -> EngineMeasurement {
         var result = EngineMeasurement()
-        let stack = LinearStack(model)
+        guard let program = InferenceProgram(model) else {
+            model.setTraining(false)
+            defer { model.setTraining(true) }
+            for batch in batchSizes {
+                let x = rows(inputs, batch)
+                let timing = LatencyHarness.measureInTurns(warmup: warmup, repetitions: batch == 1 ? repetitions : max(5, repetitions / 10),
+                                                           [{ _ = model.forward(x) }])
+                result.whole.append(Whole(engine: InferenceEngine.dense.rawValue, batchSize: batch, statistics: timing[0]))
+            }
+            result.bytes[InferenceEngine.dense.rawValue] = MemoryFootprint.denseBytes(model.parameters)
+            return result
+        }
         let prepared = wholeEngines.compactMap { engine in
-            InferenceModel.build(model, engine: engine, threads: threads, nOfM: nOfM).map { (engine, $0) }
+            InferenceModel.build(program, engine: engine, threads: threads, nOfM: nOfM).map { (engine, $0) }
         }
         for (engine, model) in prepared {
             result.bytes[engine.rawValue] = model.bytes
             result.prepared[engine.rawValue] = model
         }
-        // Each layer's kernel per engine, built (compressed, quantized) once for every batch size.
-        let layerKernels = stack.layers.map { layer in
-            perLayerEngines.compactMap { engine in InferenceModel.makeKernel(layer, engine, nOfM: nOfM).map { (engine, $0) } }
+        let dense = result.prepared[InferenceEngine.dense.rawValue]!
+        // Each matrix's kernel per engine, built (compressed, quantized) once for every batch size.
+        let matrixKernels = program.matrices.map { matrix in
+            perLayerEngines.compactMap { engine in InferenceModel.makeKernel(matrix, engine, nOfM: nOfM).map { (engine, $0) } }
         }
         for batch in batchSizes {
             let x = rows(inputs, batch)
             let reps = batch == 1 ? repetitions : max(5, repetitions / 10)
-            // Per layer: each layer timed alone on its real input (the dense model's
-            // activations), in the layout the engine uses at this batch size, its engines in turns.
-            var activation = x
-            let layerInputs: [Tensor] = stack.layers.map { layer in
-                let input = activation.copy()
-                let kernel = DenseKernel(weight: layer.weight, bias: layer.bias, relu: layer.relu)
-                let output = Tensor(zeros: [batch, layer.weight.rows])
-                kernel.apply(batchMajor: activation, into: output)
-                activation = output
-                return input
-            }
+            // Per matrix: each timed alone on its real input (the dense model's activations),
+            // as the whole model runs it at this batch size, its engines in turns.
+            let matrixInputs = dense.matrixInputs(x)
             var chosen: [InferenceEngine] = []
-            for (index, (layer, input)) in zip(stack.layers, layerInputs).enumerated() {
-                let kernels = layerKernels[index]
-                let timings = timeInTurns(kernels.map(\.1), input: input, repetitions: reps, warmup: warmup, threads: threads)
+            for (index, (matrix, input)) in zip(program.matrices, matrixInputs).enumerated() {
+                let kernels = matrixKernels[index]
+                let calls = kernels.map { dense.matrixCall(index, kernel: $0.1, input: input) }
+                let timings = LatencyHarness.measureInTurns(warmup: warmup, repetitions: reps, calls)
                 var best: (InferenceEngine, Double)?
                 for ((engine, kernel), statistics) in zip(kernels, timings) {
-                    result.perLayer.append(PerLayer(layer: layer.name, engine: engine, batchSize: batch,
+                    result.perLayer.append(PerLayer(layer: matrix.name, engine: engine, batchSize: batch,
                                                     statistics: statistics, bytes: kernel.bytes))
-                    // sell and nm have no features-major path: above batch 1 they cannot sit beside csr.
-                    let eligible = engine.isExact && (batch == 1 || engine.hasBatchKernel)
+                    // A Linear's sell and nm have no features-major path: above batch 1 they
+                    // cannot sit beside csr in one features-major run.
+                    let eligible = engine.isExact && (batch == 1 || engine.hasBatchKernel || matrix.geometry != nil)
                     if eligible, best == nil || statistics.medianMicroseconds < best!.1 {
                         best = (engine, statistics.medianMicroseconds)
                     }
                 }
                 chosen.append(best!.0)
             }
-            // Whole models in turns, the per-layer mix among them: per-layer times miss the
+            // Whole models in turns, the per-matrix mix among them: per-matrix times miss the
             // cost of switching layouts between layers, so auto is the fastest measured whole
             // model, the mix or a uniform exact engine.
-            let mixed = InferenceModel.build(model, engines: chosen, threads: threads, nOfM: nOfM)
+            let mixed = InferenceModel.build(program, engines: chosen, threads: threads, nOfM: nOfM)
             let contenders = prepared.map(\.1) + (mixed.map { [$0] } ?? [])
             let timings = LatencyHarness.measureInTurns(warmup: warmup, repetitions: reps, contenders.map { model in { _ = model.predict(x) } })
             for ((engine, _), statistics) in zip(prepared, timings) {
@@ -97,7 +105,7 @@ public struct EngineMeasurement: Sendable {
             for whole in result.whole where whole.batchSize == batch {
                 guard let engine = InferenceEngine(rawValue: whole.engine), engine.isExact,
                       auto == nil || whole.statistics.medianMicroseconds < auto!.statistics.medianMicroseconds else { continue }
-                auto = (Array(repeating: engine, count: stack.layers.count), whole.statistics)
+                auto = (Array(repeating: engine, count: program.matrices.count), whole.statistics)
             }
             if let auto {
                 result.autoEngines[batch] = auto.engines
@@ -107,31 +115,11 @@ public struct EngineMeasurement: Sendable {
         return result
     }
 
-    /// Layers' kernels timed in turns on one input: vector at batch 1, batch-major when the
-    /// engine has it, else features-major (the transpose is not part of a layer's time).
-    static func timeInTurns(_ kernels: [any LayerKernel], input: Tensor, repetitions: Int, warmup: Int, threads: Int) -> [LatencyStatistics] {
-        let batch = input.rows
-        let calls: [() -> Void] = kernels.map { kernel in
-            if batch == 1 {
-                let x = input.reshaped([kernel.inFeatures]), y = Tensor(zeros: [kernel.outFeatures])
-                return { kernel.apply(vector: x, into: y) }
-            }
-            if kernel.supportsBatchMajor {
-                let y = Tensor(zeros: [batch, kernel.outFeatures])
-                return { kernel.apply(batchMajor: input, into: y) }
-            }
-            let xt = Tensor(zeros: [kernel.inFeatures, batch]), yt = Tensor(zeros: [kernel.outFeatures, batch])
-            transpose(input, into: xt)
-            return { kernel.apply(featureMajor: xt, into: yt, threads: threads) }
-        }
-        return LatencyHarness.measureInTurns(warmup: warmup, repetitions: repetitions, calls)
-    }
-
-    /// `batch` rows of `inputs`, repeating them when there are fewer.
+    /// `batch` samples of `inputs` (N, shape…), repeating them when there are fewer.
     static func rows(_ inputs: Tensor, _ batch: Int) -> Tensor {
-        let x = Tensor(zeros: [batch, inputs.columns])
-        let d = inputs.columns
-        for r in 0..<batch { (x.pointer + r * d).update(from: inputs.pointer + (r % inputs.rows) * d, count: d) }
+        let d = inputs.sampleCount, n = inputs.shape[0]
+        let x = Tensor(zeros: [batch] + Array(inputs.shape.dropFirst()))
+        for r in 0..<batch { (x.pointer + r * d).update(from: inputs.pointer + (r % n) * d, count: d) }
         return x
     }
 

@@ -9,15 +9,14 @@ public enum MemoryFootprint {
         parameters.reduce(0) { $0 + 4 * $1.count }
     }
 
-    /// CSR for the weight matrices named in `sparseLayers` (Float32 values, 16-bit column
-    /// indices where the matrix has at most 65,536 columns, else 32-bit, 32-bit row
-    /// pointers), every other parameter dense.
-    public static func csrBytes(_ parameters: [Parameter], sparseLayers: Set<String>) -> Int {
-        parameters.reduce(0) { sum, parameter in
-            guard parameter.role == .weight, parameter.shape.count == 2,
-                  sparseLayers.contains(parameter.layerName) else { return sum + 4 * parameter.count }
-            return sum + csrBytes(rows: parameter.shape[0], columns: parameter.shape[1],
-                                  nonzeros: countNonzeros(parameter.mask))
+    /// CSR for the pruned matrices (Float32 values, 16-bit column indices where the matrix
+    /// has at most 65,536 columns, else 32-bit, 32-bit row pointers), every other parameter
+    /// dense.
+    public static func csrBytes(_ parameters: [Parameter], sparse matrices: [PrunableMatrix]) -> Int {
+        let byOffset = Dictionary(uniqueKeysWithValues: matrices.map { ($0.parameter.offset, $0) })
+        return parameters.reduce(0) { sum, parameter in
+            guard let matrix = byOffset[parameter.offset] else { return sum + 4 * parameter.count }
+            return sum + csrBytes(rows: matrix.rows, columns: matrix.fanIn, nonzeros: matrix.aliveCount)
         }
     }
 

@@ -1,39 +1,54 @@
 import TopiaryTensor
 
-/// y = x · Wᵀ + b, W (out, in), b (out), x (B, in), y (B, out) — PyTorch's layout, so scores
-/// and masks read row = output neuron, column = input feature.
+/// y = x · Wᵀ + b, W (out, in), b (out). PyTorch's layout, so scores and masks read row =
+/// output neuron, column = input feature.
+///
+/// Inputs (B, in), or (B, …, in) with any leading axes (a sequence (B, T, in)): the matrix
+/// applies to every vector along the last axis, so the rows are B·… and `positions` counts
+/// the vectors per sample.
 public final class Linear: Layer {
-    public let name: String
-    public let weight: Parameter
-    public let bias: Parameter
-    public var parameters: [Parameter] { [weight, bias] }
-    public var inFeatures: Int { weight.shape[1] }
-    public var outFeatures: Int { weight.shape[0] }
+    public var name: String
+    public let inFeatures: Int
+    public let outFeatures: Int
+    public let hasBias: Bool
+    public private(set) var weight: Parameter!
+    public private(set) var bias: Parameter?
+    /// Vectors per sample (1 for (B, in); T for (B, T, in)).
+    public private(set) var positions = 1
+    public let observer = FanInObserver()
 
     private var cachedInput: Tensor?
-    /// Called with the input x (B, in) on every forward: scorers that need activations
-    /// (Wanda's input norms) listen here. Valid only during the call.
-    public var onForward: ((Tensor) -> Void)?
-    /// Called with (x (B, in), dY (B, out)) on every backward: scorers that need per-sample
-    /// gradients (Fisher) listen here. Valid only during the call.
-    public var onBackward: ((Tensor, Tensor) -> Void)?
     private var output = ActivationBuffer()
     private var inputGradient = ActivationBuffer()
 
-    public init(name: String, weight: Parameter, bias: Parameter) {
-        require(weight.shape.count == 2 && bias.shape == [weight.shape[0]],
-                     "\(name): weight \(weight.shape) and bias \(bias.shape) disagree")
+    public init(name: String, inFeatures: Int, outFeatures: Int, bias: Bool = true) {
         self.name = name
-        self.weight = weight
-        self.bias = bias
+        self.inFeatures = inFeatures
+        self.outFeatures = outFeatures
+        self.hasBias = bias
     }
 
-    /// Declares a Linear layer's parameters in `layout`.
-    public static func declare(_ name: String, in inFeatures: Int, out outFeatures: Int,
-                               layout: inout ParameterStore.Layout) -> (weight: Int, bias: Int) {
-        (layout.add(layer: name, role: .weight, shape: [outFeatures, inFeatures]),
-         layout.add(layer: name, role: .bias, shape: [outFeatures]))
+    public func plan(inputShape: [Int]) throws -> LayerPlan {
+        guard inputShape.last == inFeatures else {
+            throw ModelError.shape(layer: name, expected: "(…, \(inFeatures))", got: inputShape)
+        }
+        positions = inputShape.dropLast().reduce(1, *)
+        return LayerPlan(outputShape: inputShape.dropLast() + [outFeatures],
+                         parameters: [.init("weight", [outFeatures, inFeatures], role: .weight)]
+                            + (hasBias ? [.init("bias", [outFeatures], role: .bias)] : []))
     }
+
+    public func bind(_ parameters: [Parameter]) {
+        weight = parameters[0]
+        bias = hasBias ? parameters[1] : nil
+        matrix = PrunableMatrix(parameter: weight, rows: outFeatures, fanIn: inFeatures, positions: positions,
+                                operation: .linear, observer: observer)
+    }
+
+    /// The weight as pruning sees it (set when bound).
+    public private(set) var matrix: PrunableMatrix!
+
+    public var parameters: [Parameter] { [weight] + (bias.map { [$0] } ?? []) }
 
     /// PyTorch's default: kaiming-uniform with a = √5 for W, which is U(±1/√in), and the
     /// same bound for b.
@@ -45,34 +60,32 @@ public final class Linear: Layer {
         multiply(weight.value, weight.mask, into: weight.value)
     }
 
-    public func outputFeatures(inputFeatures: Int) -> Int {
-        require(inputFeatures == inFeatures, "\(name) expects \(inFeatures) inputs, got \(inputFeatures)")
-        return outFeatures
-    }
+    public var prunableMatrices: [PrunableMatrix] { [matrix] }
 
     public func forward(_ input: Tensor) -> Tensor {
-        require(input.rank == 2 && input.columns == inFeatures,
-                     "\(name) expects (B, \(inFeatures)), got \(input.shape)")
-        cachedInput = input
-        onForward?(input)
-        let y = output.rows(input.rows, columns: outFeatures)
-        broadcastRow(bias.value, into: y)
-        matmul(input, weight.value, transposeB: true, into: y, beta: 1)
-        return y
+        require(input.shape.last == inFeatures, "\(name) expects (…, \(inFeatures)), got \(input.shape)")
+        let x = input.reshaped([input.count / inFeatures, inFeatures])
+        cachedInput = x
+        observer.onForward?(x, input.shape[0])
+        let y = output.rows(x.rows, columns: outFeatures)
+        if let bias { broadcastRow(bias.value, into: y) }
+        matmul(x, weight.value, transposeB: true, into: y, beta: bias == nil ? 0 : 1)
+        return y.reshaped(input.shape.dropLast() + [outFeatures])
     }
 
     public func backward(_ outputGradient: Tensor, needsInputGradient: Bool) -> Tensor? {
         guard let x = cachedInput else { fatalError("\(name).backward called before forward") }
-        require(outputGradient.shape == [x.rows, outFeatures],
-                     "\(name) backward expects (\(x.rows), \(outFeatures)), got \(outputGradient.shape)")
-        onBackward?(x, outputGradient)
-        // dW (out, in) += dYᵀ · X ; db (out) += Σ_b dY[b, :]
-        matmul(outputGradient, transposeA: true, x, into: weight.grad, beta: 1)
-        accumulateColumnSums(of: outputGradient, into: bias.grad)
+        require(outputGradient.count == x.rows * outFeatures,
+                "\(name) backward expects \(x.rows) × \(outFeatures) gradients, got \(outputGradient.shape)")
+        let dy = outputGradient.reshaped([x.rows, outFeatures])
+        observer.onBackward?(x, dy, outputGradient.shape[0])
+        // dW (out, in) += dYᵀ · X ; db (out) += Σ_rows dY
+        if weight.trainable { matmul(dy, transposeA: true, x, into: weight.grad, beta: 1) }
+        if let bias, bias.trainable { accumulateColumnSums(of: dy, into: bias.grad) }
         guard needsInputGradient else { return nil }
-        // dX (B, in) = dY · W
+        // dX (rows, in) = dY · W
         let dx = inputGradient.rows(x.rows, columns: inFeatures)
-        matmul(outputGradient, weight.value, into: dx)
-        return dx
+        matmul(dy, weight.value, into: dx)
+        return dx.reshaped(outputGradient.shape.dropLast() + [inFeatures])
     }
 }

@@ -1,18 +1,31 @@
 import TopiaryTensor
 
-/// What a parameter is for; pruning policy decides from it (weights prunable, biases not).
+/// What a parameter is: a learned weight or bias (PyTorch's `weight`/`bias`, including a
+/// norm's gain and shift), or a buffer the layer updates itself (BatchNorm's running
+/// statistics), which no optimizer touches.
 public enum ParameterRole: String, Codable, Sendable {
-    case weight, bias
+    case weight, bias, buffer
 }
 
-/// One trainable tensor: its value, its gradient and its pruning mask, all views into the
-/// model's `ParameterStore`, so an optimizer can sweep every parameter in one flat loop.
+/// Whether a parameter takes part in training: a shared box, so freezing a parameter (a
+/// LoRA base, say) is seen by the layer and the optimizer alike.
+public final class ParameterFlags: @unchecked Sendable {
+    public var trainable: Bool
+    init(trainable: Bool) { self.trainable = trainable }
+}
+
+/// One named tensor of a model: its value, its gradient and its pruning mask, all views into
+/// the model's `ParameterStore`, so an optimizer can sweep every parameter in one flat loop.
+///
+/// Names are PyTorch's (`conv1.weight`, `blocks.0.attn.qkv.bias`): `layerName` is the owning
+/// module's path, the name adds the tensor's own (`weight`, `bias`, `running_mean`).
 ///
 /// Mask entries are exactly 1.0 (alive) or 0.0 (pruned). Invariant kept by pruning and by the
 /// optimizers: where `mask` is 0, `value`, `grad` and any optimizer moment are exactly 0.0.
-public struct Parameter: Sendable {
+/// A frozen parameter (`trainable` false) gets no gradient and no optimizer step.
+public struct Parameter: @unchecked Sendable {
     public let name: String
-    /// Name of the layer that owns this parameter ("fc1").
+    /// Name of the layer that owns this parameter ("fc1", "blocks.0.attn").
     public let layerName: String
     public let role: ParameterRole
     public let value: Tensor
@@ -20,8 +33,10 @@ public struct Parameter: Sendable {
     public let mask: Tensor
     /// Offset of element 0 in the store's flat buffers, in elements.
     public let offset: Int
+    public let flags: ParameterFlags
 
     public var shape: [Int] { value.shape }
     public var count: Int { value.count }
     public var aliveCount: Int { countNonzeros(mask) }
+    public var trainable: Bool { flags.trainable }
 }

@@ -9,16 +9,40 @@ public final class ParameterStore: @unchecked Sendable {
     public let masks: Tensor
     public let parameters: [Parameter]
 
+    /// What a layer asks to be allocated: a tensor name within the layer, its shape and role.
+    public struct Declaration: Sendable, Equatable {
+        public let name: String
+        public let shape: [Int]
+        public let role: ParameterRole
+        public init(_ name: String, _ shape: [Int], role: ParameterRole) {
+            self.name = name
+            self.shape = shape
+            self.role = role
+        }
+    }
+
     /// Declares parameters in order; `ParameterStore(layout)` then allocates them.
     public struct Layout: Sendable {
-        public private(set) var entries: [(name: String, layerName: String, role: ParameterRole, shape: [Int])] = []
+        public struct Entry: Sendable {
+            public let name: String
+            public let layerName: String
+            public let role: ParameterRole
+            public let shape: [Int]
+        }
+        public private(set) var entries: [Entry] = []
         public init() {}
 
-        /// Adds a parameter; returns its index in `ParameterStore.parameters`.
+        /// Adds `layerName.name`; returns its index in `ParameterStore.parameters`.
+        @discardableResult
+        public mutating func add(layer layerName: String, name: String, role: ParameterRole, shape: [Int]) -> Int {
+            entries.append(Entry(name: "\(layerName).\(name)", layerName: layerName, role: role, shape: shape))
+            return entries.count - 1
+        }
+
+        /// Adds a parameter named after its role (`fc1.weight`, `fc1.bias`).
         @discardableResult
         public mutating func add(layer layerName: String, role: ParameterRole, shape: [Int]) -> Int {
-            entries.append(("\(layerName).\(role.rawValue)", layerName, role, shape))
-            return entries.count - 1
+            add(layer: layerName, name: role.rawValue, role: role, shape: shape)
         }
     }
 
@@ -38,7 +62,7 @@ public final class ParameterStore: @unchecked Sendable {
                       value: Tensor(storage: values.storage, offset: offset, shape: entry.shape),
                       grad: Tensor(storage: grads.storage, offset: offset, shape: entry.shape),
                       mask: Tensor(storage: masks.storage, offset: offset, shape: entry.shape),
-                      offset: offset)
+                      offset: offset, flags: ParameterFlags(trainable: entry.role != .buffer))
         }
         for parameter in parameters { parameter.mask.fill(1) }
     }
@@ -47,6 +71,31 @@ public final class ParameterStore: @unchecked Sendable {
     public var flatCount: Int { values.count }
     /// Number of parameter elements (no padding).
     public var parameterCount: Int { parameters.reduce(0) { $0 + $1.count } }
+    /// Elements of trainable parameters.
+    public var trainableCount: Int { parameters.filter(\.trainable).reduce(0) { $0 + $1.count } }
+
+    /// The flat ranges optimizers sweep: each trainable parameter's elements and its padding,
+    /// neighbours merged, with the offset each range starts at in a compact buffer that holds
+    /// only these ranges (optimizer moments are allocated for trainable parameters only).
+    public var trainableRanges: [(flat: Range<Int>, compactStart: Int)] {
+        var ranges: [Range<Int>] = []
+        for (index, parameter) in parameters.enumerated() where parameter.trainable {
+            let end = index + 1 < parameters.count ? parameters[index + 1].offset : flatCount
+            if let last = ranges.last, last.upperBound == parameter.offset {
+                ranges[ranges.count - 1] = last.lowerBound..<end
+            } else {
+                ranges.append(parameter.offset..<end)
+            }
+        }
+        var compact = 0
+        return ranges.map { range in
+            defer { compact += range.count }
+            return (range, compact)
+        }
+    }
+
+    /// Floats of the compact buffer of `trainableRanges`.
+    public var trainableFlatCount: Int { trainableRanges.reduce(0) { $0 + $1.flat.count } }
 
     public func zeroGrads() { grads.fill(0) }
 

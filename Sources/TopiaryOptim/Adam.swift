@@ -24,6 +24,7 @@ public final class Adam: Optimizer {
     public let weightDecay: WeightDecay
     public let firstMoment: Tensor
     public let secondMoment: Tensor
+    public let ranges: [(flat: Range<Int>, compactStart: Int)]
     public private(set) var stepCount = 0
 
     public init(store: ParameterStore, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8,
@@ -36,8 +37,9 @@ public final class Adam: Optimizer {
         self.beta2 = beta2
         self.epsilon = epsilon
         self.weightDecay = weightDecay
-        firstMoment = Tensor(zeros: [store.flatCount])
-        secondMoment = Tensor(zeros: [store.flatCount])
+        ranges = store.trainableRanges
+        firstMoment = Tensor(zeros: [store.trainableFlatCount])
+        secondMoment = Tensor(zeros: [store.trainableFlatCount])
     }
 
     public var stateBuffers: [String: Tensor] { ["adam.m": firstMoment, "adam.v": secondMoment] }
@@ -49,9 +51,8 @@ public final class Adam: Optimizer {
         stepCount += 1
         let c = AdamConstants(self, learningRate: learningRate).kernelConstants
         let (w, g, k, m, v) = (store.values, store.grads, store.masks, firstMoment, secondMoment)
-        parallelChunks(count: store.flatCount, parts: OptimizerSweep.parts(store.flatCount)) { r in
-            topiary_adam_sweep(r.count, w.pointer + r.lowerBound, g.pointer + r.lowerBound, k.pointer + r.lowerBound,
-                               m.pointer + r.lowerBound, v.pointer + r.lowerBound, c)
+        sweep { flat, compact, count in
+            topiary_adam_sweep(count, w.pointer + flat, g.pointer + flat, k.pointer + flat, m.pointer + compact, v.pointer + compact, c)
         }
     }
 
@@ -60,17 +61,17 @@ public final class Adam: Optimizer {
     public func referenceStep(learningRate: Float) {
         stepCount += 1
         let c = AdamConstants(self, learningRate: learningRate)
-        for i in 0..<store.flatCount {
+        forEachTrainableIndex { i, j in
             let k = store.masks[i]
             var w = store.values[i]
             let g = (store.grads[i] + c.coupledDecay * w) * k
-            let m = (beta1 * firstMoment[i] + (1 - beta1) * g) * k
-            let v = (beta2 * secondMoment[i] + (1 - beta2) * g * g) * k
+            let m = (beta1 * firstMoment[j] + (1 - beta1) * g) * k
+            let v = (beta2 * secondMoment[j] + (1 - beta2) * g * g) * k
             w = w * c.decoupledShrink - c.stepSize * m / (v.squareRoot() * c.inverseRootCorrection2 + epsilon)
             store.values[i] = w * k
             store.grads[i] = g
-            firstMoment[i] = m
-            secondMoment[i] = v
+            firstMoment[j] = m
+            secondMoment[j] = v
         }
     }
 }

@@ -12,6 +12,7 @@ public final class SGD: Optimizer {
     public let nesterov: Bool
     public let weightDecay: Float
     public let momentumBuffer: Tensor
+    public let ranges: [(flat: Range<Int>, compactStart: Int)]
     public private(set) var stepCount = 0
 
     public init(store: ParameterStore, momentum: Float = 0, nesterov: Bool = false, weightDecay: Float = 0) {
@@ -22,7 +23,8 @@ public final class SGD: Optimizer {
         self.momentum = momentum
         self.nesterov = nesterov
         self.weightDecay = weightDecay
-        momentumBuffer = Tensor(zeros: [momentum > 0 ? store.flatCount : 0])
+        ranges = store.trainableRanges
+        momentumBuffer = Tensor(zeros: [momentum > 0 ? store.trainableFlatCount : 0])
     }
 
     public var stateBuffers: [String: Tensor] { momentum > 0 ? ["sgd.momentum": momentumBuffer] : [:] }
@@ -33,22 +35,22 @@ public final class SGD: Optimizer {
         stepCount += 1
         let (w, g, k, b) = (store.values, store.grads, store.masks, momentumBuffer)
         let (mu, lambda, nesterov) = (momentum, weightDecay, Int32(nesterov ? 1 : 0))
-        parallelChunks(count: store.flatCount, parts: OptimizerSweep.parts(store.flatCount)) { r in
-            topiary_sgd_sweep(r.count, w.pointer + r.lowerBound, g.pointer + r.lowerBound, k.pointer + r.lowerBound,
-                              mu > 0 ? b.pointer + r.lowerBound : nil, learningRate, mu, lambda, nesterov)
+        sweep { flat, compact, count in
+            topiary_sgd_sweep(count, w.pointer + flat, g.pointer + flat, k.pointer + flat,
+                              mu > 0 ? b.pointer + compact : nil, learningRate, mu, lambda, nesterov)
         }
     }
 
     /// Scalar, single-threaded reference of `step` for the tests.
     public func referenceStep(learningRate: Float) {
         stepCount += 1
-        for i in 0..<store.flatCount {
+        forEachTrainableIndex { i, j in
             let k = store.masks[i]
             let grad = (store.grads[i] + weightDecay * store.values[i]) * k
             var direction = grad
             if momentum > 0 {
-                momentumBuffer[i] = (momentum * momentumBuffer[i] + grad) * k
-                direction = nesterov ? grad + momentum * momentumBuffer[i] : momentumBuffer[i]
+                momentumBuffer[j] = (momentum * momentumBuffer[j] + grad) * k
+                direction = nesterov ? grad + momentum * momentumBuffer[j] : momentumBuffer[j]
             }
             store.values[i] = (store.values[i] - learningRate * direction) * k
             store.grads[i] = grad

@@ -4,18 +4,21 @@ import TopiaryTensor
 
 /// Estimates how much the loss would move if each weight were removed.
 ///
-/// Scores are separate from masks: a scorer returns one tensor per target parameter, same
-/// shape, larger = more important; the `Pruner` decides which alive weights go. Scores of
-/// already-pruned weights are ignored by the pruner, whatever their value.
+/// Scores are separate from masks: a scorer returns one tensor per target matrix, shaped
+/// (rows, fan-in) like the matrix, larger = more important; the mask selection decides which
+/// alive weights go. Scores of already-pruned weights are ignored, whatever their value.
+/// Scorers see only `PrunableMatrix` views (a Linear's weight, a convolution's unrolled
+/// kernel), never a layer type.
 public protocol ImportanceScorer {
     /// The name a spec selects this scorer by ("magnitude").
     var name: String { get }
-    func scores(for targets: [Parameter], context: inout ScoringContext) throws -> [Tensor]
+    func scores(for targets: [PrunableMatrix], context: inout ScoringContext) throws -> [Tensor]
 }
 
-/// What a scorer may use: the model, calibration data, and a seeded generator.
+/// What a scorer may use: the model and its task, calibration data, a seeded generator.
 public struct ScoringContext {
-    public let model: Sequential
+    public let model: any Model
+    public let task: any Task
     /// Rows scorers that need data (Taylor, Fisher, …) draw their batches from, in order.
     public let calibration: BatchIterator
     /// How many calibration batches to use (the first K of `calibration`'s dataset order).
@@ -24,16 +27,21 @@ public struct ScoringContext {
     /// −Σ w·g per target since the last pruning, when the runner tracks it (movement).
     public var movement: [Tensor]?
 
-    public init(model: Sequential, calibration: BatchIterator, calibrationBatches: Int, generator: SeededGenerator) {
+    public init(model: any Model, task: any Task, calibration: BatchIterator, calibrationBatches: Int, generator: SeededGenerator) {
         require(calibrationBatches >= 1, "calibration batches must be >= 1, but got \(calibrationBatches)")
         self.model = model
+        self.task = task
         self.calibration = calibration
         self.calibrationBatches = calibrationBatches
         self.generator = generator
     }
 
-    /// Calls `body` with each of the first K calibration batches (dataset order).
+    /// Calls `body` with each of the first K calibration batches (dataset order), the model in
+    /// evaluation mode (BatchNorm on its running statistics, no dropout), so scoring never
+    /// changes the model it looks at.
     public func forEachCalibrationBatch(_ body: (Batch) -> Void) {
+        model.setTraining(false)
+        defer { model.setTraining(true) }
         calibration.forEachBatch(order: Array(0..<calibrationRows), body)
     }
 
@@ -43,11 +51,10 @@ public struct ScoringContext {
     /// Runs forward and backward on each of the first K calibration batches, calling `body`
     /// after each backward with fresh (zeroed, then accumulated) gradients in the store.
     public func forEachCalibrationGradient(_ body: () -> Void) {
-        let loss = SoftmaxCrossEntropy()
         forEachCalibrationBatch { batch in
             model.store.zeroGrads()
-            let logits = model.forward(batch.inputs)
-            model.backward(loss.lossAndGradient(logits: logits, labels: batch.labels).gradient)
+            let output = model.forward(batch.inputs)
+            model.backward(task.lossAndGradient(output: output, targets: batch.targets).gradient)
             body()
         }
         model.store.zeroGrads()

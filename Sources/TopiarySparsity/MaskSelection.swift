@@ -5,15 +5,15 @@ import TopiaryTensor
 /// target sparsity, and the check that the masks afterwards realise that target. The two
 /// live together so a new granularity cannot be selected one way and checked another.
 public protocol MaskSelection: Sendable {
-    /// Prunes `targets` (the prunable weights, in model order) to `target` given one score
+    /// Prunes `targets` (the prunable matrices, in model order) to `target` given one score
     /// tensor per target.
-    func select(_ targets: [Parameter], scores: [Tensor], to target: Double) throws
+    func select(_ targets: [PrunableMatrix], scores: [Tensor], to target: Double) throws
     /// Nil when the masks realise `target`; else the target of the first layer (or the
     /// whole model) that misses it and what it realises.
-    func miss(_ targets: [Parameter], target: Double) -> (target: Double, realised: Double)?
+    func miss(_ targets: [PrunableMatrix], target: Double) -> (target: Double, realised: Double)?
 }
 
-/// Unstructured pruning at any `UnstructuredPruner.Scope` but neurons and N:M (global with a
+/// Unstructured pruning at any `UnstructuredPruner.Scope` but channels and N:M (global with a
 /// minimum density per layer, per layer, per row).
 public struct UnstructuredSelection: MaskSelection {
     public let scope: UnstructuredPruner.Scope
@@ -22,10 +22,10 @@ public struct UnstructuredSelection: MaskSelection {
         self.scope = scope
         self.minimumDensity = minimumDensity
     }
-    public func select(_ targets: [Parameter], scores: [Tensor], to target: Double) throws {
+    public func select(_ targets: [PrunableMatrix], scores: [Tensor], to target: Double) throws {
         try UnstructuredPruner(scope: scope, minimumDensity: minimumDensity).prune(targets, scores: scores, to: target)
     }
-    public func miss(_ targets: [Parameter], target: Double) -> (target: Double, realised: Double)? {
+    public func miss(_ targets: [PrunableMatrix], target: Double) -> (target: Double, realised: Double)? {
         SparsityAccounting(targets).miss(target: target, scope: scope)
     }
 }
@@ -44,12 +44,12 @@ public struct LayerTargetSelection: MaskSelection {
         guard let final = finalTargets[layer], lastStage > 0 else { return stage }
         return final * stage / lastStage
     }
-    public func select(_ targets: [Parameter], scores: [Tensor], to target: Double) throws {
-        for (parameter, score) in zip(targets, scores) {
-            try UnstructuredPruner(scope: .perLayer).prune([parameter], scores: [score], to: self.target(for: parameter.layerName, stage: target))
+    public func select(_ targets: [PrunableMatrix], scores: [Tensor], to target: Double) throws {
+        for (matrix, score) in zip(targets, scores) {
+            try UnstructuredPruner(scope: .perLayer).prune([matrix], scores: [score], to: self.target(for: matrix.layerName, stage: target))
         }
     }
-    public func miss(_ targets: [Parameter], target: Double) -> (target: Double, realised: Double)? {
+    public func miss(_ targets: [PrunableMatrix], target: Double) -> (target: Double, realised: Double)? {
         for layer in SparsityAccounting(targets).layers {
             let wanted = self.target(for: layer.name, stage: target)
             if !layer.realises(wanted) { return (wanted, layer.sparsity) }
@@ -58,41 +58,40 @@ public struct LayerTargetSelection: MaskSelection {
     }
 }
 
-/// N:M semi-structured pruning: in every group of M consecutive weights of a row, N stay;
-/// the target is N:M's own sparsity, 1 − N/M.
+/// N:M semi-structured pruning: in every group of M consecutive weights of a row's fan-in,
+/// N stay; the target is N:M's own sparsity, 1 − N/M.
 public struct NMSelection: MaskSelection {
     public let n: Int, m: Int
     public init(n: Int, m: Int) {
         self.n = n
         self.m = m
     }
-    public func select(_ targets: [Parameter], scores: [Tensor], to target: Double) throws {
+    public func select(_ targets: [PrunableMatrix], scores: [Tensor], to target: Double) throws {
         try NMPruner(n: n, m: m).prune(targets, scores: scores)
     }
-    public func miss(_ targets: [Parameter], target: Double) -> (target: Double, realised: Double)? {
+    public func miss(_ targets: [PrunableMatrix], target: Double) -> (target: Double, realised: Double)? {
         SparsityAccounting(targets).miss(target: target, scope: .nm)
     }
 }
 
-/// Whole hidden neurons (rows with their biases) of every layer but the output layer,
-/// `target` being the fraction of each hidden layer's neurons removed.
-public struct NeuronSelection: MaskSelection {
-    /// The model's bias of each weight matrix, by layer name.
-    public let biases: [String: Parameter]
-    /// The output layer, never thinned (its rows are the classes).
-    public let outputLayer: String
-    public init(biases: [String: Parameter], outputLayer: String) {
-        self.biases = biases
-        self.outputLayer = outputLayer
+/// Whole output channels (neurons, filters) of every matrix the model lets lose rows, with
+/// their companions and their consumers' columns; `target` is the fraction of each such
+/// matrix's channels removed.
+public struct ChannelSelection: MaskSelection {
+    /// Per target (same order), what else goes with a row; nil: the target keeps its rows.
+    public let couplings: @Sendable (PrunableMatrix) -> ChannelCoupling?
+    public let norm: ChannelPruner.Norm
+    public init(norm: ChannelPruner.Norm = .l2, couplings: @escaping @Sendable (PrunableMatrix) -> ChannelCoupling?) {
+        self.norm = norm
+        self.couplings = couplings
     }
-    public func select(_ targets: [Parameter], scores: [Tensor], to target: Double) throws {
-        let hidden = zip(targets, scores).filter { $0.0.layerName != outputLayer }
-        try NeuronPruner().prune(hidden.map { ($0.0, biases[$0.0.layerName]!) }, scores: hidden.map(\.1), to: target)
+    public func select(_ targets: [PrunableMatrix], scores: [Tensor], to target: Double) throws {
+        try ChannelPruner(norm: norm).prune(targets, scores: scores, couplings: targets.map(couplings), to: target)
     }
-    public func miss(_ targets: [Parameter], target: Double) -> (target: Double, realised: Double)? {
-        for weight in targets where weight.layerName != outputLayer {
-            let realised = NeuronPruner.neuronSparsity(weight)
-            if !SparsityAccounting.realises(realised, target, units: weight.shape[0]) { return (target, realised) }
+    public func miss(_ targets: [PrunableMatrix], target: Double) -> (target: Double, realised: Double)? {
+        for matrix in targets where couplings(matrix) != nil {
+            let realised = ChannelPruner.channelSparsity(matrix)
+            if !SparsityAccounting.realises(realised, target, units: matrix.rows) { return (target, realised) }
         }
         return nil
     }

@@ -9,17 +9,17 @@ public struct MovementScorer: ImportanceScorer {
     public let name = "movement"
     public init() {}
 
-    public func scores(for targets: [Parameter], context: inout ScoringContext) throws -> [Tensor] {
+    public func scores(for targets: [PrunableMatrix], context: inout ScoringContext) throws -> [Tensor] {
         // All zero: no optimizer step since the last pruning, so the scores would be all ties.
         guard let movement = context.movement, movement.count == targets.count,
               movement.contains(where: { countNonzeros($0) > 0 }) else { throw ScoringError.movementNeedsTraining }
-        return movement.map { $0.copy() }
+        return zip(targets, movement).map { $1.copy().reshaped([$0.rows, $0.fanIn]) }
     }
 
     /// accumulator −= w ⊙ g for each target: one optimizer step's movement.
-    public static func accumulate(_ targets: [Parameter], into accumulators: [Tensor]) {
-        for (parameter, accumulator) in zip(targets, accumulators) {
-            simdMap(parameter.count, parameter.value.pointer, parameter.grad.pointer, accumulator.pointer, accumulator.pointer,
+    public static func accumulate(_ targets: [PrunableMatrix], into accumulators: [Tensor]) {
+        for (matrix, accumulator) in zip(targets, accumulators) {
+            simdMap(matrix.count, matrix.parameter.value.pointer, matrix.parameter.grad.pointer, accumulator.pointer, accumulator.pointer,
                     { w, g, acc in acc - w * g }, { w, g, acc in acc - w * g })
         }
     }

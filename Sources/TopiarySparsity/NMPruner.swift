@@ -1,7 +1,8 @@
 import TopiaryNN
 import TopiaryTensor
 
-/// N:M semi-structured pruning along the input dimension: in every row, each group of M
+/// N:M semi-structured pruning along the fan-in (a Linear's inputs; a convolution's
+/// (channel, ky, kx) order): in every row, each group of M
 /// consecutive columns keeps at most N weights, the N highest-scored among those still
 /// alive (ties by position), as sparse tensor cores and packed kernels expect (2:4, 4:8, …).
 /// A matrix whose column count is not a multiple of M has a shorter last group, which keeps
@@ -21,10 +22,10 @@ public struct NMPruner: Sendable {
 
     /// Prunes every target to N:M; returns how many weights each lost.
     @discardableResult
-    public func prune(_ targets: [Parameter], scores: [Tensor]) throws -> [Int] {
+    public func prune(_ targets: [PrunableMatrix], scores: [Tensor]) throws -> [Int] {
         require(targets.count == scores.count, "\(targets.count) targets but \(scores.count) score tensors")
         return zip(targets, scores).map { parameter, score in
-            let (rows, columns) = (parameter.shape[0], parameter.shape[1])
+            let (rows, columns) = (parameter.rows, parameter.fanIn)
             var pruned = 0
             for i in 0..<rows {
                 for start in stride(from: 0, to: columns, by: m) {

@@ -7,7 +7,7 @@ import TopiaryTensor
 public protocol ReconstructingScorer: ImportanceScorer {
     /// Prunes every target to `sparsity` (per layer), updating weights; layers in order, each
     /// calibrated on inputs that already pass through the pruned earlier layers.
-    func pruneAndReconstruct(_ targets: [Parameter], to sparsity: Double, context: inout ScoringContext) throws
+    func pruneAndReconstruct(_ targets: [PrunableMatrix], to sparsity: Double, context: inout ScoringContext) throws
 }
 
 /// Optimal Brain Surgeon, layer-wise, as SparseGPT does it (Frantar & Alistarh 2023): with the
@@ -48,30 +48,28 @@ public struct OBSScorer: ReconstructingScorer, ConfigurableScorer {
     }
 
     /// Saliencies w² / U_jj² (for score agreement); pruning goes through `pruneAndReconstruct`.
-    public func scores(for targets: [Parameter], context: inout ScoringContext) throws -> [Tensor] {
-        try targets.map { parameter in
-            let u = try choleskyOfInverseHessian(inputs: try calibrationInputs(of: parameter, context: context))
-            return saliency(parameter.value, u)
+    public func scores(for targets: [PrunableMatrix], context: inout ScoringContext) throws -> [Tensor] {
+        try targets.map { matrix in
+            let u = try choleskyOfInverseHessian(inputs: try calibrationInputs(of: matrix, context: context))
+            return saliency(matrix.value, u)
         }
     }
 
-    public func pruneAndReconstruct(_ targets: [Parameter], to sparsity: Double, context: inout ScoringContext) throws {
-        for parameter in targets {
-            let u = try choleskyOfInverseHessian(inputs: try calibrationInputs(of: parameter, context: context))
-            try reconstruct(parameter, u: u, sparsity: sparsity)
+    public func pruneAndReconstruct(_ targets: [PrunableMatrix], to sparsity: Double, context: inout ScoringContext) throws {
+        for matrix in targets {
+            let u = try choleskyOfInverseHessian(inputs: try calibrationInputs(of: matrix, context: context))
+            try reconstruct(matrix, u: u, sparsity: sparsity)
         }
     }
 
-    /// The inputs (n, in) reaching the layer that owns `parameter`, over the calibration batches.
-    func calibrationInputs(of parameter: Parameter, context: ScoringContext) throws -> Tensor {
-        guard let layer = context.model.linearLayers(owning: [parameter]).first else {
-            fatalError("\(parameter.name) is not a Linear layer's weight")
-        }
+    /// The rows of fan-in (n, fanIn) reaching `matrix` over the calibration batches: samples
+    /// of a Linear, unrolled patches of a convolution, tokens of a sequence.
+    func calibrationInputs(of matrix: PrunableMatrix, context: ScoringContext) throws -> Tensor {
         var rows: [Float] = []
-        layer.onForward = { x in rows.append(contentsOf: x.toArray()) }
-        defer { layer.onForward = nil }
+        matrix.observer.onForward = { x, _ in rows.append(contentsOf: x.toArray()) }
+        defer { matrix.observer.onForward = nil }
         context.forEachCalibrationBatch { batch in _ = context.model.forward(batch.inputs) }
-        return Tensor(shape: [rows.count / layer.inFeatures, layer.inFeatures], values: rows)
+        return Tensor(shape: [rows.count / matrix.fanIn, matrix.fanIn], values: rows)
     }
 
     /// U with H⁻¹ = Uᵀ U, H = (2/n) XᵀX + λI, λ = dampening · mean(diag).
@@ -108,14 +106,14 @@ public struct OBSScorer: ReconstructingScorer, ConfigurableScorer {
     }
 
     /// Chooses the mask (already-pruned weights stay pruned) and applies the OBS updates.
-    public func reconstruct(_ parameter: Parameter, u: Tensor, sparsity: Double) throws {
-        let w = parameter.value
+    public func reconstruct(_ matrix: PrunableMatrix, u: Tensor, sparsity: Double) throws {
+        let w = matrix.value
         let (rows, columns) = (w.rows, w.columns)
         let score = saliency(w, u)
         // Masks only shrink: dead weights rank lowest, so they are always in the pruned set.
-        for i in 0..<score.count where parameter.mask[i] == 0 { score[i] = -1 }
-        try UnstructuredPruner(scope: .perLayer).prune([parameter], scores: [score], to: sparsity, zeroValues: false)
-        let mask = parameter.mask
+        for i in 0..<score.count where matrix.parameter.mask[i] == 0 { score[i] = -1 }
+        try UnstructuredPruner(scope: .perLayer).prune([matrix], scores: [score], to: sparsity, zeroValues: false)
+        let mask = matrix.mask
         var start = 0
         while start < columns {
             let end = min(start + blockSize, columns)
@@ -142,7 +140,7 @@ public struct OBSScorer: ReconstructingScorer, ConfigurableScorer {
             start = end
         }
         multiply(w, mask, into: w)
-        parameter.grad.fill(0)
+        matrix.parameter.grad.fill(0)
     }
 }
 

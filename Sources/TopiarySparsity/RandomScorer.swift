@@ -6,9 +6,9 @@ public struct RandomScorer: ImportanceScorer {
     public let name = "random"
     public init() {}
 
-    public func scores(for targets: [Parameter], context: inout ScoringContext) throws -> [Tensor] {
-        targets.map { parameter in
-            let score = Tensor(zeros: parameter.shape)
+    public func scores(for targets: [PrunableMatrix], context: inout ScoringContext) throws -> [Tensor] {
+        targets.map { matrix in
+            let score = Tensor(zeros: [matrix.rows, matrix.fanIn])
             for i in 0..<score.count { score[i] = context.generator.nextUnitFloat() }
             return score
         }

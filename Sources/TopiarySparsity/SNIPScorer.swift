@@ -9,18 +9,18 @@ public struct SNIPScorer: ImportanceScorer {
     public let name = "snip"
     public init() {}
 
-    public func scores(for targets: [Parameter], context: inout ScoringContext) throws -> [Tensor] {
-        let gradients = targets.map { Tensor(zeros: $0.shape) }
+    public func scores(for targets: [PrunableMatrix], context: inout ScoringContext) throws -> [Tensor] {
+        let gradients = targets.map { Tensor(zeros: [$0.rows, $0.fanIn]) }
         context.forEachCalibrationGradient {
-            for (parameter, sum) in zip(targets, gradients) {
-                simdMap(sum.count, sum.pointer, parameter.grad.pointer, sum.pointer, { $0 + $1 }, { $0 + $1 })
+            for (matrix, sum) in zip(targets, gradients) {
+                simdMap(sum.count, sum.pointer, matrix.parameter.grad.pointer, sum.pointer, { $0 + $1 }, { $0 + $1 })
             }
         }
         var total = 0.0
-        let scores = zip(targets, gradients).map { parameter, g in
-            let score = Tensor(zeros: parameter.shape)
+        let scores = zip(targets, gradients).map { matrix, g in
+            let score = Tensor(zeros: [matrix.rows, matrix.fanIn])
             for i in 0..<score.count {
-                score[i] = abs(parameter.value[i] * g[i])
+                score[i] = abs(matrix.parameter.value[i] * g[i])
                 total += Double(score[i])
             }
             return score

@@ -22,10 +22,10 @@ public struct SparsityAccounting: Sendable, Equatable {
     }
 
     public let layers: [Layer]
-    public init(_ targets: [Parameter]) {
+    public init(_ targets: [PrunableMatrix]) {
         layers = targets.map { parameter in
-            let (rows, columns) = (parameter.shape[0], parameter.count / parameter.shape[0])
-            let mask = parameter.mask.pointer
+            let (rows, columns) = (parameter.rows, parameter.fanIn)
+            let mask = parameter.parameter.mask.pointer
             let byRow = (0..<rows).map { row in (0..<columns).reduce(0) { $0 + (mask[row * columns + $1] != 0 ? 1 : 0) } }
             return Layer(name: parameter.layerName, total: parameter.count, alive: byRow.reduce(0, +), aliveByRow: byRow)
         }
@@ -40,8 +40,8 @@ public struct SparsityAccounting: Sendable, Equatable {
     /// Where the masks miss what pruning to `target` at `scope` must produce, as (target,
     /// realised there); nil when they realise it. Each prune rounds once per unit it counts
     /// in, so: global — the total within half a weight; per layer — every layer; per row —
-    /// every row; N:M — exactly (it fixes the count). Neuron targets count neurons, not
-    /// weights (`NeuronSelection` checks them).
+    /// every row; N:M — exactly (it fixes the count). Channel targets count channels, not
+    /// weights (`ChannelSelection` checks them).
     public func miss(target: Double, scope: UnstructuredPruner.Scope) -> (target: Double, realised: Double)? {
         switch scope {
         case .global:
@@ -63,8 +63,8 @@ public struct SparsityAccounting: Sendable, Equatable {
                 }
             }
             return nil
-        case .neurons:
-            fatalError("neuron targets count neurons; NeuronSelection checks them")
+        case .channels:
+            fatalError("channel targets count channels; ChannelSelection checks them")
         }
     }
 

@@ -72,12 +72,13 @@ public struct GradualSchedule: Sendable, Equatable, Codable {
 }
 
 /// The search an adaptive schedule makes: each attempt prunes a fraction `step` of the
-/// weights still alive; an attempt whose validation accuracy after retraining ends more
-/// than the tolerance below the dense model's is rejected, the run rolls back to the last
-/// accepted state and retries with half the step, until the step falls below the minimum,
-/// the retries run out, or the maximum sparsity or stage count is reached.
+/// weights still alive; an attempt whose deciding validation metric after retraining ends
+/// worse than the dense model's by more than the tolerance is rejected, the run rolls back to
+/// the last accepted state and retries with half the step, until the step falls below the
+/// minimum, the retries run out, or the maximum sparsity or stage count is reached.
 public struct AdaptivePolicy: Sendable, Equatable, Codable {
-    /// Largest allowed drop of validation accuracy below dense, as a fraction (0.005 = 0.5 points).
+    /// Largest allowed worsening of the deciding validation metric below dense, in that
+    /// metric's change unit (`MetricDefinition.worsening`: accuracy points, or a fraction).
     public let tolerance: Double
     public let initialStep: Double
     public let minimumStep: Double
@@ -119,10 +120,9 @@ public struct AdaptivePolicy: Sendable, Equatable, Codable {
         return target > state.acceptedSparsity ? target : nil
     }
 
-    /// Whether an attempt's validation accuracy is within the tolerance of dense.
-    public func accepts(validationAccuracy: Double, denseValidationAccuracy: Double) -> Bool {
-        validationAccuracy >= denseValidationAccuracy - tolerance - 1e-12
-    }
+    /// Whether an attempt that worsens the deciding metric by `worsening` (its change unit;
+    /// negative: better) is within the tolerance.
+    public func accepts(worsening: Double) -> Bool { worsening <= tolerance + 1e-9 }
 
     /// The state after an attempt at `target` was accepted or rejected.
     public func advance(_ state: State, target: Double, accepted: Bool) -> State {

@@ -8,11 +8,11 @@ public struct TaylorScorer: ImportanceScorer {
     public let name = "taylor"
     public init() {}
 
-    public func scores(for targets: [Parameter], context: inout ScoringContext) throws -> [Tensor] {
-        let accumulators = targets.map { Tensor(zeros: $0.shape) }
+    public func scores(for targets: [PrunableMatrix], context: inout ScoringContext) throws -> [Tensor] {
+        let accumulators = targets.map { Tensor(zeros: [$0.rows, $0.fanIn]) }
         context.forEachCalibrationGradient {
-            for (parameter, accumulator) in zip(targets, accumulators) {
-                accumulateAbsoluteProduct(parameter.value, parameter.grad, into: accumulator)
+            for (matrix, accumulator) in zip(targets, accumulators) {
+                accumulateAbsoluteProduct(matrix.value, matrix.grad, into: accumulator)
             }
         }
         return accumulators

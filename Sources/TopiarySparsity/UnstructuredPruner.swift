@@ -19,8 +19,9 @@ public struct UnstructuredPruner: Sendable {
         case nm
         /// Each output row on its own (Wanda compares scores within a row).
         case perRow = "per_row"
-        /// Whole hidden neurons (see `NeuronPruner`): the target is the fraction of neurons.
-        case neurons
+        /// Whole output channels or neurons (see `ChannelPruner`): the target is the fraction
+        /// of each prunable matrix's rows removed (`neurons` in earlier specs).
+        case channels
     }
 
     public let scope: Scope
@@ -38,11 +39,11 @@ public struct UnstructuredPruner: Sendable {
     /// - Parameter zeroValues: false leaves pruned values in place (OBS uses the old values for
     ///   its error terms and zeroes them itself).
     @discardableResult
-    public func prune(_ targets: [Parameter], scores: [Tensor], to sparsity: Double, zeroValues: Bool = true) throws -> [Int] {
+    public func prune(_ targets: [PrunableMatrix], scores: [Tensor], to sparsity: Double, zeroValues: Bool = true) throws -> [Int] {
         require(targets.count == scores.count, "\(targets.count) targets but \(scores.count) score tensors")
         require(sparsity >= 0 && sparsity < 1, "sparsity must lie in [0, 1), but got \(sparsity)")
         for (parameter, score) in zip(targets, scores) {
-            require(parameter.shape == score.shape, "\(parameter.name): score shape \(score.shape) != \(parameter.shape)")
+            require(parameter.count == score.count, "\(parameter.name): score shape \(score.shape) does not match \(parameter.rows) × \(parameter.fanIn)")
             if let bad = (0..<score.count).first(where: { score[$0].isNaN }) {
                 throw PruningError.invalidScore(parameter: parameter.name, index: bad)
             }
@@ -54,14 +55,14 @@ public struct UnstructuredPruner: Sendable {
             return try zip(targets, scores).map { try pruneJointly([$0], [$1], sparsity, zeroValues)[0] }
         case .perRow:
             return try zip(targets, scores).map { try pruneRows($0, $1, sparsity) }
-        case .nm, .neurons:
+        case .nm, .channels:
             fatalError("\(scope.rawValue) pruning goes through its own pruner")
         }
     }
 
-    /// Every row of `target` (out, in) to round(sparsity · in) pruned, lowest scores first.
-    private func pruneRows(_ target: Parameter, _ score: Tensor, _ sparsity: Double) throws -> Int {
-        let (rows, columns) = (target.shape[0], target.shape[1])
+    /// Every row of `target` (rows, fan-in) to round(sparsity · fan-in) pruned, lowest scores first.
+    private func pruneRows(_ target: PrunableMatrix, _ score: Tensor, _ sparsity: Double) throws -> Int {
+        let (rows, columns) = (target.rows, target.fanIn)
         let wanted = Int((sparsity * Double(columns)).rounded())
         var pruned = 0
         for i in 0..<rows {
@@ -82,7 +83,7 @@ public struct UnstructuredPruner: Sendable {
     }
 
     /// Ranks the alive weights of `targets` together and prunes the lowest-scored ones.
-    private func pruneJointly(_ targets: [Parameter], _ scores: [Tensor], _ sparsity: Double, _ zeroValues: Bool) throws -> [Int] {
+    private func pruneJointly(_ targets: [PrunableMatrix], _ scores: [Tensor], _ sparsity: Double, _ zeroValues: Bool) throws -> [Int] {
         let total = targets.reduce(0) { $0 + $1.count }
         require(total < Int(UInt32.max), "too many weights to rank jointly: \(total)")
         let wantedPruned = Int((sparsity * Double(total)).rounded())

@@ -1,3 +1,5 @@
+import Foundation
+
 /// xoshiro256** (Blackman & Vigna), seeded through SplitMix64.
 ///
 /// Swift's `SystemRandomNumberGenerator` cannot be seeded, and the standard library's
@@ -53,6 +55,13 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable, Equatable {
     /// Uniform in [low, high).
     public mutating func nextFloat(in low: Float, _ high: Float) -> Float {
         low + (high - low) * nextUnitFloat()
+    }
+
+    /// Two independent standard normal draws (Box–Muller, in Double).
+    public mutating func nextNormalPair() -> (Float, Float) {
+        let u1 = max(Double(next() >> 11) * 0x1p-53, 0x1p-60), u2 = Double(next() >> 11) * 0x1p-53
+        let radius = (-2 * log(u1)).squareRoot()
+        return (Float(radius * cos(2 * .pi * u2)), Float(radius * sin(2 * .pi * u2)))
     }
 
     /// Uniform integer in 0..<bound, unbiased (Lemire's multiply-and-reject).

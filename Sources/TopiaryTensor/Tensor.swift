@@ -92,6 +92,11 @@ public struct Tensor: @unchecked Sendable {
     public func fill(_ value: Float) { pointer.update(repeating: value, count: count) }
 
     public func toArray() -> [Float] { Array(UnsafeBufferPointer(start: pointer, count: count)) }
+
+    /// Elements per sample of a batch-first tensor.
+    public var sampleCount: Int { shape.dropFirst().reduce(1, *) }
+    /// The same elements as (batch, everything else).
+    public var asRows: Tensor { reshaped([shape[0], sampleCount]) }
 }
 
 /// Owns one 64-byte-aligned, zero-initialised allocation of Float32.

@@ -47,7 +47,7 @@ struct BenchCommand: ParsableCommand {
         }
         print("")
         let progress = progressPrinter(quiet: false)
-        let figures = try Benchmarks.w1Epochs(dataDirectory: data, epochs: epochs, sparsity: sparsity, progress: progress)
+        let figures = try Benchmarks.workloadEpochs("w1", dataDirectory: data, epochs: epochs, sparsity: sparsity, progress: progress)
         let dense = median(figures.denseEpochSeconds), masked = median(figures.maskedEpochSeconds)
         print("W1 epoch (LeNet-300-100, Adam, batch 128, \(figures.trainRows) rows), median and best of \(epochs):")
         print(String(format: "  dense epoch   %.3f s, best %.3f s   (all: %@)  test acc %.4f", dense, figures.denseEpochSeconds.min()!,

@@ -51,7 +51,7 @@ struct BenchModelCommand: ParsableCommand {
             for row in rows {
                 let bytes = row.measurement.bytes.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
                 print(row.label.padding(toLength: 14, withPad: " ", startingAt: 0) + bytes
-                      + String(format: "   acc %.4f / %.4f", row.testAccuracy, row.int8TestAccuracy))
+                      + String(format: "   test %.4f / int8 %.4f", row.testMetric, row.int8TestMetric))
             }
             let path = runDirectory + "/bench-model-\(ProcessInfo.processInfo.hostName)-\(Int(Date().timeIntervalSince1970)).csv"
             try AtomicFile.write(ModelBench.csv(rows), to: path)

@@ -29,6 +29,9 @@ struct CompareCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Largest tolerated drop of mean test accuracy, in points (0.5 = half a point); in [0, 100].")
     var maxAccuracyDrop: Double?
 
+    @Option(parsing: .unconditional, help: "Largest tolerated worsening of the task's deciding test metric: accuracy points, or a fraction for RMSE/perplexity (0.05 = 5 %).")
+    var maxMetricDrop: Double?
+
     @Option(parsing: .unconditional, help: "Largest tolerated relative increase of mean latency (0.1 = 10 %); finite, >= 0.")
     var maxLatencyIncrease: Double?
 
@@ -60,7 +63,8 @@ struct CompareCommand: ParsableCommand {
         var notes: [String] = [], incomplete: [String] = []
         var calibration: [RunComparison.Group]?
         do {
-            if let problem = RunComparison.Thresholds(maxAccuracyDropPoints: maxAccuracyDrop, maxLatencyIncrease: maxLatencyIncrease).problem {
+            if maxAccuracyDrop != nil && maxMetricDrop != nil { throw ValidationError("give --max-metric-drop or --max-accuracy-drop, not both.") }
+            if let problem = RunComparison.Thresholds(maxMetricDrop: maxMetricDrop ?? maxAccuracyDrop, maxLatencyIncrease: maxLatencyIncrease).problem {
                 throw ValidationError("--" + problem.name.replacingOccurrences(of: "_", with: "-") + " " + problem.problem + ".")
             }
             if let rounds, rounds < 1 { throw ValidationError("--rounds must be >= 1, got \(rounds).") }
@@ -118,7 +122,7 @@ struct CompareCommand: ParsableCommand {
     }
 
     private func thresholds(default spec: CompareSpec) -> RunComparison.Thresholds {
-        .init(maxAccuracyDropPoints: maxAccuracyDrop ?? spec.maxAccuracyDrop, maxLatencyIncrease: maxLatencyIncrease ?? spec.maxLatencyIncrease)
+        .init(maxMetricDrop: maxMetricDrop ?? maxAccuracyDrop ?? spec.maxMetricDrop, maxLatencyIncrease: maxLatencyIncrease ?? spec.maxLatencyIncrease)
     }
 
     private func readReport(_ directory: String) throws -> RunReport {

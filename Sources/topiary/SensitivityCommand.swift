@@ -41,11 +41,11 @@ struct SensitivityCommand: ParsableCommand {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             try AtomicFile.write(SensitivityAnalysis.csv(result), to: directory + "/sensitivity.csv")
             try AtomicFile.writeJSON(result, to: directory + "/sensitivity.json")
-            print(String(format: "dense: validation %.4f, test %.4f", result.denseValAccuracy, result.denseTestAccuracy))
+            print(String(format: "dense: validation %@ %.4f, test %.4f", result.metric.name, result.denseValidation, result.denseTest))
             print("layer  " + sparsities.sorted().map { String(format: "%6.2f", $0) }.joined(separator: " ") + "   (validation accuracy)")
             for layer in result.layerSizes.keys.sorted() {
                 let row = result.points.filter { $0.layer == layer }.sorted { $0.sparsity < $1.sparsity }
-                print(layer.padding(toLength: 7, withPad: " ", startingAt: 0) + row.map { String(format: "%6.4f", $0.valAccuracy) }.joined(separator: " "))
+                print(layer.padding(toLength: 7, withPad: " ", startingAt: 0) + row.map { String(format: "%6.4f", $0.validation) }.joined(separator: " "))
             }
             if let globalSparsity {
                 if let targets = SensitivityAnalysis.targets(result, globalSparsity: globalSparsity) {

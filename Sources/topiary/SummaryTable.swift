@@ -6,13 +6,15 @@ enum SummaryTable {
     static func render(_ report: RunReport, runDirectory: String) -> String {
         let batches = report.spec.measurement.latencyBatchSizes
         let showStatus = report.stages.contains { $0.status != .accepted }
-        var header = ["stage"] + (showStatus ? ["status"] : []) + ["target", "sparsity", "test acc", "val acc", "epoch s"]
+        let metric = report.task.deciding
+        let short = metric == "accuracy" ? "acc" : metric
+        var header = ["stage"] + (showStatus ? ["status"] : []) + ["target", "sparsity", "test \(short)", "val \(short)", "epoch s"]
         header += batches.map { "b\($0) µs" }
         header += ["CSR KiB"]
         var rows = [header]
         for s in report.stages {
             var row = [String(s.stage)] + (showStatus ? [s.status.rawValue] : []) + [String(format: "%.5f", s.targetSparsity), String(format: "%.5f", s.sparsity),
-                       String(format: "%.4f", s.testAccuracy), String(format: "%.4f", s.valAccuracy),
+                       String(format: "%.4f", s.metric("test", metric) ?? .nan), String(format: "%.4f", s.metric("val", metric) ?? .nan),
                        s.trainEpochSeconds.map { String(format: "%.3f", $0) } ?? "-"]
             row += batches.map { b in s.latency(batch: b).map { String(format: "%.1f", $0.medianMicroseconds) } ?? "-" }
             row += [String(format: "%.1f", Double(s.csrBytes) / 1024)]
@@ -26,7 +28,8 @@ enum SummaryTable {
         let env = report.environment
         lines.insert("\(report.experiment)  seed \(report.spec.seed)  \(report.model.architecture)  BLAS \(env.blasCore) x\(env.blasThreads)  FTZ \(env.flushToZero ? "on" : "off")", at: 0)
         if let best = report.stages.filter({ $0.status == .accepted }).max(by: { $0.sparsity < $1.sparsity }), showStatus {
-            lines.append(String(format: "highest accepted sparsity %.5f (stage %d): test accuracy %.4f, validation %.4f", best.sparsity, best.stage, best.testAccuracy, best.valAccuracy))
+            lines.append(String(format: "highest accepted sparsity %.5f (stage %d): test %@ %.4f, validation %.4f", best.sparsity, best.stage, metric,
+                                best.metric("test", metric) ?? .nan, best.metric("val", metric) ?? .nan))
         }
         lines.append("reports: \(runDirectory)/{stages.csv,layers.csv,report.json}  (\(String(format: "%.1f", report.totalSeconds)) s)")
         return lines.joined(separator: "\n")

@@ -22,7 +22,7 @@ extension AllTests {
 
     /// 1,797 8×8 digit images: 64 pixel columns (0–16) and the label (0–9), no header.
     @Test func readsScikitLearnDigits() throws {
-        let table = try CSVTable(contentsOf: try DataCache.sklearnFile("digits.csv.gz"), header: .none(columnNames: nil))
+        let table = try CSVTable(contentsOf: try TestData.sklearnFile("digits.csv.gz"), header: .none(columnNames: nil))
         #expect(table.rowCount == 1797 && table.columnNames.count == 65)
         #expect(table.columnNames.first == "c0" && table.columnNames.last == "c64")
         let pixels = try table.numericColumns((0..<64).map { "c\($0)" })
@@ -38,7 +38,7 @@ extension AllTests {
     @Test func readsScikitLearnBreastCancerAndWineAfterTheirCountLine() throws {
         for (name, rows, features, classes) in [("breast_cancer.csv", 569, 30, ["malignant", "benign"]),
                                                 ("wine_data.csv", 178, 13, ["class_0", "class_1", "class_2"])] {
-            let table = try CSVTable(contentsOf: try DataCache.sklearnFile(name), header: .none(columnNames: nil), skippingLines: 1)
+            let table = try CSVTable(contentsOf: try TestData.sklearnFile(name), header: .none(columnNames: nil), skippingLines: 1)
             let counts = table.skippedLines[0].split(separator: ",").map(String.init)
             #expect(counts == ["\(rows)", "\(features)"] + classes)
             #expect(table.rowCount == rows && table.columnNames.count == features + 1)
@@ -52,7 +52,7 @@ extension AllTests {
 
     /// A count line, then a header of quoted names.
     @Test func readsQuotedHeaderAfterASkippedLine() throws {
-        let table = try CSVTable(contentsOf: try DataCache.sklearnFile("boston_house_prices.csv"), skippingLines: 1)
+        let table = try CSVTable(contentsOf: try TestData.sklearnFile("boston_house_prices.csv"), skippingLines: 1)
         #expect(table.columnNames.first == "CRIM" && table.columnNames.last == "MEDV" && table.columnNames.count == 14)
         #expect(table.rowCount == 506 && table.rowLines.first == 3)
         #expect(try table.numericColumns(["MEDV"]).first == 24)
@@ -60,14 +60,14 @@ extension AllTests {
 
     /// numpy.savetxt's layout: values separated by spaces, gzip-compressed.
     @Test func readsWhitespaceSeparatedDiabetesFiles() throws {
-        let data = try CSVTable(contentsOf: try DataCache.sklearnFile("diabetes_data_raw.csv.gz"), header: .none(columnNames: nil),
+        let data = try CSVTable(contentsOf: try TestData.sklearnFile("diabetes_data_raw.csv.gz"), header: .none(columnNames: nil),
                                 separator: .whitespace)
-        let target = try CSVTable(contentsOf: try DataCache.sklearnFile("diabetes_target.csv.gz"), header: .none(columnNames: ["progression"]),
+        let target = try CSVTable(contentsOf: try TestData.sklearnFile("diabetes_target.csv.gz"), header: .none(columnNames: ["progression"]),
                                   separator: .whitespace)
         #expect(data.rowCount == 442 && data.columnNames.count == 10 && target.rowCount == 442)
         #expect(Array(try data.numericColumns(data.columnNames).prefix(3)) == [59, 2, 32.1])
         #expect(try target.numericColumns(["progression"]).first == 151)
-        let header = try CSVTable(contentsOf: try DataCache.sklearnFile("linnerud_exercise.csv"), separator: .whitespace)
+        let header = try CSVTable(contentsOf: try TestData.sklearnFile("linnerud_exercise.csv"), separator: .whitespace)
         #expect(header.columnNames == ["Chins", "Situps", "Jumps"] && header.rowCount == 20)
     }
 
@@ -212,7 +212,7 @@ extension AllTests {
     /// Seeded mutations of valid tables (plain and gzip-compressed, with quotes, CRLF and a
     /// real digits slice): each must be read or refused with a `CSVError`, never crash.
     @Test func refusesMutatedFilesWithItsOwnError() throws {
-        let slice = try CSVTable(contentsOf: try DataCache.sklearnFile("digits.csv.gz"), header: .none(columnNames: nil))
+        let slice = try CSVTable(contentsOf: try TestData.sklearnFile("digits.csv.gz"), header: .none(columnNames: nil))
             .rows.prefix(12).map { $0.joined(separator: ",") }.joined(separator: "\n") + "\n"
         let quoted = "id,name,score\r\n1,\"Smith, J\",3.5\r\n2,\"say \"\"hi\"\"\",4\r\n3,\"two\r\nlines\",-1e3\r\n"
         let seeds: [[UInt8]] = [Array(quoted.utf8), Array(slice.utf8), try gzipped(Array(quoted.utf8)), try gzipped(Array(slice.utf8))]

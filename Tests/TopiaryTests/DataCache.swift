@@ -4,7 +4,7 @@ import Foundation
 /// `make data-sensors` fills, computed as the Makefile computes it — $TOPIARY_CACHE when set
 /// and not empty, else $HOME/.cache/topiary. A file that is absent fails its test with a
 /// message saying what to run; it never lets a test pass unread.
-enum DataCache {
+enum TestData {
     static var root: String {
         let environment = ProcessInfo.processInfo.environment
         if let cache = environment["TOPIARY_CACHE"], !cache.isEmpty { return cache }

@@ -17,7 +17,7 @@ extension AllTests {
     /// A new cache folder with the pinned wheel copied in.
     func cacheWithWheel() throws -> String {
         let cache = temporaryDirectory("cache")
-        let wheel = try DataCache.aeonWheel()
+        let wheel = try TestData.aeonWheel()
         try FileManager.default.createDirectory(atPath: cache + "/wheels", withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: wheel, toPath: cache + "/wheels/" + (wheel as NSString).lastPathComponent)
         return cache
@@ -36,9 +36,9 @@ extension AllTests {
         #expect(files.contains("BasicMotions/BasicMotions_TRAIN.ts") && files.contains("ItalyPowerDemand/ItalyPowerDemand_TEST.ts"))
         #expect(!files.contains { $0.hasSuffix(".arff") } && !contents(cache).contains { $0.hasPrefix(".data-sensors") })
         let stamp = try String(contentsOfFile: cache + "/aeon/SOURCE", encoding: .utf8)
-        #expect(stamp.contains(try DataCache.makefileVariable("AEON_WHEEL_SHA256")!))
+        #expect(stamp.contains(try TestData.makefileVariable("AEON_WHEEL_SHA256")!))
         let unpacked = try String(contentsOfFile: cache + "/aeon/BasicMotions/BasicMotions_TEST.ts", encoding: .utf8)
-        let cached = try String(contentsOfFile: try DataCache.aeonFile("BasicMotions/BasicMotions_TEST.ts"), encoding: .utf8)
+        let cached = try String(contentsOfFile: try TestData.aeonFile("BasicMotions/BasicMotions_TEST.ts"), encoding: .utf8)
         #expect(unpacked.contains("@problemName BasicMotions") && unpacked == cached)
         let again = try makeDataSensors(["CACHE": cache])
         #expect(again.status == 0 && again.stdout.isEmpty, "\(again.stdout)")
@@ -54,7 +54,7 @@ extension AllTests {
         #expect(contents(cache).filter { !$0.hasPrefix("wheels") }.isEmpty, "\(contents(cache))")
     }
 
-    /// The Makefile and `DataCache` agree on the cache: $TOPIARY_CACHE, else ~/.cache/topiary.
+    /// The Makefile and `TestData` agree on the cache: $TOPIARY_CACHE, else ~/.cache/topiary.
     @Test func makeAndTheTestsLookInTheSameCache() throws {
         let custom = temporaryDirectory("custom-cache"), home = temporaryDirectory("home")
         for (environment, expected) in [(["TOPIARY_CACHE": custom, "HOME": home], custom),
@@ -66,7 +66,7 @@ extension AllTests {
     }
 
     @Test func anAbsentDataFileSaysToRunMakeDataSensors() {
-        let error = #expect(throws: DataCache.Missing.self) { try DataCache.aeonFile("NoSuchSet/NoSuchSet_TRAIN.ts") }
+        let error = #expect(throws: TestData.Missing.self) { try TestData.aeonFile("NoSuchSet/NoSuchSet_TRAIN.ts") }
         #expect(error?.description.contains("run `make data-sensors`") == true)
     }
 }

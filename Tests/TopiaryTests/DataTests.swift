@@ -82,17 +82,17 @@ extension AllTests {
         let set = try FashionMNIST.loadPair(images: FashionMNISTSlice.directory + "/" + FashionMNIST.files.testImages,
                                             labels: FashionMNISTSlice.directory + "/" + FashionMNIST.files.testLabels)
         #expect(set.count == FashionMNISTSlice.testRows && set.featureCount == 784 && set.classCount == 10)
-        let pixels = set.features.toArray()
+        let pixels = set.inputs.toArray()
         #expect(pixels.allSatisfy { $0 >= 0 && $0 <= 1 } && pixels.contains(1) && pixels.contains(0))
         #expect(Set(set.labels).count == 10)
     }
 }
 
 @Suite struct DatasetTests {
-    func tinySet(_ n: Int) -> LabeledDataset {
+    func tinySet(_ n: Int) -> Dataset {
         let features = Tensor(zeros: [n, 2])
         for r in 0..<n { features[2 * r] = Float(r); features[2 * r + 1] = -Float(r) }
-        return LabeledDataset(features: features, labels: (0..<n).map { Int32($0 % 3) }, classCount: 3)
+        return Dataset(inputs: features, labels: (0..<n).map { Int32($0 % 3) }, classCount: 3)
     }
 
     @Test func splitIsDisjointCompleteAndSeeded() {
@@ -100,11 +100,11 @@ extension AllTests {
         var g1 = SeededGenerator(seed: 1), g2 = SeededGenerator(seed: 1)
         let (rest, heldOut) = set.split(heldOutCount: 20, generator: &g1)
         let again = set.split(heldOutCount: 20, generator: &g2)
-        let restIDs = (0..<rest.count).map { Int(rest.features[2 * $0]) }
-        let heldIDs = (0..<heldOut.count).map { Int(heldOut.features[2 * $0]) }
+        let restIDs = (0..<rest.count).map { Int(rest.inputs[2 * $0]) }
+        let heldIDs = (0..<heldOut.count).map { Int(heldOut.inputs[2 * $0]) }
         #expect(heldOut.count == 20 && rest.count == 80)
         #expect(Set(restIDs).isDisjoint(with: heldIDs) && Set(restIDs + heldIDs).count == 100)
-        #expect(again.heldOut.features.toArray() == heldOut.features.toArray())
+        #expect(again.heldOut.inputs.toArray() == heldOut.inputs.toArray())
         // Labels travel with their rows.
         #expect((0..<rest.count).allSatisfy { Int(rest.labels[$0]) == restIDs[$0] % 3 })
     }

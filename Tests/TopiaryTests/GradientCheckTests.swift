@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import TopiaryNN
 @testable import TopiaryTensor
@@ -28,31 +29,56 @@ extension AllTests {
         }
     }
 
-    /// A standalone Linear layer with its own store, initialised as PyTorch does.
-    func makeLinear(in inFeatures: Int, out outFeatures: Int, _ g: inout SeededGenerator) -> Linear {
-        var layout = ParameterStore.Layout()
-        let ids = Linear.declare("fc", in: inFeatures, out: outFeatures, layout: &layout)
-        let store = ParameterStore(layout)
-        let linear = Linear(name: "fc", weight: store.parameters[ids.weight], bias: store.parameters[ids.bias])
-        linear.initialize(using: &g)
-        return linear
+    /// `layers` as a model for `inputShape`; checks the input gradient and every trainable
+    /// parameter's gradient of L = Σ r ⊙ f(x) on a batch of `batch`.
+    func check(_ layers: [any Layer], inputShape: [Int], batch: Int = 3, seed: UInt64, epsilon: Float = 1e-2, tolerance: Double = 2e-3,
+               input: ((inout SeededGenerator) -> Tensor)? = nil, training: Bool = true, inputGradient: Bool = true) throws {
+        var g = SeededGenerator(seed: seed)
+        let model = try Sequential(inputShape: inputShape, layers: layers, generator: &g)
+        model.setTraining(training)
+        // Parameters away from their initial symmetric values (BatchNorm's γ = 1, β = 0).
+        for parameter in model.parameters where parameter.trainable { for i in 0..<parameter.count { parameter.value[i] += g.nextFloat(in: -0.3, 0.3) } }
+        let x = input?(&g) ?? randomTensor([batch] + inputShape, &g)
+        let y = model.forward(x)
+        let r = randomTensor(y.shape, &g)
+        model.store.zeroGrads()
+        let dx = model.chain.backward(r, needsInputGradient: inputGradient)?.copy()
+        let analytic = model.store.grads.copy()
+        let running = model.parameters.filter { $0.role == .buffer }.map { $0.value.copy() }
+        let loss = {
+            let value = self.probe(model.forward(x), r)
+            // Training BatchNorm moves its running statistics on every forward: put them back.
+            for (parameter, saved) in zip(model.parameters.filter { $0.role == .buffer }, running) { parameter.value.assign(from: saved) }
+            return value
+        }
+        if let dx { expectGradient(of: x, analytic: dx, epsilon: epsilon, tolerance: tolerance, loss, "dx") }
+        for parameter in model.parameters where parameter.trainable {
+            let slice = Tensor(storage: analytic.storage, offset: parameter.offset, shape: parameter.shape)
+            expectGradient(of: parameter.value, analytic: slice, epsilon: epsilon, tolerance: tolerance, loss, parameter.name)
+        }
     }
 
-    @Test func linearBackward() {
-        var g = SeededGenerator(seed: 21)
-        let linear = makeLinear(in: 7, out: 5, &g)
-        let x = randomTensor([4, 7], &g), r = randomTensor([4, 5], &g)
-        _ = linear.forward(x)
-        let dx = linear.backward(r, needsInputGradient: true)!.copy()
-        let loss = { self.probe(linear.forward(x), r) }
-        expectGradient(of: x, analytic: dx, epsilon: 1e-2, tolerance: 1e-3, loss, "dx")
-        expectGradient(of: linear.weight.value, analytic: linear.weight.grad, epsilon: 1e-2, tolerance: 1e-3, loss, "dW")
-        expectGradient(of: linear.bias.value, analytic: linear.bias.grad, epsilon: 1e-2, tolerance: 1e-3, loss, "db")
+    /// Inputs whose values are all at least `gap` apart (a shuffled grid): max pooling's
+    /// winner and ReLU's side never change under ±ε.
+    func separated(_ shape: [Int], gap: Float = 0.02) -> (inout SeededGenerator) -> Tensor {
+        { g in
+            let x = Tensor(zeros: shape)
+            let order = g.permutation(x.count)
+            // Off the grid by 0.3 gap, so no value is 0 (the ReLU kink) for any count.
+            for (i, k) in order.enumerated() { x[i] = (Float(k) - Float(x.count / 2)) * gap + 0.3 * gap }
+            return x
+        }
     }
 
-    @Test func linearBackwardAccumulatesAndSkipsInputGradient() {
+    @Test func linearBackward() throws {
+        try check([Linear(name: "fc", inFeatures: 7, outFeatures: 5)], inputShape: [7], batch: 4, seed: 21)
+        try check([Linear(name: "fc", inFeatures: 4, outFeatures: 3, bias: false)], inputShape: [2, 4], batch: 2, seed: 20)  // (B, T, C)
+    }
+
+    @Test func linearBackwardAccumulatesAndSkipsInputGradient() throws {
         var g = SeededGenerator(seed: 22)
-        let linear = makeLinear(in: 3, out: 2, &g)
+        let model = try Sequential(inputShape: [3], layers: [Linear(name: "fc", inFeatures: 3, outFeatures: 2)], generator: &g)
+        let linear = model.linearLayers[0]
         let x = randomTensor([2, 3], &g), r = randomTensor([2, 2], &g)
         _ = linear.forward(x)
         #expect(linear.backward(r, needsInputGradient: false) == nil)
@@ -61,16 +87,74 @@ extension AllTests {
         #expect(zip(linear.weight.grad.toArray(), once).allSatisfy { abs($0 - 2 * $1) < 1e-6 })
     }
 
-    @Test func reluBackward() {
-        var g = SeededGenerator(seed: 23)
-        let relu = ReLU(name: "relu")
-        // Inputs at least 0.05 from the kink, so ±ε never crosses it.
-        let x = randomTensor([3, 9], &g)
-        for i in 0..<x.count where abs(x[i]) < 0.05 { x[i] = x[i] < 0 ? -0.05 : 0.05 }
-        let r = randomTensor([3, 9], &g)
-        _ = relu.forward(x)
-        let dx = relu.backward(r, needsInputGradient: true)!.copy()
-        expectGradient(of: x, analytic: dx, epsilon: 1e-3, tolerance: 1e-3, { self.probe(relu.forward(x), r) }, "dx")
+    @Test func activationsBackward() throws {
+        for (index, activation) in Activation.allCases.enumerated() {
+            try check([ActivationLayer(name: "act", activation)], inputShape: [9], seed: 23 + UInt64(index), epsilon: 1e-3,
+                      input: separated([3, 9], gap: 0.05))
+        }
+    }
+
+    @Test func convolutionBackward() throws {
+        try check([Convolution.conv2d("conv", 2, 3, kernel: 3, padding: 1)], inputShape: [2, 5, 6], batch: 2, seed: 30)
+        try check([Convolution.conv2d("conv", 3, 2, kernel: 3, stride: 2)], inputShape: [3, 7, 7], batch: 2, seed: 31)
+        try check([Convolution.conv2d("conv", 2, 2, kernel: 2, stride: 2, padding: 1, bias: false)], inputShape: [2, 5, 5], batch: 2, seed: 32)
+        try check([Convolution.conv1d("conv", 3, 4, kernel: 5, padding: 2)], inputShape: [3, 11], batch: 2, seed: 33)
+        try check([Convolution.conv1d("conv", 2, 3, kernel: 3, stride: 2)], inputShape: [2, 9], batch: 2, seed: 34)
+    }
+
+    @Test func poolingBackward() throws {
+        try check([Pooling(name: "pool", kind: .max, spatialDimensions: 2, kernel: 2)], inputShape: [3, 6, 6], seed: 40, epsilon: 1e-3,
+                  input: separated([2, 3, 6, 6]))
+        try check([Pooling(name: "pool", kind: .max, spatialDimensions: 2, kernel: 3, stride: 2)], inputShape: [2, 7, 7], seed: 41, epsilon: 1e-3,
+                  input: separated([2, 2, 7, 7]))
+        try check([Pooling(name: "pool", kind: .max, spatialDimensions: 1, kernel: 2)], inputShape: [3, 10], seed: 42, epsilon: 1e-3,
+                  input: separated([2, 3, 10]))
+        try check([Pooling(name: "pool", kind: .average, spatialDimensions: 2, kernel: 2)], inputShape: [3, 6, 6], seed: 43)
+        try check([Pooling(name: "pool", kind: .average, spatialDimensions: 1, kernel: 3, stride: 2)], inputShape: [2, 9], seed: 44)
+        try check([GlobalAveragePooling(name: "gap")], inputShape: [3, 4, 5], seed: 45)
+        try check([Flatten(name: "flatten"), Linear(name: "fc", inFeatures: 12, outFeatures: 2)], inputShape: [3, 2, 2], seed: 46)
+    }
+
+    @Test func normalisationBackward() throws {
+        try check([BatchNorm(name: "bn", features: 3)], inputShape: [3, 3, 3], batch: 4, seed: 50)
+        try check([BatchNorm(name: "bn", features: 3)], inputShape: [3, 5], batch: 4, seed: 51)
+        try check([BatchNorm(name: "bn", features: 4)], inputShape: [4], batch: 5, seed: 52)
+        try check([BatchNorm(name: "bn", features: 3)], inputShape: [3, 3, 3], batch: 4, seed: 53, training: false)
+        try check([LayerNorm(name: "ln", features: 6)], inputShape: [3, 6], batch: 2, seed: 54)
+    }
+
+    @Test func embeddingBackward() throws {
+        try check([Embedding(name: "wte", count: 10, features: 4)], inputShape: [3], batch: 2, seed: 60, input: { g in
+            Tensor(shape: [2, 3], values: (0..<6).map { _ in Float(g.nextInt(below: 10)) })
+        }, inputGradient: false)
+    }
+
+    @Test func residualBlockBackward() throws {
+        let block = Residual(name: "block", body: [Convolution.conv2d("conv1", 2, 2, kernel: 3, padding: 1), BatchNorm(name: "bn1", features: 2),
+                                                   ActivationLayer(name: "act", .tanh), Convolution.conv2d("conv2", 2, 2, kernel: 3, padding: 1)],
+                             shortcut: [Convolution.conv2d("proj", 2, 2, kernel: 1)])
+        try check([block, ActivationLayer(name: "out", .silu)], inputShape: [2, 4, 4], batch: 2, seed: 70)
+        #expect(block.parameters.map(\.name).contains("block.conv1.weight") && block.parameters.map(\.name).contains("block.shortcut.proj.bias"))
+    }
+
+    /// Dropout draws its mask on each forward: its backward is that mask times 1/(1 − p), and
+    /// evaluation mode is the identity.
+    @Test func dropoutBackwardUsesItsMask() throws {
+        var g = SeededGenerator(seed: 80)
+        let model = try Sequential(inputShape: [50], layers: [Dropout(name: "drop", probability: 0.3)], generator: &g)
+        let x = randomTensor([4, 50], &g)
+        let y = model.forward(x).copy()
+        let r = randomTensor([4, 50], &g)
+        let dx = model.chain.backward(r, needsInputGradient: true)!
+        var dropped = 0
+        for i in 0..<x.count {
+            let kept = y[i] != 0
+            if !kept { dropped += 1 }
+            #expect(abs(dx[i] - (kept ? r[i] / 0.7 : 0)) < 1e-6 && (!kept || abs(y[i] - x[i] / 0.7) < 1e-6))
+        }
+        #expect(dropped > 20 && dropped < 100)
+        model.setTraining(false)
+        #expect(model.forward(x).toArray() == x.toArray())
     }
 
     @Test func softmaxCrossEntropyBackward() {
@@ -81,6 +165,15 @@ extension AllTests {
         let analytic = loss.lossAndGradient(logits: logits, labels: labels).gradient.copy()
         expectGradient(of: logits, analytic: analytic, epsilon: 1e-2, tolerance: 1e-3,
                        { Double(SoftmaxCrossEntropy().lossAndGradient(logits: logits, labels: labels).loss) }, "dz")
+    }
+
+    @Test func regressionLossBackward() {
+        var g = SeededGenerator(seed: 26)
+        let task = RegressionTask()
+        let output = randomTensor([5, 2], &g), targets = randomTensor([5, 2], &g)
+        let analytic = task.lossAndGradient(output: output, targets: targets).gradient.copy()
+        expectGradient(of: output, analytic: analytic, epsilon: 1e-2, tolerance: 1e-3,
+                       { Double(RegressionTask().lossAndGradient(output: output, targets: targets).loss) }, "dy")
     }
 
     @Test func softmaxCrossEntropyValuesAndEvaluation() {
@@ -109,4 +202,3 @@ extension AllTests {
     }
 }
 }
-import Foundation

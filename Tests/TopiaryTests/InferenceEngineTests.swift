@@ -11,7 +11,7 @@ extension AllTests {
         var g = SeededGenerator(seed: seed)
         let model = Sequential.multilayerPerceptron(inputFeatures: sizes[0], hiddenSizes: Array(sizes.dropFirst().dropLast()),
                                                     outputs: sizes.last!, generator: &g)
-        for (index, parameter) in model.weightParameters.enumerated() {
+        for (index, parameter) in model.prunableMatrices.enumerated() {
             for i in 0..<parameter.count where g.nextUnitFloat() < Float(sparsity) || index == killLayer { parameter.mask[i] = 0 }
             let (rows, columns) = (parameter.shape[0], parameter.shape[1])
             if rows > 2 { for j in 0..<columns { parameter.mask[j] = 0 } }  // row 0 empty: a dead neuron
@@ -26,7 +26,7 @@ extension AllTests {
 
     func expectMatches(_ engine: InferenceEngine, _ model: Sequential, reference: Sequential, batch: Int, seed: UInt64) throws {
         var g = SeededGenerator(seed: seed)
-        let x = randomTensor([batch, model.inputFeatures], &g)
+        let x = randomTensor([batch, model.inputCount], &g)
         let expected = reference.forward(x).copy()
         let prepared = try #require(InferenceModel.build(model, engine: engine, threads: 2))
         let actual = prepared.predict(x)
@@ -41,7 +41,7 @@ extension AllTests {
         let copy = seededMLP(sizes, seed: seed)
         copy.store.values.assign(from: model.store.values)
         copy.store.masks.assign(from: model.store.masks)
-        for parameter in copy.weightParameters { parameter.value.assign(from: Int8Matrix(weights: parameter.value).dequantized()) }
+        for parameter in copy.prunableMatrices { parameter.value.assign(from: Int8Matrix(weights: parameter.value).dequantized()) }
         return copy
     }
 
@@ -91,18 +91,18 @@ extension AllTests {
         for i in 0..<3 { #expect(abs(y[i] - expected[i]) < 1e-4 * max(1, abs(expected[i]))) }
     }
 
-    @Test func compactionShrinksAndKeepsTheFunction() {
+    @Test func compactionShrinksAndKeepsTheFunction() throws {
         let model = prunedModel([40, 30, 20, 4], sparsity: 0.9, seed: 84)
-        let stack = LinearStack(model)
-        let compacted = CompactedStack(stack)
-        #expect(compacted.keptRows[0].count < 30 && compacted.keptRows[1].count < 20 && compacted.keptRows[2].count == 4)
-        #expect(compacted.inputColumns.count <= 40)
+        let compacted = try #require(InferenceProgram(model)).compacted()
+        let layers = compacted.matrices
+        #expect(layers[0].rows < 30 && layers[1].rows < 20 && layers[2].rows == 4)
+        #expect(layers[0].fanIn <= 40)
         // Every kept neuron reads something and is read by something.
-        for (l, layer) in compacted.stack.layers.enumerated().dropLast() {
-            let next = compacted.stack.layers[l + 1]
-            for r in 0..<layer.weight.rows {
-                #expect((0..<layer.weight.columns).contains { layer.mask[r * layer.weight.columns + $0] != 0 })
-                #expect((0..<next.weight.rows).contains { next.mask[$0 * next.weight.columns + r] != 0 })
+        for (l, layer) in layers.enumerated().dropLast() {
+            let next = layers[l + 1]
+            for r in 0..<layer.rows {
+                #expect((0..<layer.fanIn).contains { layer.mask[r * layer.fanIn + $0] != 0 })
+                #expect((0..<next.rows).contains { next.mask[$0 * next.fanIn + r] != 0 })
             }
         }
     }

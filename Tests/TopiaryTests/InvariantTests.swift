@@ -16,15 +16,15 @@ extension AllTests {
         let (train, _) = try FashionMNIST.load(directory: FashionMNISTSlice.directory)
         var g = SeededGenerator(seed: 61)
         let model = Sequential.multilayerPerceptron(inputFeatures: 784, hiddenSizes: [64, 32], outputs: 10, generator: &g)
-        let targets = model.weightParameters
+        let targets = model.prunableMatrices
         let batches = BatchIterator(dataset: train, batchSize: 32)
         var previousMasks = targets.map { $0.mask.toArray() }
         for sparsity in [0.5, 0.9, 0.97] {
-            var context = ScoringContext(model: model, calibration: batches, calibrationBatches: 2, generator: g)
+            var context = ScoringContext(model: model, task: ClassificationTask(), calibration: batches, calibrationBatches: 2, generator: g)
             try UnstructuredPruner(scope: .global).prune(targets, scores: try TaylorScorer().scores(for: targets, context: &context),
                                                          to: sparsity)
             let adam = Adam(store: model.store, weightDecay: .decoupled(0.01))
-            let trainer = Trainer(model: model, optimizer: adam,
+            let trainer = Trainer(model: model, task: ClassificationTask(), optimizer: adam,
                                   schedule: LearningRateSchedule(baseRate: 1e-3, totalSteps: 2 * batches.batchesPerEpoch),
                                   batches: batches)
             for _ in 0..<2 { _ = try trainer.runEpoch(generator: &g) }  // 150 steps per stage

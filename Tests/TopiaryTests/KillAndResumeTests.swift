@@ -91,7 +91,7 @@ extension AllTests {
         let written = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasPrefix("bench-model-") }
         #expect(written.count == 1)
         let (header, rows) = try readCSV(directory + "/" + written[0])
-        #expect(header.contains("speedup_vs_dense") && header.contains("int8_test_accuracy"))
+        #expect(header.contains("speedup_vs_dense") && header.contains("int8_test_metric"))
         // 3 stages × 2 batch sizes × 7 engines (6 + auto).
         #expect(rows.count == 3 * 2 * 7)
         #expect(rows.filter { $0["engine"] == "dense" }.allSatisfy { $0["speedup_vs_dense"] == "1.0" })

@@ -14,7 +14,7 @@ extension AllTests {
     @Test(arguments: [(2, 4), (1, 4), (4, 8), (3, 4)])
     func prunerMatchesReferenceInEveryGroup(n: Int, m: Int) throws {
         let model = model(91)
-        let targets = model.weightParameters
+        let targets = model.prunableMatrices
         var g = SeededGenerator(seed: 92)
         let scores = targets.map { randomTensor($0.shape, &g) }
         try NMPruner(n: n, m: m).prune(targets, scores: scores)
@@ -36,7 +36,7 @@ extension AllTests {
 
     @Test func prunerOnlyShrinksMasks() throws {
         let model = model(93)
-        let targets = model.weightParameters
+        let targets = model.prunableMatrices
         var g = SeededGenerator(seed: 94)
         try UnstructuredPruner(scope: .global).prune(targets, scores: targets.map { randomTensor($0.shape, &g) }, to: 0.6)
         let before = targets.map { $0.mask.toArray() }
@@ -51,7 +51,7 @@ extension AllTests {
     func nmEngineMatchesDenseReference(n: Int, m: Int) throws {
         let model = model(95)
         var g = SeededGenerator(seed: 96)
-        try NMPruner(n: n, m: m).prune(model.weightParameters, scores: model.weightParameters.map { randomTensor($0.shape, &g) })
+        try NMPruner(n: n, m: m).prune(model.prunableMatrices, scores: model.prunableMatrices.map { randomTensor($0.shape, &g) })
         for batch in [1, 5] {
             let x = randomTensor([batch, 64], &g)
             let expected = model.forward(x).copy()
@@ -85,31 +85,41 @@ extension AllTests {
 }
 
 extension AllTests {
-@Suite struct NeuronPruningTests {
+@Suite struct ChannelPruningTests {
     func model(_ seed: UInt64) -> Sequential { seededMLP([20, 16, 12, 5], seed: seed) }
 
-    func hidden(_ model: Sequential) -> [(weight: Parameter, bias: Parameter)] {
-        model.weightParameters.dropLast().map { w in (w, model.parameters.first { $0.layerName == w.layerName && $0.role == .bias }!) }
+    func prune(_ model: Sequential, scores: [Tensor], to fraction: Double, norm: ChannelPruner.Norm = .l2) throws {
+        let targets = model.prunableMatrices
+        try ChannelPruner(norm: norm).prune(targets, scores: scores, couplings: targets.map(model.channelCoupling), to: fraction)
     }
 
-    @Test func removesTheLowestL2RowsWithTheirBiases() throws {
+    @Test func removesTheLowestRowsWithTheirBiasesAndTheirReadersColumns() throws {
         let model = model(111)
         var g = SeededGenerator(seed: 112)
-        let layers = hidden(model)
-        let scores = layers.map { randomTensor($0.weight.shape, &g) }
-        try NeuronPruner().prune(layers, scores: scores, to: 0.5)
-        for (layer, score) in zip(layers, scores) {
-            let (rows, columns) = (layer.weight.shape[0], layer.weight.shape[1])
-            let norm = { (i: Int) in (0..<columns).map { score[i * columns + $0] * score[i * columns + $0] }.reduce(0, +) }
-            let expected = Set((0..<rows).sorted { norm($0) < norm($1) }.prefix(rows / 2))
-            for i in 0..<rows {
-                let dead = !NeuronPruner.isAlive(layer.weight, row: i)
-                #expect(dead == expected.contains(i))
-                if dead { #expect(layer.bias.value[i] == 0 && layer.bias.mask[i] == 0) }
-            }
-            #expect(NeuronPruner.neuronSparsity(layer.weight) == 0.5)
+        let targets = model.prunableMatrices
+        let scores = targets.map { randomTensor($0.shape, &g) }
+        // Expected channels from the scores as they were (rows of consumers change as we go).
+        let expected = zip(targets, scores).dropLast().map { matrix, score in
+            let norm = { (i: Int) in (0..<matrix.fanIn).map { score[i * matrix.fanIn + $0] * score[i * matrix.fanIn + $0] }.reduce(0, +) }
+            return Set((0..<matrix.rows).sorted { norm($0) < norm($1) }.prefix(matrix.rows / 2))
         }
-        #expect(countNonzeros(model.weightParameters.last!.mask) == 60)  // output layer untouched
+        try prune(model, scores: scores, to: 0.5)
+        for (index, matrix) in targets.dropLast().enumerated() {
+            let bias = model.parameter(named: matrix.layerName + ".bias")!
+            let reader = targets[index + 1]
+            for i in 0..<matrix.rows {
+                let dead = !ChannelPruner.isAlive(matrix, row: i)
+                #expect(dead == expected[index].contains(i))
+                if dead {
+                    #expect(bias.value[i] == 0 && bias.mask[i] == 0)
+                    #expect((0..<reader.rows).allSatisfy { reader.mask[$0 * reader.fanIn + i] == 0 })
+                }
+            }
+            #expect(ChannelPruner.channelSparsity(matrix) == 0.5)
+        }
+        // The output layer keeps its rows (its columns follow the last hidden layer).
+        #expect(ChannelPruner.channelSparsity(targets.last!) == 0 && countNonzeros(targets.last!.mask) == 5 * 6)
+        #expect(model.channelCoupling(of: targets.last!) == nil)
     }
 
     /// The compacted model computes exactly what the masked model computes: removed neurons
@@ -117,39 +127,54 @@ extension AllTests {
     @Test func compactedModelEqualsMaskedModelExactly() throws {
         let model = model(113)
         var g = SeededGenerator(seed: 114)
-        let layers = hidden(model)
-        try NeuronPruner().prune(layers, scores: layers.map { randomTensor($0.weight.shape, &g) }, to: 0.5)
-        let compacted = CompactedStack(LinearStack(model))
-        #expect(compacted.keptRows[0].count == 8 && compacted.keptRows[1].count == 6 && compacted.keptRows[2].count == 5)
+        try prune(model, scores: model.prunableMatrices.map { randomTensor($0.shape, &g) }, to: 0.5)
+        let program = try #require(InferenceProgram(model)), compacted = program.compacted()
+        #expect(compacted.matrices.map(\.rows) == [8, 6, 5])
         let x = randomTensor([4, 20], &g)
-        func naiveForward(_ stack: LinearStack, _ input: Tensor) -> Tensor {
-            var h = input
-            for layer in stack.layers {
-                let y = Tensor(zeros: [h.rows, layer.weight.rows])
-                naiveMatmul(h, layer.weight, transposeB: true, into: y)
-                for r in 0..<h.rows { for i in 0..<layer.weight.rows { y[r * layer.weight.rows + i] += layer.bias[i] } }
-                if layer.relu { naiveReluForward(y, into: y) }
-                h = y
-            }
-            return h
-        }
-        let gathered = Tensor(zeros: [4, compacted.inputColumns.count])
-        for r in 0..<4 { for (c, j) in compacted.inputColumns.enumerated() { gathered[r * compacted.inputColumns.count + c] = x[r * 20 + j] } }
-        #expect(naiveForward(compacted.stack, gathered).toArray() == naiveForward(LinearStack(model), x).toArray())
+        #expect(NaiveInference.run(compacted, x).toArray() == NaiveInference.run(program, x).toArray())
         // And the compact engine (BLAS on the smaller matrices) agrees to rounding.
         let engine = try #require(InferenceModel.build(model, engine: .compact, threads: 1))
         #expect(maxRelativeError(engine.predict(x), model.forward(x).copy()) < 1e-5)
         #expect(engine.bytes < InferenceModel.build(model, engine: .dense, threads: 1)!.bytes / 2)
     }
 
-    @Test func runWithNeuronScope() throws {
+    @Test func runWithChannelScope() throws {
         let stagesBlock = "  stages:\n    - { sparsity: 0.5, epochs: 1 }\n    - { sparsity: 0.8, epochs: 1 }"
+        // `neurons` is the earlier name of the scope and still reads.
         let spec = try sliceSpec { $0.replacingOccurrences(of: stagesBlock, with: "  scope: neurons\n  stages:\n    - { sparsity: 0.25, epochs: 1 }\n    - { sparsity: 0.5, epochs: 1 }") }
+        #expect(spec.pruning.scope == .channels)
         let (_, report) = try runSlice(spec)
         let last = report.stages.last!
         #expect(last.layers.first { $0.layer == "fc1" }!.nonzeros == 784 * 16)   // 16 of 32 neurons left
-        #expect(last.layers.first { $0.layer == "fc3" }!.nonzeros == 160)        // output layer whole
+        #expect(last.layers.first { $0.layer == "fc2" }!.nonzeros == 8 * 16)     // 8 of 16 rows, 16 of 32 columns
+        #expect(last.layers.first { $0.layer == "fc3" }!.nonzeros == 10 * 8)     // all rows, the 8 live columns
         #expect(last.bytesByEngine["compact"]! < last.bytesByEngine["dense"]! * 6 / 10)
     }
 }
+}
+
+/// The algorithmic reference for an inference program of Linears (the MLP's): Double sums in
+/// index order, the gather, the bias, the fused ReLU.
+enum NaiveInference {
+    static func run(_ program: InferenceProgram, _ input: Tensor) -> Tensor {
+        var h = input
+        for step in program.steps {
+            switch step {
+            case .gather(let columns):
+                let y = Tensor(zeros: [h.rows, columns.count])
+                for r in 0..<h.rows { for (c, j) in columns.enumerated() { y[r * columns.count + c] = h[r * h.columns + j] } }
+                h = y
+            case .matrix(let m):
+                let layer = program.matrices[m]
+                let y = Tensor(zeros: [h.rows, layer.rows])
+                naiveMatmul(h, layer.weight, transposeB: true, into: y)
+                for r in 0..<h.rows { for i in 0..<layer.rows { y[r * layer.rows + i] += layer.bias[i] } }
+                if layer.relu { naiveReluForward(y, into: y) }
+                h = y
+            default:
+                fatalError("NaiveInference runs Linear programs only")
+            }
+        }
+        return h
+    }
 }

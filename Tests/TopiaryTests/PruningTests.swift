@@ -8,13 +8,13 @@ extension AllTests {
 @Suite struct PruningTests {
     func tinyModel(_ seed: UInt64) -> Sequential { seededMLP([12, 9, 7, 4], seed: seed) }
 
-    func randomScores(_ targets: [Parameter], _ g: inout SeededGenerator) -> [Tensor] {
+    func randomScores(_ targets: [PrunableMatrix], _ g: inout SeededGenerator) -> [Tensor] {
         targets.map { randomTensor($0.shape, &g) }
     }
 
     /// The obviously-correct selection: list alive weights as (score, position), sort, and
     /// prune the first round(s·N) − (already pruned).
-    func referenceMasks(_ targets: [Parameter], _ scores: [Tensor], _ sparsity: Double) -> [[Float]] {
+    func referenceMasks(_ targets: [PrunableMatrix], _ scores: [Tensor], _ sparsity: Double) -> [[Float]] {
         var alive: [(Float, Int, Int)] = []
         var masks = targets.map { $0.mask.toArray() }
         var position = 0
@@ -33,7 +33,7 @@ extension AllTests {
 
     @Test func globalPruningMatchesReferenceAndOnlyShrinks() throws {
         let model = tinyModel(41)
-        let targets = model.weightParameters
+        let targets = model.prunableMatrices
         var g = SeededGenerator(seed: 42)
         var previous = targets.map { $0.mask.toArray() }
         for sparsity in [0.3, 0.5, 0.75, 0.9, 0.97] {
@@ -54,7 +54,7 @@ extension AllTests {
 
     @Test func perLayerPruningHitsEachLayer() throws {
         let model = tinyModel(43)
-        let targets = model.weightParameters
+        let targets = model.prunableMatrices
         var g = SeededGenerator(seed: 44)
         for sparsity in [0.5, 0.8] {
             let scores = randomScores(targets, &g)
@@ -71,16 +71,16 @@ extension AllTests {
         var layout = ParameterStore.Layout()
         layout.add(layer: "a", role: .weight, shape: [2, 3])
         let store = ParameterStore(layout)
-        let target = store.parameters[0]
+        let target = standaloneMatrix(store.parameters[0])
         try UnstructuredPruner(scope: .global).prune([target], scores: [Tensor(shape: [2, 3], values: [1, 1, 1, 1, 1, 1])], to: 0.5)
         #expect(target.mask.toArray() == [0, 0, 0, 1, 1, 1])
-        let other = ParameterStore(layout).parameters[0]
+        let other = standaloneMatrix(ParameterStore(layout).parameters[0])
         try UnstructuredPruner(scope: .global).prune([other], scores: [Tensor(shape: [2, 3], values: [0.5, -3, 2, -0.0, 0, -1])], to: 0.5)
         #expect(other.mask.toArray() == [1, 0, 1, 0, 1, 0])
     }
 
     @Test func refusesToGrowMasksAndRejectsNaN() throws {
-        let targets = tinyModel(45).weightParameters
+        let targets = tinyModel(45).prunableMatrices
         var g = SeededGenerator(seed: 46)
         try UnstructuredPruner(scope: .global).prune(targets, scores: randomScores(targets, &g), to: 0.6)
         #expect(throws: PruningError.self) {
@@ -95,17 +95,17 @@ extension AllTests {
 
     func context(_ model: Sequential, batches: Int) -> ScoringContext {
         var g = SeededGenerator(seed: 47)
-        let data = LabeledDataset(features: randomTensor([40, 12], &g),
+        let data = Dataset(inputs: randomTensor([40, 12], &g),
                                   labels: (0..<40).map { Int32($0 % 4) }, classCount: 4)
-        return ScoringContext(model: model, calibration: BatchIterator(dataset: data, batchSize: 8),
+        return ScoringContext(model: model, task: ClassificationTask(), calibration: BatchIterator(dataset: data, batchSize: 8),
                               calibrationBatches: batches, generator: SeededGenerator(seed: 48))
     }
 
     @Test func magnitudeScoresAreAbsoluteValues() throws {
         let model = tinyModel(49)
         var ctx = context(model, batches: 1)
-        let scores = try MagnitudeScorer().scores(for: model.weightParameters, context: &ctx)
-        for (parameter, score) in zip(model.weightParameters, scores) {
+        let scores = try MagnitudeScorer().scores(for: model.prunableMatrices, context: &ctx)
+        for (parameter, score) in zip(model.prunableMatrices, scores) {
             #expect((0..<parameter.count).allSatisfy { score[$0] == abs(parameter.value[$0]) })
         }
     }
@@ -114,7 +114,7 @@ extension AllTests {
     /// forward/backward, accumulated in Double.
     @Test func taylorScoresMatchPerBatchReference() throws {
         let model = tinyModel(50)
-        let targets = model.weightParameters
+        let targets = model.prunableMatrices
         var ctx = context(model, batches: 3)
         let scores = try TaylorScorer().scores(for: targets, context: &ctx)
 
@@ -138,8 +138,8 @@ extension AllTests {
     @Test func randomScoresAreSeeded() throws {
         let model = tinyModel(51)
         var a = context(model, batches: 1), b = context(model, batches: 1)
-        let first = try RandomScorer().scores(for: model.weightParameters, context: &a)
-        let second = try RandomScorer().scores(for: model.weightParameters, context: &b)
+        let first = try RandomScorer().scores(for: model.prunableMatrices, context: &a)
+        let second = try RandomScorer().scores(for: model.prunableMatrices, context: &b)
         #expect(first.map { $0.toArray() } == second.map { $0.toArray() })
     }
 
@@ -155,7 +155,7 @@ extension AllTests {
     @Test func minimumDensityKeepsEveryLayerAboveItWithExactTotal() throws {
         var g = SeededGenerator(seed: 151)
         let model = Sequential.multilayerPerceptron(inputFeatures: 12, hiddenSizes: [9, 7], outputs: 4, generator: &g)
-        let targets = model.weightParameters
+        let targets = model.prunableMatrices
         // fc3's weights score lowest of all: without a minimum it would be emptied first.
         let scores = targets.enumerated().map { index, p -> Tensor in
             let t = randomTensor(p.shape, &g)
@@ -186,7 +186,9 @@ extension AllTests {
         #expect(abs(sparsity(2, "fc3") - 0.8) * 160 <= 0.5)
         #expect(report.spec.pruning.calibrationSplit == .validation)
         let bad = "  scope: per_layer\n  layer_targets: { fc9: 0.9 }\n  stages:\n    - { sparsity: 0.5, epochs: 1 }"
-        #expect(throws: SpecError.self) { try ExperimentSpec.decode(yaml: validSpecYAML.replacingOccurrences(of: stagesBlock, with: bad)) }
+        var options = RunOptions()
+        options.runDirectory = temporaryDirectory("targets") + "/run"
+        #expect(throws: SpecError.self) { try ExperimentRunner(spec: try sliceSpec { $0.replacingOccurrences(of: stagesBlock, with: bad) }, options: options) }
         let global = "  layer_targets: { fc1: 0.9 }\n  stages:\n    - { sparsity: 0.5, epochs: 1 }"
         #expect(throws: SpecError.self) { try ExperimentSpec.decode(yaml: validSpecYAML.replacingOccurrences(of: stagesBlock, with: global)) }
     }
@@ -211,7 +213,7 @@ extension AllTests {
         for (name, selection, target) in cases {
             let model = seededMLP([16, 12, 8, 4], seed: 5)
             var generator = SeededGenerator(seed: 9)
-            let targets = model.weightParameters
+            let targets = model.prunableMatrices
             try selection.select(targets, scores: targets.map { randomTensor($0.shape, &generator) }, to: target)
             #expect(selection.miss(targets, target: target) == nil, "\(name)")
             let pruned = (0..<targets[0].count).filter { targets[0].mask[$0] == 0 }
@@ -220,11 +222,10 @@ extension AllTests {
         }
         let model = seededMLP([16, 12, 8, 4], seed: 5)
         var generator = SeededGenerator(seed: 9)
-        let biases = Dictionary(uniqueKeysWithValues: model.parameters.filter { $0.role == .bias }.map { ($0.layerName, $0) })
-        let neurons = NeuronSelection(biases: biases, outputLayer: "fc3")
-        let targets = model.weightParameters
+        let neurons = ChannelSelection { model.channelCoupling(of: $0) }
+        let targets = model.prunableMatrices
         try neurons.select(targets, scores: targets.map { randomTensor($0.shape, &generator) }, to: 0.5)
-        #expect(neurons.miss(targets, target: 0.5) == nil && NeuronPruner.neuronSparsity(targets[2]) == 0)
+        #expect(neurons.miss(targets, target: 0.5) == nil && ChannelPruner.channelSparsity(targets[2]) == 0)
         let columns = targets[0].shape[1]
         let dead = try #require((0..<targets[0].shape[0]).first { row in (0..<columns).allSatisfy { targets[0].mask[row * columns + $0] == 0 } })
         targets[0].mask[dead * columns] = 1   // a removed neuron partly back

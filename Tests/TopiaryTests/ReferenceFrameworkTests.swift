@@ -40,7 +40,7 @@ extension AllTests {
 @Suite struct ReferenceFrameworkTests {
     let reference = TorchReference.loaded
 
-    func setUp() throws -> (Sequential, LabeledDataset) {
+    func setUp() throws -> (Sequential, Dataset) {
         var g = SeededGenerator(seed: 0)
         let model = Sequential.multilayerPerceptron(inputFeatures: 784, hiddenSizes: reference.hiddenSizes, outputs: 10, generator: &g)
         for parameter in model.parameters {
@@ -63,14 +63,14 @@ extension AllTests {
     }
 
     /// Adam steps over batches 0, 1, 2, 3, 0, … in order; returns each step's loss.
-    func adamSteps(_ model: Sequential, _ rows: LabeledDataset, steps: Int, learningRate: Float) -> [Float] {
+    func adamSteps(_ model: Sequential, _ rows: Dataset, steps: Int, learningRate: Float) -> [Float] {
         let adam = Adam(store: model.store)
         let loss = SoftmaxCrossEntropy()
         let b = reference.batchSize
         return (0..<steps).map { step in
             let start = (step * b) % rows.count
             model.store.zeroGrads()
-            let (value, gradient) = loss.lossAndGradient(logits: model.forward(rows.features.rowSlice(start, count: b)),
+            let (value, gradient) = loss.lossAndGradient(logits: model.forward(rows.inputs.rowSlice(start, count: b)),
                                                          labels: Array(rows.labels[start..<(start + b)]))
             model.backward(gradient)
             adam.step(learningRate: learningRate)
@@ -81,7 +81,7 @@ extension AllTests {
     @Test func firstBatchLossAndGradientsMatchPyTorch() throws {
         let (model, rows) = try setUp()
         let b = reference.batchSize
-        let (value, gradient) = SoftmaxCrossEntropy().lossAndGradient(logits: model.forward(rows.features.rowSlice(0, count: b)),
+        let (value, gradient) = SoftmaxCrossEntropy().lossAndGradient(logits: model.forward(rows.inputs.rowSlice(0, count: b)),
                                                                        labels: Array(rows.labels[0..<b]))
         #expect(abs(value - reference.firstBatchLoss) < 1e-5)
         model.store.zeroGrads()
@@ -99,8 +99,8 @@ extension AllTests {
             expectClose(parameter.value, reference.denseWeights[parameter.name]!, tolerance: 1e-3, "dense " + parameter.name)
         }
 
-        let targets = model.weightParameters
-        var context = ScoringContext(model: model, calibration: BatchIterator(dataset: rows, batchSize: 16),
+        let targets = model.prunableMatrices
+        var context = ScoringContext(model: model, task: ClassificationTask(), calibration: BatchIterator(dataset: rows, batchSize: 16),
                                      calibrationBatches: 1, generator: SeededGenerator(seed: 0))
         try UnstructuredPruner(scope: .global).prune(targets, scores: try MagnitudeScorer().scores(for: targets, context: &context),
                                                      to: 0.75)

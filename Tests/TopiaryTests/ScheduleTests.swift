@@ -1,4 +1,5 @@
 import Testing
+@testable import TopiaryNN
 @testable import TopiarySparsity
 
 extension AllTests {
@@ -29,7 +30,7 @@ extension AllTests {
     }
 
     @Test func adaptivePolicyHalvesOnRejectionAndStops() {
-        let policy = AdaptivePolicy(tolerance: 0.005, initialStep: 0.5, minimumStep: 0.1, maximumRetries: 5,
+        let policy = AdaptivePolicy(tolerance: 0.5, initialStep: 0.5, minimumStep: 0.1, maximumRetries: 5,
                                     maximumSparsity: 0.99, maximumStages: 10)
         var state = policy.initialState()
         #expect(policy.nextTarget(state) == 0.5)
@@ -42,12 +43,13 @@ extension AllTests {
         state = policy.advance(state, target: 0.5625, accepted: false)       // step 0.0625 < minimum
         #expect(policy.nextTarget(state) == nil)
         #expect(state.acceptedSparsity == 0.5 && state.retries == 3)
-        #expect(policy.accepts(validationAccuracy: 0.895, denseValidationAccuracy: 0.9))
-        #expect(!policy.accepts(validationAccuracy: 0.8949, denseValidationAccuracy: 0.9))
+        let accuracy = ClassificationTask.accuracy
+        #expect(policy.accepts(worsening: accuracy.worsening(from: 0.9, to: 0.895)))
+        #expect(!policy.accepts(worsening: accuracy.worsening(from: 0.9, to: 0.8949)))
     }
 
     @Test func adaptivePolicyRespectsCaps() {
-        let capped = AdaptivePolicy(tolerance: 0.01, initialStep: 0.5, minimumStep: 0.01, maximumRetries: 0,
+        let capped = AdaptivePolicy(tolerance: 1, initialStep: 0.5, minimumStep: 0.01, maximumRetries: 0,
                                     maximumSparsity: 0.8, maximumStages: 3)
         var state = capped.initialState()
         for expected in [0.5, 0.75, 0.8] {

@@ -2,6 +2,8 @@ import CZlib
 import Foundation
 import Testing
 @testable import TopiaryData
+@testable import TopiaryExperiment
+@testable import TopiarySparsity
 @testable import TopiaryNN
 @testable import TopiaryTensor
 
@@ -112,4 +114,34 @@ func writeSpecFile(_ yaml: String, name: String = "spec.yaml") -> String {
 /// surfacing later as a confusing missing-file error.
 func writeTestFile(_ path: String, _ contents: Data) {
     if !FileManager.default.createFile(atPath: path, contents: contents) { Issue.record("could not write \(path)") }
+}
+
+/// Test conveniences over the model and data boundaries.
+extension Dataset {
+    /// Class indices as integers (classification data sets).
+    var labels: [Int32] { (0..<count).map { Int32(targets[$0]) } }
+}
+
+extension Batch {
+    var labels: [Int32] { (0..<targets.count).map { Int32(targets[$0]) } }
+}
+
+extension PrunableMatrix {
+    /// (rows, fan-in): the shape scores and masks of this matrix have.
+    var shape: [Int] { [rows, fanIn] }
+    var offset: Int { parameter.offset }
+}
+
+/// A classification stage's metrics by their old names (the tests' runs all classify).
+extension StageRecord {
+    var testAccuracy: Double { get { metrics["test_accuracy"]! } set { metrics["test_accuracy"] = newValue } }
+    var valAccuracy: Double { get { metrics["val_accuracy"]! } set { metrics["val_accuracy"] = newValue } }
+    var testLoss: Double { get { metrics["test_loss"]! } set { metrics["test_loss"] = newValue } }
+    var valLoss: Double { get { metrics["val_loss"]! } set { metrics["val_loss"] = newValue } }
+}
+
+/// A parameter of a hand-made store seen as a matrix (rows = its first dimension).
+func standaloneMatrix(_ parameter: Parameter) -> PrunableMatrix {
+    PrunableMatrix(parameter: parameter, rows: parameter.shape[0], fanIn: parameter.count / parameter.shape[0], positions: 1,
+                   operation: .linear, observer: FanInObserver())
 }

@@ -37,29 +37,29 @@ extension AllTests {
     /// Smart-watch accelerometer and gyroscope: 6 channels × 100 samples, 4 activities, 10 each.
     @Test func readsBasicMotions() throws {
         for split in ["TRAIN", "TEST"] {
-            let file = try TimeSeriesFile(contentsOf: try DataCache.aeonFile("BasicMotions/BasicMotions_\(split).ts"))
+            let file = try TimeSeriesFile(contentsOf: try TestData.aeonFile("BasicMotions/BasicMotions_\(split).ts"))
             #expect(file.problemName == "BasicMotions" && file.caseCount == 40)
             #expect(file.dimensions == 6 && file.seriesLength == 100 && file.values.count == 40 * 6 * 100)
             #expect(file.classLabels == ["Standing", "Running", "Walking", "Badminton"])
             for label in file.classLabels! { #expect(file.labels.filter { $0 == label }.count == 10) }
             #expect(file.caseLines.first == 14 && file.caseLines.last == 53)
             let dataset = file.classificationDataset()
-            #expect(dataset.count == 40 && dataset.featureCount == 600 && dataset.itemShape == [6, 100] && dataset.classCount == 4)
+            #expect(dataset.count == 40 && dataset.featureCount == 600 && dataset.inputShape == [6, 100] && dataset.classCount == 4)
             #expect(dataset.labels.map { file.classLabels![Int($0)] } == file.labels)
         }
-        let train = try TimeSeriesFile(contentsOf: try DataCache.aeonFile("BasicMotions/BasicMotions_TRAIN.ts"))
+        let train = try TimeSeriesFile(contentsOf: try TestData.aeonFile("BasicMotions/BasicMotions_TRAIN.ts"))
         #expect(Array(train.values.prefix(3)) == [0.079106, 0.079106, -0.903497] && train.labels.first == "Standing")
     }
 
     @Test func readsUnivariateItalyPowerDemandAndRegressionCovid3Month() throws {
         for (split, cases) in [("TRAIN", 67), ("TEST", 1029)] {
-            let file = try TimeSeriesFile(contentsOf: try DataCache.aeonFile("ItalyPowerDemand/ItalyPowerDemand_\(split).ts"))
+            let file = try TimeSeriesFile(contentsOf: try TestData.aeonFile("ItalyPowerDemand/ItalyPowerDemand_\(split).ts"))
             #expect(file.caseCount == cases && file.dimensions == 1 && file.seriesLength == 24 && file.classLabels == ["1", "2"])
             #expect(Set(file.classIndices!) == [0, 1])
         }
         // Lowercase keys, no @seriesLength (the first case sets it), a numeric target.
         for (split, cases) in [("TRAIN", 140), ("TEST", 61)] {
-            let file = try TimeSeriesFile(contentsOf: try DataCache.aeonFile("Covid3Month/Covid3Month_\(split).ts"))
+            let file = try TimeSeriesFile(contentsOf: try TestData.aeonFile("Covid3Month/Covid3Month_\(split).ts"))
             #expect(file.target == .regression && file.classLabels == nil && file.classIndices == nil)
             #expect(file.caseCount == cases && file.dimensions == 1 && file.seriesLength == 84)
             #expect(file.regressionTargets!.allSatisfy { $0 >= 0 && $0 < 0.2 } && file.regressionTargets!.contains { $0 > 0.1 })
@@ -68,11 +68,11 @@ extension AllTests {
 
     /// ARFF-style % comments, a repeated @problemName (the last wins), and time stamps refused.
     @Test func readsAeonUnitTestFilesAndRefusesTimeStamps() throws {
-        let train = try TimeSeriesFile(contentsOf: try DataCache.aeonFile("UnitTest/UnitTest_TRAIN.ts"))
+        let train = try TimeSeriesFile(contentsOf: try TestData.aeonFile("UnitTest/UnitTest_TRAIN.ts"))
         #expect(train.problemName == "UnitTest" && train.caseCount == 20 && train.seriesLength == 24)
-        let test = try TimeSeriesFile(contentsOf: try DataCache.aeonFile("UnitTest/UnitTest_TEST.ts"))
+        let test = try TimeSeriesFile(contentsOf: try TestData.aeonFile("UnitTest/UnitTest_TEST.ts"))
         #expect(test.problemName == "Chinatown" && test.caseCount == 22)
-        let stamped = try DataCache.aeonFile("UnitTest/UnitTestTimeStamps_TRAIN.ts")
+        let stamped = try TestData.aeonFile("UnitTest/UnitTestTimeStamps_TRAIN.ts")
         #expect(throws: TimeSeriesError.timeStampsNotSupported(path: stamped, line: 5)) { try TimeSeriesFile(contentsOf: stamped) }
         #expect(describe { try TimeSeriesFile(contentsOf: stamped) }.contains("\(stamped):5: @timeStamps true"))
     }
@@ -223,7 +223,7 @@ extension AllTests {
     /// must be read or refused with a `TimeSeriesError`, never crash.
     @Test func refusesMutatedFilesWithItsOwnError() throws {
         func slice(_ relativePath: String, cases: Int) throws -> [UInt8] {
-            let text = try String(contentsOfFile: try DataCache.aeonFile(relativePath), encoding: .utf8)
+            let text = try String(contentsOfFile: try TestData.aeonFile(relativePath), encoding: .utf8)
             let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
             let data = lines.firstIndex { $0.lowercased().hasPrefix("@data") }!
             return Array(lines[...(data + cases)].joined(separator: "\n").utf8) + [UInt8(ascii: "\n")]

@@ -1,3 +1,4 @@
 // Umbrella header: the optimizer sweeps and the sparse/quantized inference kernels.
 #include "topiary_kernels.h"
 #include "topiary_sparse.h"
+#include "topiary_convolution.h"

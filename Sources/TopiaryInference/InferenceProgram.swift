@@ -1,0 +1,119 @@
+import TopiaryNN
+import TopiaryTensor
+
+/// A matrix as inference holds it: copies of the masked weight (rows, fan-in), its mask and
+/// bias (zeros when the layer has none), where it applies (nil geometry: a Linear), and a
+/// fused ReLU. BatchNorm has been folded in: W ← diag(s)·W, b ← s·b + t.
+public struct InferenceMatrix: @unchecked Sendable {
+    public let name: String
+    public var weight: Tensor
+    public var mask: Tensor
+    public var bias: Tensor
+    public var geometry: ConvolutionGeometry?
+    public var relu: Bool
+    public var rows: Int { weight.rows }
+    public var fanIn: Int { weight.columns }
+    /// Applications per sample: output positions of a convolution; for a Linear, set when
+    /// the program is planned for an input shape (1 for (B, in)).
+    public var positions: Int
+
+    /// The unrolling of a convolution's input, for im2col.
+    var unroll: UnrollShape? {
+        guard let g = geometry else { return nil }
+        let two = g.kernel.count == 2
+        return UnrollShape(channels: g.inChannels, height: two ? g.inputSize[0] : 1, width: g.inputSize.last!,
+                           kernelHeight: two ? g.kernel[0] : 1, kernelWidth: g.kernel.last!,
+                           strideHeight: two ? g.stride[0] : 1, strideWidth: g.stride.last!,
+                           padHeight: two ? g.padding[0] : 0, padWidth: g.padding.last!)
+    }
+}
+
+/// What inference runs between matrices (see `InferenceOperation`); `matrix` points into the
+/// program's `matrices`, `gather` keeps the listed input features (a compacted first layer).
+public indirect enum InferenceStep: @unchecked Sendable {
+    case matrix(Int)
+    case activation(Activation)
+    case channelAffine(scale: [Float], shift: [Float])
+    case maxPool(PoolGeometry)
+    case averagePool(PoolGeometry)
+    case globalAveragePool
+    case flatten
+    case residual(body: [InferenceStep], shortcut: [InferenceStep])
+    case layerNorm(gain: [Float], shift: [Float], epsilon: Float)
+    case gather([Int])
+}
+
+/// A model prepared for inference, before any engine: its steps and matrix copies, with
+/// BatchNorm folded into the matrix before it and ReLU fused into it.
+public struct InferenceProgram: @unchecked Sendable {
+    public var steps: [InferenceStep]
+    public var matrices: [InferenceMatrix]
+    public let inputShape: [Int]
+    public let outputShape: [Int]
+
+    /// Nil when the model offers no inference plan (it is then measured by its own forward).
+    public init?(_ model: any Model) {
+        guard let plan = model.inferencePlan else { return nil }
+        var matrices: [InferenceMatrix] = []
+        steps = InferenceProgram.lower(plan, into: &matrices)
+        self.matrices = matrices
+        inputShape = model.inputShape
+        outputShape = model.outputShape
+    }
+
+    init(steps: [InferenceStep], matrices: [InferenceMatrix], inputShape: [Int], outputShape: [Int]) {
+        self.steps = steps
+        self.matrices = matrices
+        self.inputShape = inputShape
+        self.outputShape = outputShape
+    }
+
+    /// Copies the matrices, folds a BatchNorm that directly follows a matrix, fuses a ReLU
+    /// that follows it (after the fold).
+    static func lower(_ operations: [InferenceOperation], into matrices: inout [InferenceMatrix]) -> [InferenceStep] {
+        var steps: [InferenceStep] = []
+        var index = 0
+        while index < operations.count {
+            switch operations[index] {
+            case .matrix(let source, let bias):
+                let weight = source.value.copy()
+                multiply(weight, source.mask, into: weight)
+                var matrix = InferenceMatrix(name: source.layerName, weight: weight, mask: source.mask.copy(),
+                                             bias: bias?.copy() ?? Tensor(zeros: [source.rows]), geometry: nil, relu: false,
+                                             positions: source.positions)
+                if case .convolution(let geometry) = source.operation { matrix.geometry = geometry }
+                if index + 1 < operations.count, case .channelAffine(let scale, let shift) = operations[index + 1] {
+                    for r in 0..<matrix.rows {
+                        let row = matrix.weight.pointer + r * matrix.fanIn
+                        for j in 0..<matrix.fanIn { row[j] *= scale[r] }
+                        matrix.bias[r] = matrix.bias[r] * scale[r] + shift[r]
+                    }
+                    index += 1
+                }
+                if index + 1 < operations.count, case .activation(.relu) = operations[index + 1] {
+                    matrix.relu = true
+                    index += 1
+                }
+                matrices.append(matrix)
+                steps.append(.matrix(matrices.count - 1))
+            case .channelAffine(let scale, let shift): steps.append(.channelAffine(scale: scale, shift: shift))
+            case .activation(let activation): steps.append(.activation(activation))
+            case .maxPool(let geometry): steps.append(.maxPool(geometry))
+            case .averagePool(let geometry): steps.append(.averagePool(geometry))
+            case .globalAveragePool: steps.append(.globalAveragePool)
+            case .flatten: steps.append(.flatten)
+            case .residual(let body, let shortcut):
+                steps.append(.residual(body: lower(body, into: &matrices), shortcut: lower(shortcut, into: &matrices)))
+            case .layerNorm(let gain, let shift, let epsilon):
+                steps.append(.layerNorm(gain: gain.toArray(), shift: shift.toArray(), epsilon: epsilon))
+            }
+            index += 1
+        }
+        return steps
+    }
+
+    /// FLOPs per sample of the matrices, dense and counting nonzero weights only.
+    public var flops: (dense: Int, effective: Int) {
+        matrices.reduce((0, 0)) { ($0.0 + 2 * $1.weight.count * $1.positions, $0.1 + 2 * countNonzeros($1.mask) * $1.positions) }
+    }
+}

@@ -1,0 +1,37 @@
+import TopiaryTensor
+
+/// A model as inference engines run it: operations on batch-first tensors, in order. Each
+/// `matrix` is where an engine plugs in a kernel (dense, CSR, SELL, N:M, int8, compacted);
+/// everything else runs the same on every engine.
+public indirect enum InferenceOperation: @unchecked Sendable {
+    /// y = W x + b at every position: a Linear on (B, in), a convolution on (B, C, …).
+    case matrix(PrunableMatrix, bias: Tensor?)
+    /// Per channel (axis 1) y = x · scale + shift: a BatchNorm in evaluation form. Engines
+    /// fold it into the matrix before it.
+    case channelAffine(scale: [Float], shift: [Float])
+    case activation(Activation)
+    case maxPool(PoolGeometry)
+    case averagePool(PoolGeometry)
+    /// (B, C, spatial…) → (B, C).
+    case globalAveragePool
+    /// (B, …) → (B, product).
+    case flatten
+    /// body(x) + shortcut(x) (an empty shortcut is the identity).
+    case residual(body: [InferenceOperation], shortcut: [InferenceOperation])
+    /// Over the last axis: (x − mean)/√(var + ε) · gain + shift.
+    case layerNorm(gain: Tensor, shift: Tensor, epsilon: Float)
+}
+
+/// A pooling window over the spatial axes (1 or 2 of them) of (B, C, spatial…).
+public struct PoolGeometry: Sendable, Equatable, Codable {
+    public var kernel: [Int]
+    public var stride: [Int]
+    public var inputSize: [Int]
+    public var outputSize: [Int]
+    public init(kernel: [Int], stride: [Int], inputSize: [Int], outputSize: [Int]) {
+        self.kernel = kernel
+        self.stride = stride
+        self.inputSize = inputSize
+        self.outputSize = outputSize
+    }
+}

@@ -1,0 +1,85 @@
+import TopiaryTensor
+
+/// What a sequential model tells structured pruning and inference engines about itself.
+extension Sequential {
+    /// Follows matrix `matrix`'s outputs forward through its chain: layers that keep channels
+    /// apart (activations, pooling, dropout, a BatchNorm whose gain and shift become
+    /// companions, a flatten that turns channel r into a block of features) up to the next
+    /// matrix, which reads channel r in its own columns. Stops (nil) at anything that mixes
+    /// channels or at the end of the model or of a residual branch: the output layer, and a
+    /// branch's last matrix feeding an addition, keep all their rows.
+    public func channelCoupling(of matrix: PrunableMatrix) -> ChannelCoupling? {
+        guard let (chain, index) = Sequential.locate(matrix, in: chain) else { return nil }
+        let owner = chain.layers[index]
+        var companions = owner.parameters.filter { $0.role == .bias }
+        var rowScale: (() -> [Float])?
+        var block = 1   // features each channel occupies after a flatten
+        for next in chain.layers[(index + 1)...] {
+            switch next {
+            case is ActivationLayer, is Dropout, is Pooling, is GlobalAveragePooling:
+                if next is GlobalAveragePooling { block = 1 }
+                continue
+            case let norm as BatchNorm:
+                companions += [norm.weight, norm.bias]
+                rowScale = { norm.evaluationAffine.scale.map(abs) }
+            case is Flatten:
+                let position = chain.layers.firstIndex { $0 === next }!
+                block = chain.inputShapes[position].dropFirst().reduce(1, *)
+            case let linear as Linear:
+                guard linear.inFeatures == matrix.rows * block else { return nil }
+                let columns = (0..<matrix.rows).map { r in Array((r * block)..<((r + 1) * block)) }
+                return ChannelCoupling(companions: companions, consumers: [(linear.matrix, columns)], rowScale: rowScale)
+            case let convolution as Convolution:
+                guard block == 1, convolution.inChannels == matrix.rows else { return nil }
+                let span = convolution.kernel.reduce(1, *)
+                let columns = (0..<matrix.rows).map { r in Array((r * span)..<((r + 1) * span)) }
+                return ChannelCoupling(companions: companions, consumers: [(convolution.matrix, columns)], rowScale: rowScale)
+            default:
+                return nil
+            }
+        }
+        return nil
+    }
+
+    /// The chain holding the layer that owns `matrix`, and that layer's index in it.
+    static func locate(_ matrix: PrunableMatrix, in chain: LayerChain) -> (LayerChain, Int)? {
+        for (index, layer) in chain.layers.enumerated() {
+            if layer.prunableMatrices.contains(where: { $0 === matrix }), !(layer is Residual || layer is LayerChain) { return (chain, index) }
+            if let residual = layer as? Residual {
+                if let found = locate(matrix, in: residual.body) ?? locate(matrix, in: residual.shortcut) { return found }
+            }
+            if let nested = layer as? LayerChain, let found = locate(matrix, in: nested) { return found }
+        }
+        return nil
+    }
+
+    public var inferencePlan: [InferenceOperation]? { Sequential.operations(chain) }
+
+    static func operations(_ chain: LayerChain) -> [InferenceOperation]? {
+        var result: [InferenceOperation] = []
+        for layer in chain.layers {
+            switch layer {
+            case let linear as Linear: result.append(.matrix(linear.matrix, bias: linear.bias?.value))
+            case let convolution as Convolution: result.append(.matrix(convolution.matrix, bias: convolution.bias?.value))
+            case let norm as BatchNorm:
+                let (scale, shift) = norm.evaluationAffine
+                result.append(.channelAffine(scale: scale, shift: shift))
+            case let activation as ActivationLayer: result.append(.activation(activation.activation))
+            case let pooling as Pooling: result.append(pooling.kind == .max ? .maxPool(pooling.geometry) : .averagePool(pooling.geometry))
+            case is GlobalAveragePooling: result.append(.globalAveragePool)
+            case is Flatten: result.append(.flatten)
+            case is Dropout: continue
+            case let norm as LayerNorm: result.append(.layerNorm(gain: norm.weight.value, shift: norm.bias.value, epsilon: norm.epsilon))
+            case let residual as Residual:
+                guard let body = operations(residual.body), let shortcut = operations(residual.shortcut) else { return nil }
+                result.append(.residual(body: body, shortcut: shortcut))
+            case let nested as LayerChain:
+                guard let inner = operations(nested) else { return nil }
+                result += inner
+            default:
+                return nil
+            }
+        }
+        return result
+    }
+}

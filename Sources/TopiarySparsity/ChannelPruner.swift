@@ -1,0 +1,80 @@
+import TopiaryNN
+import TopiaryTensor
+
+/// Structured pruning of whole output channels (neurons of a Linear, filters of a
+/// convolution): a channel's score is the norm (L1 or L2) of its row's scores over the weights
+/// still alive, times |γ|/√(σ²+ε) when a BatchNorm scales that channel (what the network
+/// really sees of it); in every matrix the model lets lose rows (`ChannelCoupling`), the
+/// lowest-scored channels go until round(fraction · rows) are gone.
+///
+/// A removed channel loses its weight row, its bias, and its BatchNorm gain and shift, so it
+/// outputs exactly 0 (every activation here maps 0 to 0); the matrices that read it lose the
+/// matching columns. The model can then be compacted — fewer rows here, fewer columns there —
+/// without changing a single output (tested). Matrices without a coupling (the output layer,
+/// a residual branch's last) keep all their rows.
+public struct ChannelPruner: Sendable {
+    public enum Norm: String, Sendable, Codable, CaseIterable { case l1, l2 }
+    public let norm: Norm
+    public init(norm: Norm = .l2) { self.norm = norm }
+
+    /// Every target's channels are chosen first, from the masks as they are, and removed
+    /// after (as PyTorch's L1 filter pruning picks each layer's filters from the model before
+    /// the stage), so one layer's choice does not depend on the order of the layers.
+    /// - Returns: channels removed per target (0 for uncoupled ones).
+    @discardableResult
+    public func prune(_ targets: [PrunableMatrix], scores: [Tensor], couplings: [ChannelCoupling?], to fraction: Double) throws -> [Int] {
+        require(targets.count == scores.count && targets.count == couplings.count, "one score tensor and coupling per target")
+        require(fraction >= 0 && fraction < 1, "the fraction of channels must lie in [0, 1), but got \(fraction)")
+        let chosen = try zip(zip(targets, scores), couplings).map { pair, coupling -> [Int] in
+            let (matrix, score) = pair
+            guard let coupling else { return [] }
+            let rows = matrix.rows
+            let alive = (0..<rows).filter { ChannelPruner.isAlive(matrix, row: $0) }
+            let wanted = Int((fraction * Double(rows)).rounded())
+            guard wanted >= rows - alive.count else {
+                throw PruningError.sparsityBelowCurrent(target: fraction, current: Double(rows - alive.count) / Double(rows),
+                                                        layers: [matrix.layerName])
+            }
+            let scale = coupling.rowScale?()
+            let channelScores = alive.map { i -> (Float, Int) in
+                var sum: Float = 0
+                for j in 0..<matrix.fanIn where matrix.parameter.mask[i * matrix.fanIn + j] != 0 {
+                    let s = score[i * matrix.fanIn + j]
+                    sum += norm == .l1 ? abs(s) : s * s
+                }
+                let value = norm == .l1 ? sum : sum.squareRoot()
+                return (value * (scale?[i] ?? 1), i)
+            }
+            return channelScores.sorted { ($0.0, $0.1) < ($1.0, $1.1) }.prefix(wanted - (rows - alive.count)).map(\.1)
+        }
+        for ((matrix, coupling), rows) in zip(zip(targets, couplings), chosen) {
+            for i in rows { ChannelPruner.remove(row: i, of: matrix, coupling: coupling!) }
+        }
+        return chosen.map(\.count)
+    }
+
+    /// Zeroes row i (mask, value, gradient), its companions at i, and its consumers' columns.
+    public static func remove(row i: Int, of matrix: PrunableMatrix, coupling: ChannelCoupling) {
+        for j in 0..<matrix.fanIn { clear(matrix.parameter, i * matrix.fanIn + j) }
+        for companion in coupling.companions { clear(companion, i) }
+        for (consumer, columnsOfRow) in coupling.consumers {
+            for r in 0..<consumer.rows { for j in columnsOfRow[i] { clear(consumer.parameter, r * consumer.fanIn + j) } }
+        }
+    }
+
+    private static func clear(_ parameter: Parameter, _ index: Int) {
+        parameter.mask[index] = 0
+        parameter.value[index] = 0
+        parameter.grad[index] = 0
+    }
+
+    /// A channel is alive while any weight of its row is.
+    public static func isAlive(_ matrix: PrunableMatrix, row i: Int) -> Bool {
+        (0..<matrix.fanIn).contains { matrix.parameter.mask[i * matrix.fanIn + $0] != 0 }
+    }
+
+    /// Fraction of a matrix's channels removed.
+    public static func channelSparsity(_ matrix: PrunableMatrix) -> Double {
+        Double((0..<matrix.rows).filter { !isAlive(matrix, row: $0) }.count) / Double(matrix.rows)
+    }
+}
