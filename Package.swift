@@ -36,7 +36,7 @@ let package = Package(
         .target(name: "TopiaryTensor", dependencies: ["COpenBLAS", "CTopiaryRuntime", "CTopiaryKernels"],
                 swiftSettings: kernelSettings),
         // Layer 2: parameters, layers, losses, models.
-        .target(name: "TopiaryNN", dependencies: ["TopiaryTensor"], swiftSettings: kernelSettings),
+        .target(name: "TopiaryNN", dependencies: ["TopiaryTensor", "CTopiaryKernels", "CTopiaryRuntime"], swiftSettings: kernelSettings),
         // Layer 3: optimizers and learning-rate schedules.
         .target(name: "TopiaryOptim", dependencies: ["TopiaryNN", "CTopiaryKernels"], swiftSettings: kernelSettings),
         // Layer 3b: inference engines for pruned and quantized models (dense, CSR, int8, compact).

@@ -4,6 +4,10 @@ import TopiaryTensor
 /// Elementwise nonlinearities, forward and derivative, shared by the training layers and
 /// the inference engines so both compute the same function.
 public enum Activation: String, Sendable, Codable, CaseIterable {
+    /// Activations split over cores only above this many elements per core: below it the
+    /// hand-off costs more than the arithmetic.
+    static let itemsPerCore = 1 << 15
+
     case relu
     /// x·Φ(x) with the exact normal CDF (PyTorch's default GELU).
     case gelu
@@ -74,6 +78,10 @@ public enum Activation: String, Sendable, Codable, CaseIterable {
 public final class ActivationLayer: Layer {
     public var name: String
     public let activation: Activation
+    /// Set by the enclosing chain when the layer before is a convolution that already applies
+    /// this ReLU to its output (one pass over the activations fewer): forward then passes
+    /// its input through; backward still masks the gradient with y > 0.
+    public internal(set) var inputIsRectified = false
     private var cachedInput: Tensor?
     private var cachedOutput: Tensor?
     private var output = ActivationBuffer()
@@ -89,8 +97,14 @@ public final class ActivationLayer: Layer {
     public var parameters: [Parameter] { [] }
 
     public func forward(_ input: Tensor) -> Tensor {
+        if inputIsRectified {
+            (cachedInput, cachedOutput) = (input, input)
+            return input
+        }
         let y = output.tensor(input.shape)
-        activation.forward(input.pointer, y.pointer, count: input.count)
+        splitOverCores(input.count, minimumPerPart: Activation.itemsPerCore) { range in
+            activation.forward(input.pointer + range.lowerBound, y.pointer + range.lowerBound, count: range.count)
+        }
         (cachedInput, cachedOutput) = (input, y)
         return y
     }
@@ -100,7 +114,11 @@ public final class ActivationLayer: Layer {
         guard let x = cachedInput, let y = cachedOutput else { fatalError("\(name).backward called before forward") }
         require(outputGradient.count == y.count, "\(name) backward expects \(y.shape), got \(outputGradient.shape)")
         let dx = inputGradient.tensor(x.shape)
-        activation.backward(input: x.pointer, output: y.pointer, outputGradient: outputGradient.pointer, into: dx.pointer, count: x.count)
+        splitOverCores(x.count, minimumPerPart: Activation.itemsPerCore) { range in
+            let i = range.lowerBound
+            activation.backward(input: x.pointer + i, output: y.pointer + i, outputGradient: outputGradient.pointer + i,
+                                into: dx.pointer + i, count: range.count)
+        }
         return dx
     }
 }

@@ -1,15 +1,19 @@
+import CTopiaryKernels
 import TopiaryTensor
 
 /// Cross-correlation as PyTorch's Conv1d and Conv2d compute it: input (B, C, H, W) or
 /// (B, C, L), weight (out, in, kh, kw) or (out, in, k), zero padding, a stride, an optional
 /// bias. As a matrix the weight is (out, in·kh·kw), the fan-in ordered (channel, ky, kx).
 ///
-/// Forward and backward go through im2col and BLAS: a chunk of samples is unrolled into a
-/// column matrix (fan-in, chunk·positions) small enough to stay in L2, multiplied by the
-/// weight matrix, and scattered to (B, out, positions). Backward unrolls the same chunk again
-/// (cheaper than keeping every column matrix: the input is 25× smaller than its unrolling for
-/// a 5×5 kernel), dW += dY·colᵀ, and, when the input gradient is needed, folds Wᵀ·dY back into
-/// the image with col2im.
+/// Stride 1 (LeNet-5's, a sensor CNN's) runs direct C kernels on wide rows
+/// (`WideConvolution`), the batch split over the run's threads: with a few channels,
+/// unrolling the input 25-fold for GEMMs too skinny for BLAS costs more than the
+/// arithmetic. Other strides, and calibration (scorers listen to unrolled rows), go through
+/// im2col and BLAS: a chunk of samples is unrolled into a column matrix (fan-in,
+/// chunk·positions) small enough to stay in L2, multiplied by the weight matrix, and scattered
+/// to (B, out, positions). Backward unrolls the same chunk again (cheaper than keeping every
+/// column matrix), dW += dY·colᵀ, and, when the input gradient is needed, folds Wᵀ·dY back
+/// into the image with col2im.
 public final class Convolution: Layer {
     public var name: String
     /// 1 (sequences: (B, C, L)) or 2 (images: (B, C, H, W)).
@@ -25,6 +29,9 @@ public final class Convolution: Layer {
     public private(set) var unroll: UnrollShape!
     public private(set) var matrix: PrunableMatrix!
     public let observer = FanInObserver()
+    /// Whether forward applies max(0, ·) to its output: set by the enclosing chain when a
+    /// ReLU layer follows (see `ActivationLayer.inputIsRectified`).
+    public internal(set) var rectifiesOutput = false
 
     private var cachedInput: Tensor?
     private var output = ActivationBuffer()
@@ -32,6 +39,11 @@ public final class Convolution: Layer {
     private var columns = ActivationBuffer()
     private var chunkOutput = ActivationBuffer()
     private var columnGradient = ActivationBuffer()
+    /// The direct kernels of a stride-1 convolution (nil for other strides).
+    private var wide: WideConvolution?
+    /// Whether the last forward ran the direct kernels (which keep the padded input that
+    /// their backward reads).
+    private var forwardRanDirect = false
 
     /// Column matrices of about this many floats (256 KiB) per chunk of samples.
     static let chunkFloats = 1 << 16
@@ -67,6 +79,7 @@ public final class Convolution: Layer {
             throw ModelError.shape(layer: name, expected: "an input at least as large as the kernel \(kernel) after padding \(padding)", got: inputShape)
         }
         unroll = shape
+        wide = shape.strideHeight == 1 && shape.strideWidth == 1 ? WideConvolution(shape, outputs: outChannels) : nil
         let outputSpatial = spatialDimensions == 2 ? [shape.outputHeight, shape.outputWidth] : [shape.outputWidth]
         return LayerPlan(outputShape: [outChannels] + outputSpatial,
                          parameters: [.init("weight", [outChannels, inChannels] + kernel, role: .weight)]
@@ -100,6 +113,9 @@ public final class Convolution: Layer {
     /// Samples per column chunk.
     var samplesPerChunk: Int { max(1, Convolution.chunkFloats / (unroll.patchSize * unroll.positions)) }
 
+    /// Whether this call can take the direct stride-1 kernels.
+    private var direct: Bool { wide != nil && !observer.isListening }
+
     public func forward(_ input: Tensor) -> Tensor {
         let (k, p) = (unroll.patchSize, unroll.positions)
         require(input.rank == 2 + spatialDimensions && input.sampleCount == unroll.imageSize && input.shape[1] == inChannels,
@@ -107,6 +123,11 @@ public final class Convolution: Layer {
         let batch = input.shape[0]
         cachedInput = input
         let y = output.tensor([batch] + matrixOutputShape)
+        forwardRanDirect = direct
+        if forwardRanDirect {
+            wide!.forward(input, weight: weight.value, bias: bias?.value, rectify: rectifiesOutput, into: y)
+            return y
+        }
         let w = weight.value.reshaped([outChannels, k])
         var start = 0
         while start < batch {
@@ -121,7 +142,11 @@ public final class Convolution: Layer {
                     let source = out.pointer + c * m * p + j * p
                     let target = y.pointer + ((start + j) * outChannels + c) * p
                     let b = bias?.value[c] ?? 0
-                    simdMap(p, source, target, { $0 + b }, { $0 + b })
+                    if rectifiesOutput {
+                        simdMap(p, source, target, { ($0 + b).replacing(with: 0, where: $0 + b .< 0) }, { $0 + b < 0 ? 0 : $0 + b })
+                    } else {
+                        simdMap(p, source, target, { $0 + b }, { $0 + b })
+                    }
                 }
             }
             start += m
@@ -136,6 +161,11 @@ public final class Convolution: Layer {
         let w = weight.value.reshaped([outChannels, k])
         let dw = weight.grad.reshaped([outChannels, k])
         let dx = needsInputGradient ? inputGradient.tensor(x.shape) : nil
+        if forwardRanDirect && !observer.isListening {
+            wide!.backward(outputGradient, batch: batch, weight: weight.value, weightGradient: weight.trainable ? weight.grad : nil,
+                           biasGradient: bias.flatMap { $0.trainable ? $0.grad : nil }, dx: dx)
+            return dx
+        }
         dx?.fill(0)
         var start = 0
         while start < batch {

@@ -1,3 +1,4 @@
+import CTopiaryKernels
 import TopiaryTensor
 
 /// Max or average pooling over non-overlapping or strided windows, as PyTorch's MaxPool1d/2d
@@ -14,6 +15,8 @@ public final class Pooling: Layer {
     public private(set) var geometry: PoolGeometry!
 
     private var cachedInputShape: [Int] = []
+    /// Pooling splits its planes over cores only above this many inputs per core.
+    static let inputsPerCore = 1 << 15
     /// Max pooling: for every output element, the flat index (within its sample-channel
     /// plane) of the input it took.
     private var argmax: [Int32] = []
@@ -60,26 +63,28 @@ public final class Pooling: Layer {
         cachedInputShape = input.shape
         let planes = input.count / (h * w)
         let y = output.tensor(Array(input.shape.prefix(2)) + geometry.outputSize)
-        if kind == .max, argmax.count < y.count { argmax = [Int32](repeating: 0, count: y.count) }
+        if kind == .max {
+            if argmax.count < y.count { argmax = [Int32](repeating: 0, count: y.count) }
+            argmax.withUnsafeMutableBufferPointer { indices in
+                let indices = indices.baseAddress!
+                splitOverCores(planes, minimumPerPart: max(1, Pooling.inputsPerCore / (h * w)), alignment: 1) { range in
+                    let (first, out) = (range.lowerBound, range.lowerBound * oh * ow)
+                    topiary_max_pool(input.pointer + first * h * w, range.count, h, w, kh, kernel, sh, stride, oh, ow,
+                                     y.pointer + out, indices + out)
+                }
+            }
+            return y
+        }
         let scale = 1 / Float(kh * kernel)
-        argmax.withUnsafeMutableBufferPointer { indices in
-            for q in 0..<planes {
-                let source = input.pointer + q * h * w
-                let target = y.pointer + q * oh * ow
-                for oy in 0..<oh {
-                    for ox in 0..<ow {
-                        let (y0, x0) = (oy * sh, ox * stride)
-                        if kind == .max {
-                            var best = y0 * w + x0
-                            for ky in 0..<kh { for kx in 0..<kernel where source[(y0 + ky) * w + x0 + kx] > source[best] { best = (y0 + ky) * w + x0 + kx } }
-                            target[oy * ow + ox] = source[best]
-                            indices[q * oh * ow + oy * ow + ox] = Int32(best)
-                        } else {
-                            var sum: Float = 0
-                            for ky in 0..<kh { for kx in 0..<kernel { sum += source[(y0 + ky) * w + x0 + kx] } }
-                            target[oy * ow + ox] = sum * scale
-                        }
-                    }
+        for q in 0..<planes {
+            let source = input.pointer + q * h * w
+            let target = y.pointer + q * oh * ow
+            for oy in 0..<oh {
+                for ox in 0..<ow {
+                    let (y0, x0) = (oy * sh, ox * stride)
+                    var sum: Float = 0
+                    for ky in 0..<kh { for kx in 0..<kernel { sum += source[(y0 + ky) * w + x0 + kx] } }
+                    target[oy * ow + ox] = sum * scale
                 }
             }
         }
@@ -93,18 +98,25 @@ public final class Pooling: Layer {
         dx.fill(0)
         let planes = dx.count / (h * w)
         require(outputGradient.count == planes * oh * ow, "\(name) backward expects \(planes * oh * ow) gradients, got \(outputGradient.shape)")
+        if kind == .max {
+            argmax.withUnsafeBufferPointer { indices in
+                let indices = indices.baseAddress!
+                splitOverCores(planes, minimumPerPart: max(1, Pooling.inputsPerCore / (h * w)), alignment: 1) { range in
+                    let (first, out) = (range.lowerBound, range.lowerBound * oh * ow)
+                    topiary_max_pool_backward(outputGradient.pointer + out, indices + out, range.count, h, w, oh, ow,
+                                              dx.pointer + first * h * w)
+                }
+            }
+            return dx
+        }
         let scale = 1 / Float(kh * kernel)
         for q in 0..<planes {
             let gradient = outputGradient.pointer + q * oh * ow
             let target = dx.pointer + q * h * w
             for o in 0..<(oh * ow) {
-                if kind == .max {
-                    target[Int(argmax[q * oh * ow + o])] += gradient[o]
-                } else {
-                    let (y0, x0) = ((o / ow) * sh, (o % ow) * stride)
-                    let share = gradient[o] * scale
-                    for ky in 0..<kh { for kx in 0..<kernel { target[(y0 + ky) * w + x0 + kx] += share } }
-                }
+                let (y0, x0) = ((o / ow) * sh, (o % ow) * stride)
+                let share = gradient[o] * scale
+                for ky in 0..<kh { for kx in 0..<kernel { target[(y0 + ky) * w + x0 + kx] += share } }
             }
         }
         return dx

@@ -64,6 +64,76 @@ extension AllTests {
         #expect(checked == 40)
     }
 
+    /// The direct stride-1 kernels (wide rows, blocked over channels, taps and vectors) equal
+    /// the im2col + BLAS path, forward and backward, on shapes that leave every block
+    /// remainder (channels not a multiple of 6 or 4, taps not a multiple of 5, rows shorter
+    /// and longer than a vector) and batches larger than a gradient group.
+    @Test func directKernelsEqualTheUnrolledPath() throws {
+        var g = SeededGenerator(seed: 304)
+        for trial in 0..<30 {
+            let dimensions = trial % 3 == 0 ? 1 : 2
+            let k = 1 + g.nextInt(below: 7), pad = g.nextInt(below: k)
+            let inChannels = 1 + g.nextInt(below: 8), outChannels = 1 + g.nextInt(below: 20)
+            let batch = 1 + g.nextInt(below: 21)
+            let spatial = dimensions == 2 ? [k + g.nextInt(below: 12), k + g.nextInt(below: 40)] : [k + g.nextInt(below: 70)]
+            func build() throws -> (Sequential, Convolution) {
+                var init_ = SeededGenerator(seed: UInt64(trial))
+                let conv = dimensions == 2 ? Convolution.conv2d("conv", inChannels, outChannels, kernel: k, padding: pad)
+                                           : Convolution.conv1d("conv", inChannels, outChannels, kernel: k, padding: pad)
+                return (try Sequential(inputShape: [inChannels] + spatial, layers: [conv], generator: &init_), conv)
+            }
+            let (direct, directConv) = try build()
+            let (unrolled, unrolledConv) = try build()
+            unrolledConv.observer.onForward = { _, _ in }   // a listener forces the unrolled path
+            unrolledConv.observer.onBackward = { _, _, _ in }
+            let x = randomTensor([batch, inChannels] + spatial, &g)
+            let y1 = direct.forward(x).copy(), y2 = unrolled.forward(x).copy()
+            let dy = randomTensor(y1.shape, &g)
+            direct.store.zeroGrads()
+            unrolled.store.zeroGrads()
+            let dx1 = directConv.backward(dy, needsInputGradient: true)!.copy()
+            let dx2 = unrolledConv.backward(dy, needsInputGradient: true)!.copy()
+            func close(_ a: Tensor, _ b: Tensor, _ what: String) {
+                let worst = zip(a.toArray(), b.toArray()).map { abs($0 - $1) / max(1, abs($1)) }.max() ?? 0
+                #expect(a.shape == b.shape && worst < 1e-4, "\(what): trial \(trial), worst relative difference \(worst)")
+            }
+            close(y1, y2, "forward")
+            close(dx1, dx2, "input gradient")
+            close(directConv.weight.grad, unrolledConv.weight.grad, "weight gradient")
+            close(directConv.bias!.grad, unrolledConv.bias!.grad, "bias gradient")
+        }
+    }
+
+    /// A ReLU after a convolution is applied by the convolution (direct and unrolled paths)
+    /// and passed through by the ReLU layer: outputs and gradients equal the unfused pair's.
+    @Test func fusedRectifierEqualsTheSeparateLayers() throws {
+        var g = SeededGenerator(seed: 305)
+        for listening in [false, true] {
+            var init1 = SeededGenerator(seed: 9), init2 = SeededGenerator(seed: 9)
+            let conv = Convolution.conv2d("conv", 3, 7, kernel: 3, padding: 1)
+            let fused = try Sequential(inputShape: [3, 9, 11], layers: [conv, ActivationLayer(name: "relu", .relu)], generator: &init1)
+            let alone = Convolution.conv2d("conv", 3, 7, kernel: 3, padding: 1)
+            let unfused = try Sequential(inputShape: [3, 9, 11], layers: [alone], generator: &init2)
+            #expect(conv.rectifiesOutput && !alone.rectifiesOutput)
+            if listening {   // both on the unrolled path
+                for layer in [conv, alone] { layer.observer.onForward = { _, _ in }; layer.observer.onBackward = { _, _, _ in } }
+            }
+            let x = randomTensor([5, 3, 9, 11], &g)
+            let y = fused.forward(x).copy()
+            let pre = unfused.forward(x).copy()
+            let rectified = y.toArray() == pre.toArray().map { $0 < 0 ? 0 : $0 }
+            #expect(rectified, "listening: \(listening)")
+            let dy = randomTensor(y.shape, &g)
+            fused.store.zeroGrads()
+            unfused.store.zeroGrads()
+            _ = fused.backward(dy)
+            let masked = Tensor(shape: dy.shape, values: zip(dy.toArray(), pre.toArray()).map { $1 > 0 ? $0 : 0 })
+            _ = unfused.backward(masked)
+            let sameGradients = conv.weight.grad.toArray() == alone.weight.grad.toArray() && conv.bias!.grad.toArray() == alone.bias!.grad.toArray()
+            #expect(sameGradients, "listening: \(listening)")
+        }
+    }
+
     /// The inference engines' convolution (im2col, features-major kernels, chunks of
     /// samples) equals the training layer's forward, with every engine, at batch 1 and more.
     @Test func everyEngineRunsConvolutionsAsTraining() throws {

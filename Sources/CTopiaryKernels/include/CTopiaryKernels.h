@@ -2,3 +2,4 @@
 #include "topiary_kernels.h"
 #include "topiary_sparse.h"
 #include "topiary_convolution.h"
+#include "topiary_direct_convolution.h"
