@@ -18,6 +18,9 @@ public final class InferenceModel: @unchecked Sendable {
     public var threads: Int
     private var buffers: [ActivationBuffer] = []
     private var nextBuffer = 0
+    /// Direct kernels for stride-1 convolutions whose kernel is dense (dense and compact
+    /// engines), by matrix index: made on first use.
+    private var directConvolutions: [Int: WideConvolution] = [:]
 
     init(program: InferenceProgram, kernels: [any LayerKernel], threads: Int) {
         self.program = program
@@ -141,10 +144,10 @@ public final class InferenceModel: @unchecked Sendable {
                             featureMajor: flow.featureMajor)
             case .maxPool(let geometry):
                 let x = batchMajor(flow)
-                flow = Flow(tensor: InferenceOps.pool(x, geometry, maximum: true, into: buffer(Array(x.shape.prefix(2)) + geometry.outputSize)), featureMajor: false)
+                flow = Flow(tensor: InferenceOps.pool(x, geometry, maximum: true, into: buffer(Array(x.shape.prefix(2)) + geometry.outputSize), threads: threads), featureMajor: false)
             case .averagePool(let geometry):
                 let x = batchMajor(flow)
-                flow = Flow(tensor: InferenceOps.pool(x, geometry, maximum: false, into: buffer(Array(x.shape.prefix(2)) + geometry.outputSize)), featureMajor: false)
+                flow = Flow(tensor: InferenceOps.pool(x, geometry, maximum: false, into: buffer(Array(x.shape.prefix(2)) + geometry.outputSize), threads: threads), featureMajor: false)
             case .globalAveragePool:
                 let x = batchMajor(flow)
                 flow = Flow(tensor: InferenceOps.globalAverage(x, into: buffer(Array(x.shape.prefix(2)))), featureMajor: false)
@@ -204,12 +207,20 @@ public final class InferenceModel: @unchecked Sendable {
         return linear(m, Flow(tensor: xt, featureMajor: true))
     }
 
-    /// A convolution on (B, C, spatial…): chunks of samples unrolled to (fan-in, chunk·P).
+    /// A convolution on (B, C, spatial…). Dense stride-1 kernels run directly on wide rows
+    /// (as training does, `WideConvolution`); others unroll chunks of samples to (fan-in,
+    /// chunk·P) for their kernel.
     private func convolution(_ m: Int, _ x: Tensor) -> Tensor {
         let kernel = kernels[m], matrix = program.matrices[m]
         let unroll = matrix.unroll!, geometry = matrix.geometry!
         let (k, p, batch) = (unroll.patchSize, unroll.positions, x.shape[0])
         let y = buffer([batch, geometry.outChannels] + geometry.outputSize)
+        if kernel.engine == .dense, unroll.strideHeight == 1, unroll.strideWidth == 1, matrix.rows > 0 {
+            let direct = directConvolutions[m] ?? WideConvolution(unroll, outputs: matrix.rows)
+            directConvolutions[m] = direct
+            direct.forward(x, weight: matrix.weight, bias: matrix.bias, rectify: matrix.relu, into: y, threads: threads)
+            return y
+        }
         let perChunk = max(1, (1 << 16) / (k * p))
         let columns = buffer([k, min(perChunk, batch) * p])
         let staging = buffer([geometry.outChannels, min(perChunk, batch) * p])

@@ -1,3 +1,4 @@
+import CTopiaryKernels
 import Foundation
 import TopiaryNN
 import TopiaryTensor
@@ -25,13 +26,21 @@ enum InferenceOps {
         return y
     }
 
-    /// Max or average over each window of (B, C, spatial…).
-    static func pool(_ x: Tensor, _ g: PoolGeometry, maximum: Bool, into y: Tensor) -> Tensor {
+    /// Max or average over each window of (B, C, spatial…); max pooling splits the planes
+    /// over `threads`.
+    static func pool(_ x: Tensor, _ g: PoolGeometry, maximum: Bool, into y: Tensor, threads: Int) -> Tensor {
         let two = g.kernel.count == 2
         let (h, w) = two ? (g.inputSize[0], g.inputSize[1]) : (1, g.inputSize[0])
         let (oh, ow) = two ? (g.outputSize[0], g.outputSize[1]) : (1, g.outputSize[0])
         let (kh, kw) = two ? (g.kernel[0], g.kernel[1]) : (1, g.kernel[0])
         let (sh, sw) = two ? (g.stride[0], g.stride[1]) : (1, g.stride[0])
+        if maximum {
+            splitOverCores(x.count / (h * w), minimumPerPart: max(1, (1 << 15) / (h * w)), alignment: 1, threads: threads) { planes in
+                topiary_max_pool(x.pointer + planes.lowerBound * h * w, planes.count, h, w, kh, kw, sh, sw, oh, ow,
+                                 y.pointer + planes.lowerBound * oh * ow, nil)
+            }
+            return y
+        }
         let scale = 1 / Float(kh * kw)
         for plane in 0..<(x.count / (h * w)) {
             let source = x.pointer + plane * h * w, target = y.pointer + plane * oh * ow
