@@ -7,7 +7,10 @@ import TopiaryTensor
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Print sgemm GFLOP/s (detected vs generic BLAS core) and W1 dense/masked epoch seconds.")
+        abstract: "Print sgemm GFLOP/s (detected vs generic BLAS core) and W1/W2 dense/masked epoch seconds.")
+
+    @Option(help: "Workloads whose epochs to time: w1 (LeNet-300-100), w2 (LeNet-5), comma-separated.")
+    var workloads = "w1,w2"
 
     @Option(parsing: .unconditional, help: "Timed epochs per phase (the median is reported).")
     var epochs = 3
@@ -47,9 +50,17 @@ struct BenchCommand: ParsableCommand {
         }
         print("")
         let progress = progressPrinter(quiet: false)
-        let figures = try Benchmarks.workloadEpochs("w1", dataDirectory: data, epochs: epochs, sparsity: sparsity, progress: progress)
+        for workload in workloads.split(separator: ",").map(String.init) {
+            guard ["w1", "w2"].contains(workload) else { throw ValidationError("--workloads lists w1 and w2, not '\(workload)'.") }
+            try printEpochs(workload, progress: progress)
+        }
+    }
+
+    private func printEpochs(_ workload: String, progress: (@Sendable (String) -> Void)?) throws {
+        let figures = try Benchmarks.workloadEpochs(workload, dataDirectory: data, epochs: epochs, sparsity: sparsity, progress: progress)
         let dense = median(figures.denseEpochSeconds), masked = median(figures.maskedEpochSeconds)
-        print("W1 epoch (LeNet-300-100, Adam, batch 128, \(figures.trainRows) rows), median and best of \(epochs):")
+        let name = workload == "w1" ? "W1 epoch (LeNet-300-100" : "W2 epoch (LeNet-5"
+        print("\(name), Adam, batch 128, \(figures.trainRows) rows), median and best of \(epochs):")
         print(String(format: "  dense epoch   %.3f s, best %.3f s   (all: %@)  test acc %.4f", dense, figures.denseEpochSeconds.min()!,
                      figures.denseEpochSeconds.map { String(format: "%.3f", $0) }.joined(separator: ", "), figures.denseTestAccuracy))
         print(String(format: "  masked epoch  %.3f s, best %.3f s   (all: %@)  at sparsity %.4f, test acc %.4f", masked, figures.maskedEpochSeconds.min()!,
