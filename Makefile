@@ -113,7 +113,7 @@ test: test-deps data-sensors
 	stdbuf -oL -eL timeout --kill-after=30 2400 swift test --skip-build --disable-xctest \
 	  || { status=$$?; [ $$status -ne 124 ] || echo "make test: the suite did not finish within 40 minutes (the last test started above hung)"; exit $$status; }
 
-# A benchmark, not a test: sgemm GFLOP/s per BLAS core, W1 dense and masked epoch seconds.
+# A benchmark, not a test: sgemm GFLOP/s per BLAS core, W1 and W2 (LeNet-5) dense and masked epoch seconds.
 bench: build
 	.build/release/topiary bench
 

@@ -36,21 +36,22 @@ let package = Package(
         .target(name: "TopiaryTensor", dependencies: ["COpenBLAS", "CTopiaryRuntime", "CTopiaryKernels"],
                 swiftSettings: kernelSettings),
         // Layer 2: parameters, layers, losses, models.
-        .target(name: "TopiaryNN", dependencies: ["TopiaryTensor", "CTopiaryKernels", "CTopiaryRuntime"], swiftSettings: kernelSettings),
+        .target(name: "TopiaryNN", dependencies: ["TopiaryTensor", "CTopiaryKernels"], swiftSettings: kernelSettings),
         // Layer 3: optimizers and learning-rate schedules.
-        .target(name: "TopiaryOptim", dependencies: ["TopiaryNN", "CTopiaryKernels"], swiftSettings: kernelSettings),
+        .target(name: "TopiaryOptim", dependencies: ["TopiaryNN", "TopiaryTensor", "CTopiaryKernels"], swiftSettings: kernelSettings),
         // Layer 3b: inference engines for pruned and quantized models (dense, CSR, int8, compact).
-        .target(name: "TopiaryInference", dependencies: ["TopiaryNN", "CTopiaryKernels"], swiftSettings: kernelSettings),
+        .target(name: "TopiaryInference", dependencies: ["TopiaryNN", "TopiaryTensor", "CTopiaryKernels"], swiftSettings: kernelSettings),
         // Layer 4: data sets (IDX), splits, seeded batching.
         .target(name: "TopiaryData", dependencies: ["TopiaryTensor", "CZlib"]),
         // Layer 5: importance scores, pruners, sparsity schedules.
-        .target(name: "TopiarySparsity", dependencies: ["TopiaryNN", "TopiaryData", "COpenBLAS"],
+        .target(name: "TopiarySparsity", dependencies: ["TopiaryNN", "TopiaryData", "TopiaryTensor", "COpenBLAS"],
                 swiftSettings: kernelSettings),
         // Layer 6: accuracy, latency, memory.
-        .target(name: "TopiaryMetrics", dependencies: ["TopiaryNN", "TopiaryData", "TopiaryInference"]),
+        .target(name: "TopiaryMetrics", dependencies: ["TopiaryNN", "TopiaryData", "TopiaryInference", "TopiaryTensor"]),
         // Layer 7: specs, runner, reports.
         .target(name: "TopiaryExperiment", dependencies: [
-            "TopiaryOptim", "TopiarySparsity", "TopiaryMetrics", "TopiaryInference", "CZlib", "CTopiaryRuntime",
+            "TopiaryOptim", "TopiarySparsity", "TopiaryMetrics", "TopiaryInference", "TopiaryNN", "TopiaryData", "TopiaryTensor",
+            "CZlib", "CTopiaryRuntime",
             .product(name: "Yams", package: "Yams"),
         ]),
         // Layer 8: the command line.
@@ -58,10 +59,13 @@ let package = Package(
             "TopiaryExperiment",
             "TopiaryMetrics",
             "TopiarySparsity",
+            "TopiaryData",
+            "TopiaryTensor",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
-        .testTarget(name: "TopiaryTests", dependencies: ["TopiaryExperiment", "TopiaryInference", "CZlib", "CTopiaryRuntime"],
+        .testTarget(name: "TopiaryTests", dependencies: ["TopiaryExperiment", "TopiaryInference", "TopiaryMetrics", "TopiaryNN", "TopiaryOptim",
+                                                  "TopiarySparsity", "TopiaryData", "TopiaryTensor", "CZlib", "CTopiaryRuntime"],
                     exclude: ["../Fixtures"]),
     ]
 )
