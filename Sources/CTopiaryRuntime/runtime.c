@@ -18,12 +18,21 @@ int topiary_cpu_has_avx2_fma(void) {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
+int topiary_cpu_has_avx512_bf16(void) {
+    if (!topiary_cpu_has_avx512()) return 0;   // also checks the OS saves the ZMM state
+    unsigned int eax, ebx, ecx, edx;
+    __asm__ volatile("cpuid" : "=a"(eax), "=b"(ebx), "=c"(ecx), "=d"(edx) : "a"(0), "c"(0));
+    if (eax < 7) return 0;
+    __asm__ volatile("cpuid" : "=a"(eax), "=b"(ebx), "=c"(ecx), "=d"(edx) : "a"(7), "c"(1));
+    return (eax >> 5) & 1;   // CPUID.(EAX=7, ECX=1):EAX bit 5 = AVX512_BF16
+}
 #else
 uint32_t topiary_enable_flush_to_zero(void) { return 0; }
 uint32_t topiary_read_mxcsr(void) { return 0; }
 void topiary_write_mxcsr(uint32_t value) { (void)value; }
 int topiary_cpu_has_avx512(void) { return 0; }
 int topiary_cpu_has_avx2_fma(void) { return 0; }
+int topiary_cpu_has_avx512_bf16(void) { return 0; }
 #endif
 
 static volatile sig_atomic_t interrupt_flag = 0;

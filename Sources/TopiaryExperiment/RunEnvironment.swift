@@ -15,6 +15,11 @@ public struct RunEnvironment: Codable, Sendable, Equatable {
     /// re-executing itself.
     public var blasCoreTypeVariable: String?
     public var blasCoreSelectedByTopiary: Bool
+    /// The CPU's vector instruction set as the kernel choice sees it (avx512_bf16, avx512,
+    /// avx2_fma, baseline), and whether the loaded BLAS core uses all of it: false means BLAS
+    /// ran slower kernels than this machine allows. Nil in reports written before they existed.
+    public var cpuInstructionSet: String?
+    public var blasCoreMatchesCPU: Bool?
     /// Flush-to-zero / denormals-are-zero on the main thread (Topiary's workers set it too).
     public var flushToZero: Bool
     /// Probed: a GEMM of subnormal products split over every BLAS thread came out all zero.
@@ -30,6 +35,7 @@ public struct RunEnvironment: Codable, Sendable, Equatable {
         case cpuModel = "cpu_model", logicalCores = "logical_cores", blasCore = "blas_core"
         case blasThreads = "blas_threads", blasConfiguration = "blas_configuration"
         case blasCoreTypeVariable = "blas_coretype_variable", blasCoreSelectedByTopiary = "blas_core_selected_by_topiary"
+        case cpuInstructionSet = "cpu_instruction_set", blasCoreMatchesCPU = "blas_core_matches_cpu"
         case flushToZero = "flush_to_zero", flushToZeroOnBLASThreads = "flush_to_zero_blas_threads", mxcsr, operatingSystem = "operating_system", hostname
         case commandLine = "command_line", startedAt = "started_at"
     }
@@ -50,6 +56,8 @@ public struct RunEnvironment: Codable, Sendable, Equatable {
             blasConfiguration: BLASRuntime.configuration,
             blasCoreTypeVariable: environment["OPENBLAS_CORETYPE"],
             blasCoreSelectedByTopiary: environment[reexecMarkerVariable] != nil,
+            cpuInstructionSet: instructionSetName(BLASRuntime.cpuInstructionSet),
+            blasCoreMatchesCPU: blasCoreMatchesCPU(),
             flushToZero: FloatEnvironment.flushToZeroEnabled,
             flushToZeroOnBLASThreads: FloatEnvironment.blasThreadsFlushSubnormals(),
             mxcsr: "0x" + String(FloatEnvironment.mxcsr, radix: 16),
@@ -57,6 +65,21 @@ public struct RunEnvironment: Codable, Sendable, Equatable {
             hostname: ProcessInfo.processInfo.hostName,
             commandLine: CommandLine.arguments,
             startedAt: ISO8601DateFormatter().string(from: Date()))
+    }
+
+    public static func instructionSetName(_ set: BLASRuntime.InstructionSet) -> String {
+        switch set {
+        case .avx512BF16: "avx512_bf16"
+        case .avx512: "avx512"
+        case .avx2FMA: "avx2_fma"
+        case .baseline: "baseline"
+        }
+    }
+
+    /// Whether the loaded OpenBLAS kernels use every instruction set extension the kernel
+    /// choice knows on this CPU.
+    public static func blasCoreMatchesCPU() -> Bool {
+        BLASRuntime.instructionSet(ofCore: BLASRuntime.coreName) >= BLASRuntime.cpuInstructionSet
     }
 
     /// "model name" from /proc/cpuinfo.

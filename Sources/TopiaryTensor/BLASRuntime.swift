@@ -3,8 +3,9 @@ import CTopiaryRuntime
 
 /// What OpenBLAS chose at load time, and the decision whether to re-execute with a better core.
 ///
-/// Debian's OpenBLAS 0.3.21 (DYNAMIC_ARCH) does not recognise newer CPUs (e.g. AMD Zen 4) and
-/// falls back to its generic "Prescott" kernels (~10x slower sgemm). The core is chosen when
+/// Debian's OpenBLAS 0.3.21 (DYNAMIC_ARCH) does not recognise newer CPUs: it loads its AVX2
+/// "Haswell" kernels on an AVX-512 Zen 5 (sgemm 119 vs 223 GFLOP/s) and its generic
+/// "Prescott" kernels on some AVX-512 Xeons (~6x slower sgemm). The core is chosen when
 /// the library loads, from `OPENBLAS_CORETYPE`, so the only fix from inside the program is to
 /// set that variable and exec itself again before doing any work.
 public enum BLASRuntime {
@@ -20,25 +21,53 @@ public enum BLASRuntime {
         openblas_set_num_threads(Int32(threads))
     }
 
-    /// Cores OpenBLAS falls back to when it does not know the CPU.
-    public static let genericCores: Set<String> = ["Prescott", "Core2", "Nehalem", "Penryn", "Dunnington",
-                                                   "Atom", "Katmai", "Coppermine", "Northwood", "Banias",
-                                                   "Athlon", "Opteron", "Barcelona", "Bobcat"]
+    /// The vector instructions a CPU offers, as far as OpenBLAS's kernel sets care.
+    public enum InstructionSet: Int, Comparable, Sendable {
+        case baseline = 0, avx2FMA, avx512, avx512BF16
+        public static func < (a: Self, b: Self) -> Bool { a.rawValue < b.rawValue }
 
-    /// The `OPENBLAS_CORETYPE` to re-execute with, or nil to keep the current core.
-    /// Pure, so the decision is testable: nil when the user set the variable, when the core
-    /// is not a generic fallback, or when the CPU has neither AVX-512 nor AVX2+FMA.
-    public static func preferredCoreType(currentCore: String, userSetting: String?,
-                                         hasAVX512: Bool, hasAVX2FMA: Bool) -> String? {
-        if let userSetting, !userSetting.isEmpty { return nil }
-        guard genericCores.contains(currentCore) else { return nil }
-        if hasAVX512 { return "SkylakeX" }
-        if hasAVX2FMA { return "Haswell" }
-        return nil
+        /// The kernel set made for it: Cooperlake (AVX-512 with BF16), SkylakeX (AVX-512),
+        /// Haswell (AVX2 + FMA); nil for baseline CPUs (OpenBLAS's own choice stands).
+        public var coreType: String? {
+            switch self {
+            case .avx512BF16: "Cooperlake"
+            case .avx512: "SkylakeX"
+            case .avx2FMA: "Haswell"
+            case .baseline: nil
+            }
+        }
     }
 
-    public static var cpuHasAVX512: Bool { topiary_cpu_has_avx512() != 0 }
-    public static var cpuHasAVX2FMA: Bool { topiary_cpu_has_avx2_fma() != 0 }
+    /// What an OpenBLAS 0.3.21 kernel set uses. Unknown names (older or generic cores:
+    /// Prescott, Nehalem, Sandybridge…) count as baseline.
+    public static func instructionSet(ofCore core: String) -> InstructionSet {
+        switch core.lowercased() {
+        case "cooperlake", "sapphirerapids": .avx512BF16
+        case "skylakex": .avx512
+        case "haswell", "zen", "skylake": .avx2FMA
+        default: .baseline
+        }
+    }
+
+    /// This CPU's instruction set (with the OS saving the wider registers).
+    public static var cpuInstructionSet: InstructionSet {
+        if topiary_cpu_has_avx512_bf16() != 0 { return .avx512BF16 }
+        if topiary_cpu_has_avx512() != 0 { return .avx512 }
+        if topiary_cpu_has_avx2_fma() != 0 { return .avx2FMA }
+        return .baseline
+    }
+
+    /// The `OPENBLAS_CORETYPE` to re-execute with, or nil to keep the current core.
+    /// Pure, so the decision is testable: the kernel set made for the CPU's instruction set
+    /// whenever OpenBLAS loaded one made for less (Debian's 0.3.21 loads Haswell on an AVX-512
+    /// Zen 5 and Prescott on some AVX-512 Xeons); nil when the user set the variable or the
+    /// loaded core already uses everything the CPU has.
+    public static func preferredCoreType(currentCore: String, userSetting: String?, cpu: InstructionSet) -> String? {
+        if let userSetting, !userSetting.isEmpty { return nil }
+        guard let best = cpu.coreType, instructionSet(ofCore: currentCore) < cpu else { return nil }
+        return best
+    }
+
 }
 
 extension String {

@@ -3,16 +3,16 @@ import TopiaryExperiment
 import TopiaryTensor
 
 enum BLASBootstrap {
-    /// When OpenBLAS chose a generic core on a CPU with AVX-512 or AVX2 and the user did not
-    /// set OPENBLAS_CORETYPE, exec this program again with it set. A marker variable stops a
-    /// second attempt if the new core is not taken either.
+    /// When OpenBLAS loaded kernels made for less than the CPU offers (see
+    /// `BLASRuntime.preferredCoreType`) and the user did not set OPENBLAS_CORETYPE, exec this
+    /// program again with it set. A marker variable stops a second attempt; `RunEnvironment`
+    /// then records whether the requested core was taken.
     static func reexecIfNeeded() {
         let environment = ProcessInfo.processInfo.environment
         guard environment[RunEnvironment.reexecMarkerVariable] == nil,
               let coreType = BLASRuntime.preferredCoreType(currentCore: BLASRuntime.coreName,
                                                            userSetting: environment["OPENBLAS_CORETYPE"],
-                                                           hasAVX512: BLASRuntime.cpuHasAVX512,
-                                                           hasAVX2FMA: BLASRuntime.cpuHasAVX2FMA)
+                                                           cpu: BLASRuntime.cpuInstructionSet)
         else { return }
         setenv("OPENBLAS_CORETYPE", coreType, 1)
         setenv(RunEnvironment.reexecMarkerVariable, "1", 1)
@@ -20,5 +20,15 @@ enum BLASBootstrap {
         // Only reached when exec failed: carry on with the slower kernels, and say so.
         let reason = String(cString: strerror(errno))
         FileHandle.standardError.write(Data("topiary: warning: could not re-execute with OPENBLAS_CORETYPE=\(coreType) (\(reason)); BLAS runs on its generic \(BLASRuntime.coreName) kernels.\n".utf8))
+    }
+
+    /// In the re-executed process: if OpenBLAS still loaded kernels made for less than the
+    /// CPU offers (it did not take the variable), say so once; reports record it too
+    /// (`blas_core_matches_cpu`).
+    static func warnIfNotTaken() {
+        let environment = ProcessInfo.processInfo.environment
+        guard environment[RunEnvironment.reexecMarkerVariable] != nil, let requested = environment["OPENBLAS_CORETYPE"],
+              !RunEnvironment.blasCoreMatchesCPU() else { return }
+        FileHandle.standardError.write(Data("topiary: warning: OpenBLAS did not take OPENBLAS_CORETYPE=\(requested): it runs its \(BLASRuntime.coreName) kernels on a CPU with \(RunEnvironment.instructionSetName(BLASRuntime.cpuInstructionSet)).\n".utf8))
     }
 }

@@ -2,9 +2,10 @@ import ArgumentParser
 import Foundation
 import TopiaryExperiment
 
-// OpenBLAS picks its kernels when it loads, before this line runs: re-execute with a better
-// OPENBLAS_CORETYPE first if it fell back to generic ones.
+// OpenBLAS picks its kernels when it loads, before this line runs: re-execute with the
+// OPENBLAS_CORETYPE made for this CPU first if it loaded kernels made for less.
 BLASBootstrap.reexecIfNeeded()
+BLASBootstrap.warnIfNotTaken()
 
 // Usage errors (an unknown flag, a value out of range) exit 2, as the README promises for
 // bad input; swift-argument-parser's own code for them is 64.

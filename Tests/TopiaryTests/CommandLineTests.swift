@@ -78,6 +78,12 @@ extension AllTests {
         let result = try runTopiary(["env"])
         #expect(result.status == 0)
         #expect(result.stdout.contains("\"blas_core\"") && result.stdout.contains("\"flush_to_zero\" : true"))
+        // The kernel choice: unless the user pinned a core, the CLI runs the kernels made for
+        // this CPU's instruction set (re-executing itself when OpenBLAS loaded lesser ones).
+        #expect(result.stdout.contains("\"cpu_instruction_set\""))
+        if ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] == nil {
+            #expect(result.stdout.contains("\"blas_core_matches_cpu\" : true"), "\(result.stdout)")
+        }
     }
 }
 }

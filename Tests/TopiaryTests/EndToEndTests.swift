@@ -104,19 +104,29 @@ extension AllTests {
     }
 
     @Test func blasCoreDecision() {
-        #expect(BLASRuntimeDecision.check("Prescott", nil, avx512: true, avx2: true) == "SkylakeX")
-        #expect(BLASRuntimeDecision.check("Prescott", nil, avx512: false, avx2: true) == "Haswell")
-        #expect(BLASRuntimeDecision.check("Prescott", nil, avx512: false, avx2: false) == nil)
-        #expect(BLASRuntimeDecision.check("Prescott", "Zen", avx512: true, avx2: true) == nil)  // the user's choice stands
-        #expect(BLASRuntimeDecision.check("Cooperlake", nil, avx512: true, avx2: true) == nil)
-        #expect(BLASRuntimeDecision.check("Haswell", nil, avx512: true, avx2: true) == nil)
+        // Kernels made for less than the CPU offers are replaced by the ones made for it.
+        #expect(BLASRuntimeDecision.check("Prescott", nil, .avx512BF16) == "Cooperlake")
+        #expect(BLASRuntimeDecision.check("Haswell", nil, .avx512BF16) == "Cooperlake")  // Zen 5 under Debian's 0.3.21
+        #expect(BLASRuntimeDecision.check("SkylakeX", nil, .avx512BF16) == "Cooperlake")
+        #expect(BLASRuntimeDecision.check("Prescott", nil, .avx512) == "SkylakeX")
+        #expect(BLASRuntimeDecision.check("Zen", nil, .avx512) == "SkylakeX")
+        #expect(BLASRuntimeDecision.check("Prescott", nil, .avx2FMA) == "Haswell")
+        #expect(BLASRuntimeDecision.check("Sandybridge", nil, .avx2FMA) == "Haswell")
+        // Kept: the core already uses everything, the CPU has nothing better, or the user chose.
+        #expect(BLASRuntimeDecision.check("Cooperlake", nil, .avx512BF16) == nil)
+        #expect(BLASRuntimeDecision.check("SapphireRapids", nil, .avx512BF16) == nil)
+        #expect(BLASRuntimeDecision.check("SkylakeX", nil, .avx512) == nil)
+        #expect(BLASRuntimeDecision.check("Haswell", nil, .avx2FMA) == nil)
+        #expect(BLASRuntimeDecision.check("Prescott", nil, .baseline) == nil)
+        #expect(BLASRuntimeDecision.check("Prescott", "Zen", .avx512BF16) == nil)
+        #expect(BLASRuntimeDecision.check("Haswell", "Haswell", .avx512) == nil)
     }
 }
 }
 
 import TopiaryTensor
 enum BLASRuntimeDecision {
-    static func check(_ core: String, _ user: String?, avx512: Bool, avx2: Bool) -> String? {
-        BLASRuntime.preferredCoreType(currentCore: core, userSetting: user, hasAVX512: avx512, hasAVX2FMA: avx2)
+    static func check(_ core: String, _ user: String?, _ cpu: BLASRuntime.InstructionSet) -> String? {
+        BLASRuntime.preferredCoreType(currentCore: core, userSetting: user, cpu: cpu)
     }
 }

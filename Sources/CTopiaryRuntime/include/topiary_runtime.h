@@ -12,6 +12,7 @@ void topiary_write_mxcsr(uint32_t value);
 /// CPU feature bits the BLAS kernel choice depends on (1 when present).
 int topiary_cpu_has_avx512(void);   // AVX512 F, BW, DQ and VL: what OpenBLAS's SkylakeX kernels use
 int topiary_cpu_has_avx2_fma(void); // what its Haswell kernels use
+int topiary_cpu_has_avx512_bf16(void); // AVX-512 plus AVX512_BF16: what its Cooperlake kernels add
 
 /// Installs a SIGINT/SIGTERM/SIGHUP handler that only sets a flag (async-signal-safe); the run
 /// checks it between batches, finishes its current write, and stops cleanly.
