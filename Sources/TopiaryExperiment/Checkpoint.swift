@@ -2,25 +2,32 @@ import CZlib
 import Foundation
 import TopiaryTensor
 
-/// A binary checkpoint: named Float32 tensors plus a JSON header describing them and the
-/// run's progress, sealed with a CRC-32.
+/// A binary checkpoint: named tensors (name, shape, dtype — one per parameter, see
+/// `CheckpointLayout`) plus a JSON header describing them and the run's progress, sealed
+/// with a CRC-32.
 ///
 ///     offset 0   8 bytes  magic "TPRYCKPT"
 ///            8   UInt32   format version (little-endian)
 ///           12   UInt32   header length H
-///           16   H bytes  header (JSON): sequence, label, progress, tensor names and shapes
-///       16 + H   payload  every tensor's Float32 values, little-endian, in header order
+///           16   H bytes  header (JSON): sequence, label, progress, tensors' names, shapes, dtypes
+///       16 + H   payload  every tensor's values, little-endian, row-major, in header order
 ///          end   UInt32   CRC-32 of every byte before it
+///
+/// The only dtype so far is "F32" (safetensors' name for Float32); tensors are read with one
+/// copy each, not decoded value by value.
 ///
 /// Reading validates all of it and names the problem: a foreign file, a newer format, a
 /// truncated or over-long file, a checksum mismatch.
 public struct Checkpoint: Sendable {
     public static let magic = Array("TPRYCKPT".utf8)
-    public static let formatVersion: UInt32 = 1
+    /// 2: one tensor per parameter, with a dtype (1 held the flat buffers "values" and "masks").
+    public static let formatVersion: UInt32 = 2
+    public static let float32 = "F32"
 
     public struct TensorEntry: Codable, Sendable, Equatable {
         public var name: String
         public var shape: [Int]
+        public var dtype: String
     }
 
     public struct Header: Codable, Sendable {
@@ -34,6 +41,9 @@ public struct Checkpoint: Sendable {
         func payloadBytes(path: String) throws -> Int {
             var total = 0, names = Set<String>()
             for entry in tensors {
+                guard entry.dtype == Checkpoint.float32 else {
+                    throw CheckpointError.corrupted(path: path, detail: "tensor \(entry.name) has dtype \(entry.dtype); this Topiary reads \(Checkpoint.float32)")
+                }
                 guard names.insert(entry.name).inserted else {
                     throw CheckpointError.corrupted(path: path, detail: "tensor \(entry.name) is listed twice")
                 }
@@ -58,7 +68,7 @@ public struct Checkpoint: Sendable {
 
     public init(sequence: Int, label: String, progress: RunProgress, tensors: [(String, Tensor)]) {
         header = Header(sequence: sequence, label: label, progress: progress,
-                        tensors: tensors.map { TensorEntry(name: $0.0, shape: $0.1.shape) })
+                        tensors: tensors.map { TensorEntry(name: $0.0, shape: $0.1.shape, dtype: Checkpoint.float32) })
         self.tensors = Dictionary(uniqueKeysWithValues: tensors.map { ($0.0, $0.1.copy()) })
     }
 
@@ -71,8 +81,8 @@ public struct Checkpoint: Sendable {
         for entry in header.tensors {
             let tensor = tensors[entry.name]!
             precondition(tensor.shape == entry.shape, "\(entry.name): \(tensor.shape) != \(entry.shape)")
-            var littleEndian = tensor.toArray().map { $0.bitPattern.littleEndian }
-            littleEndian.withUnsafeMutableBytes { data.append(contentsOf: $0) }
+            // Little-endian, as this machine stores Float32: one copy.
+            data.append(UnsafeBufferPointer(start: UnsafeRawPointer(tensor.pointer).assumingMemoryBound(to: UInt8.self), count: 4 * tensor.count))
         }
         append(Checkpoint.crc32(data), to: &data)
         return data

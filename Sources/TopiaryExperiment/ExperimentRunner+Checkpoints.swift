@@ -19,12 +19,10 @@ extension ExperimentRunner {
         progress.warnings = report.warnings
         let randomState = model.randomState
         progress.modelRandomState = randomState.isEmpty ? nil : randomState
-        var tensors: [(String, Tensor)] = [("values", model.store.values), ("masks", model.store.masks)]
-        if let spanningOptimizer {
-            tensors += spanningOptimizer.stateBuffers.sorted { $0.key < $1.key }.map { ("optimizer." + $0.key, $0.value) }
-        }
-        if let rewindValues { tensors.append(("rewind.values", rewindValues)) }
-        if let movement { tensors += movement.enumerated().map { ("movement.\($0.offset)", $0.element) } }
+        var tensors = CheckpointLayout.parameterTensors(model.store)
+        if let spanningOptimizer { tensors += CheckpointLayout.optimizerTensors(spanningOptimizer.stateBuffers, model.store) }
+        if let rewindValues { tensors += CheckpointLayout.perParameter(rewindValues, prefix: "rewind.", model.store) }
+        if let movement { tensors += zip(targets, movement).map { ("movement." + $0.parameter.name, $1) } }
         let snapshot = Checkpoint(sequence: checkpointSequence, label: label, progress: progress, tensors: tensors)
         try snapshot.write(to: checkpointDirectory + String(format: "/%04d-", checkpointSequence) + label + ".bin")
         checkpointSequence += 1
@@ -34,14 +32,13 @@ extension ExperimentRunner {
     /// An adaptive rejection: weights, masks and generators back to the last accepted state.
     func rollBackToLastAccepted() throws {
         guard let lastAccepted else { preconditionFailure("no accepted state to roll back to") }
-        restoreWeightsAndGenerators(from: lastAccepted)
+        try restoreWeightsAndGenerators(from: lastAccepted)
         model.store.zeroGrads()
     }
 
     /// Weights, masks, movement accumulators and generators: what a rollback and a resume share.
-    private func restoreWeightsAndGenerators(from checkpoint: Checkpoint) {
-        model.store.values.assign(from: checkpoint.tensors["values"]!)
-        model.store.masks.assign(from: checkpoint.tensors["masks"]!)
+    private func restoreWeightsAndGenerators(from checkpoint: Checkpoint) throws {
+        try CheckpointLayout.restoreParameters(model.store, from: checkpoint.tensors, path: checkpoint.header.label)
         restoreMovement(from: checkpoint)
         if let state = checkpoint.header.progress.modelRandomState { model.randomState = state }
         shuffleGenerator = SeededGenerator(stateArray: checkpoint.header.progress.shuffleState)
@@ -65,47 +62,35 @@ extension ExperimentRunner {
         return checkpoint
     }
 
-    /// A checkpoint of this spec whose every tensor has the shape this run gives it: the
-    /// store's flat buffers, the optimizer's state, one movement accumulator per target.
-    /// (A file with a valid checksum can still be foreign or crafted.)
+    /// A checkpoint of this spec whose every tensor is one this run's model has, with its
+    /// shape, and that holds every parameter. (A file with a valid checksum can still be
+    /// foreign or crafted.)
     private func checkFits(_ checkpoint: Checkpoint, path: String) throws {
         guard checkpoint.header.progress.spec == spec else {
             throw CheckpointError.mismatch(path: path, detail: "it was written for a different spec or seed; resume with the spec and flags the run started with")
         }
-        let flat = model.store.values.shape
-        for name in ["values", "masks"] where checkpoint.tensors[name] == nil {
-            throw CheckpointError.mismatch(path: path, detail: "it holds no \(name)")
-        }
+        let optimizerBuffers = spec.pruning.retraining?.optimizer.map { Array($0.makeOptimizer(for: model.store).stateBuffers.keys) } ?? []
+        let expected = CheckpointLayout.expectedShapes(model.store, optimizerBuffers: optimizerBuffers, movementTargets: movement == nil ? [] : targets)
         for (name, tensor) in checkpoint.tensors {
-            let expected: [Int]?
-            if ["values", "masks", "rewind.values"].contains(name) {
-                expected = flat
-            } else if name.hasPrefix("optimizer.") {
-                expected = [model.store.trainableFlatCount]
-            } else if name.hasPrefix("movement."), let index = Int(name.dropFirst("movement.".count)), targets.indices.contains(index) {
-                expected = [targets[index].rows, targets[index].fanIn]
-            } else {
-                expected = nil
+            guard let shape = expected[name] else {
+                throw CheckpointError.mismatch(path: path, detail: "its tensor \(name) is not part of this run's model")
             }
-            guard let expected, tensor.shape == expected else {
-                throw CheckpointError.mismatch(path: path, detail: "its tensor \(name) has shape \(tensor.shape), which this run's model does not have")
+            guard tensor.shape == shape else {
+                throw CheckpointError.mismatch(path: path, detail: "its tensor \(name) has shape \(tensor.shape), where this run's model has \(shape)")
             }
+        }
+        for parameter in model.store.parameters where checkpoint.tensors[parameter.name] == nil {
+            throw CheckpointError.mismatch(path: path, detail: "it holds no tensor \(parameter.name)")
         }
     }
 
     func restore(_ checkpoint: Checkpoint) throws {
         let saved = checkpoint.header.progress
-        restoreWeightsAndGenerators(from: checkpoint)
-        rewindValues = checkpoint.tensors["rewind.values"]
-        let optimizerBuffers = checkpoint.tensors.filter { $0.key.hasPrefix("optimizer.") }
-        if !optimizerBuffers.isEmpty || saved.optimizerStepCount != nil {
+        try restoreWeightsAndGenerators(from: checkpoint)
+        rewindValues = try CheckpointLayout.restoreFlat(prefix: "rewind.", model.store, from: checkpoint.tensors, path: checkpoint.header.label)
+        if checkpoint.tensors.keys.contains(where: { $0.hasPrefix("optimizer.") }) || saved.optimizerStepCount != nil {
             let optimizer = spec.pruning.retraining!.optimizer!.makeOptimizer(for: model.store)
-            for (name, buffer) in optimizer.stateBuffers {
-                guard let stored = optimizerBuffers["optimizer." + name] else {
-                    throw CheckpointError.mismatch(path: checkpoint.header.label, detail: "optimizer state \(name) is missing")
-                }
-                buffer.assign(from: stored)
-            }
+            try CheckpointLayout.restoreOptimizer(optimizer.stateBuffers, model.store, from: checkpoint.tensors, path: checkpoint.header.label)
             optimizer.restoreStepCount(saved.optimizerStepCount ?? 0)
             spanningOptimizer = optimizer
         }
@@ -119,8 +104,8 @@ extension ExperimentRunner {
 
     private func restoreMovement(from checkpoint: Checkpoint) {
         guard let movement else { return }
-        for (index, accumulator) in movement.enumerated() {
-            if let saved = checkpoint.tensors["movement.\(index)"] { accumulator.assign(from: saved) }
+        for (target, accumulator) in zip(targets, movement) {
+            if let saved = checkpoint.tensors["movement." + target.parameter.name] { accumulator.assign(from: saved) }
         }
     }
 

@@ -86,13 +86,8 @@ public final class ModelBench {
         let (test, model, task) = try testSetAndModel()
         // Read again each time rather than kept: a large model's checkpoints do not all fit in memory.
         let checkpoint = try Checkpoint.read(from: path)
-        guard let values = checkpoint.tensors["values"], let masks = checkpoint.tensors["masks"],
-              values.shape == model.store.values.shape else {
-            throw CheckpointError.mismatch(path: path, detail: "its tensors do not fit the run's model")
-        }
+        try CheckpointLayout.restoreParameters(model.store, from: checkpoint.tensors, path: path)
         let label = checkpoint.header.label
-        model.store.values.assign(from: values)
-        model.store.masks.assign(from: masks)
         let excluded = Set(report.spec.pruning.excludeLayers)
         let sparsity = SparsityAccounting(model.prunableMatrices.filter { !excluded.contains($0.layerName) }).sparsity
         progress?("\(label): sparsity \(String(format: "%.5f", sparsity))")

@@ -43,6 +43,40 @@ extension AllTests {
         #expect(checkpoints.first == "0000-stage0.bin" && checkpoints.contains("0001-stage1-rejected.bin"))
     }
 
+    /// Checkpoints hold one F32 tensor per parameter under its PyTorch name, the masks that
+    /// prune something as `<name>_mask`, and optimizer state per trainable parameter: what a
+    /// state dict or a safetensors file holds, with nothing to guess.
+    @Test func checkpointsHoldNamedParameterTensors() throws {
+        let spec = try sliceSpec {
+            $0.replacingOccurrences(of: "  stages:\n    - { sparsity: 0.5, epochs: 1 }\n    - { sparsity: 0.8, epochs: 1 }",
+                                    with: "  schedule: { kind: agp, epochs: 1, final_sparsity: 0.5, frequency: 8, pruning_steps: 2 }")
+        }
+        let (directory, _) = try runSlice(spec)
+        let names = try FileManager.default.contentsOfDirectory(atPath: directory + "/checkpoints").sorted()
+        let header = try Checkpoint.readHeader(from: directory + "/checkpoints/" + names.last!)
+        let byName = Dictionary(uniqueKeysWithValues: header.tensors.map { ($0.name, $0) })
+        #expect(header.tensors.allSatisfy { $0.dtype == "F32" })
+        for (name, shape) in [("fc1.weight", [32, 784]), ("fc1.bias", [32]), ("fc2.weight", [16, 32]), ("fc3.weight", [10, 16]), ("fc3.bias", [10]),
+                              ("fc1.weight_mask", [32, 784]), ("optimizer.adam.m.fc1.weight", [32, 784]), ("optimizer.adam.v.fc3.bias", [10])] {
+            #expect(byName[name]?.shape == shape, "\(name)")
+        }
+        #expect(byName["fc1.bias_mask"] == nil && byName["values"] == nil)   // biases are not pruned; no flat buffers
+        // Read back, the per-parameter tensors rebuild the store bit for bit.
+        let checkpoint = try Checkpoint.read(from: directory + "/checkpoints/" + names.last!)
+        var g = SeededGenerator(seed: 1)
+        let model = Sequential.multilayerPerceptron(inputFeatures: 784, hiddenSizes: [32, 16], outputs: 10, generator: &g)
+        try CheckpointLayout.restoreParameters(model.store, from: checkpoint.tensors, path: "checkpoint")
+        let sameValues = model.store.parameters.allSatisfy { $0.value.toArray() == checkpoint.tensors[$0.name]!.toArray() }
+        #expect(sameValues)
+        #expect(countNonzeros(model.store.parameter(named: "fc1.weight")!.mask) == countNonzeros(checkpoint.tensors["fc1.weight_mask"]!))
+        // A tensor the model does not have is named in the refusal.
+        var foreign = checkpoint.tensors
+        foreign["fc1.weight"] = Tensor(zeros: [31, 784])
+        #expect(throws: CheckpointError.mismatch(path: "x", detail: "its tensor fc1.weight has shape [31, 784], where this run's model has [32, 784]")) {
+            try CheckpointLayout.restoreParameters(model.store, from: foreign, path: "x")
+        }
+    }
+
     /// AGP: masks change inside training, following the cubic, one row per epoch.
     @Test func gradualUpdatesMasksInsideTraining() throws {
         // 2,000 rows / batch 64 = 32 steps per epoch; updates at steps 0, 8, …, 48.
@@ -71,9 +105,15 @@ extension AllTests {
         let stage1 = try Checkpoint.read(from: directory + "/checkpoints/0001-stage1.bin")
         var g = SeededGenerator(seed: 3, stream: "init")
         let fresh = Sequential.multilayerPerceptron(inputFeatures: 784, hiddenSizes: [32, 16], outputs: 10, generator: &g)
-        let values = stage1.tensors["values"]!, masks = stage1.tensors["masks"]!
-        #expect(countNonzeros(masks) < masks.count)
-        for i in 0..<values.count { #expect(values[i] == fresh.store.values[i] * masks[i]) }
+        var pruned = 0
+        for parameter in fresh.store.parameters {
+            let values = stage1.tensors[parameter.name]!
+            let mask = stage1.tensors[parameter.name + "_mask"] ?? Tensor(shape: parameter.shape, values: [Float](repeating: 1, count: parameter.count))
+            pruned += mask.count - countNonzeros(mask)
+            let survivorsAreInitial = (0..<values.count).allSatisfy { values[$0] == parameter.value[$0] * mask[$0] }
+            #expect(survivorsAreInitial, "\(parameter.name)")
+        }
+        #expect(pruned > 0)
     }
 
     /// Resume from a copy of a finished run cut back to its stage-1 checkpoint: the resumed
