@@ -13,8 +13,8 @@ public enum CSVError: Error, LocalizedError, Equatable {
     /// A row whose field count differs from the header's (or, without a header, from the
     /// column names' or the first row's).
     case fieldCount(path: String, line: Int, expected: Int, found: Int)
-    /// A quoted field opened on `line` whose closing quote never comes.
-    case unterminatedQuote(path: String, line: Int)
+    /// A quoted field (the `field`-th of its record) opened on `line` whose closing quote never comes.
+    case unterminatedQuote(path: String, line: Int, field: Int)
     /// A double quote inside an unquoted field, or text right after a closing quote.
     case misplacedQuote(path: String, line: Int, field: Int)
     case duplicateColumn(path: String, name: String, firstColumn: Int, secondColumn: Int)
@@ -36,10 +36,10 @@ public enum CSVError: Error, LocalizedError, Equatable {
             return "\(path) holds no header and no row (the file is empty, blank, or ends within the skipped lines). Point at a complete CSV file."
         case .fieldCount(let path, let line, let expected, let found):
             return "\(path):\(line): this row has \(found) fields, but the table has \(expected) columns. Give every row one field per column; a field that holds the separator must be double-quoted."
-        case .unterminatedQuote(let path, let line):
-            return "\(path):\(line): a quoted field starts on this line but its closing double quote never comes. Close the quote; a double quote inside a quoted field is written twice (\"\")."
+        case .unterminatedQuote(let path, let line, let field):
+            return "\(path):\(line), column \(field): a quoted field starts here but its closing double quote never comes. Close the quote; a double quote inside a quoted field is written twice (\"\")."
         case .misplacedQuote(let path, let line, let field):
-            return "\(path):\(line), field \(field): a double quote inside an unquoted field, or text right after a closing quote. Quote the whole field and double each quote inside it (\"a \"\"b\"\" c\")."
+            return "\(path):\(line), column \(field): a double quote inside an unquoted field, or text right after a closing quote. Quote the whole field and double each quote inside it (\"a \"\"b\"\" c\")."
         case .duplicateColumn(let path, let name, let first, let second):
             return "\(path): the column name \"\(messageExcerpt(name))\" is used twice (columns \(first) and \(second)). Rename one, so that each column can be asked for by name."
         case .unknownColumn(let path, let name, let available):

@@ -68,7 +68,7 @@ struct CSVRecordParser {
         var state = State.fieldStart
         var field: [UInt8] = []
         var fields: [String] = []
-        var recordLine = line, fieldLine = line, quoteLine = line
+        var recordLine = line, fieldLine = line, quoteLine = line, quoteField = 1
 
         func endField() throws(CSVError) {
             guard let text = String(validating: field, as: UTF8.self) else { throw .notUTF8(path: path, line: fieldLine) }
@@ -100,7 +100,7 @@ struct CSVRecordParser {
                 fieldLine = line
                 if c == quote {
                     state = .quoted
-                    quoteLine = line
+                    (quoteLine, quoteField) = (line, fields.count + 1)
                     i += 1
                 } else if c == cr || c == lf {
                     // A line end before any field: blank line (skipped); after a separator:
@@ -164,7 +164,7 @@ struct CSVRecordParser {
         // The end of the text ends the last record, with or without a line end.
         switch state {
         case .quoted:
-            throw .unterminatedQuote(path: path, line: quoteLine)
+            throw .unterminatedQuote(path: path, line: quoteLine, field: quoteField)
         case .unquoted, .afterClosingQuote:
             try endField()
             try endRecord()

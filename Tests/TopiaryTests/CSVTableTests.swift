@@ -142,13 +142,13 @@ extension AllTests {
 
     @Test func quotesThatDoNotClose() {
         let open = write("a,b\n1,2\n3,\"open\n4,5\n", "open.csv")
-        #expect(throws: CSVError.unterminatedQuote(path: open, line: 3)) { try CSVTable(contentsOf: open) }
-        #expect(describe { try CSVTable(contentsOf: open) }.contains("\(open):3: a quoted field starts on this line"))
+        #expect(throws: CSVError.unterminatedQuote(path: open, line: 3, field: 2)) { try CSVTable(contentsOf: open) }
+        #expect(describe { try CSVTable(contentsOf: open) }.contains("\(open):3, column 2: a quoted field starts here"))
         let inside = write("a,b\n1,x\"y\n", "inside.csv")
         #expect(throws: CSVError.misplacedQuote(path: inside, line: 2, field: 2)) { try CSVTable(contentsOf: inside) }
         let after = write("a,b\n\"a\"b,1\n", "after.csv")
         #expect(throws: CSVError.misplacedQuote(path: after, line: 2, field: 1)) { try CSVTable(contentsOf: after) }
-        #expect(describe { try CSVTable(contentsOf: after) }.contains("\(after):2, field 1:"))
+        #expect(describe { try CSVTable(contentsOf: after) }.contains("\(after):2, column 1:"))
     }
 
     @Test func duplicateAndUnknownColumns() throws {
