@@ -5,7 +5,9 @@ import TopiaryTensor
 /// convolution): a channel's score is the norm (L1 or L2) of its row's scores over the weights
 /// still alive, times |γ|/√(σ²+ε) when a BatchNorm scales that channel (what the network
 /// really sees of it); in every matrix the model lets lose rows (`ChannelCoupling`), the
-/// lowest-scored channels go until round(fraction · rows) are gone.
+/// lowest-scored channels go until max(1, round(rows · (1 − fraction))) are left, halves
+/// rounded to even (as the reference script counts with Python's round: 6 filters at 75 %
+/// keep 2, not 1), so no layer is ever emptied.
 ///
 /// A removed channel loses its weight row, its bias, and its BatchNorm gain and shift, so it
 /// outputs exactly 0 (every activation here maps 0 to 0); the matrices that read it lose the
@@ -30,7 +32,7 @@ public struct ChannelPruner: Sendable {
             guard let coupling else { return [] }
             let rows = matrix.rows
             let alive = (0..<rows).filter { ChannelPruner.isAlive(matrix, row: $0) }
-            let wanted = Int((fraction * Double(rows)).rounded())
+            let wanted = rows - max(1, Int((Double(rows) * (1 - fraction)).rounded(.toNearestOrEven)))
             guard wanted >= rows - alive.count else {
                 throw PruningError.sparsityBelowCurrent(target: fraction, current: Double(rows - alive.count) / Double(rows),
                                                         layers: [matrix.layerName])

@@ -1,7 +1,12 @@
-/// Every scorer a spec can name. Adding a scorer: one file with a type conforming to
-/// `ImportanceScorer`, plus one line here.
+import Foundation
+
+/// Every scorer a spec can name: the built-in ones, and any a program registers (a study
+/// script's own criterion) before it decodes or runs a spec. Adding a built-in scorer: one
+/// file with a type conforming to `ImportanceScorer`, plus one line in `builtIn`.
 public enum ScorerRegistry {
-    public static let factories: [String: @Sendable () -> any ImportanceScorer] = [
+    public typealias Factory = @Sendable () -> any ImportanceScorer
+
+    public static let builtIn: [String: Factory] = [
         "magnitude": { MagnitudeScorer() },
         "taylor": { TaylorScorer() },
         "random": { RandomScorer() },
@@ -13,9 +18,37 @@ public enum ScorerRegistry {
         "obs": { OBSScorer() },
     ]
 
-    public static var names: [String] { factories.keys.sorted() }
+    nonisolated(unsafe) private static var registered: [String: Factory] = [:]
+    private static let lock = NSLock()
 
-    public static func make(_ name: String) -> (any ImportanceScorer)? { factories[name]?() }
+    /// Registers `factory` under `name`, which specs (`pruning.scorer`, `compare_scorers`)
+    /// and `--scorer` may then use. A built-in name cannot be taken: that would silently
+    /// change what existing specs mean.
+    public static func register(_ name: String, _ factory: @escaping Factory) throws {
+        guard builtIn[name] == nil else { throw ScorerRegistrationError(name: name) }
+        lock.lock()
+        defer { lock.unlock() }
+        registered[name] = factory
+    }
+
+    public static var names: [String] {
+        lock.lock()
+        defer { lock.unlock() }
+        return Set(builtIn.keys).union(registered.keys).sorted()
+    }
+
+    public static func make(_ name: String) -> (any ImportanceScorer)? {
+        if let factory = builtIn[name] { return factory() }
+        lock.lock()
+        let factory = registered[name]
+        lock.unlock()
+        return factory?()
+    }
+}
+
+public struct ScorerRegistrationError: Error, CustomStringConvertible {
+    public let name: String
+    public var description: String { "'\(name)' is a built-in scorer; register yours under another name." }
 }
 
 /// A scorer with options a spec can set (`pruning.scorer_options`).

@@ -22,13 +22,14 @@ enum BLASBootstrap {
         FileHandle.standardError.write(Data("topiary: warning: could not re-execute with OPENBLAS_CORETYPE=\(coreType) (\(reason)); BLAS runs on its generic \(BLASRuntime.coreName) kernels.\n".utf8))
     }
 
-    /// In the re-executed process: if OpenBLAS still loaded kernels made for less than the
-    /// CPU offers (it did not take the variable), say so once; reports record it too
-    /// (`blas_core_matches_cpu`).
+    /// In the re-executed process: if OpenBLAS loaded kernels made for less than the core
+    /// requested (it did not take the variable), say so once; reports record whether the
+    /// loaded core uses what the CPU offers (`blas_core_matches_cpu`). A probe that asks for
+    /// a lesser core on purpose (the bench's generic row) is not warned about.
     static func warnIfNotTaken() {
         let environment = ProcessInfo.processInfo.environment
         guard environment[RunEnvironment.reexecMarkerVariable] != nil, let requested = environment["OPENBLAS_CORETYPE"],
-              !RunEnvironment.blasCoreMatchesCPU() else { return }
+              BLASRuntime.instructionSet(ofCore: requested) > BLASRuntime.instructionSet(ofCore: BLASRuntime.coreName) else { return }
         FileHandle.standardError.write(Data("topiary: warning: OpenBLAS did not take OPENBLAS_CORETYPE=\(requested): it runs its \(BLASRuntime.coreName) kernels on a CPU with \(RunEnvironment.instructionSetName(BLASRuntime.cpuInstructionSet)).\n".utf8))
     }
 }

@@ -122,6 +122,19 @@ extension AllTests {
         #expect(model.channelCoupling(of: targets.last!) == nil)
     }
 
+    /// Channels left: max(1, round(rows · (1 − fraction))), halves to even, as the W2
+    /// reference counts (6 filters at 75 % keep 2; 84 neurons at 62.5 % keep 32).
+    @Test func channelCountsRoundAsTheReference() throws {
+        for (rows, fraction, kept) in [(6, 0.75, 2), (6, 0.625, 2), (6, 0.25, 4), (16, 0.75, 4), (84, 0.625, 32), (120, 0.625, 45), (3, 0.9, 1)] {
+            let model = seededMLP([8, rows, 4], seed: 5)
+            let targets = model.prunableMatrices
+            var g = SeededGenerator(seed: 6)
+            try prune(model, scores: targets.map { randomTensor($0.shape, &g) }, to: fraction)
+            let alive = (0..<rows).filter { ChannelPruner.isAlive(targets[0], row: $0) }.count
+            #expect(alive == kept, "\(rows) rows at \(fraction)")
+        }
+    }
+
     /// The compacted model computes exactly what the masked model computes: removed neurons
     /// output 0, so with the same summation (Double, in index order) the logits are equal.
     @Test func compactedModelEqualsMaskedModelExactly() throws {
