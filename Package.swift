@@ -12,7 +12,8 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "topiary", targets: ["topiary"]),
-        .library(name: "TopiaryExperiment", targets: ["TopiaryExperiment"]),
+        // Everything a study script needs, one import (`import Topiary`).
+        .library(name: "Topiary", targets: ["Topiary"]),
         .library(name: "TopiaryInferenceLib", targets: ["TopiaryInference"]),
     ],
     dependencies: [
@@ -48,23 +49,41 @@ let package = Package(
                 swiftSettings: kernelSettings),
         // Layer 6: accuracy, latency, memory.
         .target(name: "TopiaryMetrics", dependencies: ["TopiaryNN", "TopiaryData", "TopiaryInference", "TopiaryTensor"]),
-        // Layer 7: specs, runner, reports.
-        .target(name: "TopiaryExperiment", dependencies: [
-            "TopiaryOptim", "TopiarySparsity", "TopiaryMetrics", "TopiaryInference", "TopiaryNN", "TopiaryData", "TopiaryTensor",
-            "CZlib", "CTopiaryRuntime",
+        // Layer 7: training loop and interruption.
+        .target(name: "TopiaryTraining", dependencies: ["TopiaryNN", "TopiaryOptim", "TopiaryData", "TopiaryMetrics", "TopiaryTensor",
+                                                        "CTopiaryRuntime"]),
+        // Layer 8: spec types, strict decoding and resolution (the only user of Yams).
+        .target(name: "TopiarySpec", dependencies: [
+            "TopiaryNN", "TopiaryOptim", "TopiarySparsity", "TopiaryData", "TopiaryTensor",
             .product(name: "Yams", package: "Yams"),
         ]),
-        // Layer 8: the command line.
+        // Layer 9: stage records, report columns, environment, charts, atomic files.
+        .target(name: "TopiaryReport", dependencies: ["TopiarySpec", "TopiaryMetrics", "TopiarySparsity", "TopiaryInference",
+                                                      "TopiaryNN", "TopiaryTensor"]),
+        // Layer 10: the runner: data and model from a spec, phases, checkpoints and resume.
+        .target(name: "TopiaryRun", dependencies: [
+            "TopiarySpec", "TopiaryReport", "TopiaryTraining", "TopiaryOptim", "TopiarySparsity", "TopiaryMetrics",
+            "TopiaryInference", "TopiaryNN", "TopiaryData", "TopiaryTensor", "CZlib",
+        ]),
+        // Layer 11: studies over runs: sweeps, Slurm, comparisons, re-measurement, sensitivity.
+        .target(name: "TopiaryStudy", dependencies: [
+            "TopiaryRun", "TopiarySpec", "TopiaryReport", "TopiarySparsity", "TopiaryMetrics", "TopiaryInference",
+            "TopiaryNN", "TopiaryData", "TopiaryTensor",
+        ]),
+        // One import for programs that script studies.
+        .target(name: "Topiary", dependencies: [
+            "TopiaryStudy", "TopiaryRun", "TopiaryReport", "TopiarySpec", "TopiaryTraining", "TopiarySparsity", "TopiaryMetrics",
+            "TopiaryInference", "TopiaryOptim", "TopiaryNN", "TopiaryData", "TopiaryTensor",
+        ]),
+        // Layer 12: the command line (and the benchmarks it prints).
         .executableTarget(name: "topiary", dependencies: [
-            "TopiaryExperiment",
-            "TopiaryMetrics",
-            "TopiarySparsity",
-            "TopiaryData",
-            "TopiaryTensor",
+            "TopiaryStudy", "TopiaryRun", "TopiaryReport", "TopiarySpec", "TopiaryTraining",
+            "TopiaryMetrics", "TopiarySparsity", "TopiaryOptim", "TopiaryNN", "TopiaryData", "TopiaryTensor",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
-        .testTarget(name: "TopiaryTests", dependencies: ["TopiaryExperiment", "TopiaryInference", "TopiaryMetrics", "TopiaryNN", "TopiaryOptim",
+        .testTarget(name: "TopiaryTests", dependencies: ["TopiaryStudy", "TopiaryRun", "TopiaryReport", "TopiarySpec", "TopiaryTraining",
+                                                  "TopiaryInference", "TopiaryMetrics", "TopiaryNN", "TopiaryOptim",
                                                   "TopiarySparsity", "TopiaryData", "TopiaryTensor", "CZlib", "CTopiaryRuntime"],
                     exclude: ["../Fixtures"]),
     ]

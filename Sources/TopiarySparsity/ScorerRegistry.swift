@@ -1,4 +1,4 @@
-import Foundation
+import TopiaryTensor
 
 /// Every scorer a spec can name: the built-in ones, and any a program registers (a study
 /// script's own criterion) before it decodes or runs a spec. Adding a built-in scorer: one
@@ -18,31 +18,20 @@ public enum ScorerRegistry {
         "obs": { OBSScorer() },
     ]
 
-    nonisolated(unsafe) private static var registered: [String: Factory] = [:]
-    private static let lock = NSLock()
+    private static let registered = NamedRegistry<Factory>()
 
     /// Registers `factory` under `name`, which specs (`pruning.scorer`, `compare_scorers`)
     /// and `--scorer` may then use. A built-in name cannot be taken: that would silently
     /// change what existing specs mean.
     public static func register(_ name: String, _ factory: @escaping Factory) throws {
         guard builtIn[name] == nil else { throw ScorerRegistrationError(name: name) }
-        lock.lock()
-        defer { lock.unlock() }
-        registered[name] = factory
+        registered.register(name, factory)
     }
 
-    public static var names: [String] {
-        lock.lock()
-        defer { lock.unlock() }
-        return Set(builtIn.keys).union(registered.keys).sorted()
-    }
+    public static var names: [String] { Set(builtIn.keys).union(registered.names).sorted() }
 
     public static func make(_ name: String) -> (any ImportanceScorer)? {
-        if let factory = builtIn[name] { return factory() }
-        lock.lock()
-        let factory = registered[name]
-        lock.unlock()
-        return factory?()
+        (builtIn[name] ?? registered[name])?()
     }
 }
 

@@ -1,5 +1,5 @@
 import Foundation
-import TopiaryExperiment
+import TopiaryReport
 import TopiaryTensor
 
 enum BLASBootstrap {

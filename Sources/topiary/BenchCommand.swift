@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import TopiaryData
-import TopiaryExperiment
+import TopiaryReport
 import TopiaryTensor
 
 struct BenchCommand: ParsableCommand {

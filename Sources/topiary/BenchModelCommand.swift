@@ -1,7 +1,8 @@
 import ArgumentParser
 import Foundation
-import TopiaryExperiment
 import TopiaryMetrics
+import TopiaryReport
+import TopiaryStudy
 import TopiaryTensor
 
 struct BenchModelCommand: ParsableCommand {

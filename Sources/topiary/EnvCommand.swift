@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import TopiaryExperiment
+import TopiaryReport
 import TopiaryTensor
 
 struct EnvCommand: ParsableCommand {

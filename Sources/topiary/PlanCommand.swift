@@ -1,7 +1,8 @@
 import ArgumentParser
 import Foundation
 import TopiaryData
-import TopiaryExperiment
+import TopiaryRun
+import TopiarySpec
 
 struct PlanCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,7 +1,9 @@
 import ArgumentParser
 import Foundation
-import TopiaryExperiment
+import TopiaryRun
 import TopiarySparsity
+import TopiarySpec
+import TopiaryTraining
 
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,6 +1,9 @@
 import ArgumentParser
 import Foundation
-import TopiaryExperiment
+import TopiaryReport
+import TopiaryRun
+import TopiarySpec
+import TopiaryStudy
 
 struct SensitivityCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,5 +1,5 @@
 import Foundation
-import TopiaryExperiment
+import TopiaryReport
 
 /// The one-screen table printed at the end of a run.
 enum SummaryTable {

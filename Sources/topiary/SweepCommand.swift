@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import TopiaryExperiment
+import TopiaryStudy
 
 struct SweepCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import TopiaryExperiment
+import TopiaryRun
 
 struct TopiaryCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import TopiaryExperiment
 
 // OpenBLAS picks its kernels when it loads, before this line runs: re-execute with the
 // OPENBLAS_CORETYPE made for this CPU first if it loaded kernels made for less.

@@ -1,8 +1,12 @@
 import Foundation
 import Testing
-@testable import TopiaryExperiment
 @testable import TopiaryNN
+@testable import TopiaryReport
+@testable import TopiaryRun
+@testable import TopiarySpec
+@testable import TopiaryStudy
 @testable import TopiaryTensor
+@testable import TopiaryTraining
 
 /// Whether a report column is a timing (or decided by timings, like the fastest engine).
 func isTimingColumn(_ name: String) -> Bool {

@@ -1,7 +1,11 @@
 import Foundation
 import Testing
-@testable import TopiaryExperiment
+@testable import TopiaryReport
+@testable import TopiaryRun
+@testable import TopiarySpec
+@testable import TopiaryStudy
 @testable import TopiaryTensor
+@testable import TopiaryTraining
 
 extension AllTests {
 @Suite struct CheckpointTests {

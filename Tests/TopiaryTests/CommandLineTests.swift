@@ -1,7 +1,11 @@
 import Foundation
 import Testing
 @testable import TopiaryData
-@testable import TopiaryExperiment
+@testable import TopiaryReport
+@testable import TopiaryRun
+@testable import TopiarySpec
+@testable import TopiaryStudy
+@testable import TopiaryTraining
 
 /// Runs the real `topiary` executable (built beside the test bundle).
 func runTopiary(_ arguments: [String], environment: [String: String] = [:], timeout: Double = 600) throws -> (status: Int32, stdout: String, stderr: String) {

@@ -1,8 +1,12 @@
 import Foundation
 import Testing
-@testable import TopiaryExperiment
 @testable import TopiaryMetrics
+@testable import TopiaryReport
+@testable import TopiaryRun
+@testable import TopiarySpec
+@testable import TopiaryStudy
 import TopiaryTensor
+@testable import TopiaryTraining
 
 extension AllTests {
 @Suite struct ReplicateStatisticsTests {

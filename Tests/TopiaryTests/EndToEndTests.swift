@@ -1,6 +1,10 @@
 import Foundation
 import Testing
-@testable import TopiaryExperiment
+@testable import TopiaryReport
+@testable import TopiaryRun
+@testable import TopiarySpec
+@testable import TopiaryStudy
+@testable import TopiaryTraining
 
 /// The tiny spec pointed at real Fashion-MNIST slices.
 func sliceSpec(_ edit: (String) -> String = { $0 }) throws -> ExperimentSpec {

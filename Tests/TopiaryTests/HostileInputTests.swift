@@ -1,7 +1,11 @@
 import Foundation
 import Testing
 @testable import TopiaryData
-@testable import TopiaryExperiment
+@testable import TopiaryReport
+@testable import TopiaryRun
+@testable import TopiarySpec
+@testable import TopiaryStudy
+@testable import TopiaryTraining
 
 /// What a hostile (or unlucky) user can do to a run, class by class: each must end in a clear
 /// error, a non-zero exit and nothing half-written, never in a crash or a wrong result.

@@ -1,11 +1,15 @@
 import Foundation
 import Testing
 @testable import TopiaryData
-@testable import TopiaryExperiment
 @testable import TopiaryNN
 @testable import TopiaryOptim
+@testable import TopiaryReport
+@testable import TopiaryRun
 @testable import TopiarySparsity
+@testable import TopiarySpec
+@testable import TopiaryStudy
 @testable import TopiaryTensor
+@testable import TopiaryTraining
 
 extension AllTests {
 @Suite struct InvariantTests {

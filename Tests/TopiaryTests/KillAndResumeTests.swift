@@ -1,6 +1,10 @@
 import Foundation
 import Testing
-@testable import TopiaryExperiment
+@testable import TopiaryReport
+@testable import TopiaryRun
+@testable import TopiarySpec
+@testable import TopiaryStudy
+@testable import TopiaryTraining
 
 /// A spec heavy enough (in a debug build) that a stage takes a while: 4 stages × 3 epochs.
 let killableYAML = validSpecYAML

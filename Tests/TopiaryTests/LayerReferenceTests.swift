@@ -160,7 +160,11 @@ extension AllTests {
 }
 }
 
-import TopiaryExperiment
+@testable import TopiaryReport
+@testable import TopiaryRun
+@testable import TopiarySpec
+@testable import TopiaryStudy
+@testable import TopiaryTraining
 enum ModelFactoryProbe {
     static func lenet5(_ g: inout SeededGenerator) throws -> any Model {
         try ModelFactory.make(ModelSpec(architecture: "lenet5"), dataShape: [28, 28], outputs: 10, generator: &g)

@@ -1,10 +1,14 @@
 import Foundation
 import Testing
-@testable import TopiaryExperiment
 @testable import TopiaryInference
 @testable import TopiaryNN
+@testable import TopiaryReport
+@testable import TopiaryRun
 @testable import TopiarySparsity
+@testable import TopiarySpec
+@testable import TopiaryStudy
 @testable import TopiaryTensor
+@testable import TopiaryTraining
 
 extension AllTests {
 @Suite struct NMTests {

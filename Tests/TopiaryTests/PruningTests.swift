@@ -195,7 +195,11 @@ extension AllTests {
 }
 }
 
-import TopiaryExperiment
+@testable import TopiaryReport
+@testable import TopiaryRun
+@testable import TopiarySpec
+@testable import TopiaryStudy
+@testable import TopiaryTraining
 
 extension AllTests {
 @Suite struct MaskSelectionTests {

@@ -2,8 +2,12 @@ import CZlib
 import Foundation
 import Testing
 @testable import TopiaryData
-@testable import TopiaryExperiment
+@testable import TopiaryReport
+@testable import TopiaryRun
+@testable import TopiarySpec
+@testable import TopiaryStudy
 @testable import TopiaryTensor
+@testable import TopiaryTraining
 
 /// Seeded mutations of valid files, fed to the readers of binary formats: every input must
 /// be read or refused with the reader's own error, never crash the process (the test

@@ -156,7 +156,11 @@ extension AllTests {
 }
 
 import Foundation
-@testable import TopiaryExperiment
+@testable import TopiaryReport
+@testable import TopiaryRun
+@testable import TopiarySpec
+@testable import TopiaryStudy
+@testable import TopiaryTraining
 extension AllTests {
 @Suite struct SensitivityTests {
     @Test func sweepsEveryLayerFromTheSameDenseWeights() throws {

@@ -1,6 +1,10 @@
 import Foundation
 import Testing
-@testable import TopiaryExperiment
+@testable import TopiaryReport
+@testable import TopiaryRun
+@testable import TopiarySpec
+@testable import TopiaryStudy
+@testable import TopiaryTraining
 
 extension AllTests {
 @Suite struct SlurmTests {

@@ -1,7 +1,11 @@
 import Foundation
 import Testing
-@testable import TopiaryExperiment
+@testable import TopiaryReport
+@testable import TopiaryRun
 import TopiarySparsity
+@testable import TopiarySpec
+@testable import TopiaryStudy
+@testable import TopiaryTraining
 
 /// A small valid spec; tests edit one line of it to make it invalid.
 let validSpecYAML = """

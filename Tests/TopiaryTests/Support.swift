@@ -2,10 +2,14 @@ import CZlib
 import Foundation
 import Testing
 @testable import TopiaryData
-@testable import TopiaryExperiment
-@testable import TopiarySparsity
 @testable import TopiaryNN
+@testable import TopiaryReport
+@testable import TopiaryRun
+@testable import TopiarySparsity
+@testable import TopiarySpec
+@testable import TopiaryStudy
 @testable import TopiaryTensor
+@testable import TopiaryTraining
 
 /// Every suite nests in this one so they run one at a time: OpenBLAS's thread count is
 /// process-wide state that runners set.

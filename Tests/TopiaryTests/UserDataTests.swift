@@ -1,9 +1,13 @@
 import Foundation
 import Testing
 @testable import TopiaryData
-@testable import TopiaryExperiment
 @testable import TopiaryNN
+@testable import TopiaryReport
+@testable import TopiaryRun
+@testable import TopiarySpec
+@testable import TopiaryStudy
 @testable import TopiaryTensor
+@testable import TopiaryTraining
 
 /// Users' own data through the whole pipeline: IDX pairs by path, CSV tables (classification
 /// and regression), `.ts` sensor series; models beyond the MLP (LeNet-5, the 1-D CNN) run,

@@ -1,0 +1,132 @@
+import Foundation
+import TopiaryNN
+import TopiaryOptim
+import TopiaryReport
+import TopiarySpec
+import TopiaryTensor
+
+/// Checkpoints: after dense training and after every stage (and every adaptive attempt, so a
+/// resumed search continues with the same step), `checkpoints/NNNN-label.bin`, atomically.
+/// A resume restores the newest one and redoes whatever was running when the run stopped;
+/// everything that decides a result (weights, masks, optimizer state, generators, schedule
+/// position, rows) is in the checkpoint, so the resumed rows equal an uninterrupted run's.
+extension ExperimentRunner {
+    var checkpointDirectory: String { runDirectory + "/checkpoints" }
+
+    func checkpoint(label: String, accepted: Bool = true) throws {
+        progress.shuffleState = shuffleGenerator.stateArray
+        progress.scorerState = scorerGenerator.stateArray
+        progress.optimizerStepCount = spanningOptimizer?.stepCount
+        progress.rows = report.stages
+        progress.warnings = report.warnings
+        let randomState = model.randomState
+        progress.modelRandomState = randomState.isEmpty ? nil : randomState
+        var tensors = CheckpointLayout.parameterTensors(model.store)
+        if let spanningOptimizer { tensors += CheckpointLayout.optimizerTensors(spanningOptimizer.stateBuffers, model.store) }
+        if let rewindValues { tensors += CheckpointLayout.perParameter(rewindValues, prefix: "rewind.", model.store) }
+        if let movement { tensors += zip(targets, movement).map { ("movement." + $0.parameter.name, $1) } }
+        let snapshot = Checkpoint(sequence: checkpointSequence, label: label, progress: progress, tensors: tensors)
+        try snapshot.write(to: checkpointDirectory + String(format: "/%04d-", checkpointSequence) + label + ".bin")
+        checkpointSequence += 1
+        if accepted { lastAccepted = snapshot }
+    }
+
+    /// An adaptive rejection: weights, masks and generators back to the last accepted state.
+    func rollBackToLastAccepted() throws {
+        guard let lastAccepted else { preconditionFailure("no accepted state to roll back to") }
+        try restoreWeightsAndGenerators(from: lastAccepted)
+        model.store.zeroGrads()
+    }
+
+    /// Weights, masks, movement accumulators and generators: what a rollback and a resume share.
+    private func restoreWeightsAndGenerators(from checkpoint: Checkpoint) throws {
+        try CheckpointLayout.restoreParameters(model.store, from: checkpoint.tensors, path: checkpoint.header.label)
+        restoreMovement(from: checkpoint)
+        if let state = checkpoint.header.progress.modelRandomState { model.randomState = state }
+        shuffleGenerator = SeededGenerator(stateArray: checkpoint.header.progress.shuffleState)
+        scorerGenerator = SeededGenerator(stateArray: checkpoint.header.progress.scorerState)
+    }
+
+    /// The newest readable checkpoint of the run being resumed (nil: none yet, start over).
+    func latestCheckpoint() throws -> Checkpoint? {
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: checkpointDirectory)) ?? [])
+            .filter { $0.hasSuffix(".bin") }.sorted()
+        guard let newest = names.last else { return nil }
+        let path = checkpointDirectory + "/" + newest
+        let checkpoint = try Checkpoint.read(from: path)
+        try checkFits(checkpoint, path: path)
+        // The newest accepted checkpoint is what an adaptive rejection would roll back to.
+        if let accepted = names.last(where: { !$0.contains("rejected") }), accepted != newest {
+            let acceptedPath = checkpointDirectory + "/" + accepted
+            lastAccepted = try Checkpoint.read(from: acceptedPath)
+            try checkFits(lastAccepted!, path: acceptedPath)
+        }
+        return checkpoint
+    }
+
+    /// A checkpoint of this spec whose every tensor is one this run's model has, with its
+    /// shape, and that holds every parameter. (A file with a valid checksum can still be
+    /// foreign or crafted.)
+    private func checkFits(_ checkpoint: Checkpoint, path: String) throws {
+        guard checkpoint.header.progress.spec == spec else {
+            throw CheckpointError.mismatch(path: path, detail: "it was written for a different spec or seed; resume with the spec and flags the run started with")
+        }
+        let optimizerBuffers = spec.pruning.retraining?.optimizer.map { Array($0.makeOptimizer(for: model.store).stateBuffers.keys) } ?? []
+        let expected = CheckpointLayout.expectedShapes(model.store, optimizerBuffers: optimizerBuffers, movementTargets: movement == nil ? [] : targets)
+        for (name, tensor) in checkpoint.tensors {
+            guard let shape = expected[name] else {
+                throw CheckpointError.mismatch(path: path, detail: "its tensor \(name) is not part of this run's model")
+            }
+            guard tensor.shape == shape else {
+                throw CheckpointError.mismatch(path: path, detail: "its tensor \(name) has shape \(tensor.shape), where this run's model has \(shape)")
+            }
+        }
+        for parameter in model.store.parameters where checkpoint.tensors[parameter.name] == nil {
+            throw CheckpointError.mismatch(path: path, detail: "it holds no tensor \(parameter.name)")
+        }
+    }
+
+    func restore(_ checkpoint: Checkpoint) throws {
+        let saved = checkpoint.header.progress
+        try restoreWeightsAndGenerators(from: checkpoint)
+        rewindValues = try CheckpointLayout.restoreFlat(prefix: "rewind.", model.store, from: checkpoint.tensors, path: checkpoint.header.label)
+        if checkpoint.tensors.keys.contains(where: { $0.hasPrefix("optimizer.") }) || saved.optimizerStepCount != nil {
+            let optimizer = spec.pruning.retraining!.optimizer!.makeOptimizer(for: model.store)
+            try CheckpointLayout.restoreOptimizer(optimizer.stateBuffers, model.store, from: checkpoint.tensors, path: checkpoint.header.label)
+            optimizer.restoreStepCount(saved.optimizerStepCount ?? 0)
+            spanningOptimizer = optimizer
+        }
+        progress = saved
+        report.stages = saved.rows
+        report.warnings = saved.warnings ?? []
+        checkpointSequence = checkpoint.header.sequence + 1
+        if lastAccepted == nil { lastAccepted = checkpoint }
+        resumed = true
+    }
+
+    private func restoreMovement(from checkpoint: Checkpoint) {
+        guard let movement else { return }
+        for (target, accumulator) in zip(targets, movement) {
+            if let saved = checkpoint.tensors["movement." + target.parameter.name] { accumulator.assign(from: saved) }
+        }
+    }
+
+    /// The report of a run being resumed.
+    static func readPreviousReport(in directory: String) throws -> RunReport {
+        guard let previous = try? RunReport.read(from: directory) else {
+            throw CheckpointError.nothingToResume(directory: directory)
+        }
+        return previous
+    }
+
+    /// A resume continues an unfinished run of the same spec (its flags already merged in).
+    static func checkResumable(_ previous: RunReport, in directory: String, spec: ExperimentSpec) throws {
+        if previous.status == .complete {
+            throw ReportError.runAlreadyComplete(path: directory)
+        }
+        guard previous.spec == spec else {
+            throw CheckpointError.mismatch(path: directory + "/report.json",
+                                           detail: "the run was started from a different spec; resume with the spec file it was started with")
+        }
+    }
+}

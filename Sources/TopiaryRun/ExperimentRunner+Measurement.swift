@@ -1,0 +1,79 @@
+import Foundation
+import TopiaryInference
+import TopiaryMetrics
+import TopiaryNN
+import TopiaryReport
+import TopiarySparsity
+import TopiaryTensor
+import TopiaryTraining
+
+extension ExperimentRunner {
+    /// The task's metrics on the test and validation splits, sparsity per layer, latency,
+    /// memory: one stage row.
+    func measure(stage: Int, target: Double, training: TrainingOutcome, scoreSeconds: Double,
+                 selectSeconds: Double) throws -> StageRecord {
+        let test = Evaluation.measure(model, task: task, on: data.test)
+        let validation = Evaluation.measure(model, task: task, on: data.validation)
+        for (split, evaluation) in [("test", test), ("validation", validation)] where !(evaluation["loss"] ?? .nan).isFinite {
+            throw TrainingError.nonFiniteEvaluation(stage: stage, split: split, loss: evaluation["loss"] ?? .nan)
+        }
+        var metrics: [String: Double] = [:]
+        for (name, value) in test { metrics["test_" + name] = value }
+        for (name, value) in validation { metrics["val_" + name] = value }
+        let accounting = SparsityAccounting(targets)
+        let excluded = Set(spec.pruning.excludeLayers)
+        let engines = measureEngines()
+        let latency = engines.whole.map { LatencyRecord(batchSize: $0.batchSize, engine: $0.engine, $0.statistics) }
+        let layers = model.prunableMatrices.map { matrix in
+            let alive = matrix.aliveCount
+            let measured = engines.perLayer.filter { $0.layer == matrix.layerName }
+            var record = LayerRecord(layer: matrix.layerName, parameter: matrix.name,
+                                     rows: matrix.rows, columns: matrix.fanIn, total: matrix.count,
+                                     nonzeros: alive, sparsity: 1 - Double(alive) / Double(matrix.count),
+                                     excluded: excluded.contains(matrix.layerName), denseBytes: 4 * matrix.count,
+                                     csrBytes: MemoryFootprint.csrBytes(rows: matrix.rows, columns: matrix.fanIn, nonzeros: alive))
+            record.latency = measured.map { LatencyRecord(batchSize: $0.batchSize, engine: $0.engine.rawValue, $0.statistics) }
+            record.bytesByEngine = Dictionary(measured.map { ($0.engine.rawValue, $0.bytes) }, uniquingKeysWith: { a, _ in a })
+            return record
+        }
+        if let int8 = engines.prepared[InferenceEngine.int8.rawValue] {
+            for (name, value) in Evaluation.measure(int8, task: task, on: data.test) { metrics["int8_test_" + name] = value }
+        }
+        let trainSeconds = training.epochSeconds.reduce(0, +)
+        let deciding = task.decidingMetric.name
+        options.progress?("stage \(stage): sparsity \(String(format: "%.5f", accounting.sparsity)), test \(deciding) \(String(format: "%.4f", test[deciding]!)), validation \(String(format: "%.4f", validation[deciding]!))")
+        let flops = model.matrixFLOPs
+        return StageRecord(
+            stage: stage, targetSparsity: target, sparsity: accounting.sparsity, nonzeros: accounting.alive,
+            prunableWeights: accounting.total, metrics: metrics, trainLoss: training.lastLoss,
+            epochs: training.epochs,
+            trainEpochSeconds: training.epochs > 0 ? trainSeconds / Double(training.epochs) : nil,
+            trainSeconds: trainSeconds, scoreSeconds: scoreSeconds, selectSeconds: selectSeconds, latency: latency,
+            denseBytes: MemoryFootprint.denseBytes(model.parameters),
+            csrBytes: MemoryFootprint.csrBytes(model.parameters, sparse: targets),
+            peakRSSBytes: ProcessMemory.peakResidentBytes, layers: layers,
+            bytesByEngine: engines.bytes,
+            bestEngine: Dictionary(uniqueKeysWithValues: spec.measurement.latencyBatchSizes.compactMap { batch in
+                engines.bestEngine(batch: batch).map { (String(batch), $0) } }),
+            autoEngines: Dictionary(uniqueKeysWithValues: engines.autoEngines.map { (String($0.key), $0.value.map(\.rawValue)) }),
+            flopsDense: flops.dense,
+            flopsEffective: flops.effective,
+            latencyThreads: latencyThreads)
+    }
+
+    /// Threads for latency measurement: --latency-threads, else the run's threads.
+    var latencyThreads: Int { options.latencyThreads ?? spec.threads! }
+
+    /// Every engine's whole-model and per-layer latency on real test rows.
+    private func measureEngines() -> EngineMeasurement {
+        let runThreads = BLASRuntime.threadCount
+        BLASRuntime.setThreadCount(latencyThreads)
+        defer { BLASRuntime.setThreadCount(runThreads) }
+        let rows = min(data.test.count, spec.measurement.latencyBatchSizes.max()!)
+        return EngineMeasurement.measure(model, inputs: data.test.inputs.rowSlice(0, count: rows),
+                                         batchSizes: spec.measurement.latencyBatchSizes,
+                                         repetitions: spec.measurement.latencyRepetitions,
+                                         warmup: spec.measurement.latencyWarmup, threads: latencyThreads,
+                                         nOfM: spec.pruning.nOfM.map { ($0[0], $0[1]) })
+    }
+}

@@ -1,0 +1,143 @@
+import Foundation
+import TopiaryData
+
+/// `data:` — where the examples come from and how they are split.
+///
+///     data: { dataset: fashion-mnist, path: /usr/share/datasets/fashion-mnist }
+///     data: { dataset: idx, train_images: …, train_labels: …, test_images: …, test_labels: … }
+///     data: { dataset: csv, train: digits.csv.gz, header: false, label: c64, test_fraction: 0.2 }
+///     data: { dataset: ts, train: cache:aeon/BasicMotions/BasicMotions_TRAIN.ts, test: cache:…_TEST.ts }
+///
+/// A path starting with `cache:` lies in Topiary's data cache (`$TOPIARY_CACHE`, default
+/// `~/.cache/topiary`), where `make` puts the files the shipped specs need.
+public struct DataSpec: Codable, Sendable, Equatable {
+    public enum Dataset: String, Codable, Sendable, CaseIterable {
+        case fashionMNIST = "fashion-mnist", idx, csv, ts
+    }
+    public enum Separator: String, Codable, Sendable, CaseIterable { case comma, whitespace }
+
+    public var dataset: Dataset = .fashionMNIST
+    /// fashion-mnist: the folder with the four IDX .gz files.
+    public var path: String?
+    /// idx: the four files.
+    public var trainImages: String?, trainLabels: String?, testImages: String?, testLabels: String?
+    /// idx: classes (default: the largest label + 1).
+    public var classes: Int?
+    /// csv and ts: the training file, and the test file (else `test_fraction` of the rows).
+    public var train: String?
+    public var test: String?
+    public var testFraction: Double?
+    /// csv: the label (target) column, the feature columns (default: every other one), whether
+    /// the first row names the columns (else c0, c1, …), and the separator.
+    public var label: String?
+    public var features: [String]?
+    public var header: Bool?
+    public var separator: Separator?
+    /// Standardise inputs (zero mean, unit variance per feature, or per channel of a series)
+    /// with statistics of the training rows only. Default: true for csv and ts, false for images.
+    public var standardize: Bool?
+    /// Rows carved from the training set for decisions (validation); never the test set. With
+    /// series, whole series are held out.
+    public var validationSize: Int = 5000
+    /// Instead of a count: this fraction of the training rows.
+    public var validationFraction: Double?
+    /// Use only this many training rows (after the validation split); nil: all.
+    public var trainLimit: Int?
+    /// Evaluate on only this many test rows; nil: all.
+    public var testLimit: Int?
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case dataset, path, trainImages = "train_images", trainLabels = "train_labels", testImages = "test_images", testLabels = "test_labels"
+        case classes, train, test, testFraction = "test_fraction", label, features, header, separator, standardize
+        case validationSize = "validation_size", validationFraction = "validation_fraction", trainLimit = "train_limit", testLimit = "test_limit"
+    }
+
+    static let keysByDataset: [Dataset: [CodingKeys]] = [
+        .fashionMNIST: [.path],
+        .idx: [.trainImages, .trainLabels, .testImages, .testLabels, .classes],
+        .csv: [.train, .test, .testFraction, .label, .features, .header, .separator, .standardize],
+        .ts: [.train, .test, .testFraction, .standardize],
+    ]
+    static let commonKeys: [CodingKeys] = [.dataset, .validationSize, .validationFraction, .trainLimit, .testLimit]
+
+    public init() {}
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        if c.contains(.dataset) { dataset = try c.decodeEnum(Dataset.self, forKey: .dataset, decoder: decoder) }
+        let allowed = DataSpec.commonKeys + DataSpec.keysByDataset[dataset]!
+        for key in CodingKeys.allCases where c.contains(key) && !allowed.contains(key) {
+            throw decoder.problem(key, "does not apply to dataset \(dataset.rawValue) (it takes \(DataSpec.keysByDataset[dataset]!.map(\.stringValue).joined(separator: ", "))).")
+        }
+        path = try c.decodeIfPresent(String.self, forKey: .path)
+        trainImages = try c.decodeIfPresent(String.self, forKey: .trainImages)
+        trainLabels = try c.decodeIfPresent(String.self, forKey: .trainLabels)
+        testImages = try c.decodeIfPresent(String.self, forKey: .testImages)
+        testLabels = try c.decodeIfPresent(String.self, forKey: .testLabels)
+        classes = try c.decodeIfPresent(Int.self, forKey: .classes)
+        train = try c.decodeIfPresent(String.self, forKey: .train)
+        test = try c.decodeIfPresent(String.self, forKey: .test)
+        testFraction = try c.decodeIfPresent(Double.self, forKey: .testFraction)
+        label = try c.decodeIfPresent(String.self, forKey: .label)
+        features = try c.decodeIfPresent([String].self, forKey: .features)
+        header = try c.decodeIfPresent(Bool.self, forKey: .header)
+        if c.contains(.separator) { separator = try c.decodeEnum(Separator.self, forKey: .separator, decoder: decoder) }
+        standardize = try c.decodeIfPresent(Bool.self, forKey: .standardize)
+        validationSize = try c.decodeIfPresent(Int.self, forKey: .validationSize) ?? 5000
+        validationFraction = try c.decodeIfPresent(Double.self, forKey: .validationFraction)
+        trainLimit = try c.decodeIfPresent(Int.self, forKey: .trainLimit)
+        testLimit = try c.decodeIfPresent(Int.self, forKey: .testLimit)
+        if validationSize < 1 { throw decoder.problem(CodingKeys.validationSize, "must be >= 1 (decisions need a validation split), got \(validationSize).") }
+        if c.contains(.validationSize) && validationFraction != nil {
+            throw decoder.problem(CodingKeys.validationFraction, "give validation_size or validation_fraction, not both.")
+        }
+        for (key, fraction) in [(CodingKeys.validationFraction, validationFraction), (.testFraction, testFraction)] {
+            if let fraction, !(fraction > 0 && fraction < 1) { throw decoder.problem(key, "must lie in (0, 1), got \(fraction).") }
+        }
+        for (key, value) in [(CodingKeys.trainLimit, trainLimit), (.testLimit, testLimit), (.classes, classes)] {
+            if let value, value < 1 { throw decoder.problem(key, "must be >= 1, got \(value).") }
+        }
+        switch dataset {
+        case .idx:
+            for key in [CodingKeys.trainImages, .trainLabels, .testImages, .testLabels] where !c.contains(key) {
+                throw decoder.problem(key, "is required for dataset idx (the four IDX files: train_images, train_labels, test_images, test_labels).")
+            }
+        case .csv, .ts:
+            guard train != nil else { throw decoder.problem(CodingKeys.train, "is required for dataset \(dataset.rawValue) (the training file).") }
+            if test != nil && testFraction != nil { throw decoder.problem(CodingKeys.testFraction, "give a test file or test_fraction, not both.") }
+            if dataset == .csv && label == nil { throw decoder.problem(CodingKeys.label, "is required for dataset csv (the target column's name).") }
+        case .fashionMNIST: break
+        }
+    }
+
+    public var resolved: DataSpec {
+        var r = self
+        if dataset == .fashionMNIST { r.path = path ?? FashionMNIST.defaultDirectory }
+        if dataset == .csv || dataset == .ts {
+            if test == nil { r.testFraction = testFraction ?? 0.2 }
+            r.standardize = standardize ?? true
+        }
+        if dataset == .csv {
+            r.header = header ?? true
+            r.separator = separator ?? .comma
+        }
+        return r
+    }
+
+    /// Training rows after the validation split and `train_limit`, from a training file of
+    /// `available` rows; a validation split that leaves none is an error here.
+    package func trainingRows(available: Int) throws -> Int {
+        let held = validationRows(available: available)
+        guard held < available else {
+            throw SpecProblem(keyPath: "data.validation_size",
+                              problem: "\(held) leaves no training rows of \(available). Choose fewer validation rows.")
+        }
+        return min(available - held, trainLimit ?? .max)
+    }
+
+    /// Rows the validation split takes from `available` training rows.
+    package func validationRows(available: Int) -> Int {
+        validationFraction.map { max(1, Int((Double(available) * $0).rounded())) } ?? validationSize
+    }
+}

@@ -1,0 +1,159 @@
+import Foundation
+import TopiaryData
+import TopiaryNN
+import TopiarySparsity
+import Yams
+
+/// An experiment spec (experiments/*.yaml), decoded strictly: unknown keys, out-of-range
+/// values and impossible combinations fail with the key path and a fix, before any work.
+/// Optional fields are filled by `resolved`, which is what report.json records.
+public struct ExperimentSpec: Codable, Sendable, Equatable {
+    public var name: String
+    public var seed: UInt64
+    /// BLAS threads (and the parallelism of Topiary's own sweeps); default: all cores.
+    public var threads: Int?
+    /// What the model is trained and judged for (default classification).
+    public var task: TaskKind?
+    public var data: DataSpec
+    public var model: ModelSpec
+    public var training: TrainingSpec
+    public var pruning: PruningSpec
+    public var measurement: MeasurementSpec
+    /// Points to run with `topiary sweep` (ignored by `topiary run`).
+    public var sweep: SweepSpec?
+    /// Thresholds and sweep selections `topiary compare` uses when given no flags.
+    public var compare: CompareSpec?
+    /// Resources of each array task `topiary slurm` submits.
+    public var slurm: SlurmSpec?
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case name, seed, threads, task, data, model, training, pruning, measurement, sweep, compare, slurm
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        name = try c.decode(String.self, forKey: .name)
+        guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {
+            throw decoder.problem(CodingKeys.name, "'\(name)' must be non-empty and use only letters, digits, '-', '_' and '.' (it names the output folder).")
+        }
+        seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? 0
+        threads = try c.decodeIfPresent(Int.self, forKey: .threads)
+        if let threads, threads < 1 { throw decoder.problem(CodingKeys.threads, "must be >= 1, got \(threads).") }
+        if c.contains(.task) { task = try c.decodeEnum(TaskKind.self, forKey: .task, decoder: decoder) }
+        data = try c.decodeIfPresent(DataSpec.self, forKey: .data) ?? DataSpec()
+        model = try c.decode(ModelSpec.self, forKey: .model)
+        training = try c.decode(TrainingSpec.self, forKey: .training)
+        pruning = try c.decode(PruningSpec.self, forKey: .pruning)
+        measurement = try c.decodeIfPresent(MeasurementSpec.self, forKey: .measurement) ?? MeasurementSpec()
+        sweep = try c.decodeIfPresent(SweepSpec.self, forKey: .sweep)
+        compare = try c.decodeIfPresent(CompareSpec.self, forKey: .compare)
+        slurm = try c.decodeIfPresent(SlurmSpec.self, forKey: .slurm)
+        if (task ?? .classification) == .regression, pruning.schedule?.tolerancePoints != nil {
+            throw SpecProblem(keyPath: "pruning.schedule.tolerance_points",
+                              problem: "is for accuracy; a regression task decides by RMSE: give tolerance (a fraction, 0.02 = 2 %) instead.")
+        }
+    }
+
+    /// The layer names `pruning.exclude_layers` and `layer_targets` use must be prunable
+    /// matrices of the model: checked once the model is built (its layers depend on the data).
+    package func checkLayerNames(_ prunable: [String]) throws {
+        if let unknown = pruning.excludeLayers.first(where: { !prunable.contains($0) }) {
+            throw SpecProblem(keyPath: "pruning.exclude_layers",
+                              problem: "no prunable layer named '\(unknown)'. This model's prunable layers: \(prunable.joined(separator: ", ")).")
+        }
+        if let unknown = pruning.layerTargets?.keys.sorted().first(where: { !prunable.contains($0) }) {
+            throw SpecProblem(keyPath: "pruning.layer_targets",
+                              problem: "no prunable layer named '\(unknown)'. This model's prunable layers: \(prunable.joined(separator: ", ")).")
+        }
+        if Set(pruning.excludeLayers).isSuperset(of: prunable) {
+            throw SpecProblem(keyPath: "pruning.exclude_layers", problem: "excludes every layer, so nothing could be pruned.")
+        }
+    }
+
+    /// Reads and decodes a spec file; every failure is a `SpecError` naming the file.
+    public static func load(path: String) throws -> ExperimentSpec {
+        guard let contents = FileManager.default.contents(atPath: path) else {
+            throw SpecError(file: path, keyPath: "", problem: "cannot read the file (does it exist?). Specs live in experiments/, e.g. experiments/lenet300-fmnist.yaml.")
+        }
+        guard let text = String(data: contents, encoding: .utf8) else {
+            throw SpecError(file: path, keyPath: "", problem: "is not UTF-8 text.")
+        }
+        return try decode(yaml: text, file: path)
+    }
+
+    /// Bounded (`SpecLimits`): size first, then the expanded node count, then the decoding.
+    public static func decode(yaml text: String, file: String = "<string>") throws -> ExperimentSpec {
+        do {
+            try SpecLimits.checkSize(text)
+            // As YAMLDecoder(from: String) parses: merge keys resolved, scalars left for the
+            // types to read. The parser owns the anchors while the tree is in use.
+            let parser = try Parser(yaml: text, resolver: Resolver.basic.appending(.merge))
+            return try withExtendedLifetime(parser) {
+                let node = try parser.singleRoot() ?? ""
+                try SpecLimits.checkExpansion(node)
+                return try YAMLDecoder().decode(ExperimentSpec.self, from: node)
+            }
+        } catch {
+            throw specError(from: error, file: file)
+        }
+    }
+
+    /// Yams reports every error thrown while decoding as "not valid YAML" with the real
+    /// cause as `underlyingError`: unwrap to the innermost one that says what is wrong.
+    static func specError(from error: any Error, file: String) -> SpecError {
+        switch error {
+        case let problem as SpecProblem:
+            return SpecError(file: file, keyPath: problem.keyPath, problem: problem.problem)
+        case DecodingError.dataCorrupted(let context) where context.underlyingError != nil:
+            return specError(from: context.underlyingError!, file: file)
+        case let decoding as DecodingError:
+            return SpecError(decodingError: decoding, file: file)
+        case let yaml as YamlError:
+            return SpecError(file: file, keyPath: "", problem: "is not valid YAML: \(yaml)")
+        default:
+            return SpecError(file: file, keyPath: "", problem: "\(error)")
+        }
+    }
+
+    /// Every optional field filled with its default.
+    public var resolved: ExperimentSpec {
+        var r = self
+        r.threads = threads ?? ProcessInfo.processInfo.activeProcessorCount
+        r.task = task ?? .classification
+        r.data = data.resolved
+        r.training = training.resolved
+        r.pruning = pruning.resolved(training: training, task: r.task!)
+        return r
+    }
+}
+
+/// `training:` — the dense phase before any pruning.
+public struct TrainingSpec: Codable, Sendable, Equatable {
+    public var epochs: Int
+    public var batchSize: Int
+    public var optimizer: OptimizerSpec
+    public var lrSchedule: ScheduleSpec?
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case epochs, batchSize = "batch_size", optimizer, lrSchedule = "lr_schedule"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        epochs = try c.decode(Int.self, forKey: .epochs)
+        batchSize = try c.decode(Int.self, forKey: .batchSize)
+        optimizer = try c.decode(OptimizerSpec.self, forKey: .optimizer)
+        lrSchedule = try c.decodeIfPresent(ScheduleSpec.self, forKey: .lrSchedule)
+        if epochs < 0 { throw decoder.problem(CodingKeys.epochs, "must be >= 0, got \(epochs).") }
+        if batchSize < 1 { throw decoder.problem(CodingKeys.batchSize, "must be >= 1, got \(batchSize).") }
+    }
+
+    public var resolved: TrainingSpec {
+        var r = self
+        r.optimizer = optimizer.resolved
+        r.lrSchedule = (lrSchedule ?? .constant).resolved
+        return r
+    }
+}

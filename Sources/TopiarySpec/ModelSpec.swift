@@ -1,0 +1,161 @@
+import Foundation
+import TopiaryNN
+
+/// `model:` — the network, by name or as a list of layers:
+///
+///     model: { architecture: mlp, hidden_sizes: [300, 100] }          # fc1, relu1, fc2, …
+///     model: { architecture: lenet5 }                                  # LeCun's, as PyTorch's W2
+///     model: { architecture: cnn1d, channels: [32, 64], kernel_size: 5 }   # sensor series
+///     model:
+///       architecture: layers
+///       layers:
+///         - { type: conv2d, out_channels: 8, kernel_size: 3, padding: 1 }
+///         - { type: batchnorm }
+///         - { type: relu }
+///         - { type: residual, layers: [{ type: conv2d, out_channels: 8, kernel_size: 3, padding: 1 }, { type: batchnorm }] }
+///         - { type: relu }
+///         - { type: global_avgpool }
+///         - { type: linear }                    # out_features defaults to the task's outputs on the last layer
+///
+/// A model by name may also be one a program registered (`ModelRegistry`). Input shapes come
+/// from the data, the output size from the task.
+public struct ModelSpec: Codable, Sendable, Equatable {
+    public var architecture: String
+    /// mlp: hidden layer widths.
+    public var hiddenSizes: [Int]?
+    /// lenet5 and cnn1d: convolution channels per block ([6, 16] for lenet5; cnn1d default [32, 64]).
+    public var channels: [Int]?
+    /// cnn1d: kernel size of every convolution (default 5).
+    public var kernelSize: Int?
+    /// lenet5: the two hidden Linear widths (default [120, 84]).
+    public var hiddenWidths: [Int]?
+    /// cnn1d: dropout before the classifier (default 0).
+    public var dropout: Double?
+    /// architecture layers: the list.
+    public var layers: [LayerSpec]?
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case architecture, hiddenSizes = "hidden_sizes", channels, kernelSize = "kernel_size", hiddenWidths = "hidden_widths"
+        case dropout, layers
+    }
+
+    /// Whether `architecture` is built in (not a program's registered model).
+    package var isBuiltIn: Bool { ModelSpec.keysByArchitecture[architecture] != nil }
+
+    /// The keys each built-in architecture takes (besides `architecture`).
+    static let keysByArchitecture: [String: [CodingKeys]] = [
+        "mlp": [.hiddenSizes], "lenet5": [.channels, .hiddenWidths], "cnn1d": [.channels, .kernelSize, .dropout], "layers": [.layers],
+    ]
+
+    public init(architecture: String, hiddenSizes: [Int]? = nil, layers: [LayerSpec]? = nil) {
+        self.architecture = architecture
+        self.hiddenSizes = hiddenSizes
+        self.layers = layers
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        architecture = try c.decode(String.self, forKey: .architecture)
+        hiddenSizes = try c.decodeIfPresent([Int].self, forKey: .hiddenSizes)
+        channels = try c.decodeIfPresent([Int].self, forKey: .channels)
+        kernelSize = try c.decodeIfPresent(Int.self, forKey: .kernelSize)
+        hiddenWidths = try c.decodeIfPresent([Int].self, forKey: .hiddenWidths)
+        dropout = try c.decodeIfPresent(Double.self, forKey: .dropout)
+        layers = try c.decodeIfPresent([LayerSpec].self, forKey: .layers)
+        if let allowed = ModelSpec.keysByArchitecture[architecture] {
+            for key in CodingKeys.allCases where key != .architecture && c.contains(key) && !allowed.contains(key) {
+                throw decoder.problem(key, "does not apply to architecture \(architecture) (it takes \(allowed.map(\.stringValue).joined(separator: ", "))).")
+            }
+        } else if !ModelRegistry.names.contains(architecture) {
+            throw decoder.problem(CodingKeys.architecture, "unknown value '\(architecture)'. Allowed: \((Array(ModelSpec.keysByArchitecture.keys) + ModelRegistry.names).sorted().joined(separator: ", ")).")
+        }
+        if architecture == "mlp" && hiddenSizes == nil { throw decoder.problem(CodingKeys.hiddenSizes, "is required for architecture mlp.") }
+        if architecture == "layers" && (layers ?? []).isEmpty { throw decoder.problem(CodingKeys.layers, "is required (a non-empty list) for architecture layers.") }
+        for (key, sizes) in [(CodingKeys.hiddenSizes, hiddenSizes), (.channels, channels), (.hiddenWidths, hiddenWidths)] {
+            if let bad = sizes?.first(where: { $0 < 1 }) { throw decoder.problem(key, "sizes must be >= 1, got \(bad).") }
+        }
+        if architecture == "lenet5" {
+            if let channels, channels.count != 2 { throw decoder.problem(CodingKeys.channels, "lenet5 has two convolutions: give two channel counts.") }
+            if let hiddenWidths, hiddenWidths.count != 2 { throw decoder.problem(CodingKeys.hiddenWidths, "lenet5 has two hidden Linears: give two widths.") }
+        }
+        if let kernelSize, kernelSize < 1 { throw decoder.problem(CodingKeys.kernelSize, "must be >= 1, got \(kernelSize).") }
+        if let dropout, !(dropout >= 0 && dropout < 1) { throw decoder.problem(CodingKeys.dropout, "must lie in [0, 1), got \(dropout).") }
+    }
+}
+
+/// One entry of `model.layers`. `name` defaults to the type and its count so far (conv1,
+/// conv2, fc1, bn1, …), PyTorch-style, so parameters are `conv1.weight`, `fc2.bias`.
+public struct LayerSpec: Codable, Sendable, Equatable {
+    public enum Kind: String, Codable, Sendable, CaseIterable {
+        case linear, conv2d, conv1d, maxpool2d, avgpool2d, maxpool1d, avgpool1d
+        case globalAvgpool = "global_avgpool", flatten, batchnorm, dropout, layernorm
+        case relu, gelu, geluTanh = "gelu_tanh", silu, tanh, residual
+    }
+    public var type: Kind
+    public var name: String?
+    public var outFeatures: Int?
+    public var outChannels: Int?
+    public var kernelSize: Int?
+    public var stride: Int?
+    public var padding: Int?
+    public var bias: Bool?
+    public var p: Double?
+    public var layers: [LayerSpec]?
+    public var shortcut: [LayerSpec]?
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case type, name, outFeatures = "out_features", outChannels = "out_channels", kernelSize = "kernel_size", stride, padding, bias, p
+        case layers, shortcut
+    }
+
+    static let keysByKind: [Kind: [CodingKeys]] = [
+        .linear: [.outFeatures, .bias], .conv2d: [.outChannels, .kernelSize, .stride, .padding, .bias],
+        .conv1d: [.outChannels, .kernelSize, .stride, .padding, .bias],
+        .maxpool2d: [.kernelSize, .stride], .avgpool2d: [.kernelSize, .stride], .maxpool1d: [.kernelSize, .stride], .avgpool1d: [.kernelSize, .stride],
+        .dropout: [.p], .residual: [.layers, .shortcut],
+    ]
+
+    public init(type: Kind, name: String? = nil) {
+        self.type = type
+        self.name = name
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        type = try c.decodeEnum(Kind.self, forKey: .type, decoder: decoder)
+        name = try c.decodeIfPresent(String.self, forKey: .name)
+        outFeatures = try c.decodeIfPresent(Int.self, forKey: .outFeatures)
+        outChannels = try c.decodeIfPresent(Int.self, forKey: .outChannels)
+        kernelSize = try c.decodeIfPresent(Int.self, forKey: .kernelSize)
+        stride = try c.decodeIfPresent(Int.self, forKey: .stride)
+        padding = try c.decodeIfPresent(Int.self, forKey: .padding)
+        bias = try c.decodeIfPresent(Bool.self, forKey: .bias)
+        p = try c.decodeIfPresent(Double.self, forKey: .p)
+        layers = try c.decodeIfPresent([LayerSpec].self, forKey: .layers)
+        shortcut = try c.decodeIfPresent([LayerSpec].self, forKey: .shortcut)
+        let allowed = LayerSpec.keysByKind[type] ?? []
+        for key in CodingKeys.allCases where ![.type, .name].contains(key) && c.contains(key) && !allowed.contains(key) {
+            throw decoder.problem(key, "does not apply to a \(type.rawValue) layer (it takes \(allowed.isEmpty ? "no options" : allowed.map(\.stringValue).joined(separator: ", "))).")
+        }
+        if let name, name.isEmpty || !name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) {
+            throw decoder.problem(CodingKeys.name, "'\(name)' must be letters, digits and '_' (it names the layer's parameters).")
+        }
+        switch type {
+        case .conv2d, .conv1d:
+            guard let outChannels, outChannels >= 1 else { throw decoder.problem(CodingKeys.outChannels, "is required (>= 1) for \(type.rawValue).") }
+            guard let kernelSize, kernelSize >= 1 else { throw decoder.problem(CodingKeys.kernelSize, "is required (>= 1) for \(type.rawValue).") }
+        case .maxpool2d, .avgpool2d, .maxpool1d, .avgpool1d:
+            guard let kernelSize, kernelSize >= 1 else { throw decoder.problem(CodingKeys.kernelSize, "is required (>= 1) for \(type.rawValue).") }
+        case .dropout:
+            guard let p, p >= 0, p < 1 else { throw decoder.problem(CodingKeys.p, "is required, in [0, 1), for dropout.") }
+        case .residual:
+            guard let layers, !layers.isEmpty else { throw decoder.problem(CodingKeys.layers, "is required (a non-empty list) for residual.") }
+        default: break
+        }
+        if let outFeatures, outFeatures < 1 { throw decoder.problem(CodingKeys.outFeatures, "must be >= 1, got \(outFeatures).") }
+        if let stride, stride < 1 { throw decoder.problem(CodingKeys.stride, "must be >= 1, got \(stride).") }
+        if let padding, padding < 0 { throw decoder.problem(CodingKeys.padding, "must be >= 0, got \(padding).") }
+    }
+}

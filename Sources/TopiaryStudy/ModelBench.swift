@@ -1,0 +1,132 @@
+import Foundation
+import TopiaryData
+import TopiaryInference
+import TopiaryMetrics
+import TopiaryNN
+import TopiaryReport
+import TopiaryRun
+import TopiarySparsity
+import TopiaryTensor
+
+/// `topiary bench-model RUN_DIR`: re-measures every stage of a finished (or partial) run on
+/// this machine from its checkpoints, with every engine, without training anything.
+public final class ModelBench {
+    public struct Row: Sendable {
+        public let label: String
+        public let sparsity: Double
+        public let measurement: EngineMeasurement
+        /// The task's deciding metric on the test set, float and int8 (NaN when not measured).
+        public let testMetric: Double
+        public let int8TestMetric: Double
+    }
+
+    public let runDirectory: String
+    public let report: RunReport
+    private var loaded: (test: Dataset, model: any Model, task: any Task)?
+    /// Checkpoint path → the stage whose row it ends with (read on first use).
+    private var stageOfCheckpoint: [String: Int] = [:]
+
+    public init(runDirectory: String) throws {
+        self.runDirectory = runDirectory
+        do { report = try RunReport.read(from: runDirectory) } catch {
+            throw CheckpointError.nothingToResume(directory: runDirectory)
+        }
+    }
+
+    /// Accepted checkpoints in order (stage 0 first).
+    public var checkpointPaths: [String] {
+        let directory = runDirectory + "/checkpoints"
+        return ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
+            .filter { $0.hasSuffix(".bin") && !$0.contains("rejected") }.sorted().map { directory + "/" + $0 }
+    }
+
+    /// The label a checkpoint file carries ("0003-stage3.bin" → "stage3").
+    static func label(ofCheckpoint path: String) -> String {
+        let name = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
+        return name.split(separator: "-", maxSplits: 1).last.map(String.init) ?? name
+    }
+
+    /// The checkpoints named by `labels` ("last" is the last accepted one), in run order;
+    /// every checkpoint when `labels` is empty. An unknown label is an error listing the known ones.
+    public func checkpointPaths(labels: [String]) throws -> [String] {
+        let all = checkpointPaths
+        guard !labels.isEmpty else { return all }
+        let known = all.map(Self.label(ofCheckpoint:))
+        var wanted = Set<String>()
+        for label in labels {
+            if label == "last", let last = known.last { wanted.insert(last); continue }
+            guard known.contains(label) else {
+                throw CheckpointError.mismatch(path: runDirectory + "/checkpoints",
+                                               detail: "there is no accepted checkpoint '\(label)'; this run has \(known.joined(separator: ", ")) (or say last)")
+            }
+            wanted.insert(label)
+        }
+        return all.filter { wanted.contains(Self.label(ofCheckpoint: $0)) }
+    }
+
+    public func run(batchSizes: [Int], repetitions: Int, threads: Int, stages: [String] = [], progress: ((String) -> Void)?) throws -> [Row] {
+        try checkpointPaths(labels: stages).map { path in
+            try measure(checkpointAt: path, batchSizes: batchSizes, repetitions: repetitions, threads: threads, progress: progress)
+        }
+    }
+
+    /// The run's test set, a model of its architecture and its task, loaded once, as the run did.
+    private func testSetAndModel() throws -> (test: Dataset, model: any Model, task: any Task) {
+        if let loaded { return loaded }
+        let task = report.spec.task!.make()
+        let built = try ExperimentRunner.makeModel(report.spec, task: task, data: try DataLoading.load(report.spec))
+        let loaded = (built.data.test, built.model, task)
+        self.loaded = loaded
+        return loaded
+    }
+
+    /// One checkpoint's weights and masks timed with every engine; `accuracy: false` skips
+    /// the two passes over the test set.
+    public func measure(checkpointAt path: String, batchSizes: [Int], repetitions: Int, threads: Int,
+                        accuracy: Bool = true, progress: ((String) -> Void)? = nil) throws -> Row {
+        FloatEnvironment.prepareForFloatWork(blasThreads: threads)
+        let (test, model, task) = try testSetAndModel()
+        // Read again each time rather than kept: a large model's checkpoints do not all fit in memory.
+        let checkpoint = try Checkpoint.read(from: path)
+        try CheckpointLayout.restoreParameters(model.store, from: checkpoint.tensors, path: path)
+        let label = checkpoint.header.label
+        let excluded = Set(report.spec.pruning.excludeLayers)
+        let sparsity = SparsityAccounting(model.prunableMatrices.filter { !excluded.contains($0.layerName) }).sparsity
+        progress?("\(label): sparsity \(String(format: "%.5f", sparsity))")
+        let measurement = EngineMeasurement.measure(model, inputs: test.inputs.rowSlice(0, count: min(test.count, batchSizes.max()!)),
+                                                    batchSizes: batchSizes, repetitions: repetitions, warmup: 20, threads: threads,
+                                                    nOfM: report.spec.pruning.nOfM.map { ($0[0], $0[1]) })
+        let name = task.decidingMetric.name
+        func metric(_ engine: String) -> Double {
+            guard accuracy, let prepared = measurement.prepared[engine] else { return .nan }
+            return Evaluation.measure(prepared, task: task, on: test)[name]!
+        }
+        return Row(label: label, sparsity: sparsity, measurement: measurement, testMetric: metric("dense"), int8TestMetric: metric("int8"))
+    }
+
+    /// The accepted checkpoint written right after stage `stage` was measured (the last
+    /// row it carries is that stage), or nil when the run kept none.
+    public func checkpointPath(afterStage stage: Int) throws -> String? {
+        if stageOfCheckpoint.isEmpty {
+            for path in checkpointPaths {
+                if let last = try Checkpoint.readHeader(from: path).progress.rows.last { stageOfCheckpoint[path] = last.stage }
+            }
+        }
+        return checkpointPaths.last { stageOfCheckpoint[$0] == stage }
+    }
+
+    /// CSV: one row per stage × batch size × engine.
+    public static func csv(_ rows: [Row]) -> String {
+        var text = "stage,sparsity,batch,engine,median_us,p95_us,min_us,bytes,speedup_vs_dense,test_metric,int8_test_metric\n"
+        for row in rows {
+            for whole in row.measurement.whole {
+                let dense = row.measurement.latency(engine: "dense", batch: whole.batchSize)!.medianMicroseconds
+                text += "\(row.label),\(row.sparsity),\(whole.batchSize),\(whole.engine),\(whole.statistics.medianMicroseconds),"
+                text += "\(whole.statistics.p95Microseconds),\(whole.statistics.minMicroseconds),"
+                text += "\(row.measurement.bytes[whole.engine].map(String.init) ?? ""),\(dense / whole.statistics.medianMicroseconds),"
+                text += "\(row.testMetric),\(row.int8TestMetric)\n"
+            }
+        }
+        return text
+    }
+}
