@@ -18,10 +18,10 @@ package struct SplitData {
 }
 
 package enum DataLoading {
-    package static func load(_ spec: ExperimentSpec) throws -> SplitData {
+    package static func load(_ spec: ResolvedSpec) throws -> SplitData {
         let data = spec.data
         var splitGenerator = SeededGenerator(seed: spec.seed, stream: "split")
-        let (fullTrain, fullTest, names) = try files(data, task: spec.task!, generator: &splitGenerator)
+        let (fullTrain, fullTest, names) = try files(spec.source, task: spec.task, generator: &splitGenerator)
         let held = data.validationRows(available: fullTrain.count)
         guard held < fullTrain.count else {
             throw SpecProblem(keyPath: data.validationFraction == nil ? "data.validation_size" : "data.validation_fraction",
@@ -31,29 +31,34 @@ package enum DataLoading {
         var train = data.trainLimit.map { rest.sample($0, generator: &splitGenerator) } ?? rest
         var test = data.testLimit.map { fullTest.subset(Array(0..<min($0, fullTest.count))) } ?? fullTest
         var heldOut = validation
-        if data.standardize == true {
+        if spec.standardize {
             let statistics = Standardization(train)
             (train, heldOut, test) = (statistics.apply(train), statistics.apply(heldOut), statistics.apply(test))
         }
         return SplitData(train: train, validation: heldOut, test: test, availableTrainingRows: fullTrain.count, classNames: names)
     }
 
-    /// The training and test sets as the files hold them (test carved from training with
-    /// `test_fraction` when there is no test file), and class names when the files name them.
-    static func files(_ data: DataSpec, task: TaskKind, generator: inout SeededGenerator) throws -> (Dataset, Dataset, [String]?) {
-        switch data.dataset {
-        case .fashionMNIST:
-            let (train, test) = try FashionMNIST.load(directory: data.path!)
+    /// The training and test sets as the files hold them (test carved from training when
+    /// there is no test file), and class names when the files name them.
+    static func files(_ source: ResolvedSpec.DataSource, task: TaskKind, generator: inout SeededGenerator) throws -> (Dataset, Dataset, [String]?) {
+        /// The test rows a fraction carves from the training rows.
+        func carve(_ train: Dataset, _ fraction: Double) -> (Dataset, Dataset) {
+            train.split(heldOutCount: max(1, Int((Double(train.count) * fraction).rounded())), generator: &generator)
+        }
+        switch source {
+        case .fashionMNIST(let directory):
+            let (train, test) = try FashionMNIST.load(directory: directory)
             return (train, test, nil)
-        case .idx:
-            let paths = [data.trainImages!, data.trainLabels!, data.testImages!, data.testLabels!].map(DataCache.resolve)
+        case .idx(let files):
+            let paths = [files.trainImages, files.trainLabels, files.testImages, files.testLabels].map(DataCache.resolve)
             var train = try FashionMNIST.loadPair(images: paths[0], labels: paths[1], classCount: 256)
             var test = try FashionMNIST.loadPair(images: paths[2], labels: paths[3], classCount: 256)
             guard train.inputShape == test.inputShape else {
                 throw DataError.splitsDisagree(path: paths[2], itemShape: test.inputShape, referencePath: paths[0], referenceShape: train.inputShape)
             }
-            let largest = max((0..<train.count).map(train.label).max()!, (0..<test.count).map(test.label).max()!)
-            let classes = data.classes ?? largest + 1
+            // Both files hold at least one row (`loadPair` refuses empty ones).
+            let largest = ((0..<train.count).map(train.label) + (0..<test.count).map(test.label)).max() ?? 0
+            let classes = files.classes ?? largest + 1
             for (dataset, path) in [(train, paths[1]), (test, paths[3])] {
                 if let bad = (0..<dataset.count).first(where: { dataset.label($0) >= classes }) {
                     throw DataError.labelOutOfRange(path: path, index: bad, label: dataset.label(bad), classCount: classes)
@@ -62,37 +67,41 @@ package enum DataLoading {
             train = Dataset(inputs: train.inputs, targets: train.targets, classCount: classes)
             test = Dataset(inputs: test.inputs, targets: test.targets, classCount: classes)
             return (train, test, nil)
-        case .csv:
-            let trainTable = try table(DataCache.resolve(data.train!), data)
-            let featureNames = data.features ?? trainTable.columnNames.filter { $0 != data.label! }
+        case .csv(let files):
+            let trainTable = try table(DataCache.resolve(files.train), files)
+            let featureNames = files.features ?? trainTable.columnNames.filter { $0 != files.label }
             guard !featureNames.isEmpty else {
-                throw SpecProblem(keyPath: "data.features", problem: "no feature columns are left besides the label \(data.label!).")
+                throw SpecProblem(keyPath: "data.features", problem: "no feature columns are left besides the label \(files.label).")
             }
-            let testTable = try data.test.map { try table(DataCache.resolve($0), data) }
-            let labels = try LabelCoding(task: task, tables: [trainTable] + (testTable.map { [$0] } ?? []), column: data.label!)
+            var testTable: CSVTable?
+            if case .file(let path) = files.test { testTable = try table(DataCache.resolve(path), files) }
+            let labels = try LabelCoding(task: task, tables: [trainTable] + (testTable.map { [$0] } ?? []), column: files.label)
             let train = try labels.dataset(trainTable, features: featureNames)
             if let testTable { return (train, try labels.dataset(testTable, features: featureNames), labels.classNames) }
-            let (rest, test) = train.split(heldOutCount: max(1, Int((Double(train.count) * data.testFraction!).rounded())), generator: &generator)
+            guard case .fraction(let fraction) = files.test else { preconditionFailure("a test file was read above") }
+            let (rest, test) = carve(train, fraction)
             return (rest, test, labels.classNames)
-        case .ts:
-            let trainFile = try TimeSeriesFile(contentsOf: DataCache.resolve(data.train!))
+        case .series(let files):
+            let trainFile = try TimeSeriesFile(contentsOf: DataCache.resolve(files.train))
             let train = try seriesDataset(trainFile, task: task, classNames: nil)
-            if let testPath = data.test {
+            switch files.test {
+            case .file(let testPath):
                 let testFile = try TimeSeriesFile(contentsOf: DataCache.resolve(testPath))
                 guard testFile.dimensions == trainFile.dimensions, testFile.seriesLength == trainFile.seriesLength else {
                     throw DataError.splitsDisagree(path: testFile.path, itemShape: [testFile.dimensions, testFile.seriesLength],
                                                    referencePath: trainFile.path, referenceShape: [trainFile.dimensions, trainFile.seriesLength])
                 }
                 return (train, try seriesDataset(testFile, task: task, classNames: trainFile.classLabels), trainFile.classLabels)
+            case .fraction(let fraction):
+                let (rest, test) = carve(train, fraction)
+                return (rest, test, trainFile.classLabels)
             }
-            let (rest, test) = train.split(heldOutCount: max(1, Int((Double(train.count) * data.testFraction!).rounded())), generator: &generator)
-            return (rest, test, trainFile.classLabels)
         }
     }
 
-    static func table(_ path: String, _ data: DataSpec) throws -> CSVTable {
-        try CSVTable(contentsOf: path, header: data.header == false ? .none(columnNames: nil) : .firstRow,
-                     separator: data.separator == .whitespace ? .whitespace : .comma)
+    static func table(_ path: String, _ files: ResolvedSpec.TableFiles) throws -> CSVTable {
+        try CSVTable(contentsOf: path, header: files.header ? .firstRow : .none(columnNames: nil),
+                     separator: files.separator == .whitespace ? .whitespace : .comma)
     }
 
     /// A .ts file's cases as (N, channels, length) inputs, one series per row (so every split

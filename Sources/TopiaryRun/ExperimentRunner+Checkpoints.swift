@@ -68,7 +68,7 @@ extension ExperimentRunner {
     /// shape, and that holds every parameter. (A file with a valid checksum can still be
     /// foreign or crafted.)
     private func checkFits(_ checkpoint: Checkpoint, path: String) throws {
-        guard checkpoint.header.progress.spec == spec else {
+        guard checkpoint.header.progress.spec == spec.spec else {
             throw CheckpointError.mismatch(path: path, detail: "it was written for a different spec or seed; resume with the spec and flags the run started with")
         }
         let optimizerBuffers = spec.pruning.retraining?.optimizer.map { Array($0.makeOptimizer(for: model.store).stateBuffers.keys) } ?? []
@@ -91,7 +91,7 @@ extension ExperimentRunner {
         try restoreWeightsAndGenerators(from: checkpoint)
         rewindValues = try CheckpointLayout.restoreFlat(prefix: "rewind.", model.store, from: checkpoint.tensors, path: checkpoint.header.label)
         if checkpoint.tensors.keys.contains(where: { $0.hasPrefix("optimizer.") }) || saved.optimizerStepCount != nil {
-            let optimizer = spec.pruning.retraining!.optimizer!.makeOptimizer(for: model.store)
+            let optimizer = spec.retraining.optimizer.makeOptimizer(for: model.store)
             try CheckpointLayout.restoreOptimizer(optimizer.stateBuffers, model.store, from: checkpoint.tensors, path: checkpoint.header.label)
             optimizer.restoreStepCount(saved.optimizerStepCount ?? 0)
             spanningOptimizer = optimizer

@@ -62,7 +62,7 @@ extension ExperimentRunner {
     }
 
     /// Threads for latency measurement: --latency-threads, else the run's threads.
-    var latencyThreads: Int { options.latencyThreads ?? spec.threads! }
+    var latencyThreads: Int { options.latencyThreads ?? spec.threads }
 
     /// Every engine's whole-model and per-layer latency on real test rows.
     private func measureEngines() -> EngineMeasurement {

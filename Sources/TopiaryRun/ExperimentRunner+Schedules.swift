@@ -54,13 +54,13 @@ extension ExperimentRunner {
     func runGradual(_ schedule: GradualSchedule, epochs: Int) throws {
         let done = progress.gradualEpochsDone
         guard done < epochs else { return }
-        let retraining = spec.pruning.retraining!
+        let retraining = spec.retraining
         let stepsPerEpoch = phasePlan.retrainingStepsPerEpoch
-        let optimizer = spanningOptimizer ?? retraining.optimizer!.makeOptimizer(for: model.store)
+        let optimizer = spanningOptimizer ?? retraining.optimizer.makeOptimizer(for: model.store)
         spanningOptimizer = optimizer
         var scoreSeconds = 0.0, selectSeconds = 0.0
-        _ = try train(epochs: epochs - done, batchSize: retraining.batchSize!, optimizer: optimizer,
-                      baseRate: retraining.optimizer!.learningRate, schedule: retraining.lrSchedule!, phase: "gradual",
+        _ = try train(epochs: epochs - done, batchSize: retraining.batchSize, optimizer: optimizer,
+                      baseRate: retraining.optimizer.learningRate, schedule: retraining.lrSchedule, phase: "gradual",
                       startStep: progress.phaseStep, scheduleSteps: epochs * stepsPerEpoch,
                       firstEpoch: done + 1, totalEpochs: epochs,
                       afterStep: { [unowned self] step in
@@ -99,21 +99,21 @@ extension ExperimentRunner {
             // Lottery-ticket rewinding: every parameter back to the snapshot, pruned ones at 0.
             multiply(rewindValues, model.store.masks, into: model.store.values)
         }
-        let retraining = spec.pruning.retraining!
+        let retraining = spec.retraining
         let optimizer: any Optimizer
         var startStep = 0
         var scheduleSteps = epochs * phasePlan.retrainingStepsPerEpoch
-        if spec.pruning.rewind!.lrSchedule == .continue, case .staged(let stages) = plan {
-            optimizer = spanningOptimizer ?? retraining.optimizer!.makeOptimizer(for: model.store)
+        if spec.rewind.lrSchedule == .continue, case .staged(let stages) = plan {
+            optimizer = spanningOptimizer ?? retraining.optimizer.makeOptimizer(for: model.store)
             optimizer.applyMasks()
             spanningOptimizer = optimizer
             startStep = progress.phaseStep
             scheduleSteps = phasePlan.retrainingPhaseSteps(.staged(stages))[0]
         } else {
-            optimizer = retraining.optimizer!.makeOptimizer(for: model.store)
+            optimizer = retraining.optimizer.makeOptimizer(for: model.store)
         }
-        let training = try train(epochs: epochs, batchSize: retraining.batchSize!, optimizer: optimizer,
-                                 baseRate: retraining.optimizer!.learningRate, schedule: retraining.lrSchedule!, phase: "stage \(stageNumber)",
+        let training = try train(epochs: epochs, batchSize: retraining.batchSize, optimizer: optimizer,
+                                 baseRate: retraining.optimizer.learningRate, schedule: retraining.lrSchedule, phase: "stage \(stageNumber)",
                                  startStep: startStep, scheduleSteps: scheduleSteps)
         progress.phaseStep = startStep + training.steps
         try checkRealised(stage: stageNumber, target: target)
@@ -231,7 +231,7 @@ extension ExperimentRunner {
     package func scoringContext(generator: SeededGenerator) -> ScoringContext {
         let calibration = spec.pruning.calibrationSplit == .validation ? data.validation : data.train
         var context = ScoringContext(model: model, task: task,
-                                     calibration: BatchIterator(dataset: calibration, batchSize: spec.pruning.retraining!.batchSize!),
+                                     calibration: BatchIterator(dataset: calibration, batchSize: spec.retraining.batchSize),
                                      calibrationBatches: spec.pruning.calibrationBatches, generator: generator)
         context.movement = movement
         return context

@@ -16,7 +16,7 @@ import TopiaryTraining
 /// Everything a user can get wrong (spec, data files, output folder, a resume that does not
 /// match) is checked in `init`, before any training and before any file is written.
 public final class ExperimentRunner {
-    public let spec: ExperimentSpec
+    public let spec: ResolvedSpec
     public let options: RunOptions
     public let runDirectory: String
     public let plan: PruningPlan
@@ -82,9 +82,9 @@ public final class ExperimentRunner {
         self.options = options
         plan = spec.pruning.plan
 
-        FloatEnvironment.prepareForFloatWork(blasThreads: spec.threads!)
+        FloatEnvironment.prepareForFloatWork(blasThreads: spec.threads)
 
-        task = spec.task!.make()
+        task = spec.task.make()
         let built: (data: SplitData, model: any Model)
         do {
             let loaded = try DataLoading.load(spec)
@@ -94,7 +94,7 @@ public final class ExperimentRunner {
                 try MemoryBudget.check(checked, dataShape: loaded.train.inputShape, outputs: ExperimentRunner.outputCount(task, loaded.train))
             }
             built = try ExperimentRunner.makeModel(spec, task: task, data: loaded)
-            try spec.checkLayerNames(built.model.prunableMatrices.map(\.layerName))
+            try spec.spec.checkLayerNames(built.model.prunableMatrices.map(\.layerName))
         } catch let problem as SpecProblem {
             throw SpecError(file: options.specFile, keyPath: problem.keyPath, problem: problem.problem)
         }
@@ -106,13 +106,13 @@ public final class ExperimentRunner {
         movement = needsMovement ? targets.map { Tensor(zeros: [$0.rows, $0.fanIn]) } : nil
         shuffleGenerator = SeededGenerator(seed: spec.seed, stream: "shuffle")
         scorerGenerator = SeededGenerator(seed: spec.seed, stream: "scorer")
-        progress = RunProgress(spec: spec, rows: [], shuffleState: shuffleGenerator.stateArray,
+        progress = RunProgress(spec: spec.spec, rows: [], shuffleState: shuffleGenerator.stateArray,
                                scorerState: scorerGenerator.stateArray)
 
         let runID: String
         if let resumeDirectory = options.resumeDirectory, let previous {
             runDirectory = resumeDirectory
-            try ExperimentRunner.checkResumable(previous, in: resumeDirectory, spec: spec)
+            try ExperimentRunner.checkResumable(previous, in: resumeDirectory, spec: spec.spec)
             runID = previous.runID
             report = ExperimentRunner.newReport(spec: spec, options: options, runID: runID, data: data, model: model, targets: targets)
             report.resumedAt = previous.resumedAt + [ISO8601DateFormatter().string(from: Date())]
@@ -185,14 +185,14 @@ public final class ExperimentRunner {
     package func trainDense(afterStep: ((Int) throws -> Void)? = nil) throws -> TrainingOutcome {
         try train(epochs: spec.training.epochs, batchSize: spec.training.batchSize,
                   optimizer: spec.training.optimizer.makeOptimizer(for: model.store),
-                  baseRate: spec.training.optimizer.learningRate, schedule: spec.training.lrSchedule!, phase: "dense",
+                  baseRate: spec.training.optimizer.learningRate, schedule: spec.trainingSchedule, phase: "dense",
                   afterStep: afterStep)
     }
 
     /// Dense training (with the rewind snapshot taken at init or at the chosen step), stage 0,
     /// and the first checkpoint.
     private func denseTraining() throws {
-        let rewind = spec.pruning.rewind!
+        let rewind = spec.rewind
         if rewind.weights == .initialization { rewindValues = model.store.values.copy() }
         var afterStep: ((Int) throws -> Void)?
         if rewind.weights == .step, let target = rewind.step {
@@ -210,8 +210,9 @@ public final class ExperimentRunner {
 
     // MARK: - Set-up
 
-    /// The spec with the command line's overrides (seed, scorer), resolved.
-    static func applyOverrides(_ spec: ExperimentSpec, options: RunOptions) throws -> ExperimentSpec {
+    /// The spec with the command line's overrides (seed, scorer), validated as a spec file
+    /// would be (a spec built in code passes the same checks) and resolved.
+    static func applyOverrides(_ spec: ExperimentSpec, options: RunOptions) throws -> ResolvedSpec {
         var spec = spec
         if let seed = options.seedOverride { spec.seed = seed }
         if let scorer = options.scorerOverride {
@@ -225,19 +226,19 @@ public final class ExperimentRunner {
             }
             spec.pruning.scorer = scorer
         }
-        return spec.resolved
+        return try ExperimentSpec.validated(spec, file: options.specFile).resolved
     }
 
-    static func newReport(spec: ExperimentSpec, options: RunOptions, runID: String, data: SplitData, model: any Model,
+    static func newReport(spec: ResolvedSpec, options: RunOptions, runID: String, data: SplitData, model: any Model,
                           targets: [PrunableMatrix]) -> RunReport {
-        var report = RunReport(status: .running, experiment: spec.name, runID: runID, quick: options.quick, spec: spec,
+        var report = RunReport(status: .running, experiment: spec.name, runID: runID, quick: options.quick, spec: spec.spec,
                   environment: RunEnvironment.current(),
                   dataRows: .init(train: data.train.count, validation: data.validation.count, test: data.test.count),
                   model: .init(architecture: model.architectureDescription, parameters: model.store.parameterCount,
                                prunableWeights: targets.reduce(0) { $0 + $1.count }),
                   stages: [], totalSeconds: 0)
         report.invocation = options.invocation
-        report.task = TaskRecord(spec.task!.make())
+        report.task = TaskRecord(spec.task.make())
         return report
     }
 
@@ -249,7 +250,7 @@ public final class ExperimentRunner {
     /// The spec's model with its seeded initial weights, shaped for the data's samples and the
     /// task's outputs, and the data seen with the model's input shape (an image [28, 28] as
     /// the [784] an MLP reads or the [1, 28, 28] a CNN reads).
-    package static func makeModel(_ spec: ExperimentSpec, task: any Task, data: SplitData) throws -> (data: SplitData, model: any Model) {
+    package static func makeModel(_ spec: ResolvedSpec, task: any Task, data: SplitData) throws -> (data: SplitData, model: any Model) {
         var initGenerator = SeededGenerator(seed: spec.seed, stream: "init")
         let model = try ModelFactory.make(spec.model, dataShape: data.train.inputShape, outputs: outputCount(task, data.train),
                                           generator: &initGenerator)
@@ -264,18 +265,18 @@ public final class ExperimentRunner {
 
     /// Schedules that do not fit their phases (warm-up longer than a phase, gradual updates
     /// past the phase's end, a rewind step past dense training) are spec errors, found here.
-    static func checkPhasesFit(_ spec: ExperimentSpec, plan: PruningPlan, trainRows: Int) throws {
+    static func checkPhasesFit(_ spec: ResolvedSpec, plan: PruningPlan, trainRows: Int) throws {
         let phases = PhasePlan(spec: spec, trainRows: trainRows)
         if phases.denseSteps > 0 {
-            _ = try spec.training.lrSchedule!.makeSchedule(baseRate: spec.training.optimizer.learningRate, totalSteps: phases.denseSteps)
+            _ = try spec.trainingSchedule.makeSchedule(baseRate: spec.training.optimizer.learningRate, totalSteps: phases.denseSteps)
         }
         if let step = spec.pruning.rewind?.step, step > phases.denseSteps {
             throw SpecProblem(keyPath: "pruning.rewind.step",
                               problem: "\(step) is past the end of dense training (\(phases.denseSteps) steps).")
         }
-        let retraining = spec.pruning.retraining!
+        let retraining = spec.retraining
         for steps in phases.retrainingPhaseSteps(plan) where steps > 0 {
-            _ = try retraining.lrSchedule!.makeSchedule(baseRate: retraining.optimizer!.learningRate, totalSteps: steps)
+            _ = try retraining.lrSchedule.makeSchedule(baseRate: retraining.optimizer.learningRate, totalSteps: steps)
         }
         if case .gradual(let schedule, let epochs) = plan, schedule.endStep >= epochs * phases.retrainingStepsPerEpoch {
             throw SpecProblem(keyPath: "pruning.schedule",

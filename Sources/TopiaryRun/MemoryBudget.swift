@@ -19,7 +19,7 @@ enum MemoryBudget {
 
     /// Throws `SpecProblem` at the key whose size dominates when the estimate passes the
     /// machine's physical memory.
-    static func check(_ spec: ExperimentSpec, dataShape: [Int], outputs: Int,
+    static func check(_ spec: ResolvedSpec, dataShape: [Int], outputs: Int,
                       physicalMemory: UInt64 = ProcessInfo.processInfo.physicalMemory) throws {
         guard let (parameters, activations) = try ModelFactory.footprint(spec.model, dataShape: dataShape, outputs: outputs) else { return }
         let batch = max(spec.training.batchSize, spec.pruning.retraining?.batchSize ?? 0)

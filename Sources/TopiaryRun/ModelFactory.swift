@@ -42,7 +42,8 @@ public enum ModelFactory {
     static func layers(_ spec: ModelSpec, inputShape: [Int], outputs: Int) throws -> [any Layer] {
         switch spec.architecture {
         case "mlp":
-            return Sequential.mlpLayers(inputFeatures: inputShape[0], hiddenSizes: spec.hiddenSizes!, outputs: outputs)
+            guard let hiddenSizes = spec.hiddenSizes else { throw SpecProblem(keyPath: "model.hidden_sizes", problem: "is required for architecture mlp.") }
+            return Sequential.mlpLayers(inputFeatures: inputShape[0], hiddenSizes: hiddenSizes, outputs: outputs)
         case "lenet5":
             let (c1, c2) = (spec.channels?[0] ?? 6, spec.channels?[1] ?? 16)
             let (f1, f2) = (spec.hiddenWidths?[0] ?? 120, spec.hiddenWidths?[1] ?? 84)
@@ -69,7 +70,8 @@ public enum ModelFactory {
             list.append(.linear("fc", outputs))
             return try build(list, inputShape: inputShape, outputs: outputs)
         default:
-            return try build(spec.layers!, inputShape: inputShape, outputs: outputs)
+            guard let layers = spec.layers, !layers.isEmpty else { throw SpecProblem(keyPath: "model.layers", problem: "is required (a non-empty list) for architecture layers.") }
+            return try build(layers, inputShape: inputShape, outputs: outputs)
         }
     }
 

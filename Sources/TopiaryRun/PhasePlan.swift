@@ -5,17 +5,17 @@ import TopiarySpec
 /// Optimizer steps each phase of a run takes, from the spec and the training-set size: what
 /// `topiary plan` prints and what schedules are checked against before a run.
 public struct PhasePlan: Sendable {
-    public let spec: ExperimentSpec
+    public let spec: ResolvedSpec
     public let trainRows: Int
 
-    public init(spec: ExperimentSpec, trainRows: Int) {
+    public init(spec: ResolvedSpec, trainRows: Int) {
         self.spec = spec
         self.trainRows = trainRows
     }
 
     public var denseStepsPerEpoch: Int { steps(1, spec.training.batchSize) }
     public var denseSteps: Int { steps(spec.training.epochs, spec.training.batchSize) }
-    public var retrainingStepsPerEpoch: Int { steps(1, spec.pruning.retraining!.batchSize!) }
+    public var retrainingStepsPerEpoch: Int { steps(1, spec.retraining.batchSize) }
 
     /// The optimizer steps of each retraining phase an LR schedule must span: one per stage
     /// (lr restart), one for all stages (lr continue), or the gradual phase; adaptive
@@ -34,13 +34,13 @@ public struct PhasePlan: Sendable {
 
     /// The plan as text: the stages' targets and epochs, the optimizer steps they imply.
     public var description: String {
-        let retraining = spec.pruning.retraining!
+        let retraining = spec.retraining
         var lines = ["\(spec.name): \(trainRows) training rows",
                      "dense: \(spec.training.epochs) epochs x \(denseStepsPerEpoch) steps = \(denseSteps) optimizer steps (batch \(spec.training.batchSize))"]
         let plan = spec.pruning.plan
         switch plan {
         case .staged(let stages):
-            lines.append("staged pruning (\(spec.pruning.scorer), \(spec.pruning.scope.rawValue)); retraining batch \(retraining.batchSize!), lr \(spec.pruning.rewind!.lrSchedule.rawValue), rewind \(spec.pruning.rewind!.weights.rawValue):")
+            lines.append("staged pruning (\(spec.pruning.scorer), \(spec.pruning.scope.rawValue)); retraining batch \(retraining.batchSize), lr \(spec.rewind.lrSchedule.rawValue), rewind \(spec.rewind.weights.rawValue):")
             lines.append("stage  target sparsity  epochs  optimizer steps")
             var total = denseSteps
             for (index, stage) in stages.enumerated() {

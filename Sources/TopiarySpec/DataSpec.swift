@@ -111,6 +111,31 @@ public struct DataSpec: Codable, Sendable, Equatable {
         }
     }
 
+    /// Written as the decoder reads it: `validation_size` is left out when a fraction is given
+    /// (the two exclude each other), so report.json and `validated` decode back.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(dataset, forKey: .dataset)
+        try c.encodeIfPresent(path, forKey: .path)
+        try c.encodeIfPresent(trainImages, forKey: .trainImages)
+        try c.encodeIfPresent(trainLabels, forKey: .trainLabels)
+        try c.encodeIfPresent(testImages, forKey: .testImages)
+        try c.encodeIfPresent(testLabels, forKey: .testLabels)
+        try c.encodeIfPresent(classes, forKey: .classes)
+        try c.encodeIfPresent(train, forKey: .train)
+        try c.encodeIfPresent(test, forKey: .test)
+        try c.encodeIfPresent(testFraction, forKey: .testFraction)
+        try c.encodeIfPresent(label, forKey: .label)
+        try c.encodeIfPresent(features, forKey: .features)
+        try c.encodeIfPresent(header, forKey: .header)
+        try c.encodeIfPresent(separator, forKey: .separator)
+        try c.encodeIfPresent(standardize, forKey: .standardize)
+        if validationFraction == nil { try c.encode(validationSize, forKey: .validationSize) }
+        try c.encodeIfPresent(validationFraction, forKey: .validationFraction)
+        try c.encodeIfPresent(trainLimit, forKey: .trainLimit)
+        try c.encodeIfPresent(testLimit, forKey: .testLimit)
+    }
+
     public var resolved: DataSpec {
         var r = self
         if dataset == .fashionMNIST { r.path = path ?? FashionMNIST.defaultDirectory }

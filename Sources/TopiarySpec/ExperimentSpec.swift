@@ -99,6 +99,17 @@ public struct ExperimentSpec: Codable, Sendable, Equatable {
         }
     }
 
+    /// `spec` put through the decoder's checks: a spec a program builds in code is validated
+    /// exactly as a spec file (key paths in the errors included), by encoding it and
+    /// decoding it back strictly.
+    public static func validated(_ spec: ExperimentSpec, file: String = "<spec built in code>") throws -> ExperimentSpec {
+        do {
+            return try JSONDecoder().decode(ExperimentSpec.self, from: try JSONEncoder().encode(spec))
+        } catch {
+            throw specError(from: error, file: file)
+        }
+    }
+
     /// Yams reports every error thrown while decoding as "not valid YAML" with the real
     /// cause as `underlyingError`: unwrap to the innermost one that says what is wrong.
     static func specError(from error: any Error, file: String) -> SpecError {
@@ -116,15 +127,19 @@ public struct ExperimentSpec: Codable, Sendable, Equatable {
         }
     }
 
-    /// Every optional field filled with its default.
-    public var resolved: ExperimentSpec {
-        var r = self
-        r.threads = threads ?? ProcessInfo.processInfo.activeProcessorCount
-        r.task = task ?? .classification
-        r.data = data.resolved
-        r.training = training.resolved
-        r.pruning = pruning.resolved(training: training, task: r.task!)
-        return r
+    public init(name: String, seed: UInt64, threads: Int? = nil, task: TaskKind? = nil, data: DataSpec, model: ModelSpec, training: TrainingSpec, pruning: PruningSpec, measurement: MeasurementSpec = MeasurementSpec(), sweep: SweepSpec? = nil, compare: CompareSpec? = nil, slurm: SlurmSpec? = nil) {
+        self.name = name
+        self.seed = seed
+        self.threads = threads
+        self.task = task
+        self.data = data
+        self.model = model
+        self.training = training
+        self.pruning = pruning
+        self.measurement = measurement
+        self.sweep = sweep
+        self.compare = compare
+        self.slurm = slurm
     }
 }
 
@@ -155,5 +170,12 @@ public struct TrainingSpec: Codable, Sendable, Equatable {
         r.optimizer = optimizer.resolved
         r.lrSchedule = (lrSchedule ?? .constant).resolved
         return r
+    }
+
+    public init(epochs: Int, batchSize: Int, optimizer: OptimizerSpec, lrSchedule: ScheduleSpec? = nil) {
+        self.epochs = epochs
+        self.batchSize = batchSize
+        self.optimizer = optimizer
+        self.lrSchedule = lrSchedule
     }
 }

@@ -158,6 +158,27 @@ public struct PruningSpec: Codable, Sendable, Equatable {
                                       lrSchedule: (base.lrSchedule ?? training.lrSchedule ?? .constant).resolved)
         return r
     }
+
+    /// A spec built in code; the defaults are the YAML's. Run it through `ExperimentSpec.validated`
+    /// for the decoder's checks.
+    public init(scorer: String, scope: UnstructuredPruner.Scope = .global, calibrationBatches: Int = 20, excludeLayers: [String] = [], retraining: RetrainingSpec? = nil, stages: [StageSpec]? = nil, schedule: SparsityScheduleSpec? = nil, rewind: RewindSpec? = nil, nOfM: [Int]? = nil, compareScorers: [String]? = nil, saveScores: Bool? = nil, calibrationSplit: CalibrationSplit? = nil, minimumDensity: Double? = nil, layerTargets: [String: Double]? = nil, scorerOptions: [String: Double]? = nil, channelNorm: ChannelPruner.Norm? = nil) {
+        self.scorer = scorer
+        self.scope = scope
+        self.calibrationBatches = calibrationBatches
+        self.excludeLayers = excludeLayers
+        self.retraining = retraining
+        self.stages = stages
+        self.schedule = schedule
+        self.rewind = rewind
+        self.nOfM = nOfM
+        self.compareScorers = compareScorers
+        self.saveScores = saveScores
+        self.calibrationSplit = calibrationSplit
+        self.minimumDensity = minimumDensity
+        self.layerTargets = layerTargets
+        self.scorerOptions = scorerOptions
+        self.channelNorm = channelNorm
+    }
 }
 
 /// One prune stage: reach `sparsity` (fraction of prunable weights that are zero), then
@@ -196,7 +217,7 @@ public struct RetrainingSpec: Codable, Sendable, Equatable {
         case batchSize = "batch_size", optimizer, lrSchedule = "lr_schedule"
     }
 
-    init(batchSize: Int?, optimizer: OptimizerSpec?, lrSchedule: ScheduleSpec?) {
+    public init(batchSize: Int? = nil, optimizer: OptimizerSpec? = nil, lrSchedule: ScheduleSpec? = nil) {
         self.batchSize = batchSize
         self.optimizer = optimizer
         self.lrSchedule = lrSchedule

@@ -73,8 +73,9 @@ public final class ModelBench {
     /// The run's test set, a model of its architecture and its task, loaded once, as the run did.
     private func testSetAndModel() throws -> (test: Dataset, model: any Model, task: any Task) {
         if let loaded { return loaded }
-        let task = report.spec.task!.make()
-        let built = try ExperimentRunner.makeModel(report.spec, task: task, data: try DataLoading.load(report.spec))
+        let spec = report.spec.resolved
+        let task = spec.task.make()
+        let built = try ExperimentRunner.makeModel(spec, task: task, data: try DataLoading.load(spec))
         let loaded = (built.data.test, built.model, task)
         self.loaded = loaded
         return loaded

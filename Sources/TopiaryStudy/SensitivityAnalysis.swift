@@ -63,7 +63,7 @@ public struct SensitivityAnalysis {
                 options.progress?(String(format: "%@ at %.2f: validation %@ %.4f", target.layerName, sparsity, metric.name, validation))
             }
         }
-        return Result(spec: spec, metric: metric, denseValidation: denseVal, denseTest: denseTest,
+        return Result(spec: spec.spec, metric: metric, denseValidation: denseVal, denseTest: denseTest,
                       layerSizes: Dictionary(uniqueKeysWithValues: runner.targets.map { ($0.layerName, $0.count) }), points: points)
     }
 

@@ -20,8 +20,14 @@ struct PlanCommand: ParsableCommand {
             var experiment = try ExperimentSpec.load(path: spec)
             if quick { experiment = experiment.quickVariant }
             let resolved = experiment.resolved
-            let trainRows = try FashionMNIST.trainingRowCount(directory: resolved.data.path!) - resolved.data.validationSize
-            print(PhasePlan(spec: resolved, trainRows: min(trainRows, resolved.data.trainLimit ?? .max)).description)
+            // Fashion-MNIST's count comes from its small labels file; other data is read.
+            let trainRows: Int
+            if case .fashionMNIST(let directory) = resolved.source {
+                trainRows = try resolved.data.trainingRows(available: FashionMNIST.trainingRowCount(directory: directory))
+            } else {
+                trainRows = try DataLoading.load(resolved).train.count
+            }
+            print(PhasePlan(spec: resolved, trainRows: trainRows).description)
         } catch {
             throw fail(error)
         }

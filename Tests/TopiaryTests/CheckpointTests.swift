@@ -14,7 +14,7 @@ extension AllTests {
         let values = randomTensor([37], &g), masks = Tensor(shape: [2, 3], values: [1, 0, 1, 1, 0, 0])
         values[3] = -0.0
         values[5] = .leastNonzeroMagnitude
-        let progress = RunProgress(spec: try sliceSpec().resolved, rows: [], nextStage: 2, phaseStep: 17,
+        let progress = RunProgress(spec: try sliceSpec().resolved.spec, rows: [], nextStage: 2, phaseStep: 17,
                                    shuffleState: [1, 2, 3, 4], scorerState: [5, 6, 7, 8])
         return Checkpoint(sequence: 3, label: "stage2", progress: progress, tensors: [("values", values), ("masks", masks)])
     }

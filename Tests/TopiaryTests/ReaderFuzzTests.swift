@@ -96,7 +96,7 @@ extension AllTests {
     /// mutations with the checksum made right again (so the semantic checks are reached), and
     /// header edits re-sealed with a correct length and checksum (shapes, names, states).
     @Test func checkpointReaderRefusesMutatedFiles() throws {
-        let spec = try sliceSpec().resolved
+        let spec = try sliceSpec().resolved.spec
         var g = SeededGenerator(seed: 5)
         let progress = RunProgress(spec: spec, rows: [], nextStage: 1, phaseStep: 3, shuffleState: [1, 2, 3, 4], scorerState: [5, 6, 7, 8])
         let seed = [UInt8](try Checkpoint(sequence: 1, label: "stage1", progress: progress,

@@ -183,7 +183,7 @@ extension AllTests {
         }
         // "big" (900 weights) tolerates pruning, "small" (100) does not.
         let result = SensitivityAnalysis.Result(
-            spec: try! sliceSpec().resolved, metric: accuracy, denseValidation: 0.9, denseTest: 0.9,
+            spec: try! sliceSpec().resolved.spec, metric: accuracy, denseValidation: 0.9, denseTest: 0.9,
             layerSizes: ["big": 900, "small": 100],
             points: [p("big", 0.5, 0.9), p("big", 0.8, 0.895), p("big", 0.9, 0.85),
                      p("small", 0.5, 0.8), p("small", 0.8, 0.6), p("small", 0.9, 0.5)])
