@@ -82,6 +82,9 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
+        // A study script as a user writes one: its own scorer and model, a spec built in code.
+        .executableTarget(name: "custom-scorer-study", dependencies: ["Topiary"], path: "Examples/CustomScorerStudy"),
+
         .testTarget(name: "TopiaryTests", dependencies: ["TopiaryStudy", "TopiaryRun", "TopiaryReport", "TopiarySpec", "TopiaryTraining",
                                                   "TopiaryInference", "TopiaryMetrics", "TopiaryNN", "TopiaryOptim",
                                                   "TopiarySparsity", "TopiaryData", "TopiaryTensor", "CZlib", "CTopiaryRuntime"],

@@ -1,4 +1,5 @@
 import Foundation
+import TopiarySpec
 
 /// The one JSON configuration of every file Topiary writes and reads back (reports,
 /// checkpoint headers, sweep files): sorted keys for stable diffs, slashes unescaped, and
@@ -15,6 +16,8 @@ public enum JSONCoding {
     public static var decoder: JSONDecoder {
         let decoder = JSONDecoder()
         decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        // Reports name scorers and models the program that ran them may have registered.
+        decoder.userInfo[.recordedSpec] = true
         return decoder
     }
 }

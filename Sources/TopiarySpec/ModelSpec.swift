@@ -67,7 +67,7 @@ public struct ModelSpec: Codable, Sendable, Equatable {
             for key in CodingKeys.allCases where key != .architecture && c.contains(key) && !allowed.contains(key) {
                 throw decoder.problem(key, "does not apply to architecture \(architecture) (it takes \(allowed.map(\.stringValue).joined(separator: ", "))).")
             }
-        } else if !ModelRegistry.names.contains(architecture) {
+        } else if !ModelRegistry.names.contains(architecture) && !decoder.readsRecordedSpec {
             throw decoder.problem(CodingKeys.architecture, "unknown value '\(architecture)'. Allowed: \((Array(ModelSpec.keysByArchitecture.keys) + ModelRegistry.names).sorted().joined(separator: ", ")).")
         }
         if architecture == "mlp" && hiddenSizes == nil { throw decoder.problem(CodingKeys.hiddenSizes, "is required for architecture mlp.") }

@@ -49,7 +49,7 @@ public struct PruningSpec: Codable, Sendable, Equatable {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
         scorer = try c.decode(String.self, forKey: .scorer)
-        guard ScorerRegistry.make(scorer) != nil else {
+        guard ScorerRegistry.make(scorer) != nil || decoder.readsRecordedSpec else {
             throw decoder.problem(CodingKeys.scorer, "unknown scorer '\(scorer)'. Available: \(ScorerRegistry.names.joined(separator: ", ")).")
         }
         // `neurons` is what earlier specs called channel pruning of an MLP.
@@ -95,7 +95,7 @@ public struct PruningSpec: Codable, Sendable, Equatable {
             }
         }
         if let compareScorers {
-            if let unknown = compareScorers.first(where: { ScorerRegistry.make($0) == nil }) {
+            if let unknown = compareScorers.first(where: { ScorerRegistry.make($0) == nil }), !decoder.readsRecordedSpec {
                 throw decoder.problem(CodingKeys.compareScorers, "unknown scorer '\(unknown)'. Available: \(ScorerRegistry.names.joined(separator: ", ")).")
             }
             if compareScorers.count < 2 || Set(compareScorers).count != compareScorers.count {

@@ -57,8 +57,18 @@ extension Decoder {
         }
     }
 
+    /// Decoding a spec a run recorded (report.json), not one about to run: scorer and model
+    /// names a study program registered need not be registered in the program reading it.
+    /// Running such a spec again goes through `ExperimentSpec.validated`, which checks them.
+    var readsRecordedSpec: Bool { userInfo[.recordedSpec] as? Bool == true }
+
     /// A validation failure at this decoder's position.
     func problem(_ key: (any CodingKey)?, _ message: String) -> SpecProblem {
         SpecProblem(keyPath: keyPathString(codingPath + (key.map { [$0] } ?? [])), problem: message)
     }
+}
+
+extension CodingUserInfoKey {
+    /// Set to `true` on a decoder reading a recorded spec (see `Decoder.readsRecordedSpec`).
+    public static let recordedSpec = CodingUserInfoKey(rawValue: "topiary.recorded-spec")!
 }

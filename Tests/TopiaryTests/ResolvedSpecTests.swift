@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TopiarySparsity
+import TopiaryReport
 @testable import TopiarySpec
 
 extension AllTests {
@@ -71,6 +72,24 @@ extension AllTests {
         spec = codeBuiltSpec()
         spec.pruning.scorer = "no-such-scorer"
         #expect(throws: SpecError.self) { try ExperimentSpec.validated(spec) }
+    }
+
+    /// report.json of a run whose program registered its own scorer and model still reads
+    /// (compare, summary, resume's checks), but running that spec needs them registered.
+    @Test func recordedSpecsNameScorersAndModelsRegisteredElsewhere() throws {
+        var spec = codeBuiltSpec()
+        spec.pruning.compareScorers = ["magnitude", "random"]
+        var json = String(decoding: try JSONEncoder().encode(spec), as: UTF8.self)
+        json = json.replacingOccurrences(of: "\"architecture\":\"mlp\"", with: "\"architecture\":\"their-model\"")
+            .replacingOccurrences(of: "\"random\"", with: "\"their-scorer\"")
+        #expect(json.contains("their-model") && json.contains("their-scorer"))
+        let recorded = try JSONCoding.decoder.decode(ExperimentSpec.self, from: Data(json.utf8))
+        #expect(recorded.model.architecture == "their-model" && recorded.pruning.compareScorers == ["magnitude", "their-scorer"])
+        do { _ = try ExperimentSpec.validated(recorded); Issue.record("validated an unregistered model") } catch let error as SpecError {
+            #expect(error.keyPath == "model.architecture" && error.problem.contains("unknown value 'their-model'"))
+        }
+        // Strict decoding (a spec file) refuses the same text.
+        #expect(throws: (any Error).self) { try JSONDecoder().decode(ExperimentSpec.self, from: Data(json.utf8)) }
     }
 }
 }
