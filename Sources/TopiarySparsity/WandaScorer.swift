@@ -11,30 +11,33 @@ public struct WandaScorer: ImportanceScorer {
     public init() {}
 
     public func scores(for targets: [PrunableMatrix], context: inout ScoringContext) throws -> [Tensor] {
-        let squaredNorms = targets.map { [Double](repeating: 0, count: $0.fanIn) }
-        let sums = squaredNorms.map { Box($0) }
+        // Σ over calibration rows of x_j², per fan-in column j, in Double (rows can be many
+        // unrolled patches); one buffer per target, freed when scoring ends.
+        let sums = targets.map { matrix in
+            let buffer = UnsafeMutableBufferPointer<Double>.allocate(capacity: matrix.fanIn)
+            buffer.initialize(repeating: 0)
+            return buffer
+        }
+        defer { for buffer in sums { buffer.deallocate() } }
         for (matrix, sum) in zip(targets, sums) {
             matrix.observer.onForward = { x, _ in
+                let columns = x.columns
+                precondition(columns == sum.count, "\(matrix.name): fan-in \(sum.count), observed \(columns) columns")
+                let total = sum.baseAddress!
                 for r in 0..<x.rows {
-                    let row = x.pointer + r * x.columns
-                    for j in 0..<x.columns { sum.value[j] += Double(row[j]) * Double(row[j]) }
+                    let row = x.pointer + r * columns
+                    for j in 0..<columns { total[j] += Double(row[j]) * Double(row[j]) }
                 }
             }
         }
         defer { for matrix in targets { matrix.observer.onForward = nil } }
         context.forEachCalibrationBatch { batch in _ = context.model.forward(batch.inputs) }
         return zip(targets, sums).map { matrix, sum in
-            let norms = sum.value.map { Float($0.squareRoot()) }
+            let norms = sum.map { Float($0.squareRoot()) }
             let (rows, columns) = (matrix.rows, matrix.fanIn)
             let score = Tensor(zeros: [rows, columns])
             for i in 0..<rows { for j in 0..<columns { score[i * columns + j] = abs(matrix.value[i * columns + j]) * norms[j] } }
             return score
         }
     }
-}
-
-/// A mutable value a listener closure can add to.
-final class Box<Value> {
-    var value: Value
-    init(_ value: Value) { self.value = value }
 }
