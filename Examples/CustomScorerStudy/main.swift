@@ -127,6 +127,8 @@ func runStudy() throws {
     print("report: \(arguments.out)/report.json")
 }
 
+// OpenBLAS's kernels for this CPU (AVX-512 where it has it): re-executes once if needed.
+BLASBootstrap.chooseKernelsForThisCPU()
 do {
     try runStudy()
 } catch {

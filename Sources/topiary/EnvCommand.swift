@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TopiaryNN
 import TopiaryReport
 import TopiaryTensor
 
@@ -17,14 +18,20 @@ struct EnvCommand: ParsableCommand {
 
 struct ColumnsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "columns", abstract: "Print the report columns (stages.csv and layers.csv) as Markdown tables.")
+        commandName: "columns", abstract: "Print the report columns (stages.csv, layers.csv, scores.csv) as Markdown tables.",
+        discussion: "The metric columns (test_*, val_*, int8_test_*) are the task's: --task regression prints its own.")
+
+    @Option(help: "The task whose metric columns to print: \(TaskKind.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var task: TaskKind = .classification
 
     func run() throws {
         print("### stages.csv\n")
-        print(ReportColumns.markdown(ReportColumns.stages(latencyBatchSizes: [1, 1000])))
+        print(ReportColumns.markdown(ReportColumns.stages(latencyBatchSizes: [1, 1000], task: TaskRecord(task.make()))))
         print("### layers.csv\n")
         print(ReportColumns.markdown(ReportColumns.layers(latencyBatchSizes: [1, 1000])))
         print("### scores.csv (with pruning.compare_scorers)\n")
         print(ReportColumns.markdown(ReportColumns.scores))
     }
 }
+
+extension TaskKind: ExpressibleByArgument {}

@@ -1,10 +1,10 @@
 import ArgumentParser
 import Foundation
+import TopiaryReport
 
 // OpenBLAS picks its kernels when it loads, before this line runs: re-execute with the
 // OPENBLAS_CORETYPE made for this CPU first if it loaded kernels made for less.
-BLASBootstrap.reexecIfNeeded()
-BLASBootstrap.warnIfNotTaken()
+BLASBootstrap.chooseKernelsForThisCPU()
 
 // Usage errors (an unknown flag, a value out of range) exit 2, as the README promises for
 // bad input; swift-argument-parser's own code for them is 64.

@@ -18,6 +18,8 @@ extension AllTests {
         // Read by a process that never registered the study's scorer or model.
         let report = try RunReport.read(from: out)
         #expect(report.status == .complete)
+        // The program chose OpenBLAS's kernels for this CPU, as `topiary` does.
+        #expect(report.environment.blasCoreMatchesCPU == true, "\(report.environment.blasCore)")
         #expect(report.spec.pruning.scorer == "lamp" && report.spec.model.architecture == "normalised-gelu")
         // The registered model: three Linear layers are prunable, the LayerNorm gain is not.
         #expect(report.stages.first?.layers.map(\.layer) == ["fc1", "fc2", "fc3"])

@@ -1,13 +1,26 @@
 import Foundation
-import TopiaryReport
 import TopiaryTensor
 
-enum BLASBootstrap {
+/// OpenBLAS picks its kernels when the library loads, before any Swift code runs; the only
+/// way to change them is to start the process again with OPENBLAS_CORETYPE set. Every
+/// program doing float work calls `chooseKernelsForThisCPU()` first thing (`topiary` does;
+/// so does the scripting example).
+public enum BLASBootstrap {
+    /// Re-executes when the loaded kernels are made for less than the CPU offers, then warns
+    /// if OpenBLAS still did not take the requested core.
+    public static func chooseKernelsForThisCPU() {
+        reexecIfNeeded()
+        warnIfNotTaken()
+    }
+
+    /// The program's name for messages ("topiary", "custom-scorer-study").
+    static var programName: String { URL(fileURLWithPath: CommandLine.arguments.first ?? "topiary").lastPathComponent }
+
     /// When OpenBLAS loaded kernels made for less than the CPU offers (see
     /// `BLASRuntime.preferredCoreType`) and the user did not set OPENBLAS_CORETYPE, exec this
     /// program again with it set. A marker variable stops a second attempt; `RunEnvironment`
     /// then records whether the requested core was taken.
-    static func reexecIfNeeded() {
+    public static func reexecIfNeeded() {
         let environment = ProcessInfo.processInfo.environment
         guard environment[RunEnvironment.reexecMarkerVariable] == nil,
               let coreType = BLASRuntime.preferredCoreType(currentCore: BLASRuntime.coreName,
@@ -19,17 +32,17 @@ enum BLASBootstrap {
         execv("/proc/self/exe", CommandLine.unsafeArgv)
         // Only reached when exec failed: carry on with the slower kernels, and say so.
         let reason = String(cString: strerror(errno))
-        FileHandle.standardError.write(Data("topiary: warning: could not re-execute with OPENBLAS_CORETYPE=\(coreType) (\(reason)); BLAS runs on its generic \(BLASRuntime.coreName) kernels.\n".utf8))
+        FileHandle.standardError.write(Data("\(programName): warning: could not re-execute with OPENBLAS_CORETYPE=\(coreType) (\(reason)); BLAS runs on its generic \(BLASRuntime.coreName) kernels.\n".utf8))
     }
 
     /// In the re-executed process: if OpenBLAS loaded kernels made for less than the core
     /// requested (it did not take the variable), say so once; reports record whether the
     /// loaded core uses what the CPU offers (`blas_core_matches_cpu`). A probe that asks for
     /// a lesser core on purpose (the bench's generic row) is not warned about.
-    static func warnIfNotTaken() {
+    public static func warnIfNotTaken() {
         let environment = ProcessInfo.processInfo.environment
         guard environment[RunEnvironment.reexecMarkerVariable] != nil, let requested = environment["OPENBLAS_CORETYPE"],
               BLASRuntime.instructionSet(ofCore: requested) > BLASRuntime.instructionSet(ofCore: BLASRuntime.coreName) else { return }
-        FileHandle.standardError.write(Data("topiary: warning: OpenBLAS did not take OPENBLAS_CORETYPE=\(requested): it runs its \(BLASRuntime.coreName) kernels on a CPU with \(RunEnvironment.instructionSetName(BLASRuntime.cpuInstructionSet)).\n".utf8))
+        FileHandle.standardError.write(Data("\(programName): warning: OpenBLAS did not take OPENBLAS_CORETYPE=\(requested): it runs its \(BLASRuntime.coreName) kernels on a CPU with \(RunEnvironment.instructionSetName(BLASRuntime.cpuInstructionSet)).\n".utf8))
     }
 }
