@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TopiaryNN
 @testable import TopiaryReport
 @testable import TopiaryRun
 import TopiarySparsity
@@ -193,8 +194,11 @@ extension AllTests {
     @Test func everyReportColumnIsDocumented() throws {
         let columns = ReportColumns.stages(latencyBatchSizes: [1, 1000]).map(\.name)
             + ReportColumns.layers(latencyBatchSizes: [1, 1000]).map(\.name)
+        // Every task's metric columns are in the schema too.
+        let regression = ReportColumns.stages(latencyBatchSizes: [1], task: TaskRecord(RegressionTask())).map(\.name)
+        #expect(regression.contains("test_rmse") && regression.contains("int8_test_rmse"))
         let schema = try String(contentsOfFile: packageRoot + "/notebooks-out/README.md", encoding: .utf8)
-        for column in columns + SweepRunner.stageColumns("accuracy") + ["point", "label", "status"] + RunComparison.csvColumns {
+        for column in columns + regression + SweepRunner.stageColumns("accuracy") + ["point", "label", "status"] + RunComparison.csvColumns {
             #expect(schema.contains("`\(column)`"), "notebooks-out/README.md lacks \(column)")
         }
         let readme = try String(contentsOfFile: packageRoot + "/README.md", encoding: .utf8)
