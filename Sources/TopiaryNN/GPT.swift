@@ -1,0 +1,68 @@
+import Foundation
+import TopiaryTensor
+
+/// The shape of a GPT-2-style language model (nanoGPT's `GPTConfig`).
+public struct GPTConfiguration: Sendable, Equatable, Codable {
+    /// Tokens in the vocabulary (256 for byte-level text).
+    public var vocabulary: Int
+    /// Positions a window holds (T); the learned position table has this many rows.
+    public var context: Int
+    /// Transformer blocks (L).
+    public var layers: Int
+    /// Attention heads per block (NH); `channels` must be a multiple.
+    public var heads: Int
+    /// Width of the residual stream (C).
+    public var channels: Int
+
+    public init(vocabulary: Int = 256, context: Int, layers: Int, heads: Int, channels: Int) {
+        (self.vocabulary, self.context, self.layers, self.heads, self.channels) = (vocabulary, context, layers, heads, channels)
+    }
+
+    /// W3's model: 4 blocks of 4 heads, 128 wide, context 128, bytes (0.84 M parameters).
+    public static let w3 = GPTConfiguration(context: 128, layers: 4, heads: 4, channels: 128)
+}
+
+extension Sequential {
+    /// A GPT-2 model over (B, T) token ids held as floats, giving (B, T, V) logits:
+    ///
+    ///     wte (V, C) + wpe (T, C)
+    ///     blocks.i: x += attn(ln_1(x)); x += mlp.proj(gelu(mlp.fc(ln_2(x))))   (pre-LayerNorm)
+    ///     ln_f, then logits = x · wteᵀ                                          (tied head)
+    ///
+    /// Initialised as GPT-2 (and the W3 reference): every matrix and embedding N(0, 0.02), the
+    /// residual projections `attn.proj` and `mlp.proj` N(0, 0.02/√(2L)) so the residual stream's
+    /// variance does not grow with depth, biases 0, LayerNorm gains 1. Prunable matrices:
+    /// `blocks.i.attn.qkv`, `attn.proj`, `mlp.fc`, `mlp.proj`; embeddings, norms and biases not.
+    public static func gpt(_ configuration: GPTConfiguration, generator: inout SeededGenerator) throws -> Sequential {
+        let c = configuration
+        guard c.vocabulary >= 1, c.context >= 1, c.layers >= 1, c.heads >= 1, c.channels >= 1, c.channels % c.heads == 0 else {
+            throw ModelError.invalid(layer: "gpt", problem: "needs positive sizes and channels divisible by heads, got \(c)")
+        }
+        let tokens = Embedding(name: "wte", count: c.vocabulary, features: c.channels)
+        var layers: [any Layer] = [tokens, PositionEmbedding(name: "wpe", context: c.context, features: c.channels)]
+        for block in 0..<c.layers {
+            layers.append(Residual(name: "blocks.\(block)", body: [
+                LayerNorm(name: "ln_1", features: c.channels), CausalSelfAttention(name: "attn", channels: c.channels, heads: c.heads)]))
+            layers.append(Residual(name: "blocks.\(block)", body: [
+                LayerNorm(name: "ln_2", features: c.channels), Linear(name: "mlp.fc", inFeatures: c.channels, outFeatures: 4 * c.channels),
+                ActivationLayer(name: "mlp.gelu", .gelu), Linear(name: "mlp.proj", inFeatures: 4 * c.channels, outFeatures: c.channels)]))
+        }
+        layers += [LayerNorm(name: "ln_f", features: c.channels), TiedEmbeddingHead(name: "lm_head", tiedTo: tokens)]
+        let model = try Sequential(inputShape: [c.context], layers: layers, generator: &generator)
+        let residualScale = 0.02 / Float(2 * c.layers).squareRoot()
+        for parameter in model.parameters {
+            switch parameter.role {
+            case .bias: parameter.value.fill(0)
+            case .weight where parameter.shape.count == 2:
+                let deviation = parameter.name.hasSuffix("attn.proj.weight") || parameter.name.hasSuffix("mlp.proj.weight") ? residualScale : 0.02
+                for i in stride(from: 0, to: parameter.count, by: 2) {
+                    let (a, b) = generator.nextNormalPair()
+                    parameter.value[i] = a * deviation
+                    if i + 1 < parameter.count { parameter.value[i + 1] = b * deviation }
+                }
+            default: break   // LayerNorm gains keep 1, shifts 0
+            }
+        }
+        return model
+    }
+}

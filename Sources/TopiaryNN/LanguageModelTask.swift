@@ -1,0 +1,55 @@
+import Foundation
+import TopiaryTensor
+
+/// Next-token prediction: logits (B, T, V) against the token ids (B, T) that follow each
+/// position; the loss is the mean cross-entropy per token (nats). Metrics: the loss,
+/// perplexity exp(loss), and bits per byte loss/ln 2 (tokens are bytes). All lower is better;
+/// the loss decides, its changes stated relative.
+public final class LanguageModelTask: Task {
+    public let kind = "language_model"
+    private let loss = SoftmaxCrossEntropy()
+    private var labels: [Int32] = []
+
+    public init() {}
+
+    public static let loss = MetricDefinition(name: "loss", meaning: "mean cross-entropy per token (nats)", higherIsBetter: false, change: .relative)
+    public static let perplexity = MetricDefinition(name: "perplexity", meaning: "exp(mean cross-entropy per token)",
+                                                    higherIsBetter: false, change: .relative)
+    public static let bitsPerByte = MetricDefinition(name: "bits_per_byte", meaning: "mean cross-entropy per byte in bits (loss / ln 2)",
+                                                     higherIsBetter: false, change: .relative)
+
+    public var metrics: [MetricDefinition] { [Self.loss, Self.perplexity, Self.bitsPerByte] }
+    public var decidingMetric: MetricDefinition { Self.loss }
+
+    /// Targets (T) of token ids give outputs (T, V).
+    public func outputShape(targetShape: [Int], classCount: Int?) -> [Int] { targetShape + [classCount ?? 256] }
+
+    public func lossAndGradient(output: Tensor, targets: Tensor) -> (loss: Float, gradient: Tensor) {
+        fillLabels(targets)
+        let result = loss.lossAndGradient(logits: tokenRows(output), labels: labels)
+        return (result.loss, result.gradient.reshaped(output.shape))
+    }
+
+    public func accumulate(output: Tensor, targets: Tensor, into sums: inout MetricSums) {
+        fillLabels(targets)
+        let result = SoftmaxCrossEntropy.evaluate(logits: tokenRows(output), labels: labels[...])
+        sums.add("loss", result.lossSum)
+        sums.count += labels.count
+    }
+
+    public func finish(_ sums: MetricSums) -> [String: Double] {
+        let mean = (sums.sums["loss"] ?? 0) / Double(max(sums.count, 1))
+        return ["loss": mean, "perplexity": exp(mean), "bits_per_byte": mean / log(2)]
+    }
+
+    /// (B·T, V): one row of logits per predicted token.
+    private func tokenRows(_ output: Tensor) -> Tensor {
+        let vocabulary = output.shape.last!
+        return output.reshaped([output.count / vocabulary, vocabulary])
+    }
+
+    private func fillLabels(_ targets: Tensor) {
+        labels.removeAll(keepingCapacity: true)
+        for i in 0..<targets.count { labels.append(Int32(targets[i])) }
+    }
+}
