@@ -39,4 +39,7 @@ public struct Parameter: @unchecked Sendable {
     public var count: Int { value.count }
     public var aliveCount: Int { countNonzeros(mask) }
     public var trainable: Bool { flags.trainable }
+    /// A weight of two or more dimensions (a matrix, a convolution kernel, an embedding
+    /// table): what GPT-2 training applies weight decay to, unlike biases and norm gains.
+    public var isMatrix: Bool { role == .weight && shape.count >= 2 }
 }

@@ -107,6 +107,28 @@ public final class ParameterStore: @unchecked Sendable {
 
     public func parameter(named name: String) -> Parameter? { parameters.first { $0.name == name } }
 
+    /// PyTorch's `clip_grad_norm_`: the L2 norm of every trainable gradient together, and when
+    /// it exceeds `maximum`, every gradient scaled by maximum / (norm + 1e-6). Returns the norm
+    /// before clipping. Masked entries stay 0 (they are scaled, not set).
+    @discardableResult
+    public func clipGradientNorm(to maximum: Float) -> Float {
+        require(maximum > 0 && maximum.isFinite, "the gradient norm limit must be finite and > 0, but got \(maximum)")
+        var sumOfSquares = 0.0
+        for range in trainableRanges.map(\.flat) {
+            let g = grads.pointer + range.lowerBound
+            for i in 0..<range.count { sumOfSquares += Double(g[i]) * Double(g[i]) }
+        }
+        let norm = Float(sumOfSquares.squareRoot())
+        let coefficient = maximum / (norm + 1e-6)
+        if coefficient < 1 {
+            for range in trainableRanges.map(\.flat) {
+                let g = grads.pointer + range.lowerBound
+                for i in 0..<range.count { g[i] *= coefficient }
+            }
+        }
+        return norm
+    }
+
     /// The first parameter holding a NaN or infinite value, and the index of that value.
     public func firstNonFiniteValue() -> (Parameter, Int)? {
         guard firstNonFinite(values) != nil else { return nil }

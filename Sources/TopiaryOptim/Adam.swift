@@ -25,10 +25,14 @@ public final class Adam: Optimizer {
     public let firstMoment: Tensor
     public let secondMoment: Tensor
     public let ranges: [(flat: Range<Int>, compactStart: Int)]
+    /// `ranges` cut where weight decay starts or stops applying: (flat, compact start, decays).
+    let decayGroups: [(flat: Range<Int>, compactStart: Int, decays: Bool)]
     public private(set) var stepCount = 0
 
+    /// - Parameter decays: which parameters weight decay applies to (all, as PyTorch's
+    ///   default; GPT-2 training decays matrices and embeddings only: `Parameter.isMatrix`).
     public init(store: ParameterStore, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8,
-                weightDecay: WeightDecay = .none) {
+                weightDecay: WeightDecay = .none, decays: (Parameter) -> Bool = { _ in true }) {
         require((0..<1).contains(beta1) && (0..<1).contains(beta2),
                      "Adam betas must lie in [0, 1), but got \(beta1), \(beta2)")
         require(epsilon > 0, "Adam epsilon must be > 0, but got \(epsilon)")
@@ -38,6 +42,7 @@ public final class Adam: Optimizer {
         self.epsilon = epsilon
         self.weightDecay = weightDecay
         ranges = store.trainableRanges
+        decayGroups = Adam.decayGroups(store: store, ranges: ranges, decays: decays)
         firstMoment = Tensor(zeros: [store.trainableFlatCount])
         secondMoment = Tensor(zeros: [store.trainableFlatCount])
     }
@@ -49,35 +54,67 @@ public final class Adam: Optimizer {
 
     public func step(learningRate: Float) {
         stepCount += 1
-        let c = AdamConstants(self, learningRate: learningRate).kernelConstants
+        let constants = AdamConstants(self, learningRate: learningRate)
+        let (decayed, plain) = (constants.kernelConstants, constants.withoutDecay.kernelConstants)
         let (w, g, k, m, v) = (store.values, store.grads, store.masks, firstMoment, secondMoment)
-        sweep { flat, compact, count in
-            topiary_adam_sweep(count, w.pointer + flat, g.pointer + flat, k.pointer + flat, m.pointer + compact, v.pointer + compact, c)
+        for group in decayGroups {
+            let c = group.decays ? decayed : plain
+            parallelChunks(count: group.flat.count, parts: OptimizerSweep.parts(group.flat.count)) { part in
+                let (flat, compact) = (group.flat.lowerBound + part.lowerBound, group.compactStart + part.lowerBound)
+                topiary_adam_sweep(part.count, w.pointer + flat, g.pointer + flat, k.pointer + flat, m.pointer + compact, v.pointer + compact, c)
+            }
         }
+    }
+
+    /// The trainable ranges split at parameters where `decays` changes, adjacent pieces of
+    /// one kind merged (one group per range when every parameter decays).
+    static func decayGroups(store: ParameterStore, ranges: [(flat: Range<Int>, compactStart: Int)],
+                            decays: (Parameter) -> Bool) -> [(flat: Range<Int>, compactStart: Int, decays: Bool)] {
+        let trainable = store.parameters.filter(\.trainable)
+        var groups: [(flat: Range<Int>, compactStart: Int, decays: Bool)] = []
+        for range in ranges {
+            let inside = trainable.filter { range.flat.contains($0.offset) }
+            for (index, parameter) in inside.enumerated() {
+                let start = index == 0 ? range.flat.lowerBound : parameter.offset
+                let end = index + 1 < inside.count ? inside[index + 1].offset : range.flat.upperBound
+                let flag = decays(parameter)
+                if let last = groups.last, last.decays == flag, last.flat.upperBound == start {
+                    groups[groups.count - 1].flat = last.flat.lowerBound..<end
+                } else {
+                    groups.append((start..<end, range.compactStart + (start - range.flat.lowerBound), flag))
+                }
+            }
+        }
+        return groups
     }
 
     /// The same update, one element at a time in plain scalar code: the reference `step` is
     /// tested against.
     public func referenceStep(learningRate: Float) {
         stepCount += 1
-        let c = AdamConstants(self, learningRate: learningRate)
-        forEachTrainableIndex { i, j in
-            let k = store.masks[i]
-            var w = store.values[i]
-            let g = (store.grads[i] + c.coupledDecay * w) * k
-            let m = (beta1 * firstMoment[j] + (1 - beta1) * g) * k
-            let v = (beta2 * secondMoment[j] + (1 - beta2) * g * g) * k
-            w = w * c.decoupledShrink - c.stepSize * m / (v.squareRoot() * c.inverseRootCorrection2 + epsilon)
-            store.values[i] = w * k
-            store.grads[i] = g
-            firstMoment[j] = m
-            secondMoment[j] = v
+        let constants = AdamConstants(self, learningRate: learningRate)
+        for group in decayGroups {
+            let c = group.decays ? constants : constants.withoutDecay
+            for (offset, i) in group.flat.enumerated() {
+                let j = group.compactStart + offset
+                let k = store.masks[i]
+                var w = store.values[i]
+                let g = (store.grads[i] + c.coupledDecay * w) * k
+                let m = (beta1 * firstMoment[j] + (1 - beta1) * g) * k
+                let v = (beta2 * secondMoment[j] + (1 - beta2) * g * g) * k
+                w = w * c.decoupledShrink - c.stepSize * m / (v.squareRoot() * c.inverseRootCorrection2 + epsilon)
+                store.values[i] = w * k
+                store.grads[i] = g
+                firstMoment[j] = m
+                secondMoment[j] = v
+            }
         }
     }
 }
 
 struct AdamConstants: Sendable {
-    let beta1, beta2, epsilon, stepSize, inverseRootCorrection2, coupledDecay, decoupledShrink: Float
+    let beta1, beta2, epsilon, stepSize, inverseRootCorrection2: Float
+    var coupledDecay, decoupledShrink: Float
 
     init(_ adam: Adam, learningRate: Float) {
         let t = Float(adam.stepCount)
@@ -91,6 +128,13 @@ struct AdamConstants: Sendable {
         case .coupled(let lambda): (coupledDecay, decoupledShrink) = (lambda, 1)
         case .decoupled(let lambda): (coupledDecay, decoupledShrink) = (0, 1 - learningRate * lambda)
         }
+    }
+
+    /// The same step for parameters weight decay does not apply to.
+    var withoutDecay: AdamConstants {
+        var plain = self
+        (plain.coupledDecay, plain.decoupledShrink) = (0, 1)
+        return plain
     }
 
     var kernelConstants: topiary_adam_constants {

@@ -52,6 +52,56 @@ extension AllTests {
         }
     }
 
+    /// GPT-2's AdamW: decoupled decay on matrices only. The C sweep over decay groups equals
+    /// the scalar reference, biases are never shrunk, and a matrix is shrunk by exactly 1 − ηλ
+    /// when its gradient is 0.
+    @Test(arguments: [false, true])
+    func adamWDecaysOnlyTheParametersItIsToldTo(big: Bool) {
+        let (fastStore, slowStore) = twins(35, big: big)
+        let fast = Adam(store: fastStore, weightDecay: .decoupled(0.1), decays: \.isMatrix)
+        let slow = Adam(store: slowStore, weightDecay: .decoupled(0.1), decays: \.isMatrix)
+        #expect(fast.decayGroups.map(\.decays) == [true, false, true])
+        var g1 = SeededGenerator(seed: 36), g2 = SeededGenerator(seed: 36)
+        for _ in 0..<10 {
+            fillGradients(fastStore, &g1)
+            fillGradients(slowStore, &g2)
+            fast.step(learningRate: 1e-2)
+            slow.referenceStep(learningRate: 1e-2)
+        }
+        #expect(fastStore.values.toArray() == slowStore.values.toArray())
+        // One more step with zero gradients: moments still move the weights, so compare
+        // against an undecayed twin to isolate the decay.
+        let (decayed, undecayed) = twins(37, big: big)
+        let withDecay = Adam(store: decayed, weightDecay: .decoupled(0.5), decays: \.isMatrix)
+        let without = Adam(store: undecayed)
+        withDecay.step(learningRate: 0.1)
+        without.step(learningRate: 0.1)
+        for (a, b) in zip(decayed.parameters, undecayed.parameters) {
+            for i in 0..<a.count {
+                #expect(a.value[i] == (a.isMatrix ? b.value[i] * (1 - 0.05) : b.value[i]), "\(a.name)[\(i)]")
+            }
+        }
+    }
+
+    /// PyTorch's clip_grad_norm_: one norm over every gradient, scaled by max/(norm + 1e-6)
+    /// only when above the limit; pruned entries stay exactly 0.
+    @Test func gradientsClipByTheirGlobalNorm() {
+        var g = SeededGenerator(seed: 38)
+        let store = makeStore(&g, big: false)
+        fillGradients(store, &g)
+        store.applyMasks()
+        let before = store.grads.toArray().map(Double.init)
+        let norm = before.map { $0 * $0 }.reduce(0, +).squareRoot()
+        #expect(abs(Double(store.clipGradientNorm(to: 10)) - norm) < 1e-6 && store.grads.toArray().map(Double.init) == before)
+        let limit = Float(norm / 4)
+        #expect(abs(Double(store.clipGradientNorm(to: limit)) - norm) < 1e-6)
+        let after = store.grads.toArray().map(Double.init)
+        let scale = Double(limit) / (norm + 1e-6)
+        for (a, b) in zip(after, before) { #expect(abs(a - b * scale) < 1e-7) }
+        #expect(abs(after.map { $0 * $0 }.reduce(0, +).squareRoot() - Double(limit)) < 1e-5)
+        for i in 0..<store.flatCount where store.masks[i] == 0 { #expect(store.grads[i] == 0) }
+    }
+
     @Test(arguments: [false, true])
     func sgdVariantsMatchScalarReferenceExactly(big: Bool) {
         for (momentum, nesterov, decay) in [(Float(0), false, Float(0)), (0.9, false, 1e-4), (0.9, true, 0)] {
