@@ -1,3 +1,4 @@
+import CTopiaryKernels
 import Foundation
 import TopiaryTensor
 
@@ -23,7 +24,7 @@ public enum Activation: String, Sendable, Codable, CaseIterable {
         case .relu:
             simdMap(count, input, output, { $0.replacing(with: 0, where: $0 .< 0) }, { max($0, 0) })
         case .gelu:
-            for i in 0..<count { let x = input[i]; output[i] = 0.5 * x * (1 + erf(x * 0.70710678118654752)) }
+            topiary_gelu_forward(count, input, output)
         case .geluTanh:
             for i in 0..<count { output[i] = Activation.geluTanh(input[i]) }
         case .silu:
@@ -40,12 +41,7 @@ public enum Activation: String, Sendable, Codable, CaseIterable {
         case .relu:
             simdMap(count, dy, y, dx, { g, out in g.replacing(with: 0, where: out .<= 0) }, { g, out in out > 0 ? g : 0 })
         case .gelu:
-            for i in 0..<count {
-                let v = x[i]
-                let cdf = 0.5 * (1 + erf(v * 0.70710678118654752))
-                let pdf = exp(-0.5 * v * v) * 0.3989422804014327
-                dx[i] = dy[i] * (cdf + v * pdf)
-            }
+            topiary_gelu_backward(count, x, dy, dx)
         case .geluTanh:
             for i in 0..<count {
                 let v = x[i]

@@ -79,84 +79,64 @@ public final class CausalSelfAttention: Layer {
     }
 
     /// out[b, t, h·hs + i] = Σ_{s ≤ t} a[b, h, t, s] · v[b, s, h·hs + i], with
-    /// a[b, h, t, ·] = softmax_s(q_t · k_s / √hs) over s ≤ t (max subtracted first).
+    /// a[b, h, t, ·] = softmax_s(q_t · k_s / √hs) over s ≤ t (max subtracted first). Per (b, h)
+    /// two GEMMs on the head's strided (T, hs) blocks: S = Q·Kᵀ/√hs, then out = A·V.
     static func attend(qkv: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, weights: UnsafeMutablePointer<Float>,
                        batch: Int, positions: Int, channels: Int, heads: Int) {
-        let headSize = channels / heads, rowStride = 3 * channels
-        let scale = 1 / Float(headSize).squareRoot()
+        let (T, hs, rowStride) = (positions, channels / heads, 3 * channels)
+        let scale = 1 / Float(hs).squareRoot()
         for b in 0..<batch {
             for h in 0..<heads {
-                for t in 0..<positions {
-                    let query = qkv + (b * positions + t) * rowStride + h * headSize
-                    let row = weights + ((b * heads + h) * positions + t) * positions
-                    var maximum = -Float.infinity
-                    for s in 0...t {
-                        let key = qkv + (b * positions + s) * rowStride + channels + h * headSize
-                        var dot: Float = 0
-                        for i in 0..<headSize { dot += query[i] * key[i] }
-                        row[s] = dot * scale
-                        maximum = max(maximum, row[s])
-                    }
-                    var total: Float = 0
-                    for s in 0...t {
-                        row[s] = exp(row[s] - maximum)
-                        total += row[s]
-                    }
-                    let inverse = 1 / total
-                    for s in 0...t { row[s] *= inverse }
-                    for s in (t + 1)..<max(positions, t + 1) { row[s] = 0 }
-                    let target = out + (b * positions + t) * channels + h * headSize
-                    for i in 0..<headSize { target[i] = 0 }
-                    for s in 0...t {
-                        let value = qkv + (b * positions + s) * rowStride + 2 * channels + h * headSize
-                        let a = row[s]
-                        for i in 0..<headSize { target[i] += a * value[i] }
-                    }
-                }
+                let query = qkv + b * T * rowStride + h * hs, key = query + channels, value = query + 2 * channels
+                let a = weights + (b * heads + h) * T * T
+                stridedMatmul(m: T, n: T, k: hs, alpha: scale, query, lda: rowStride, key, ldb: rowStride, transposeB: true, into: a, ldc: T)
+                for t in 0..<T { causalSoftmax(a + t * T, live: t + 1, length: T) }
+                stridedMatmul(m: T, n: hs, k: T, a, lda: T, value, ldb: rowStride, into: out + b * T * channels + h * hs, ldc: channels)
             }
         }
     }
 
-    /// The backward of `attend`, accumulating into qkvGradient (zeroed by the caller):
-    /// dv_s += a_ts · dout_t;  da_ts = dout_t · v_s;  dz_ts = a_ts (da_ts − Σ_r a_tr da_tr);
-    /// dq_t += dz_ts k_s / √hs;  dk_s += dz_ts q_t / √hs.
+    /// Row `row` of scores: softmax over its first `live` entries, zeros after them.
+    @inline(__always)
+    static func causalSoftmax(_ row: UnsafeMutablePointer<Float>, live: Int, length: Int) {
+        var maximum = -Float.infinity
+        for s in 0..<live { maximum = max(maximum, row[s]) }
+        var total: Float = 0
+        for s in 0..<live {
+            row[s] = exp(row[s] - maximum)
+            total += row[s]
+        }
+        let inverse = 1 / total
+        for s in 0..<live { row[s] *= inverse }
+        for s in live..<length { row[s] = 0 }
+    }
+
+    /// The backward of `attend`, accumulating into qkvGradient (zeroed by the caller), per
+    /// (b, h): dA = dOut·Vᵀ, dV += Aᵀ·dOut, dZ = A ⊙ (dA − rowsum(A ⊙ dA)) / √hs (the softmax's
+    /// backward; zero above the diagonal since A is), dQ += dZ·K, dK += dZᵀ·Q.
     static func attendBackward(qkv: UnsafePointer<Float>, weights: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
                                qkvGradient: UnsafeMutablePointer<Float>, batch: Int, positions: Int, channels: Int, heads: Int) {
-        let headSize = channels / heads, rowStride = 3 * channels
-        let scale = 1 / Float(headSize).squareRoot()
-        var weightGradient = [Float](repeating: 0, count: positions)
-        weightGradient.withUnsafeMutableBufferPointer { da in
-            for b in 0..<batch {
-                for h in 0..<heads {
-                    for t in 0..<positions {
-                        let row = weights + ((b * heads + h) * positions + t) * positions
-                        let dOut = outputGradient + (b * positions + t) * channels + h * headSize
-                        var weighted: Float = 0   // Σ_s a_ts da_ts
-                        for s in 0...t {
-                            let value = qkv + (b * positions + s) * rowStride + 2 * channels + h * headSize
-                            let dValue = qkvGradient + (b * positions + s) * rowStride + 2 * channels + h * headSize
-                            let a = row[s]
-                            var dot: Float = 0
-                            for i in 0..<headSize {
-                                dot += dOut[i] * value[i]
-                                dValue[i] += a * dOut[i]
-                            }
-                            da[s] = dot
-                            weighted += a * dot
-                        }
-                        let query = qkv + (b * positions + t) * rowStride + h * headSize
-                        let dQuery = qkvGradient + (b * positions + t) * rowStride + h * headSize
-                        for s in 0...t {
-                            let dz = row[s] * (da[s] - weighted) * scale
-                            let key = qkv + (b * positions + s) * rowStride + channels + h * headSize
-                            let dKey = qkvGradient + (b * positions + s) * rowStride + channels + h * headSize
-                            for i in 0..<headSize {
-                                dQuery[i] += dz * key[i]
-                                dKey[i] += dz * query[i]
-                            }
-                        }
-                    }
+        let (T, hs, rowStride) = (positions, channels / heads, 3 * channels)
+        let scale = 1 / Float(hs).squareRoot()
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: T * T)   // dA, then dZ in place
+        defer { scratch.deallocate() }
+        for b in 0..<batch {
+            for h in 0..<heads {
+                let query = qkv + b * T * rowStride + h * hs, key = query + channels, value = query + 2 * channels
+                let dQuery = qkvGradient + b * T * rowStride + h * hs, dKey = dQuery + channels, dValue = dQuery + 2 * channels
+                let dOut = outputGradient + b * T * channels + h * hs
+                let a = weights + (b * heads + h) * T * T
+                stridedMatmul(m: T, n: T, k: hs, dOut, lda: channels, value, ldb: rowStride, transposeB: true, into: scratch, ldc: T)
+                stridedMatmul(m: T, n: hs, k: T, a, lda: T, transposeA: true, dOut, ldb: channels, beta: 1, into: dValue, ldc: rowStride)
+                for t in 0..<T {
+                    let (row, dRow) = (a + t * T, scratch + t * T)
+                    var weighted: Float = 0
+                    for s in 0...t { weighted += row[s] * dRow[s] }
+                    for s in 0...t { dRow[s] = row[s] * (dRow[s] - weighted) * scale }
+                    for s in (t + 1)..<max(T, t + 1) { dRow[s] = 0 }
                 }
+                stridedMatmul(m: T, n: hs, k: T, scratch, lda: T, key, ldb: rowStride, beta: 1, into: dQuery, ldc: rowStride)
+                stridedMatmul(m: T, n: hs, k: T, scratch, lda: T, transposeA: true, query, ldb: rowStride, beta: 1, into: dKey, ldc: rowStride)
             }
         }
     }

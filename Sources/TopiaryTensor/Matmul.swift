@@ -56,3 +56,19 @@ private func matmulShape(_ a: Tensor, _ transposeA: Bool, _ b: Tensor, _ transpo
                  "matmul shapes disagree: op(A) \(m)x\(k), op(B) \(kb)x\(n), C \(c.shape)")
     return (m, k, n)
 }
+
+/// C = alpha · op(A) · op(B) + beta · C on row-major blocks inside larger buffers, through
+/// `cblas_sgemm`: `lda`, `ldb`, `ldc` are the buffers' row strides in elements (one attention
+/// head of a (B, T, 3C) qkv buffer is a (T, hs) block with row stride 3C). op(A) (M, K),
+/// op(B) (K, N), C (M, N).
+public func stridedMatmul(m: Int, n: Int, k: Int, alpha: Float = 1,
+                          _ a: UnsafePointer<Float>, lda: Int, transposeA: Bool = false,
+                          _ b: UnsafePointer<Float>, ldb: Int, transposeB: Bool = false,
+                          beta: Float = 0, into c: UnsafeMutablePointer<Float>, ldc: Int) {
+    require(m >= 0 && n >= 0 && k >= 0, "stridedMatmul sizes must be >= 0, got \(m) × \(n) × \(k)")
+    require(lda >= (transposeA ? m : k) && ldb >= (transposeB ? k : n) && ldc >= n,
+            "stridedMatmul strides \(lda), \(ldb), \(ldc) are shorter than the rows of \(m) × \(k) · \(k) × \(n)")
+    if m == 0 || n == 0 || k == 0 { return }
+    cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+                Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+}

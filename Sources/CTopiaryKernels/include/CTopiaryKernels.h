@@ -3,3 +3,4 @@
 #include "topiary_sparse.h"
 #include "topiary_convolution.h"
 #include "topiary_direct_convolution.h"
+#include "topiary_activation.h"

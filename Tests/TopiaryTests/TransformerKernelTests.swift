@@ -1,0 +1,66 @@
+import CTopiaryKernels
+import Foundation
+import Testing
+@testable import TopiaryNN
+@testable import TopiaryTensor
+
+/// The kernels the transformer added, against naive references: the polynomial GELU against
+/// libm's erf and exp in Double, and strided GEMMs on blocks of larger buffers against the
+/// triple loop.
+extension AllTests {
+@Suite struct TransformerKernelTests {
+    @Test func geluKernelsMatchTheExactFunction() {
+        var g = SeededGenerator(seed: 600)
+        let grid = stride(from: -12.0, through: 12.0, by: 0.001).map { Float($0) }
+        let x = grid + (0..<20_000).map { _ in g.nextFloat(in: -6, 6) } + [0, -0.0, 1e-30, -1e-30, 100, -100]
+        let dy = x.map { _ in g.nextFloat(in: -2, 2) }
+        var y = [Float](repeating: 0, count: x.count), dx = y
+        topiary_gelu_forward(x.count, x, &y)
+        topiary_gelu_backward(x.count, x, dy, &dx)
+        var worstForward = 0.0, worstBackward = 0.0
+        for i in x.indices {
+            let v = Double(x[i])
+            let cdf = 0.5 * (1 + erf(v / 2.0.squareRoot()))
+            let exactY = v * cdf
+            let exactDX = Double(dy[i]) * (cdf + v * exp(-0.5 * v * v) / (2 * Double.pi).squareRoot())
+            worstForward = max(worstForward, abs(Double(y[i]) - exactY) / max(1, abs(v)))
+            worstBackward = max(worstBackward, abs(Double(dx[i]) - exactDX) / max(1, abs(Double(dy[i])) * max(1, abs(v))))
+        }
+        #expect(worstForward < 4e-7, "forward error \(worstForward)")
+        #expect(worstBackward < 6e-7, "backward error \(worstBackward)")
+        #expect(y[x.count - 6] == 0 && y[x.count - 2] == 100 && y[x.count - 1] == 0)   // GELU(0) = 0 exactly; saturation
+    }
+
+    @Test func stridedMatmulOnBlocksEqualsTheTripleLoop() {
+        var g = SeededGenerator(seed: 601)
+        for _ in 0..<50 {
+            let (m, n, k) = (1 + g.nextInt(below: 9), 1 + g.nextInt(below: 9), 1 + g.nextInt(below: 9))
+            let (transposeA, transposeB) = (g.nextInt(below: 2) == 1, g.nextInt(below: 2) == 1)
+            // Blocks inside wider buffers, at an offset: the strides are larger than the rows.
+            let (aRows, aColumns) = transposeA ? (k, m) : (m, k)
+            let (bRows, bColumns) = transposeB ? (n, k) : (k, n)
+            let (lda, ldb, ldc) = (aColumns + g.nextInt(below: 4), bColumns + g.nextInt(below: 4), n + g.nextInt(below: 4))
+            let a = randomTensor([aRows * lda + 3], &g), b = randomTensor([bRows * ldb + 3], &g), c = randomTensor([m * ldc + 3], &g)
+            let before = c.copy()
+            let (alpha, beta): (Float, Float) = (g.nextFloat(in: -2, 2), g.nextInt(below: 2) == 1 ? 0 : 0.5)
+            stridedMatmul(m: m, n: n, k: k, alpha: alpha, a.pointer + 3, lda: lda, transposeA: transposeA,
+                          b.pointer + 3, ldb: ldb, transposeB: transposeB, beta: beta, into: c.pointer + 3, ldc: ldc)
+            for i in 0..<m {
+                for j in 0..<ldc {
+                    let index = 3 + i * ldc + j
+                    guard j < n else { #expect(c[index] == before[index], "outside the block"); continue }
+                    var sum = 0.0
+                    for p in 0..<k {
+                        let x = transposeA ? a[3 + p * lda + i] : a[3 + i * lda + p]
+                        let y = transposeB ? b[3 + j * ldb + p] : b[3 + p * ldb + j]
+                        sum += Double(x) * Double(y)
+                    }
+                    let expected = Double(alpha) * sum + Double(beta) * Double(before[index])
+                    #expect(abs(Double(c[index]) - expected) < 1e-5, "[\(i), \(j)]")
+                }
+            }
+            #expect((0..<3).allSatisfy { c[$0] == before[$0] })
+        }
+    }
+}
+}
