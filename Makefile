@@ -5,7 +5,8 @@
 SHELL := /bin/bash
 export PATH := /opt/swift/usr/bin:$(PATH)
 
-APT_PACKAGES := libopenblas-dev liblapack-dev liblapacke-dev zlib1g-dev pkg-config dataset-fashion-mnist librsvg2-bin
+APT_PACKAGES := libopenblas-dev liblapack-dev liblapacke-dev zlib1g-dev pkg-config dataset-fashion-mnist librsvg2-bin \
+                bible-kjv jargon-text fortunes
 SPEC ?= experiments/lenet300-fmnist.yaml
 RUN_ARGS ?=
 

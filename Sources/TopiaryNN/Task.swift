@@ -66,10 +66,12 @@ public struct MetricSums: Sendable {
 /// Every task a spec can name, with how to make it.
 public enum TaskKind: String, Sendable, Codable, CaseIterable {
     case classification, regression
+    case languageModel = "language_model"
     public func make() -> any Task {
         switch self {
         case .classification: return ClassificationTask()
         case .regression: return RegressionTask()
+        case .languageModel: return LanguageModelTask()
         }
     }
 }

@@ -19,6 +19,7 @@ package struct SplitData {
 
 package enum DataLoading {
     package static func load(_ spec: ResolvedSpec) throws -> SplitData {
+        if case .text(let text) = spec.source { return try windows(of: text, seed: spec.seed) }
         let data = spec.data
         var splitGenerator = SeededGenerator(seed: spec.seed, stream: "split")
         let (fullTrain, fullTest, names) = try files(spec.source, task: spec.task, generator: &splitGenerator)
@@ -46,6 +47,8 @@ package enum DataLoading {
             train.split(heldOutCount: max(1, Int((Double(train.count) * fraction).rounded())), generator: &generator)
         }
         switch source {
+        case .text:
+            preconditionFailure("text is split by position (DataLoading.windows), not by rows")
         case .fashionMNIST(let directory):
             let (train, test) = try FashionMNIST.load(directory: directory)
             return (train, test, nil)
@@ -104,6 +107,34 @@ package enum DataLoading {
                      separator: files.separator == .whitespace ? .whitespace : .comma)
     }
 
+    /// A corpus as windows of the model's context T: `trainWindows` at random offsets of the
+    /// leading `trainFraction` (seeded by the run's seed), and in the held-out rest the first
+    /// `evalWindows` consecutive windows as the test set and the next `evalWindows` as the
+    /// validation split that decides; no window of one split shares a byte with another's.
+    static func windows(of text: ResolvedSpec.TextSource, seed: UInt64) throws -> SplitData {
+        let corpus: TextCorpus
+        do {
+            corpus = try TextCorpus.load(text.corpus)
+        } catch let error as TextCorpusError {
+            throw SpecProblem(keyPath: "data.train", problem: error.errorDescription!)
+        }
+        let (train, heldOut) = corpus.split(trainFraction: text.trainFraction)
+        let T = text.context
+        guard train.count > T + 1 else {
+            throw SpecProblem(keyPath: "data.train", problem: TextCorpusError.tooShort(corpus: corpus.name, bytes: train.count, needed: T + 2).errorDescription!)
+        }
+        let available = TextWindows.available(heldOut, length: T)
+        guard available >= 2 * text.evalWindows else {
+            throw SpecProblem(keyPath: "data.eval_windows", problem: "the held-out \(heldOut.count) bytes of \(corpus.name) hold \(available) windows of \(T); "
+                                + "test and validation need 2 × \(text.evalWindows). Lower eval_windows or train_fraction.")
+        }
+        var generator = SeededGenerator(seed: seed, stream: "windows")
+        return SplitData(train: TextWindows.random(train, count: text.trainWindows, length: T, generator: &generator),
+                         validation: TextWindows.consecutive(heldOut, first: text.evalWindows, count: text.evalWindows, length: T),
+                         test: TextWindows.consecutive(heldOut, first: 0, count: text.evalWindows, length: T),
+                         availableTrainingRows: text.trainWindows, classNames: nil)
+    }
+
     /// A .ts file's cases as (N, channels, length) inputs, one series per row (so every split
     /// keeps whole series apart), with classes in the training file's declared order.
     static func seriesDataset(_ file: TimeSeriesFile, task: TaskKind, classNames: [String]?) throws -> Dataset {
@@ -127,6 +158,8 @@ package enum DataLoading {
                 throw SpecProblem(keyPath: "task", problem: "\(file.path) declares class labels; use task: classification.")
             }
             return Dataset(inputs: inputs, targets: Tensor(shape: [file.caseCount, 1], values: targets), classCount: nil)
+        case .languageModel:
+            preconditionFailure("the spec decoder pairs task language_model with dataset text only")
         }
     }
 }
@@ -164,6 +197,8 @@ struct LabelCoding {
             return Dataset(inputs: inputs, labels: try table.column(column).map { index[$0]! }, classCount: classCount!)
         case .regression:
             return Dataset(inputs: inputs, targets: Tensor(shape: [table.rowCount, 1], values: try table.numericColumns([column])), classCount: nil)
+        case .languageModel:
+            preconditionFailure("the spec decoder pairs task language_model with dataset text only")
         }
     }
 }

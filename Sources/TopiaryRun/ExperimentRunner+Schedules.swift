@@ -198,6 +198,7 @@ extension ExperimentRunner {
         let trainer = Trainer(model: model, task: task, optimizer: optimizer, schedule: lr, batches: batches, startStep: startStep)
         trainer.afterStep = afterStep
         trainer.beforeStep = movementHook
+        trainer.gradientClip = (phase == "dense" ? spec.training.optimizer : spec.retraining.optimizer).gradientClip
         let lastEpoch = firstEpoch + epochs - 1
         // The spec key a user changes when this phase diverges.
         let setting = phase == "dense" ? "training.optimizer.learning_rate" : "pruning.retraining.optimizer.learning_rate"

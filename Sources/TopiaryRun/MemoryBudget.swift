@@ -56,6 +56,15 @@ extension ModelFactory {
     /// (nothing allocated); nil for a registered model, which builds itself.
     static func footprint(_ spec: ModelSpec, dataShape: [Int], outputs: Int) throws -> (parameters: Int, activations: Int)? {
         guard spec.isBuiltIn else { return nil }
+        if let c = spec.gptConfiguration {
+            // Per block: 12C² weights + 13C biases and gains; per sample and block about 18 (T, C)
+            // activations (norms, qkv, heads, MLP ×4 twice, residuals) and the heads' (T, T) weights.
+            let (C, T, L) = (c.channels, c.context, c.layers)
+            let parameters = saturatingSum([saturatingProduct([c.vocabulary, C]), saturatingProduct([T, C]),
+                                            saturatingProduct([L, saturatingSum([saturatingProduct([12, C, C]), 13 * C])]), 2 * C])
+            let perBlock = saturatingSum([saturatingProduct([18, T, C]), saturatingProduct([c.heads, T, T])])
+            return (parameters, saturatingSum([saturatingProduct([L, perBlock]), saturatingProduct([3, T, C]), saturatingProduct([T, c.vocabulary])]))
+        }
         let inputShape = try self.inputShape(spec, dataShape: dataShape)
         let chain = LayerChain(try layers(spec, inputShape: inputShape, outputs: outputs))
         let plan: LayerPlan

@@ -15,6 +15,14 @@ public enum ModelFactory {
             generator = context.generator
             return model
         }
+        if let configuration = spec.gptConfiguration {
+            guard dataShape == [configuration.context] else {
+                throw SpecProblem(keyPath: "model.block_size", problem: "the model reads windows of \(configuration.context) tokens, but the data's samples have shape \(dataShape).")
+            }
+            do { return try Sequential.gpt(configuration, generator: &generator) } catch let error as ModelError {
+                throw SpecProblem(keyPath: "model", problem: "\(error).")
+            }
+        }
         let inputShape = try self.inputShape(spec, dataShape: dataShape)
         do {
             return try Sequential(inputShape: inputShape, layers: try layers(spec, inputShape: inputShape, outputs: outputs), generator: &generator)

@@ -72,9 +72,15 @@ extension ExperimentSpec {
     /// calibration batches and 20 latency repetitions.
     public var quickVariant: ExperimentSpec {
         var q = self
-        q.data.trainLimit = min(data.trainLimit ?? .max, 2000)
-        q.data.validationSize = min(data.validationSize, 500)
-        q.data.testLimit = min(data.testLimit ?? .max, 1000)
+        if data.dataset == .text {
+            // 2000 windows (125 steps of batch 16), 32 evaluation windows each.
+            q.data.trainWindows = min(data.trainWindows ?? .max, 2000)
+            q.data.evalWindows = min(data.evalWindows ?? .max, 32)
+        } else {
+            q.data.trainLimit = min(data.trainLimit ?? .max, 2000)
+            q.data.validationSize = min(data.validationSize, 500)
+            q.data.testLimit = min(data.testLimit ?? .max, 1000)
+        }
         q.training.epochs = min(training.epochs, 1)
         q.pruning.stages = pruning.stages?.map { StageSpec(sparsity: $0.sparsity, epochs: min($0.epochs, 1)) }
         if var schedule = pruning.schedule {

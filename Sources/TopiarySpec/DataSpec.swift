@@ -12,7 +12,7 @@ import TopiaryData
 /// `~/.cache/topiary`), where `make` puts the files the shipped specs need.
 public struct DataSpec: Codable, Sendable, Equatable {
     public enum Dataset: String, Codable, Sendable, CaseIterable {
-        case fashionMNIST = "fashion-mnist", idx, csv, ts
+        case fashionMNIST = "fashion-mnist", idx, csv, ts, text
     }
     public enum Separator: String, Codable, Sendable, CaseIterable { case comma, whitespace }
 
@@ -24,6 +24,7 @@ public struct DataSpec: Codable, Sendable, Equatable {
     /// idx: classes (default: the largest label + 1).
     public var classes: Int?
     /// csv and ts: the training file, and the test file (else `test_fraction` of the rows).
+    /// text: the corpus — a name (bible-kjv, jargon, fortunes) or a path or glob.
     public var train: String?
     public var test: String?
     public var testFraction: Double?
@@ -43,6 +44,14 @@ public struct DataSpec: Codable, Sendable, Equatable {
     public var validationFraction: Double?
     /// Use only this many training rows (after the validation split); nil: all.
     public var trainLimit: Int?
+    /// text: the leading fraction of the corpus trained on (0.9); the rest is held out.
+    public var trainFraction: Double?
+    /// text: training windows per epoch, drawn at random offsets of the training text from
+    /// the run's seed (16 × 2000 = 32,000: 2000 steps of batch 16 in one epoch).
+    public var trainWindows: Int?
+    /// text: consecutive windows of the held-out text evaluated as the test set (the first
+    /// ones) and as the validation split (the next ones), 256 each by default.
+    public var evalWindows: Int?
     /// Evaluate on only this many test rows; nil: all.
     public var testLimit: Int?
 
@@ -50,12 +59,14 @@ public struct DataSpec: Codable, Sendable, Equatable {
         case dataset, path, trainImages = "train_images", trainLabels = "train_labels", testImages = "test_images", testLabels = "test_labels"
         case classes, train, test, testFraction = "test_fraction", label, features, header, separator, standardize
         case validationSize = "validation_size", validationFraction = "validation_fraction", trainLimit = "train_limit", testLimit = "test_limit"
+        case trainFraction = "train_fraction", trainWindows = "train_windows", evalWindows = "eval_windows"
     }
 
     static let keysByDataset: [Dataset: [CodingKeys]] = [
         .fashionMNIST: [.path],
         .idx: [.trainImages, .trainLabels, .testImages, .testLabels, .classes],
         .csv: [.train, .test, .testFraction, .label, .features, .header, .separator, .standardize],
+        .text: [.train, .trainFraction, .trainWindows, .evalWindows],
         .ts: [.train, .test, .testFraction, .standardize],
     ]
     static let commonKeys: [CodingKeys] = [.dataset, .validationSize, .validationFraction, .trainLimit, .testLimit]
@@ -66,7 +77,8 @@ public struct DataSpec: Codable, Sendable, Equatable {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
         if c.contains(.dataset) { dataset = try c.decodeEnum(Dataset.self, forKey: .dataset, decoder: decoder) }
-        let allowed = DataSpec.commonKeys + DataSpec.keysByDataset[dataset]!
+        // Text splits by position (held-out text), so the row-split keys do not apply.
+        let allowed = (dataset == .text ? [.dataset] : DataSpec.commonKeys) + DataSpec.keysByDataset[dataset]!
         for key in CodingKeys.allCases where c.contains(key) && !allowed.contains(key) {
             throw decoder.problem(key, "does not apply to dataset \(dataset.rawValue) (it takes \(DataSpec.keysByDataset[dataset]!.map(\.stringValue).joined(separator: ", "))).")
         }
@@ -88,14 +100,17 @@ public struct DataSpec: Codable, Sendable, Equatable {
         validationFraction = try c.decodeIfPresent(Double.self, forKey: .validationFraction)
         trainLimit = try c.decodeIfPresent(Int.self, forKey: .trainLimit)
         testLimit = try c.decodeIfPresent(Int.self, forKey: .testLimit)
+        trainFraction = try c.decodeIfPresent(Double.self, forKey: .trainFraction)
+        trainWindows = try c.decodeIfPresent(Int.self, forKey: .trainWindows)
+        evalWindows = try c.decodeIfPresent(Int.self, forKey: .evalWindows)
         if validationSize < 1 { throw decoder.problem(CodingKeys.validationSize, "must be >= 1 (decisions need a validation split), got \(validationSize).") }
         if c.contains(.validationSize) && validationFraction != nil {
             throw decoder.problem(CodingKeys.validationFraction, "give validation_size or validation_fraction, not both.")
         }
-        for (key, fraction) in [(CodingKeys.validationFraction, validationFraction), (.testFraction, testFraction)] {
+        for (key, fraction) in [(CodingKeys.validationFraction, validationFraction), (.testFraction, testFraction), (.trainFraction, trainFraction)] {
             if let fraction, !(fraction > 0 && fraction < 1) { throw decoder.problem(key, "must lie in (0, 1), got \(fraction).") }
         }
-        for (key, value) in [(CodingKeys.trainLimit, trainLimit), (.testLimit, testLimit), (.classes, classes)] {
+        for (key, value) in [(CodingKeys.trainLimit, trainLimit), (.testLimit, testLimit), (.classes, classes), (.trainWindows, trainWindows), (.evalWindows, evalWindows)] {
             if let value, value < 1 { throw decoder.problem(key, "must be >= 1, got \(value).") }
         }
         switch dataset {
@@ -107,6 +122,10 @@ public struct DataSpec: Codable, Sendable, Equatable {
             guard train != nil else { throw decoder.problem(CodingKeys.train, "is required for dataset \(dataset.rawValue) (the training file).") }
             if test != nil && testFraction != nil { throw decoder.problem(CodingKeys.testFraction, "give a test file or test_fraction, not both.") }
             if dataset == .csv && label == nil { throw decoder.problem(CodingKeys.label, "is required for dataset csv (the target column's name).") }
+        case .text:
+            guard train != nil else {
+                throw decoder.problem(CodingKeys.train, "is required for dataset text: a corpus (\(TextCorpus.namedCorpora.joined(separator: ", "))) or a file path or glob.")
+            }
         case .fashionMNIST: break
         }
     }
@@ -130,10 +149,13 @@ public struct DataSpec: Codable, Sendable, Equatable {
         try c.encodeIfPresent(header, forKey: .header)
         try c.encodeIfPresent(separator, forKey: .separator)
         try c.encodeIfPresent(standardize, forKey: .standardize)
-        if validationFraction == nil { try c.encode(validationSize, forKey: .validationSize) }
+        if validationFraction == nil && dataset != .text { try c.encode(validationSize, forKey: .validationSize) }
         try c.encodeIfPresent(validationFraction, forKey: .validationFraction)
         try c.encodeIfPresent(trainLimit, forKey: .trainLimit)
         try c.encodeIfPresent(testLimit, forKey: .testLimit)
+        try c.encodeIfPresent(trainFraction, forKey: .trainFraction)
+        try c.encodeIfPresent(trainWindows, forKey: .trainWindows)
+        try c.encodeIfPresent(evalWindows, forKey: .evalWindows)
     }
 
     public var resolved: DataSpec {
@@ -142,6 +164,11 @@ public struct DataSpec: Codable, Sendable, Equatable {
         if dataset == .csv || dataset == .ts {
             if test == nil { r.testFraction = testFraction ?? 0.2 }
             r.standardize = standardize ?? true
+        }
+        if dataset == .text {
+            r.trainFraction = trainFraction ?? 0.9
+            r.trainWindows = trainWindows ?? 32_000
+            r.evalWindows = evalWindows ?? 256
         }
         if dataset == .csv {
             r.header = header ?? true
@@ -153,6 +180,7 @@ public struct DataSpec: Codable, Sendable, Equatable {
     /// Training rows after the validation split and `train_limit`, from a training file of
     /// `available` rows; a validation split that leaves none is an error here.
     package func trainingRows(available: Int) throws -> Int {
+        if dataset == .text { return available }   // windows; validation is held-out text
         let held = validationRows(available: available)
         guard held < available else {
             throw SpecProblem(keyPath: "data.validation_size",

@@ -49,6 +49,22 @@ public struct ExperimentSpec: Codable, Sendable, Equatable {
         sweep = try c.decodeIfPresent(SweepSpec.self, forKey: .sweep)
         compare = try c.decodeIfPresent(CompareSpec.self, forKey: .compare)
         slurm = try c.decodeIfPresent(SlurmSpec.self, forKey: .slurm)
+        // Text is next-token prediction and nothing else; a language model reads text only.
+        if data.dataset == .text && task != .languageModel {
+            throw SpecProblem(keyPath: "task", problem: "dataset text trains a language model: set task: language_model.")
+        }
+        if task == .languageModel {
+            guard data.dataset == .text else {
+                throw SpecProblem(keyPath: "data.dataset", problem: "task language_model reads text: set dataset: text (a corpus name, path or glob in data.train).")
+            }
+            guard model.architecture == "gpt" || !model.isBuiltIn else {
+                throw SpecProblem(keyPath: "model.architecture", problem: "task language_model needs a sequence model: architecture gpt (or a registered one), not \(model.architecture).")
+            }
+            if pruning.schedule?.tolerancePoints != nil {
+                throw SpecProblem(keyPath: "pruning.schedule.tolerance_points",
+                                  problem: "is for accuracy; a language model decides by validation loss: give tolerance (a fraction, 0.02 = 2 %) instead.")
+            }
+        }
         if (task ?? .classification) == .regression, pruning.schedule?.tolerancePoints != nil {
             throw SpecProblem(keyPath: "pruning.schedule.tolerance_points",
                               problem: "is for accuracy; a regression task decides by RMSE: give tolerance (a fraction, 0.02 = 2 %) instead.")

@@ -33,10 +33,18 @@ public struct ModelSpec: Codable, Sendable, Equatable {
     public var dropout: Double?
     /// architecture layers: the list.
     public var layers: [LayerSpec]?
+    /// gpt (nanoGPT's names): context positions, blocks, heads, width, vocabulary (256 bytes).
+    public var blockSize: Int?, nLayer: Int?, nHead: Int?, nEmbd: Int?, vocabSize: Int?
+    /// Any architecture: start from the weights (and masks) of a finished run — its folder,
+    /// whose newest accepted checkpoint is read — or of one checkpoint file, matched by
+    /// parameter name and shape. Pretraining and adaptation are then two specs.
+    public var initFrom: String?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case architecture, hiddenSizes = "hidden_sizes", channels, kernelSize = "kernel_size", hiddenWidths = "hidden_widths"
         case dropout, layers
+        case blockSize = "block_size", nLayer = "n_layer", nHead = "n_head", nEmbd = "n_embd", vocabSize = "vocab_size"
+        case initFrom = "init_from"
     }
 
     /// Whether `architecture` is built in (not a program's registered model).
@@ -45,7 +53,14 @@ public struct ModelSpec: Codable, Sendable, Equatable {
     /// The keys each built-in architecture takes (besides `architecture`).
     static let keysByArchitecture: [String: [CodingKeys]] = [
         "mlp": [.hiddenSizes], "lenet5": [.channels, .hiddenWidths], "cnn1d": [.channels, .kernelSize, .dropout], "layers": [.layers],
+        "gpt": [.blockSize, .nLayer, .nHead, .nEmbd, .vocabSize],
     ]
+
+    /// The GPT configuration of architecture gpt (sizes checked by the decoder).
+    public var gptConfiguration: GPTConfiguration? {
+        guard architecture == "gpt", let blockSize, let nLayer, let nHead, let nEmbd else { return nil }
+        return GPTConfiguration(vocabulary: vocabSize ?? 256, context: blockSize, layers: nLayer, heads: nHead, channels: nEmbd)
+    }
 
     public init(architecture: String, hiddenSizes: [Int]? = nil, layers: [LayerSpec]? = nil) {
         self.architecture = architecture
@@ -63,8 +78,15 @@ public struct ModelSpec: Codable, Sendable, Equatable {
         hiddenWidths = try c.decodeIfPresent([Int].self, forKey: .hiddenWidths)
         dropout = try c.decodeIfPresent(Double.self, forKey: .dropout)
         layers = try c.decodeIfPresent([LayerSpec].self, forKey: .layers)
+        blockSize = try c.decodeIfPresent(Int.self, forKey: .blockSize)
+        nLayer = try c.decodeIfPresent(Int.self, forKey: .nLayer)
+        nHead = try c.decodeIfPresent(Int.self, forKey: .nHead)
+        nEmbd = try c.decodeIfPresent(Int.self, forKey: .nEmbd)
+        vocabSize = try c.decodeIfPresent(Int.self, forKey: .vocabSize)
+        initFrom = try c.decodeIfPresent(String.self, forKey: .initFrom)
+        if let initFrom, initFrom.isEmpty { throw decoder.problem(CodingKeys.initFrom, "must name a run folder or a checkpoint file.") }
         if let allowed = ModelSpec.keysByArchitecture[architecture] {
-            for key in CodingKeys.allCases where key != .architecture && c.contains(key) && !allowed.contains(key) {
+            for key in CodingKeys.allCases where key != .architecture && key != .initFrom && c.contains(key) && !allowed.contains(key) {
                 throw decoder.problem(key, "does not apply to architecture \(architecture) (it takes \(allowed.map(\.stringValue).joined(separator: ", "))).")
             }
         } else if !ModelRegistry.names.contains(architecture) && !decoder.readsRecordedSpec {
@@ -78,6 +100,16 @@ public struct ModelSpec: Codable, Sendable, Equatable {
         if architecture == "lenet5" {
             if let channels, channels.count != 2 { throw decoder.problem(CodingKeys.channels, "lenet5 has two convolutions: give two channel counts.") }
             if let hiddenWidths, hiddenWidths.count != 2 { throw decoder.problem(CodingKeys.hiddenWidths, "lenet5 has two hidden Linears: give two widths.") }
+        }
+        if architecture == "gpt" {
+            for (key, value) in [(CodingKeys.blockSize, blockSize), (.nLayer, nLayer), (.nHead, nHead), (.nEmbd, nEmbd)] {
+                guard let value else { throw decoder.problem(key, "is required for architecture gpt (block_size, n_layer, n_head, n_embd).") }
+                if value < 1 { throw decoder.problem(key, "must be >= 1, got \(value).") }
+            }
+            if nEmbd! % nHead! != 0 { throw decoder.problem(CodingKeys.nEmbd, "\(nEmbd!) does not divide into \(nHead!) heads.") }
+            if let vocabSize, !(1...256).contains(vocabSize) {
+                throw decoder.problem(CodingKeys.vocabSize, "must lie in 1...256 (tokens are bytes), got \(vocabSize).")
+            }
         }
         if let kernelSize, kernelSize < 1 { throw decoder.problem(CodingKeys.kernelSize, "must be >= 1, got \(kernelSize).") }
         if let dropout, !(dropout >= 0 && dropout < 1) { throw decoder.problem(CodingKeys.dropout, "must lie in [0, 1), got \(dropout).") }

@@ -16,10 +16,18 @@ public struct OptimizerSpec: Codable, Sendable, Equatable {
     public var epsilon: Float?
     /// Coupled (L2) for sgd and adam, decoupled for adamw. adamw's default is 0.01 (PyTorch's).
     public var weightDecay: Float?
+    /// adam/adamw: which parameters weight decay applies to — every one (PyTorch's default), or
+    /// `matrices` only (weights of two or more dimensions and embeddings, not biases or norm
+    /// gains: how GPT-2 is trained).
+    public var decayParameters: DecayParameters?
+    public enum DecayParameters: String, Codable, Sendable, CaseIterable { case all, matrices }
+    /// Before each step, scale every gradient so their global L2 norm is at most this
+    /// (PyTorch's clip_grad_norm_); nil: no clipping.
+    public var gradientClip: Float?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case name, learningRate = "learning_rate", momentum, nesterov, beta1, beta2, epsilon
-        case weightDecay = "weight_decay"
+        case weightDecay = "weight_decay", decayParameters = "decay_parameters", gradientClip = "gradient_clip"
     }
 
     public init(name: Name, learningRate: Float) {
@@ -38,6 +46,14 @@ public struct OptimizerSpec: Codable, Sendable, Equatable {
         beta2 = try c.decodeIfPresent(Float.self, forKey: .beta2)
         epsilon = try c.decodeIfPresent(Float.self, forKey: .epsilon)
         weightDecay = try c.decodeIfPresent(Float.self, forKey: .weightDecay)
+        if c.contains(.decayParameters) {
+            guard name != .sgd else { throw decoder.problem(CodingKeys.decayParameters, "applies to adam and adamw only, not sgd.") }
+            decayParameters = try c.decodeEnum(DecayParameters.self, forKey: .decayParameters, decoder: decoder)
+        }
+        gradientClip = try c.decodeIfPresent(Float.self, forKey: .gradientClip)
+        if let gradientClip, !(gradientClip > 0 && gradientClip.isFinite) {
+            throw decoder.problem(CodingKeys.gradientClip, "must be a positive number (the largest global gradient norm), got \(gradientClip).")
+        }
 
         guard learningRate > 0, learningRate.isFinite else {
             throw decoder.problem(CodingKeys.learningRate, "must be a positive number, got \(learningRate).")
@@ -79,9 +95,13 @@ public struct OptimizerSpec: Codable, Sendable, Equatable {
             r.beta2 = beta2 ?? 0.999
             r.epsilon = epsilon ?? 1e-8
             r.weightDecay = weightDecay ?? (name == .adamw ? 0.01 : 0)
+            r.decayParameters = decayParameters ?? .all
         }
         return r
     }
+
+    /// The parameters weight decay applies to.
+    var decays: (Parameter) -> Bool { decayParameters == .matrices ? { $0.isMatrix } : { _ in true } }
 
     public func makeOptimizer(for store: ParameterStore) -> any Optimizer {
         let r = resolved
@@ -90,10 +110,10 @@ public struct OptimizerSpec: Codable, Sendable, Equatable {
             return SGD(store: store, momentum: r.momentum!, nesterov: r.nesterov!, weightDecay: r.weightDecay!)
         case .adam:
             return Adam(store: store, beta1: r.beta1!, beta2: r.beta2!, epsilon: r.epsilon!,
-                        weightDecay: r.weightDecay! == 0 ? .none : .coupled(r.weightDecay!))
+                        weightDecay: r.weightDecay! == 0 ? .none : .coupled(r.weightDecay!), decays: r.decays)
         case .adamw:
             return Adam(store: store, beta1: r.beta1!, beta2: r.beta2!, epsilon: r.epsilon!,
-                        weightDecay: .decoupled(r.weightDecay!))
+                        weightDecay: .decoupled(r.weightDecay!), decays: r.decays)
         }
     }
 }

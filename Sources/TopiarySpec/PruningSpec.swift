@@ -123,7 +123,7 @@ public struct PruningSpec: Codable, Sendable, Equatable {
         case (.some, .some):
             throw decoder.problem(CodingKeys.schedule, "give either 'stages' or 'schedule', not both.")
         case (let stages?, nil):
-            if stages.isEmpty { throw decoder.problem(CodingKeys.stages, "needs at least one stage.") }
+            // `stages: []` trains dense only: a pretraining run that other specs adapt.
             if scope == .nm, let nOfM {
                 let implied = 1 - Double(nOfM[0]) / Double(nOfM[1])
                 if let index = stages.firstIndex(where: { abs($0.sparsity - implied) > 1e-12 }) {

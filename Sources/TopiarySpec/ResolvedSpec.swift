@@ -43,6 +43,7 @@ public struct ResolvedSpec: Sendable, Equatable {
         case idx(IDXFiles)
         case csv(TableFiles)
         case series(SeriesFiles)
+        case text(TextSource)
     }
 
     /// The test rows: a file of their own, or this fraction carved from the training file.
@@ -65,6 +66,18 @@ public struct ResolvedSpec: Sendable, Equatable {
         public let features: [String]?
         public let header: Bool
         public let separator: DataSpec.Separator
+    }
+
+    /// A corpus cut into windows of the model's context: training windows at seeded random
+    /// offsets of the leading `trainFraction`, test and validation windows consecutive in the
+    /// held-out rest.
+    public struct TextSource: Sendable, Equatable {
+        public let corpus: String
+        public let trainFraction: Double
+        public let trainWindows: Int
+        public let evalWindows: Int
+        /// Window length T: the model's block_size.
+        public let context: Int
     }
 
     public struct SeriesFiles: Sendable, Equatable {
@@ -99,6 +112,9 @@ public struct ResolvedSpec: Sendable, Equatable {
                                      header: data.header ?? true, separator: data.separator ?? .comma))
         case .ts:
             source = .series(SeriesFiles(train: data.train ?? "", test: test))
+        case .text:
+            source = .text(TextSource(corpus: data.train ?? "", trainFraction: data.trainFraction ?? 0.9, trainWindows: data.trainWindows ?? 32_000,
+                                      evalWindows: data.evalWindows ?? 256, context: r.model.blockSize ?? 1))
         }
         trainingSchedule = r.training.lrSchedule ?? .constant
         let retrainingSpec = r.pruning.retraining

@@ -21,6 +21,8 @@ public final class Trainer {
     /// Called after backward, before the optimizer step, when the raw gradients are in the
     /// store (movement scores accumulate here).
     public var beforeStep: (() -> Void)?
+    /// Largest global gradient norm: gradients are scaled down to it after backward (nil: not).
+    public var gradientClip: Float?
 
     /// - Parameter startStep: the schedule position of the first step (a schedule that spans
     ///   several stages continues where the previous stage stopped).
@@ -51,6 +53,7 @@ public final class Trainer {
             // Before the step: the weights stay the last finite ones, for the diagnosis.
             guard batchLoss.isFinite else { throw NonFiniteLoss(step: step, loss: batchLoss, learningRate: schedule(step)) }
             model.backward(gradient)
+            if let gradientClip { model.store.clipGradientNorm(to: gradientClip) }
             beforeStep?()
             optimizer.step(learningRate: schedule(step))
             try afterStep?(step)

@@ -9,7 +9,7 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Print sgemm GFLOP/s (detected vs generic BLAS core) and W1/W2 dense/masked epoch seconds.")
 
-    @Option(help: "Workloads whose epochs to time: w1 (LeNet-300-100), w2 (LeNet-5), comma-separated.")
+    @Option(help: "Workloads to time: w1 (LeNet-300-100) and w2 (LeNet-5) epochs, w3 (tiny GPT) steps, comma-separated.")
     var workloads = "w1,w2"
 
     @Option(parsing: .unconditional, help: "Timed epochs per phase (the median is reported).")
@@ -51,9 +51,19 @@ struct BenchCommand: ParsableCommand {
         print("")
         let progress = progressPrinter(quiet: false)
         for workload in workloads.split(separator: ",").map(String.init) {
-            guard ["w1", "w2"].contains(workload) else { throw ValidationError("--workloads lists w1 and w2, not '\(workload)'.") }
-            try printEpochs(workload, progress: progress)
+            guard ["w1", "w2", "w3"].contains(workload) else { throw ValidationError("--workloads lists w1, w2 and w3, not '\(workload)'.") }
+            if workload == "w3" { try printSteps(progress: progress) } else { try printEpochs(workload, progress: progress) }
         }
+    }
+
+    private func printSteps(progress: (@Sendable (String) -> Void)?) throws {
+        let figures = try Benchmarks.w3Steps(steps: 10 * epochs, progress: progress)
+        let (dense, masked) = (median(figures.dense), median(figures.masked))
+        print("W3 step (GPT 4×128, 0.84 M parameters, batch 16 × 128 bytes, AdamW, clip 1), median of \(figures.dense.count):")
+        print(String(format: "  dense step    %.4f s, best %.4f s   (forward %.4f, backward %.4f, clip + AdamW %.4f)", dense, figures.dense.min()!,
+                     figures.forward, figures.backward, figures.update))
+        print(String(format: "  masked step   %.4f s, best %.4f s   at sparsity 0.5", masked, figures.masked.min()!))
+        print(String(format: "  masked / dense = %.3f (medians)", masked / dense))
     }
 
     private func printEpochs(_ workload: String, progress: (@Sendable (String) -> Void)?) throws {

@@ -102,4 +102,55 @@ public enum Benchmarks {
         return try trainingEpochs(model, train: train.reshapingInputs(model.inputShape), test: test.reshapingInputs(model.inputShape),
                           epochs: epochs, sparsity: sparsity, progress: progress)
     }
+
+    public struct StepFigures {
+        /// Seconds per optimizer step (forward, loss, backward, clipping, AdamW), dense and
+        /// after 50 % global magnitude pruning; and the dense step's parts.
+        public var dense: [Double], masked: [Double]
+        public var forward: Double, backward: Double, update: Double
+    }
+
+    /// Workload W3's training step (../shared/reference/torch_tiny_gpt.py): the 0.84 M GPT,
+    /// batch 16 windows of 128 bytes of the Jargon File, AdamW (decay on matrices, clip 1).
+    public static func w3Steps(steps: Int, progress: ((String) -> Void)? = nil) throws -> StepFigures {
+        var initGenerator = SeededGenerator(seed: 0, stream: "init")
+        let model = try Sequential.gpt(.w3, generator: &initGenerator)
+        let corpus = try TextCorpus.load("jargon")
+        var windows = SeededGenerator(seed: 0, stream: "windows")
+        let data = TextWindows.random(corpus.split(trainFraction: 0.9).train, count: 16 * (steps + 3), length: 128, generator: &windows)
+        let task = LanguageModelTask()
+        var parts = (forward: [Double](), backward: [Double](), update: [Double]())
+        func run(_ label: String) -> [Double] {
+            let adam = Adam(store: model.store, beta2: 0.99, weightDecay: .decoupled(0.1), decays: \.isMatrix)
+            var seconds: [Double] = []
+            for step in 0..<(steps + 3) {
+                let rows = data.inputs.rowSlice(step * 16, count: 16), targets = data.targets.rowSlice(step * 16, count: 16)
+                let t0 = monotonicNanoseconds()
+                model.store.zeroGrads()
+                let (_, gradient) = task.lossAndGradient(output: model.forward(rows), targets: targets)
+                let t1 = monotonicNanoseconds()
+                model.backward(gradient)
+                let t2 = monotonicNanoseconds()
+                model.store.clipGradientNorm(to: 1)
+                adam.step(learningRate: 3e-4)
+                let t3 = monotonicNanoseconds()
+                guard step >= 3 else { continue }   // warm-up: buffers sized, caches filled
+                seconds.append(Double(t3 - t0) / 1e9)
+                if label == "dense" {
+                    parts.forward.append(Double(t1 - t0) / 1e9)
+                    parts.backward.append(Double(t2 - t1) / 1e9)
+                    parts.update.append(Double(t3 - t2) / 1e9)
+                }
+            }
+            progress?(String(format: "W3 %@ steps: median %.4f s", label, median(seconds)))
+            return seconds
+        }
+        let dense = run("dense")
+        var context = ScoringContext(model: model, task: task, calibration: BatchIterator(dataset: data, batchSize: 16),
+                                     calibrationBatches: 1, generator: SeededGenerator(seed: 0))
+        let targets = model.prunableMatrices
+        try UnstructuredPruner(scope: .global).prune(targets, scores: try MagnitudeScorer().scores(for: targets, context: &context), to: 0.5)
+        let masked = run("masked")
+        return StepFigures(dense: dense, masked: masked, forward: median(parts.forward), backward: median(parts.backward), update: median(parts.update))
+    }
 }

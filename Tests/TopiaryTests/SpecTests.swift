@@ -197,8 +197,10 @@ extension AllTests {
         // Every task's metric columns are in the schema too.
         let regression = ReportColumns.stages(latencyBatchSizes: [1], task: TaskRecord(RegressionTask())).map(\.name)
         #expect(regression.contains("test_rmse") && regression.contains("int8_test_rmse"))
+        let language = ReportColumns.stages(latencyBatchSizes: [1], task: TaskRecord(LanguageModelTask())).map(\.name)
+        #expect(language.contains("test_perplexity") && language.contains("val_bits_per_byte"))
         let schema = try String(contentsOfFile: packageRoot + "/notebooks-out/README.md", encoding: .utf8)
-        for column in columns + regression + SweepRunner.stageColumns("accuracy") + ["point", "label", "status"] + RunComparison.csvColumns {
+        for column in columns + regression + language + SweepRunner.stageColumns("accuracy") + ["point", "label", "status"] + RunComparison.csvColumns {
             #expect(schema.contains("`\(column)`"), "notebooks-out/README.md lacks \(column)")
         }
         let readme = try String(contentsOfFile: packageRoot + "/README.md", encoding: .utf8)

@@ -1,0 +1,34 @@
+import Foundation
+import TopiaryNN
+import TopiarySpec
+
+/// `model.init_from`: the weights a run starts from instead of its seeded initialisation.
+enum InitialWeights {
+    /// The checkpoint `source` names: a file, or the newest accepted checkpoint of a run folder.
+    static func checkpointPath(_ source: String) throws -> String {
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: source, isDirectory: &isFolder) else {
+            throw SpecProblem(keyPath: "model.init_from", problem: "\(source) does not exist. Name a finished run's folder or one of its checkpoints/*.bin.")
+        }
+        guard isFolder.boolValue else { return source }
+        let folder = source + "/checkpoints"
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [])
+            .filter { $0.hasSuffix(".bin") && !$0.contains("rejected") }.sorted()
+        guard let newest = names.last else {
+            throw SpecProblem(keyPath: "model.init_from", problem: "\(source) holds no checkpoints (\(folder)/*.bin). Run that spec first.")
+        }
+        return folder + "/" + newest
+    }
+
+    /// Copies every parameter (value and mask) of `store` from the checkpoint `source` names;
+    /// a missing tensor or another shape is a spec error naming both.
+    static func load(_ source: String, into store: ParameterStore) throws {
+        let path = try checkpointPath(source)
+        do {
+            let checkpoint = try Checkpoint.read(from: path)
+            try CheckpointLayout.restoreParameters(store, from: checkpoint.tensors, path: path)
+        } catch let error as CheckpointError {
+            throw SpecProblem(keyPath: "model.init_from", problem: "\(error.errorDescription ?? "\(error)") The model must have the same parameter names and shapes as the run it starts from.")
+        }
+    }
+}

@@ -1,0 +1,162 @@
+import Foundation
+import Testing
+@testable import TopiaryData
+@testable import TopiaryNN
+@testable import TopiaryOptim
+@testable import TopiaryReport
+@testable import TopiaryRun
+@testable import TopiarySpec
+@testable import TopiaryTensor
+@testable import TopiaryTraining
+
+/// Text as data and language modelling as a task, end to end: the Debian corpora, windows,
+/// the spec's rules, clipping in the trainer, and a small GPT run with a prune stage.
+extension AllTests {
+@Suite struct LanguageModelTests {
+    @Test func debianCorporaHaveTheReferencesSizes() throws {
+        let bible = try TextCorpus.load("bible-kjv"), jargon = try TextCorpus.load("jargon")
+        #expect(bible.bytes.count == 4_298_239 && jargon.bytes.count == 1_681_817)   // torch_tiny_gpt.py's figures
+        #expect(String(decoding: bible.bytes[0..<64], as: UTF8.self).contains("In the beginning God created"))
+        let (train, heldOut) = jargon.split(trainFraction: 0.9)
+        #expect(train.count == 1_513_635 && train.count + heldOut.count == jargon.bytes.count && heldOut.startIndex == train.endIndex)
+        #expect(try TextCorpus.load("fortunes").bytes.count > 100_000)
+    }
+
+    @Test func windowsPredictTheNextByte() throws {
+        let bytes = ArraySlice((0..<200).map { UInt8($0) })
+        var g = SeededGenerator(seed: 700)
+        let random = TextWindows.random(bytes, count: 50, length: 16, generator: &g)
+        #expect(random.inputs.shape == [50, 16] && random.targets.shape == [50, 16] && random.classCount == 256)
+        for row in 0..<50 {
+            let start = Int(random.inputs[row * 16])
+            #expect(start + 16 < 200)
+            for t in 0..<16 {
+                #expect(random.inputs[row * 16 + t] == Float(start + t) && random.targets[row * 16 + t] == Float(start + t + 1))
+            }
+        }
+        let consecutive = TextWindows.consecutive(bytes, first: 2, count: 3, length: 10)
+        #expect((0..<3).map { consecutive.inputs[$0 * 10] } == [20, 30, 40] && consecutive.targets[29] == 50)
+        #expect(TextWindows.available(bytes, length: 10) == 19)
+    }
+
+    @Test func corpusErrorsSayWhatToDo() throws {
+        let folder = temporaryDirectory("corpus")
+        writeTestFile(folder + "/a.txt", Data("hello ".utf8))
+        writeTestFile(folder + "/b.txt", Data("world".utf8))
+        #expect(try TextCorpus.load(folder + "/*.txt").bytes == Array("hello world".utf8))
+        #expect(throws: TextCorpusError.noMatch(pattern: folder + "/*.md")) { try TextCorpus.load(folder + "/*.md") }
+        #expect(throws: TextCorpusError.missing(path: folder + "/c.txt")) { try TextCorpus.load(folder + "/c.txt") }
+        #expect(TextCorpusError.notInstalled(corpus: "jargon", package: "jargon-text").errorDescription!.contains("Install the Debian package jargon-text"))
+    }
+
+    static func yaml(data: String = "{ dataset: text, train: jargon, train_windows: 64, eval_windows: 8 }",
+                     model: String = "{ architecture: gpt, block_size: 16, n_layer: 1, n_head: 2, n_embd: 16 }",
+                     task: String = "task: language_model", stages: String = "[{ sparsity: 0.5, epochs: 1 }]") -> String {
+        """
+        name: tiny-lm
+        seed: 0
+        \(task)
+        data: \(data)
+        model: \(model)
+        training:
+          epochs: 2
+          batch_size: 8
+          optimizer: { name: adamw, learning_rate: 0.003, beta2: 0.99, weight_decay: 0.1, decay_parameters: matrices, gradient_clip: 1.0 }
+        pruning: { scorer: magnitude, stages: \(stages) }
+        measurement: { latency_batch_sizes: [1, 4], latency_repetitions: 3, latency_warmup: 1 }
+        """
+    }
+
+    func problem(_ yaml: String) -> SpecError? {
+        do { _ = try ExperimentSpec.decode(yaml: yaml); return nil } catch { return error as? SpecError }
+    }
+
+    @Test func specRulesForTextAndLanguageModels() throws {
+        #expect(problem(Self.yaml()) == nil)
+        #expect(problem(Self.yaml(task: ""))?.keyPath == "task")
+        #expect(problem(Self.yaml(data: "{ dataset: fashion-mnist }"))?.keyPath == "data.dataset")
+        #expect(problem(Self.yaml(model: "{ architecture: mlp, hidden_sizes: [8] }"))?.keyPath == "model.architecture")
+        #expect(problem(Self.yaml(model: "{ architecture: gpt, block_size: 16, n_layer: 1, n_head: 3, n_embd: 16 }"))?.keyPath == "model.n_embd")
+        #expect(problem(Self.yaml(model: "{ architecture: gpt, block_size: 16, n_head: 2, n_embd: 16 }"))?.keyPath == "model.n_layer")
+        #expect(problem(Self.yaml(data: "{ dataset: text }"))?.keyPath == "data.train")
+        #expect(problem(Self.yaml(data: "{ dataset: text, train: jargon, validation_size: 10 }"))?.keyPath == "data.validation_size")
+        #expect(problem(Self.yaml(data: "{ dataset: text, train: jargon, train_fraction: 1.5 }"))?.keyPath == "data.train_fraction")
+        #expect(problem(Self.yaml().replacingOccurrences(of: "gradient_clip: 1.0", with: "gradient_clip: 0"))?.keyPath == "training.optimizer.gradient_clip")
+        #expect(problem(Self.yaml().replacingOccurrences(of: "name: adamw", with: "name: sgd").replacingOccurrences(of: "beta2: 0.99, ", with: ""))?.keyPath
+                == "training.optimizer.decay_parameters")
+        // Dense-only (pretraining) specs; resolved defaults; a round trip through report.json.
+        let spec = try ExperimentSpec.decode(yaml: Self.yaml(data: "{ dataset: text, train: bible-kjv }", stages: "[]"))
+        let resolved = spec.resolved
+        guard case .text(let text) = resolved.source else { Issue.record("not text"); return }
+        #expect(text == .init(corpus: "bible-kjv", trainFraction: 0.9, trainWindows: 32_000, evalWindows: 256, context: 16))
+        #expect(resolved.training.optimizer.decayParameters == .matrices && resolved.pruning.stages == [])
+        #expect(try ExperimentSpec.validated(resolved.spec) == resolved.spec)
+    }
+
+    @Test func trainerClipsGradientsBeforeTheStep() throws {
+        var g = SeededGenerator(seed: 710)
+        let model = try Sequential.gpt(GPTConfiguration(vocabulary: 32, context: 8, layers: 1, heads: 2, channels: 8), generator: &g)
+        let bytes = ArraySlice((0..<400).map { _ in UInt8(g.nextInt(below: 32)) })
+        let data = TextWindows.random(bytes, count: 16, length: 8, generator: &g)
+        let trainer = Trainer(model: model, task: LanguageModelTask(), optimizer: Adam(store: model.store),
+                              schedule: LearningRateSchedule(baseRate: 1e-3, totalSteps: 4), batches: BatchIterator(dataset: data, batchSize: 4))
+        trainer.gradientClip = 0.05
+        var norms: [Float] = []
+        trainer.beforeStep = {
+            let squares = model.store.grads.toArray().reduce(0.0) { $0 + Double($1) * Double($1) }
+            norms.append(Float(squares.squareRoot()))
+        }
+        _ = try trainer.runEpoch(generator: &g)
+        #expect(norms.count == 4 && norms.allSatisfy { $0 <= 0.05 * 1.0001 })
+    }
+
+    /// A small GPT on the Jargon File: dense training and a 50 % magnitude stage; the task's
+    /// metrics are the columns, the loss falls from chance (ln 256 ≈ 5.55), and the
+    /// attention and MLP matrices are what gets pruned.
+    @Test func smallGPTRunWritesLanguageModelReports() throws {
+        var options = RunOptions()
+        options.runDirectory = temporaryDirectory("lm") + "/run"
+        let runner = try ExperimentRunner(spec: try ExperimentSpec.decode(yaml: Self.yaml()), options: options)
+        let report = try runner.run()
+        #expect(report.status == .complete && report.task.kind == "language_model" && report.task.deciding == "loss")
+        #expect(report.dataRows.train == 64 && report.dataRows.test == 8 && report.dataRows.validation == 8)
+        let dense = report.stages[0], pruned = report.stages[1]
+        for key in ["test_loss", "test_perplexity", "test_bits_per_byte", "val_loss"] { #expect(dense.metrics[key] != nil, "\(key)") }
+        #expect(dense.metrics["test_loss"]! < log(256.0))
+        #expect(abs(dense.metrics["test_perplexity"]! - exp(dense.metrics["test_loss"]!)) < 1e-9)
+        #expect(abs(pruned.sparsity - 0.5) < 1e-3)
+        #expect(pruned.layers.map(\.layer) == ["blocks.0.attn.qkv", "blocks.0.attn.proj", "blocks.0.mlp.fc", "blocks.0.mlp.proj"])
+        let (header, _) = try readCSV(runner.runDirectory + "/stages.csv")
+        #expect(header.contains("test_perplexity") && header.contains("val_bits_per_byte") && !header.contains("test_accuracy"))
+        // Pruned weights stayed zero through masked fine-tuning with AdamW and clipping.
+        for matrix in runner.model.prunableMatrices {
+            for i in 0..<matrix.count where matrix.parameter.mask[i] == 0 { #expect(matrix.parameter.value[i] == 0) }
+        }
+    }
+
+    /// Pretraining and adaptation are two specs: `init_from` starts the second from the first
+    /// run's newest checkpoint. With no training, the adapted run evaluates exactly as the
+    /// pretrained model ended; a model of another shape is refused naming the key.
+    @Test func initFromStartsWhereAnotherRunEnded() throws {
+        var options = RunOptions()
+        let pretrained = temporaryDirectory("lm-init") + "/pretrain"
+        options.runDirectory = pretrained
+        let first = try ExperimentRunner(spec: try ExperimentSpec.decode(yaml: Self.yaml(stages: "[]")), options: options).run()
+        let adapt = Self.yaml(model: "{ architecture: gpt, block_size: 16, n_layer: 1, n_head: 2, n_embd: 16, init_from: \(pretrained) }", stages: "[]")
+            .replacingOccurrences(of: "epochs: 2", with: "epochs: 0")
+        options.runDirectory = temporaryDirectory("lm-init") + "/adapt"
+        let second = try ExperimentRunner(spec: try ExperimentSpec.decode(yaml: adapt), options: options).run()
+        #expect(second.stages[0].metrics["test_loss"] == first.stages[0].metrics["test_loss"])
+        options.runDirectory = temporaryDirectory("lm-init") + "/wider"
+        let wider = adapt.replacingOccurrences(of: "n_embd: 16", with: "n_embd: 32")
+        #expect(throws: SpecError.self) { try ExperimentRunner(spec: try ExperimentSpec.decode(yaml: wider), options: options) }
+        do { _ = try ExperimentRunner(spec: try ExperimentSpec.decode(yaml: wider), options: options) } catch let error as SpecError {
+            #expect(error.keyPath == "model.init_from" && error.problem.contains("same parameter names and shapes"))
+        }
+        let missing = adapt.replacingOccurrences(of: pretrained, with: pretrained + "-absent")
+        do { _ = try ExperimentRunner(spec: try ExperimentSpec.decode(yaml: missing), options: options); Issue.record("accepted a missing folder") } catch let error as SpecError {
+            #expect(error.keyPath == "model.init_from" && error.problem.contains("does not exist"))
+        }
+    }
+}
+}
