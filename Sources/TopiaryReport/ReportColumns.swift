@@ -26,7 +26,9 @@ public enum ReportColumns {
     /// (`test_<metric>`, `val_<metric>`, and the int8 model's deciding metric). Latency columns
     /// repeat for every batch size in `measurement.latency_batch_sizes` as
     /// latency_b{batch}_{median,p95,min}_us.
-    public static func stages(latencyBatchSizes: [Int], task: TaskRecord = .classification) -> [ReportColumn<StageRecord>] {
+    /// - Parameter evaluations: further held-out sets (`data.evaluate`) with their metric columns.
+    public static func stages(latencyBatchSizes: [Int], task: TaskRecord = .classification,
+                              evaluations: [(name: String, source: String)] = []) -> [ReportColumn<StageRecord>] {
         var columns: [ReportColumn<StageRecord>] = [
             .init(name: "stage", meaning: "0 = after dense training; k = after prune stage k and its retraining") { "\($0.stage)" },
             .init(name: "status", meaning: "accepted, or rejected (an adaptive attempt outside the tolerance, rolled back)") { $0.status.rawValue },
@@ -36,7 +38,8 @@ public enum ReportColumns {
             .init(name: "prunable_weights", meaning: "weights pruning may remove (biases and excluded layers not counted)") { "\($0.prunableWeights)" },
         ]
         for (split, place) in [("test", "on the test set (reporting only, never used for decisions)"),
-                               ("val", "on the validation split carved from the training set")] {
+                               ("val", "on the validation split carved from the training set")]
+                               + evaluations.map({ ($0.name, "on held-out text of \($0.source) (reporting only)") }) {
             for metric in task.metrics {
                 let key = "\(split)_\(metric.name)"
                 columns.append(.init(name: key, meaning: "\(metric.meaning) \(place)") { $0.metrics[key].map(format) ?? "" })

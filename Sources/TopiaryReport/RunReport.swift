@@ -125,7 +125,8 @@ public struct RunReport: Codable, Sendable, Equatable {
     /// Writes stages.csv, layers.csv, the charts and then report.json into `directory`, each
     /// atomically.
     public func write(to directory: String) throws {
-        let stageColumns = ReportColumns.stages(latencyBatchSizes: spec.measurement.latencyBatchSizes, task: task)
+        let stageColumns = ReportColumns.stages(latencyBatchSizes: spec.measurement.latencyBatchSizes, task: task,
+                                                evaluations: (spec.data.evaluate ?? [:]).sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
         try AtomicFile.write(ReportColumns.csv(stageColumns, stages), to: directory + "/stages.csv")
         let layerRows = stages.flatMap { stage in stage.layers.map { (stage: stage.stage, layer: $0) } }
         try AtomicFile.write(ReportColumns.csv(ReportColumns.layers(latencyBatchSizes: spec.measurement.latencyBatchSizes), layerRows),

@@ -15,6 +15,8 @@ package struct SplitData {
     package let availableTrainingRows: Int
     /// Class names in index order, when the data names them (CSV or .ts labels).
     package let classNames: [String]?
+    /// text: further held-out sets by name (`data.evaluate`), reported, never deciding.
+    package var evaluations: [(name: String, data: Dataset)] = []
 }
 
 package enum DataLoading {
@@ -129,10 +131,23 @@ package enum DataLoading {
                                 + "test and validation need 2 × \(text.evalWindows). Lower eval_windows or train_fraction.")
         }
         var generator = SeededGenerator(seed: seed, stream: "windows")
-        return SplitData(train: TextWindows.random(train, count: text.trainWindows, length: T, generator: &generator),
-                         validation: TextWindows.consecutive(heldOut, first: text.evalWindows, count: text.evalWindows, length: T),
-                         test: TextWindows.consecutive(heldOut, first: 0, count: text.evalWindows, length: T),
-                         availableTrainingRows: text.trainWindows, classNames: nil)
+        var split = SplitData(train: TextWindows.random(train, count: text.trainWindows, length: T, generator: &generator),
+                              validation: TextWindows.consecutive(heldOut, first: text.evalWindows, count: text.evalWindows, length: T),
+                              test: TextWindows.consecutive(heldOut, first: 0, count: text.evalWindows, length: T),
+                              availableTrainingRows: text.trainWindows, classNames: nil)
+        // Each further corpus is held out the same way: its first windows after the training part.
+        for (name, source) in text.evaluations {
+            let other: TextCorpus
+            do { other = try TextCorpus.load(source) } catch let error as TextCorpusError {
+                throw SpecProblem(keyPath: "data.evaluate.\(name)", problem: error.errorDescription!)
+            }
+            let rest = other.split(trainFraction: text.trainFraction).heldOut
+            guard TextWindows.available(rest, length: T) >= text.evalWindows else {
+                throw SpecProblem(keyPath: "data.evaluate.\(name)", problem: "the held-out \(rest.count) bytes of \(other.name) hold fewer than \(text.evalWindows) windows of \(T). Lower eval_windows.")
+            }
+            split.evaluations.append((name, TextWindows.consecutive(rest, count: text.evalWindows, length: T)))
+        }
+        return split
     }
 
     /// A .ts file's cases as (N, channels, length) inputs, one series per row (so every split

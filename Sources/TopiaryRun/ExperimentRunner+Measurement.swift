@@ -20,6 +20,9 @@ extension ExperimentRunner {
         var metrics: [String: Double] = [:]
         for (name, value) in test { metrics["test_" + name] = value }
         for (name, value) in validation { metrics["val_" + name] = value }
+        for evaluation in data.evaluations {
+            for (name, value) in Evaluation.measure(model, task: task, on: evaluation.data) { metrics[evaluation.name + "_" + name] = value }
+        }
         let accounting = SparsityAccounting(targets)
         let excluded = Set(spec.pruning.excludeLayers)
         let engines = measureEngines()

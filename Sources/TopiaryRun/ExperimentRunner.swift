@@ -259,9 +259,10 @@ public final class ExperimentRunner {
             throw SpecProblem(keyPath: "model", problem: "the model reads samples of shape \(model.inputShape), but the data's have shape \(data.train.inputShape).")
         }
         let shape = model.inputShape
-        return (SplitData(train: data.train.reshapingInputs(shape), validation: data.validation.reshapingInputs(shape),
-                          test: data.test.reshapingInputs(shape), availableTrainingRows: data.availableTrainingRows, classNames: data.classNames),
-                model)
+        var reshaped = SplitData(train: data.train.reshapingInputs(shape), validation: data.validation.reshapingInputs(shape),
+                                 test: data.test.reshapingInputs(shape), availableTrainingRows: data.availableTrainingRows, classNames: data.classNames)
+        reshaped.evaluations = data.evaluations.map { ($0.name, $0.data.reshapingInputs(shape)) }
+        return (reshaped, model)
     }
 
     /// Schedules that do not fit their phases (warm-up longer than a phase, gradual updates

@@ -52,6 +52,10 @@ public struct DataSpec: Codable, Sendable, Equatable {
     /// text: consecutive windows of the held-out text evaluated as the test set (the first
     /// ones) and as the validation split (the next ones), 256 each by default.
     public var evalWindows: Int?
+    /// text: further corpora evaluated at every stage as name → corpus (`{ general: bible-kjv }`
+    /// gives columns general_loss, general_perplexity, general_bits_per_byte): how much a domain
+    /// adaptation forgets. Reported only; decisions use the validation split.
+    public var evaluate: [String: String]?
     /// Evaluate on only this many test rows; nil: all.
     public var testLimit: Int?
 
@@ -59,14 +63,14 @@ public struct DataSpec: Codable, Sendable, Equatable {
         case dataset, path, trainImages = "train_images", trainLabels = "train_labels", testImages = "test_images", testLabels = "test_labels"
         case classes, train, test, testFraction = "test_fraction", label, features, header, separator, standardize
         case validationSize = "validation_size", validationFraction = "validation_fraction", trainLimit = "train_limit", testLimit = "test_limit"
-        case trainFraction = "train_fraction", trainWindows = "train_windows", evalWindows = "eval_windows"
+        case trainFraction = "train_fraction", trainWindows = "train_windows", evalWindows = "eval_windows", evaluate
     }
 
     static let keysByDataset: [Dataset: [CodingKeys]] = [
         .fashionMNIST: [.path],
         .idx: [.trainImages, .trainLabels, .testImages, .testLabels, .classes],
         .csv: [.train, .test, .testFraction, .label, .features, .header, .separator, .standardize],
-        .text: [.train, .trainFraction, .trainWindows, .evalWindows],
+        .text: [.train, .trainFraction, .trainWindows, .evalWindows, .evaluate],
         .ts: [.train, .test, .testFraction, .standardize],
     ]
     static let commonKeys: [CodingKeys] = [.dataset, .validationSize, .validationFraction, .trainLimit, .testLimit]
@@ -103,6 +107,13 @@ public struct DataSpec: Codable, Sendable, Equatable {
         trainFraction = try c.decodeIfPresent(Double.self, forKey: .trainFraction)
         trainWindows = try c.decodeIfPresent(Int.self, forKey: .trainWindows)
         evalWindows = try c.decodeIfPresent(Int.self, forKey: .evalWindows)
+        evaluate = try c.decodeIfPresent([String: String].self, forKey: .evaluate)
+        for name in (evaluate ?? [:]).keys.sorted() {
+            let reserved = ["test", "val", "int8_test", "train"]
+            guard !name.isEmpty, name.allSatisfy({ $0.isLowercase || $0.isNumber || $0 == "_" }), !reserved.contains(name) else {
+                throw decoder.problem(CodingKeys.evaluate, "'\(name)' must be lower-case letters, digits and '_' and not \(reserved.joined(separator: ", ")) (it prefixes report columns).")
+            }
+        }
         if validationSize < 1 { throw decoder.problem(CodingKeys.validationSize, "must be >= 1 (decisions need a validation split), got \(validationSize).") }
         if c.contains(.validationSize) && validationFraction != nil {
             throw decoder.problem(CodingKeys.validationFraction, "give validation_size or validation_fraction, not both.")
@@ -156,6 +167,7 @@ public struct DataSpec: Codable, Sendable, Equatable {
         try c.encodeIfPresent(trainFraction, forKey: .trainFraction)
         try c.encodeIfPresent(trainWindows, forKey: .trainWindows)
         try c.encodeIfPresent(evalWindows, forKey: .evalWindows)
+        try c.encodeIfPresent(evaluate, forKey: .evaluate)
     }
 
     public var resolved: DataSpec {

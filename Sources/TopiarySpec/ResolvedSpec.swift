@@ -78,6 +78,13 @@ public struct ResolvedSpec: Sendable, Equatable {
         public let evalWindows: Int
         /// Window length T: the model's block_size.
         public let context: Int
+        /// Further held-out sets (`data.evaluate`), name → corpus, in name order.
+        public let evaluations: [(name: String, corpus: String)]
+
+        public static func == (a: TextSource, b: TextSource) -> Bool {
+            (a.corpus, a.trainFraction, a.trainWindows, a.evalWindows, a.context) == (b.corpus, b.trainFraction, b.trainWindows, b.evalWindows, b.context)
+                && a.evaluations.map(\.name) == b.evaluations.map(\.name) && a.evaluations.map(\.corpus) == b.evaluations.map(\.corpus)
+        }
     }
 
     public struct SeriesFiles: Sendable, Equatable {
@@ -114,7 +121,8 @@ public struct ResolvedSpec: Sendable, Equatable {
             source = .series(SeriesFiles(train: data.train ?? "", test: test))
         case .text:
             source = .text(TextSource(corpus: data.train ?? "", trainFraction: data.trainFraction ?? 0.9, trainWindows: data.trainWindows ?? 32_000,
-                                      evalWindows: data.evalWindows ?? 256, context: r.model.blockSize ?? 1))
+                                      evalWindows: data.evalWindows ?? 256, context: r.model.blockSize ?? 1,
+                                      evaluations: (data.evaluate ?? [:]).sorted { $0.key < $1.key }.map { ($0.key, $0.value) }))
         }
         trainingSchedule = r.training.lrSchedule ?? .constant
         let retrainingSpec = r.pruning.retraining

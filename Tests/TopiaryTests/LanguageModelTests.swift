@@ -81,6 +81,8 @@ extension AllTests {
         #expect(problem(Self.yaml(data: "{ dataset: text }"))?.keyPath == "data.train")
         #expect(problem(Self.yaml(data: "{ dataset: text, train: jargon, validation_size: 10 }"))?.keyPath == "data.validation_size")
         #expect(problem(Self.yaml(data: "{ dataset: text, train: jargon, train_fraction: 1.5 }"))?.keyPath == "data.train_fraction")
+        #expect(problem(Self.yaml(data: "{ dataset: text, train: jargon, evaluate: { test: bible-kjv } }"))?.keyPath == "data.evaluate")
+        #expect(problem(Self.yaml(data: "{ dataset: text, train: jargon, evaluate: { General: bible-kjv } }"))?.keyPath == "data.evaluate")
         #expect(problem(Self.yaml().replacingOccurrences(of: "gradient_clip: 1.0", with: "gradient_clip: 0"))?.keyPath == "training.optimizer.gradient_clip")
         #expect(problem(Self.yaml().replacingOccurrences(of: "name: adamw", with: "name: sgd").replacingOccurrences(of: "beta2: 0.99, ", with: ""))?.keyPath
                 == "training.optimizer.decay_parameters")
@@ -88,7 +90,7 @@ extension AllTests {
         let spec = try ExperimentSpec.decode(yaml: Self.yaml(data: "{ dataset: text, train: bible-kjv }", stages: "[]"))
         let resolved = spec.resolved
         guard case .text(let text) = resolved.source else { Issue.record("not text"); return }
-        #expect(text == .init(corpus: "bible-kjv", trainFraction: 0.9, trainWindows: 32_000, evalWindows: 256, context: 16))
+        #expect(text == .init(corpus: "bible-kjv", trainFraction: 0.9, trainWindows: 32_000, evalWindows: 256, context: 16, evaluations: []))
         #expect(resolved.training.optimizer.decayParameters == .matrices && resolved.pruning.stages == [])
         #expect(try ExperimentSpec.validated(resolved.spec) == resolved.spec)
     }
@@ -116,18 +118,24 @@ extension AllTests {
     @Test func smallGPTRunWritesLanguageModelReports() throws {
         var options = RunOptions()
         options.runDirectory = temporaryDirectory("lm") + "/run"
-        let runner = try ExperimentRunner(spec: try ExperimentSpec.decode(yaml: Self.yaml()), options: options)
+        let yaml = Self.yaml(data: "{ dataset: text, train: jargon, train_windows: 64, eval_windows: 8, evaluate: { general: bible-kjv } }")
+        let runner = try ExperimentRunner(spec: try ExperimentSpec.decode(yaml: yaml), options: options)
         let report = try runner.run()
         #expect(report.status == .complete && report.task.kind == "language_model" && report.task.deciding == "loss")
         #expect(report.dataRows.train == 64 && report.dataRows.test == 8 && report.dataRows.validation == 8)
         let dense = report.stages[0], pruned = report.stages[1]
-        for key in ["test_loss", "test_perplexity", "test_bits_per_byte", "val_loss"] { #expect(dense.metrics[key] != nil, "\(key)") }
+        for key in ["test_loss", "test_perplexity", "test_bits_per_byte", "val_loss", "general_loss", "general_bits_per_byte"] {
+            #expect(dense.metrics[key] != nil, "\(key)")
+        }
+        // Forgetting: the Bible is not what this model trained on.
+        #expect(dense.metrics["general_loss"]! > dense.metrics["test_loss"]!)
         #expect(dense.metrics["test_loss"]! < log(256.0))
         #expect(abs(dense.metrics["test_perplexity"]! - exp(dense.metrics["test_loss"]!)) < 1e-9)
         #expect(abs(pruned.sparsity - 0.5) < 1e-3)
         #expect(pruned.layers.map(\.layer) == ["blocks.0.attn.qkv", "blocks.0.attn.proj", "blocks.0.mlp.fc", "blocks.0.mlp.proj"])
         let (header, _) = try readCSV(runner.runDirectory + "/stages.csv")
         #expect(header.contains("test_perplexity") && header.contains("val_bits_per_byte") && !header.contains("test_accuracy"))
+        #expect(header.contains("general_loss") && header.contains("general_perplexity"))
         // Pruned weights stayed zero through masked fine-tuning with AdamW and clipping.
         for matrix in runner.model.prunableMatrices {
             for i in 0..<matrix.count where matrix.parameter.mask[i] == 0 { #expect(matrix.parameter.value[i] == 0) }
