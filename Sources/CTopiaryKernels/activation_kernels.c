@@ -2,11 +2,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#define TOPIARY_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define TOPIARY_CLONES
-#endif
+#include "topiary_clones.h"
 
 // e^x for x ≤ 0 (all GELU needs): x = n·ln2 + r with |r| ≤ ln2/2, e^r by its degree-6 Taylor
 // polynomial (relative error < 2e-7 there), times 2^n built in the exponent bits. Below

@@ -1,11 +1,7 @@
 #include "topiary_convolution.h"
 #include <string.h>
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#define TOPIARY_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define TOPIARY_CLONES
-#endif
+#include "topiary_clones.h"
 
 // The output columns x whose input column x*sw + kx - pw lies inside [0, width): a range
 // [first, last). Computed once per (kx), so the inner loops have no bounds checks.

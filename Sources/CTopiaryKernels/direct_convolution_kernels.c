@@ -5,11 +5,7 @@
 // are throughput kernels tested against naive loops with a tolerance.
 #pragma clang fp contract(fast)
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#define TOPIARY_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define TOPIARY_CLONES
-#endif
+#include "topiary_clones.h"
 #define INLINE static inline __attribute__((always_inline))
 
 // 16 floats: one AVX-512 register, two AVX2 or four SSE registers on the other clones.

@@ -1,11 +1,7 @@
 #include "topiary_kernels.h"
 #include <math.h>
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#define TOPIARY_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define TOPIARY_CLONES
-#endif
+#include "topiary_clones.h"
 
 TOPIARY_CLONES
 void topiary_adam_sweep(size_t n, float *restrict w, float *restrict g, const float *restrict k,

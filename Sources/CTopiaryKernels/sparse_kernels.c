@@ -9,11 +9,7 @@
 // combined pairwise at the end. The AVX-512 path and the portable path therefore give
 // bit-identical results.
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#define TOPIARY_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define TOPIARY_CLONES
-#endif
+#include "topiary_clones.h"
 
 typedef float v16f __attribute__((vector_size(64), aligned(4)));
 typedef signed char v16b __attribute__((vector_size(16), aligned(1)));

@@ -22,6 +22,8 @@ public final class CausalSelfAttention: Layer {
     private var attention = ActivationBuffer()
     private var output = ActivationBuffer()
     private var qkvGradient = ActivationBuffer()
+    /// One head's (T, T) dA, then dZ in place, in backward.
+    private var scoreGradient = ActivationBuffer()
     private var cachedQKV: Tensor?
 
     public init(name: String, channels: Int, heads: Int) {
@@ -74,6 +76,7 @@ public final class CausalSelfAttention: Layer {
         dQKV.fill(0)
         CausalSelfAttention.attendBackward(qkv: projected.pointer, weights: attention.tensor([batch, heads, positions, positions]).pointer,
                                            outputGradient: dMixed.pointer, qkvGradient: dQKV.pointer,
+                                           scratch: scoreGradient.tensor([positions, positions]).pointer,
                                            batch: batch, positions: positions, channels: channels, heads: heads)
         return qkv.backward(dQKV, needsInputGradient: needsInputGradient)
     }
@@ -115,11 +118,10 @@ public final class CausalSelfAttention: Layer {
     /// (b, h): dA = dOut·Vᵀ, dV += Aᵀ·dOut, dZ = A ⊙ (dA − rowsum(A ⊙ dA)) / √hs (the softmax's
     /// backward; zero above the diagonal since A is), dQ += dZ·K, dK += dZᵀ·Q.
     static func attendBackward(qkv: UnsafePointer<Float>, weights: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
-                               qkvGradient: UnsafeMutablePointer<Float>, batch: Int, positions: Int, channels: Int, heads: Int) {
+                               qkvGradient: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
+                               batch: Int, positions: Int, channels: Int, heads: Int) {
         let (T, hs, rowStride) = (positions, channels / heads, 3 * channels)
         let scale = 1 / Float(hs).squareRoot()
-        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: T * T)   // dA, then dZ in place
-        defer { scratch.deallocate() }
         for b in 0..<batch {
             for h in 0..<heads {
                 let query = qkv + b * T * rowStride + h * hs, key = query + channels, value = query + 2 * channels
@@ -133,7 +135,7 @@ public final class CausalSelfAttention: Layer {
                     var weighted: Float = 0
                     for s in 0...t { weighted += row[s] * dRow[s] }
                     for s in 0...t { dRow[s] = row[s] * (dRow[s] - weighted) * scale }
-                    for s in (t + 1)..<max(T, t + 1) { dRow[s] = 0 }
+                    for s in (t + 1)..<T { dRow[s] = 0 }
                 }
                 stridedMatmul(m: T, n: hs, k: T, scratch, lda: T, key, ldb: rowStride, beta: 1, into: dQuery, ldc: rowStride)
                 stridedMatmul(m: T, n: hs, k: T, scratch, lda: T, transposeA: true, query, ldb: rowStride, beta: 1, into: dKey, ldc: rowStride)

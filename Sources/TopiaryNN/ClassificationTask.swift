@@ -21,12 +21,12 @@ public final class ClassificationTask: Task {
 
     public func lossAndGradient(output: Tensor, targets: Tensor) -> (loss: Float, gradient: Tensor) {
         let logits = output.asRows
-        fillLabels(targets)
+        labels.refill(classIndicesOf: targets)
         return loss.lossAndGradient(logits: logits, labels: labels)
     }
 
     public func accumulate(output: Tensor, targets: Tensor, into sums: inout MetricSums) {
-        fillLabels(targets)
+        labels.refill(classIndicesOf: targets)
         let result = SoftmaxCrossEntropy.evaluate(logits: output.asRows, labels: labels[...])
         sums.add("loss", result.lossSum)
         sums.add("accuracy", Double(result.correct))
@@ -36,11 +36,6 @@ public final class ClassificationTask: Task {
     public func finish(_ sums: MetricSums) -> [String: Double] {
         let n = Double(max(sums.count, 1))
         return ["loss": (sums.sums["loss"] ?? 0) / n, "accuracy": (sums.sums["accuracy"] ?? 0) / n]
-    }
-
-    private func fillLabels(_ targets: Tensor) {
-        labels.removeAll(keepingCapacity: true)
-        for i in 0..<targets.count { labels.append(Int32(targets[i])) }
     }
 }
 

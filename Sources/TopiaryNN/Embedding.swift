@@ -26,11 +26,7 @@ public final class Embedding: Layer {
 
     /// PyTorch's: N(0, 1).
     public func initialize(using generator: inout SeededGenerator) {
-        for i in stride(from: 0, to: weight.count, by: 2) {
-            let (a, b) = generator.nextNormalPair()
-            weight.value[i] = a
-            if i + 1 < weight.count { weight.value[i + 1] = b }
-        }
+        generator.fillNormal(weight.value)
         multiply(weight.value, weight.mask, into: weight.value)
     }
 

@@ -55,11 +55,7 @@ extension Sequential {
             case .bias: parameter.value.fill(0)
             case .weight where parameter.shape.count == 2:
                 let deviation = parameter.name.hasSuffix("attn.proj.weight") || parameter.name.hasSuffix("mlp.proj.weight") ? residualScale : 0.02
-                for i in stride(from: 0, to: parameter.count, by: 2) {
-                    let (a, b) = generator.nextNormalPair()
-                    parameter.value[i] = a * deviation
-                    if i + 1 < parameter.count { parameter.value[i + 1] = b * deviation }
-                }
+                generator.fillNormal(parameter.value, deviation: deviation)
             default: break   // LayerNorm gains keep 1, shifts 0
             }
         }

@@ -25,13 +25,13 @@ public final class LanguageModelTask: Task {
     public func outputShape(targetShape: [Int], classCount: Int?) -> [Int] { targetShape + [classCount ?? 256] }
 
     public func lossAndGradient(output: Tensor, targets: Tensor) -> (loss: Float, gradient: Tensor) {
-        fillLabels(targets)
+        labels.refill(classIndicesOf: targets)
         let result = loss.lossAndGradient(logits: tokenRows(output), labels: labels)
         return (result.loss, result.gradient.reshaped(output.shape))
     }
 
     public func accumulate(output: Tensor, targets: Tensor, into sums: inout MetricSums) {
-        fillLabels(targets)
+        labels.refill(classIndicesOf: targets)
         let result = SoftmaxCrossEntropy.evaluate(logits: tokenRows(output), labels: labels[...])
         sums.add("loss", result.lossSum)
         sums.count += labels.count
@@ -46,10 +46,5 @@ public final class LanguageModelTask: Task {
     private func tokenRows(_ output: Tensor) -> Tensor {
         let vocabulary = output.shape.last!
         return output.reshaped([output.count / vocabulary, vocabulary])
-    }
-
-    private func fillLabels(_ targets: Tensor) {
-        labels.removeAll(keepingCapacity: true)
-        for i in 0..<targets.count { labels.append(Int32(targets[i])) }
     }
 }

@@ -113,19 +113,12 @@ public final class ParameterStore: @unchecked Sendable {
     @discardableResult
     public func clipGradientNorm(to maximum: Float) -> Float {
         require(maximum > 0 && maximum.isFinite, "the gradient norm limit must be finite and > 0, but got \(maximum)")
+        let views = trainableRanges.map { Tensor(storage: grads.storage, offset: grads.offset + $0.flat.lowerBound, shape: [$0.flat.count]) }
         var sumOfSquares = 0.0
-        for range in trainableRanges.map(\.flat) {
-            let g = grads.pointer + range.lowerBound
-            for i in 0..<range.count { sumOfSquares += Double(g[i]) * Double(g[i]) }
-        }
+        for g in views { for i in 0..<g.count { sumOfSquares += Double(g[i]) * Double(g[i]) } }
         let norm = Float(sumOfSquares.squareRoot())
         let coefficient = maximum / (norm + 1e-6)
-        if coefficient < 1 {
-            for range in trainableRanges.map(\.flat) {
-                let g = grads.pointer + range.lowerBound
-                for i in 0..<range.count { g[i] *= coefficient }
-            }
-        }
+        if coefficient < 1 { for g in views { scaleInPlace(g, by: coefficient) } }
         return norm
     }
 

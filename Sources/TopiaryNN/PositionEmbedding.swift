@@ -39,8 +39,7 @@ public final class PositionEmbedding: Layer {
         let y = output.tensor(input.shape)
         let block = positions * features
         for b in 0..<input.shape[0] {
-            let source = input.pointer + b * block, target = y.pointer + b * block
-            for i in 0..<block { target[i] = source[i] + weight.value[i] }
+            simdMap(block, input.pointer + b * block, weight.value.pointer, y.pointer + b * block, { $0 + $1 }, { $0 + $1 })
         }
         return y
     }
@@ -49,10 +48,10 @@ public final class PositionEmbedding: Layer {
         let block = positions * features
         require(outputGradient.count % max(block, 1) == 0, "\(name) backward expects (B, \(positions), \(features)), got \(outputGradient.shape)")
         if weight.trainable {
-            for b in 0..<(outputGradient.count / block) {
-                let source = outputGradient.pointer + b * block
-                for i in 0..<block { weight.grad[i] += source[i] }
-            }
+            // Row t of the table gets Σ_b dY[b, t]: column sums of dY seen as (B, T·C).
+            let rows = weight.grad.reshaped([context * features])
+            accumulateColumnSums(of: outputGradient.reshaped([outputGradient.count / block, block]),
+                                 into: Tensor(storage: rows.storage, offset: rows.offset, shape: [block]))
         }
         return needsInputGradient ? outputGradient : nil
     }

@@ -63,6 +63,15 @@ public struct MetricSums: Sendable {
     public mutating func add(_ name: String, _ value: Double) { sums[name, default: 0] += value }
 }
 
+extension Array where Element == Int32 {
+    /// This array, reused, holding the class index each target element stores as a float
+    /// (one per sample, or one per token).
+    mutating func refill(classIndicesOf targets: Tensor) {
+        removeAll(keepingCapacity: true)
+        for i in 0..<targets.count { append(Int32(targets[i])) }
+    }
+}
+
 /// Every task a spec can name, with how to make it.
 public enum TaskKind: String, Sendable, Codable, CaseIterable {
     case classification, regression

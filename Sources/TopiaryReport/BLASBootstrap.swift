@@ -43,6 +43,6 @@ public enum BLASBootstrap {
         let environment = ProcessInfo.processInfo.environment
         guard environment[RunEnvironment.reexecMarkerVariable] != nil, let requested = environment["OPENBLAS_CORETYPE"],
               BLASRuntime.instructionSet(ofCore: requested) > BLASRuntime.instructionSet(ofCore: BLASRuntime.coreName) else { return }
-        FileHandle.standardError.write(Data("\(programName): warning: OpenBLAS did not take OPENBLAS_CORETYPE=\(requested): it runs its \(BLASRuntime.coreName) kernels on a CPU with \(RunEnvironment.instructionSetName(BLASRuntime.cpuInstructionSet)).\n".utf8))
+        FileHandle.standardError.write(Data("\(programName): warning: OpenBLAS did not take OPENBLAS_CORETYPE=\(requested): it runs its \(BLASRuntime.coreName) kernels on a CPU with \(BLASRuntime.cpuInstructionSet.name).\n".utf8))
     }
 }

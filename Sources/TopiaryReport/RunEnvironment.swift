@@ -56,7 +56,7 @@ public struct RunEnvironment: Codable, Sendable, Equatable {
             blasConfiguration: BLASRuntime.configuration,
             blasCoreTypeVariable: environment["OPENBLAS_CORETYPE"],
             blasCoreSelectedByTopiary: environment[reexecMarkerVariable] != nil,
-            cpuInstructionSet: instructionSetName(BLASRuntime.cpuInstructionSet),
+            cpuInstructionSet: BLASRuntime.cpuInstructionSet.name,
             blasCoreMatchesCPU: blasCoreMatchesCPU(),
             flushToZero: FloatEnvironment.flushToZeroEnabled,
             flushToZeroOnBLASThreads: FloatEnvironment.blasThreadsFlushSubnormals(),
@@ -65,15 +65,6 @@ public struct RunEnvironment: Codable, Sendable, Equatable {
             hostname: ProcessInfo.processInfo.hostName,
             commandLine: CommandLine.arguments,
             startedAt: ISO8601DateFormatter().string(from: Date()))
-    }
-
-    public static func instructionSetName(_ set: BLASRuntime.InstructionSet) -> String {
-        switch set {
-        case .avx512BF16: "avx512_bf16"
-        case .avx512: "avx512"
-        case .avx2FMA: "avx2_fma"
-        case .baseline: "baseline"
-        }
     }
 
     /// Whether the loaded OpenBLAS kernels use every instruction set extension the kernel

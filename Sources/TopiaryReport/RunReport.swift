@@ -126,7 +126,7 @@ public struct RunReport: Codable, Sendable, Equatable {
     /// atomically.
     public func write(to directory: String) throws {
         let stageColumns = ReportColumns.stages(latencyBatchSizes: spec.measurement.latencyBatchSizes, task: task,
-                                                evaluations: (spec.data.evaluate ?? [:]).sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
+                                                evaluations: spec.data.evaluations.map { ($0.name, $0.corpus) })
         try AtomicFile.write(ReportColumns.csv(stageColumns, stages), to: directory + "/stages.csv")
         let layerRows = stages.flatMap { stage in stage.layers.map { (stage: stage.stage, layer: $0) } }
         try AtomicFile.write(ReportColumns.csv(ReportColumns.layers(latencyBatchSizes: spec.measurement.latencyBatchSizes), layerRows),

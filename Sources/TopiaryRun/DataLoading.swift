@@ -114,12 +114,12 @@ package enum DataLoading {
     /// `evalWindows` consecutive windows as the test set and the next `evalWindows` as the
     /// validation split that decides; no window of one split shares a byte with another's.
     static func windows(of text: ResolvedSpec.TextSource, seed: UInt64) throws -> SplitData {
-        let corpus: TextCorpus
-        do {
-            corpus = try TextCorpus.load(text.corpus)
-        } catch let error as TextCorpusError {
-            throw SpecProblem(keyPath: "data.train", problem: error.errorDescription!)
+        func load(_ source: String, keyPath: String) throws -> TextCorpus {
+            do { return try TextCorpus.load(source) } catch let error as TextCorpusError {
+                throw SpecProblem(keyPath: keyPath, problem: error.errorDescription!)
+            }
         }
+        let corpus = try load(text.corpus, keyPath: "data.train")
         let (train, heldOut) = corpus.split(trainFraction: text.trainFraction)
         let T = text.context
         guard train.count > T + 1 else {
@@ -137,10 +137,7 @@ package enum DataLoading {
                               availableTrainingRows: text.trainWindows, classNames: nil)
         // Each further corpus is held out the same way: its first windows after the training part.
         for (name, source) in text.evaluations {
-            let other: TextCorpus
-            do { other = try TextCorpus.load(source) } catch let error as TextCorpusError {
-                throw SpecProblem(keyPath: "data.evaluate.\(name)", problem: error.errorDescription!)
-            }
+            let other = try load(source, keyPath: "data.evaluate.\(name)")
             let rest = other.split(trainFraction: text.trainFraction).heldOut
             guard TextWindows.available(rest, length: T) >= text.evalWindows else {
                 throw SpecProblem(keyPath: "data.evaluate.\(name)", problem: "the held-out \(rest.count) bytes of \(other.name) hold fewer than \(text.evalWindows) windows of \(T). Lower eval_windows.")

@@ -47,10 +47,15 @@ extension ExperimentRunner {
         scorerGenerator = SeededGenerator(stateArray: checkpoint.header.progress.scorerState)
     }
 
+    /// The checkpoint files of a run's checkpoints folder, oldest first (their names start
+    /// with the sequence number); rejected adaptive attempts' names say "rejected".
+    static func checkpointNames(in folder: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter { $0.hasSuffix(".bin") }.sorted()
+    }
+
     /// The newest readable checkpoint of the run being resumed (nil: none yet, start over).
     func latestCheckpoint() throws -> Checkpoint? {
-        let names = ((try? FileManager.default.contentsOfDirectory(atPath: checkpointDirectory)) ?? [])
-            .filter { $0.hasSuffix(".bin") }.sorted()
+        let names = ExperimentRunner.checkpointNames(in: checkpointDirectory)
         guard let newest = names.last else { return nil }
         let path = checkpointDirectory + "/" + newest
         let checkpoint = try Checkpoint.read(from: path)

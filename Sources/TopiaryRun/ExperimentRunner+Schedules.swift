@@ -60,7 +60,7 @@ extension ExperimentRunner {
         spanningOptimizer = optimizer
         var scoreSeconds = 0.0, selectSeconds = 0.0
         _ = try train(epochs: epochs - done, batchSize: retraining.batchSize, optimizer: optimizer,
-                      baseRate: retraining.optimizer.learningRate, schedule: retraining.lrSchedule, phase: "gradual",
+                      settings: retraining.optimizer, schedule: retraining.lrSchedule, phase: "gradual",
                       startStep: progress.phaseStep, scheduleSteps: epochs * stepsPerEpoch,
                       firstEpoch: done + 1, totalEpochs: epochs,
                       afterStep: { [unowned self] step in
@@ -113,7 +113,7 @@ extension ExperimentRunner {
             optimizer = retraining.optimizer.makeOptimizer(for: model.store)
         }
         let training = try train(epochs: epochs, batchSize: retraining.batchSize, optimizer: optimizer,
-                                 baseRate: retraining.optimizer.learningRate, schedule: retraining.lrSchedule, phase: "stage \(stageNumber)",
+                                 settings: retraining.optimizer, schedule: retraining.lrSchedule, phase: "stage \(stageNumber)",
                                  startStep: startStep, scheduleSteps: scheduleSteps)
         progress.phaseStep = startStep + training.steps
         try checkRealised(stage: stageNumber, target: target)
@@ -186,19 +186,20 @@ extension ExperimentRunner {
     /// `epochs` epochs of `optimizer` with the LR schedule spanning `scheduleSteps` steps from
     /// `startStep` (a fresh schedule per phase unless one spans stages). A phase resumed
     /// part-way numbers its epochs from `firstEpoch` of `totalEpochs`; `afterEpoch` gets each
-    /// epoch's number, loss, seconds and the optimizer step reached.
-    func train(epochs: Int, batchSize: Int, optimizer: any Optimizer, baseRate: Float, schedule: ScheduleSpec, phase: String,
+    /// epoch's number, loss, seconds and the optimizer step reached. `settings` is the spec `optimizer`
+    /// was made from: its learning rate and gradient clipping.
+    func train(epochs: Int, batchSize: Int, optimizer: any Optimizer, settings: OptimizerSpec, schedule: ScheduleSpec, phase: String,
                startStep: Int = 0, scheduleSteps: Int? = nil, firstEpoch: Int = 1, totalEpochs: Int? = nil,
                afterStep: ((Int) throws -> Void)? = nil,
                afterEpoch: ((_ epoch: Int, _ loss: Double, _ seconds: Double, _ step: Int) throws -> Void)? = nil) throws -> TrainingOutcome {
         var outcome = TrainingOutcome(epochs: epochs)
         guard epochs > 0 else { return outcome }
         let batches = BatchIterator(dataset: data.train, batchSize: batchSize)
-        let lr = try schedule.makeSchedule(baseRate: baseRate, totalSteps: scheduleSteps ?? epochs * batches.batchesPerEpoch)
+        let lr = try schedule.makeSchedule(baseRate: settings.learningRate, totalSteps: scheduleSteps ?? epochs * batches.batchesPerEpoch)
         let trainer = Trainer(model: model, task: task, optimizer: optimizer, schedule: lr, batches: batches, startStep: startStep)
         trainer.afterStep = afterStep
         trainer.beforeStep = movementHook
-        trainer.gradientClip = (phase == "dense" ? spec.training.optimizer : spec.retraining.optimizer).gradientClip
+        trainer.gradientClip = settings.gradientClip
         let lastEpoch = firstEpoch + epochs - 1
         // The spec key a user changes when this phase diverges.
         let setting = phase == "dense" ? "training.optimizer.learning_rate" : "pruning.retraining.optimizer.learning_rate"

@@ -186,7 +186,7 @@ public final class ExperimentRunner {
     package func trainDense(afterStep: ((Int) throws -> Void)? = nil) throws -> TrainingOutcome {
         try train(epochs: spec.training.epochs, batchSize: spec.training.batchSize,
                   optimizer: spec.training.optimizer.makeOptimizer(for: model.store),
-                  baseRate: spec.training.optimizer.learningRate, schedule: spec.trainingSchedule, phase: "dense",
+                  settings: spec.training.optimizer, schedule: spec.trainingSchedule, phase: "dense",
                   afterStep: afterStep)
     }
 

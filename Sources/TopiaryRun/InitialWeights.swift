@@ -12,9 +12,7 @@ enum InitialWeights {
         }
         guard isFolder.boolValue else { return source }
         let folder = source + "/checkpoints"
-        let names = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [])
-            .filter { $0.hasSuffix(".bin") && !$0.contains("rejected") }.sorted()
-        guard let newest = names.last else {
+        guard let newest = ExperimentRunner.checkpointNames(in: folder).last(where: { !$0.contains("rejected") }) else {
             throw SpecProblem(keyPath: "model.init_from", problem: "\(source) holds no checkpoints (\(folder)/*.bin). Run that spec first.")
         }
         return folder + "/" + newest

@@ -72,7 +72,7 @@ extension ExperimentSpec {
     /// calibration batches and 20 latency repetitions.
     public var quickVariant: ExperimentSpec {
         var q = self
-        if data.dataset == .text {
+        if !data.dataset.splitsByRows {
             // 2000 windows (125 steps of batch 16), 32 evaluation windows each.
             q.data.trainWindows = min(data.trainWindows ?? .max, 2000)
             q.data.evalWindows = min(data.evalWindows ?? .max, 32)

@@ -13,6 +13,8 @@ import TopiaryData
 public struct DataSpec: Codable, Sendable, Equatable {
     public enum Dataset: String, Codable, Sendable, CaseIterable {
         case fashionMNIST = "fashion-mnist", idx, csv, ts, text
+        /// Whether validation rows are carved from the training rows (all but text).
+        public var splitsByRows: Bool { self != .text }
     }
     public enum Separator: String, Codable, Sendable, CaseIterable { case comma, whitespace }
 
@@ -56,6 +58,10 @@ public struct DataSpec: Codable, Sendable, Equatable {
     /// gives columns general_loss, general_perplexity, general_bits_per_byte): how much a domain
     /// adaptation forgets. Reported only; decisions use the validation split.
     public var evaluate: [String: String]?
+    /// `evaluate` in name order (the order of its report columns).
+    public var evaluations: [(name: String, corpus: String)] {
+        (evaluate ?? [:]).sorted { $0.key < $1.key }.map { (name: $0.key, corpus: $0.value) }
+    }
     /// Evaluate on only this many test rows; nil: all.
     public var testLimit: Int?
 
@@ -73,7 +79,8 @@ public struct DataSpec: Codable, Sendable, Equatable {
         .text: [.train, .trainFraction, .trainWindows, .evalWindows, .evaluate],
         .ts: [.train, .test, .testFraction, .standardize],
     ]
-    static let commonKeys: [CodingKeys] = [.dataset, .validationSize, .validationFraction, .trainLimit, .testLimit]
+    /// Keys of data sets split by rows; text is split by position (held-out text) instead.
+    static let rowSplitKeys: [CodingKeys] = [.validationSize, .validationFraction, .trainLimit, .testLimit]
 
     public init() {}
 
@@ -82,7 +89,7 @@ public struct DataSpec: Codable, Sendable, Equatable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         if c.contains(.dataset) { dataset = try c.decodeEnum(Dataset.self, forKey: .dataset, decoder: decoder) }
         // Text splits by position (held-out text), so the row-split keys do not apply.
-        let allowed = (dataset == .text ? [.dataset] : DataSpec.commonKeys) + DataSpec.keysByDataset[dataset]!
+        let allowed = [.dataset] + (dataset.splitsByRows ? DataSpec.rowSplitKeys : []) + DataSpec.keysByDataset[dataset]!
         for key in CodingKeys.allCases where c.contains(key) && !allowed.contains(key) {
             throw decoder.problem(key, "does not apply to dataset \(dataset.rawValue) (it takes \(DataSpec.keysByDataset[dataset]!.map(\.stringValue).joined(separator: ", "))).")
         }
@@ -160,7 +167,7 @@ public struct DataSpec: Codable, Sendable, Equatable {
         try c.encodeIfPresent(header, forKey: .header)
         try c.encodeIfPresent(separator, forKey: .separator)
         try c.encodeIfPresent(standardize, forKey: .standardize)
-        if validationFraction == nil && dataset != .text { try c.encode(validationSize, forKey: .validationSize) }
+        if validationFraction == nil && dataset.splitsByRows { try c.encode(validationSize, forKey: .validationSize) }
         try c.encodeIfPresent(validationFraction, forKey: .validationFraction)
         try c.encodeIfPresent(trainLimit, forKey: .trainLimit)
         try c.encodeIfPresent(testLimit, forKey: .testLimit)
@@ -192,7 +199,7 @@ public struct DataSpec: Codable, Sendable, Equatable {
     /// Training rows after the validation split and `train_limit`, from a training file of
     /// `available` rows; a validation split that leaves none is an error here.
     package func trainingRows(available: Int) throws -> Int {
-        if dataset == .text { return available }   // windows; validation is held-out text
+        guard dataset.splitsByRows else { return available }   // windows; validation is held-out text
         let held = validationRows(available: available)
         guard held < available else {
             throw SpecProblem(keyPath: "data.validation_size",

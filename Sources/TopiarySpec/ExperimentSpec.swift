@@ -60,14 +60,11 @@ public struct ExperimentSpec: Codable, Sendable, Equatable {
             guard model.architecture == "gpt" || !model.isBuiltIn else {
                 throw SpecProblem(keyPath: "model.architecture", problem: "task language_model needs a sequence model: architecture gpt (or a registered one), not \(model.architecture).")
             }
-            if pruning.schedule?.tolerancePoints != nil {
-                throw SpecProblem(keyPath: "pruning.schedule.tolerance_points",
-                                  problem: "is for accuracy; a language model decides by validation loss: give tolerance (a fraction, 0.02 = 2 %) instead.")
-            }
         }
-        if (task ?? .classification) == .regression, pruning.schedule?.tolerancePoints != nil {
+        let deciding = (task ?? .classification).make().decidingMetric
+        if deciding.change == .relative, pruning.schedule?.tolerancePoints != nil {
             throw SpecProblem(keyPath: "pruning.schedule.tolerance_points",
-                              problem: "is for accuracy; a regression task decides by RMSE: give tolerance (a fraction, 0.02 = 2 %) instead.")
+                              problem: "is for accuracy; this task decides by \(deciding.name): give tolerance (a fraction, 0.02 = 2 %) instead.")
         }
     }
 

@@ -122,7 +122,7 @@ public struct ResolvedSpec: Sendable, Equatable {
         case .text:
             source = .text(TextSource(corpus: data.train ?? "", trainFraction: data.trainFraction ?? 0.9, trainWindows: data.trainWindows ?? 32_000,
                                       evalWindows: data.evalWindows ?? 256, context: r.model.blockSize ?? 1,
-                                      evaluations: (data.evaluate ?? [:]).sorted { $0.key < $1.key }.map { ($0.key, $0.value) }))
+                                      evaluations: data.evaluations))
         }
         trainingSchedule = r.training.lrSchedule ?? .constant
         let retrainingSpec = r.pruning.retraining

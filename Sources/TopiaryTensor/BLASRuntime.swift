@@ -36,6 +36,16 @@ public enum BLASRuntime {
             case .baseline: nil
             }
         }
+
+        /// As reports record it (`cpu_instruction_set`).
+        public var name: String {
+            switch self {
+            case .avx512BF16: "avx512_bf16"
+            case .avx512: "avx512"
+            case .avx2FMA: "avx2_fma"
+            case .baseline: "baseline"
+            }
+        }
     }
 
     /// What an OpenBLAS 0.3.21 kernel set uses. Unknown names (older or generic cores:

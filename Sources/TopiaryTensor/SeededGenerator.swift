@@ -58,6 +58,16 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable, Equatable {
     }
 
     /// Two independent standard normal draws (Box–Muller, in Double).
+    /// Fills `tensor` with N(0, deviation²) draws, two per `nextNormalPair` in index order (an
+    /// odd last element takes the first of a pair).
+    public mutating func fillNormal(_ tensor: Tensor, deviation: Float = 1) {
+        for i in stride(from: 0, to: tensor.count, by: 2) {
+            let (a, b) = nextNormalPair()
+            tensor[i] = a * deviation
+            if i + 1 < tensor.count { tensor[i + 1] = b * deviation }
+        }
+    }
+
     public mutating func nextNormalPair() -> (Float, Float) {
         let u1 = max(Double(next() >> 11) * 0x1p-53, 0x1p-60), u2 = Double(next() >> 11) * 0x1p-53
         let radius = (-2 * log(u1)).squareRoot()

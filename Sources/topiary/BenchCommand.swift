@@ -24,7 +24,14 @@ struct BenchCommand: ParsableCommand {
     func validate() throws {
         guard epochs >= 1 else { throw ValidationError("--epochs must be >= 1, got \(epochs).") }
         guard sparsity >= 0, sparsity < 1 else { throw ValidationError("--sparsity must lie in [0, 1), got \(sparsity).") }
+        // Before any timing starts: a misspelt workload fails at once, not after W1's epochs.
+        if let unknown = workloadList.first(where: { !Self.knownWorkloads.contains($0) }) {
+            throw ValidationError("--workloads lists \(Self.knownWorkloads.joined(separator: ", ")), not '\(unknown)'.")
+        }
     }
+
+    static let knownWorkloads = ["w1", "w2", "w3"]
+    var workloadList: [String] { workloads.split(separator: ",").map(String.init) }
 
     func run() throws {
         FloatEnvironment.prepareForFloatWork(blasThreads: BLASRuntime.threadCount)
@@ -50,8 +57,7 @@ struct BenchCommand: ParsableCommand {
         }
         print("")
         let progress = progressPrinter(quiet: false)
-        for workload in workloads.split(separator: ",").map(String.init) {
-            guard ["w1", "w2", "w3"].contains(workload) else { throw ValidationError("--workloads lists w1, w2 and w3, not '\(workload)'.") }
+        for workload in workloadList {
             if workload == "w3" { try printSteps(progress: progress) } else { try printEpochs(workload, progress: progress) }
         }
     }

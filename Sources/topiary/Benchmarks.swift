@@ -82,14 +82,20 @@ public enum Benchmarks {
         }
         let dense = try runEpochs(1e-3, "dense")
         let denseAccuracy = Evaluation.measure(model, task: task, on: test)["accuracy"]!
-        var context = ScoringContext(model: model, task: task, calibration: batches, calibrationBatches: 1, generator: SeededGenerator(seed: 0))
-        let targets = model.prunableMatrices
-        try UnstructuredPruner(scope: .global).prune(targets, scores: try MagnitudeScorer().scores(for: targets, context: &context),
-                                                     to: sparsity)
+        let targets = try pruneByMagnitude(model, task: task, calibration: batches, to: sparsity)
         let masked = try runEpochs(5e-4, "masked")
         return EpochFigures(denseEpochSeconds: dense, maskedEpochSeconds: masked,
                             maskedSparsity: SparsityAccounting(targets).sparsity, trainRows: train.count,
                             denseTestAccuracy: denseAccuracy, maskedTestAccuracy: Evaluation.measure(model, task: task, on: test)["accuracy"]!)
+    }
+
+    /// Global magnitude pruning of every prunable matrix to `sparsity`; returns the matrices.
+    @discardableResult
+    static func pruneByMagnitude(_ model: any Model, task: any Task, calibration: BatchIterator, to sparsity: Double) throws -> [PrunableMatrix] {
+        var context = ScoringContext(model: model, task: task, calibration: calibration, calibrationBatches: 1, generator: SeededGenerator(seed: 0))
+        let targets = model.prunableMatrices
+        try UnstructuredPruner(scope: .global).prune(targets, scores: try MagnitudeScorer().scores(for: targets, context: &context), to: sparsity)
+        return targets
     }
 
     /// Workload W1 (LeNet-300-100 on Fashion-MNIST) or W2 (LeNet-5), seed 0.
@@ -146,10 +152,7 @@ public enum Benchmarks {
             return seconds
         }
         let dense = run("dense")
-        var context = ScoringContext(model: model, task: task, calibration: BatchIterator(dataset: data, batchSize: 16),
-                                     calibrationBatches: 1, generator: SeededGenerator(seed: 0))
-        let targets = model.prunableMatrices
-        try UnstructuredPruner(scope: .global).prune(targets, scores: try MagnitudeScorer().scores(for: targets, context: &context), to: 0.5)
+        try pruneByMagnitude(model, task: task, calibration: BatchIterator(dataset: data, batchSize: 16), to: 0.5)
         let masked = run("masked")
         return StepFigures(dense: dense, masked: masked, forward: median(parts.forward), backward: median(parts.backward), update: median(parts.update))
     }
