@@ -21,6 +21,17 @@ public final class InferenceModel: @unchecked Sendable {
     /// Direct kernels for stride-1 convolutions whose kernel is dense (dense and compact
     /// engines), by matrix index: made on first use.
     private var directConvolutions: [Int: WideConvolution] = [:]
+    /// Samples in the current call, for steps that need (B, T, C) back from (B·T, C) rows.
+    private var batch = 1
+    /// Positions already in the KV caches: where the next tokens' positions start.
+    private var positionOffset = 0
+    /// Per attention (its qkv matrix index): the caches of a running generation, and those a
+    /// whole-window `predict` fills and reads once (kept only to reuse their memory).
+    private var generationCaches: [Int: KVCache] = [:]
+    private var windowCaches: [Int: KVCache] = [:]
+    private var generating = false
+    /// Sees each matrix's batch-first input (per-matrix timing's real activations).
+    private var capture: ((Int, Tensor) -> Void)?
 
     init(program: InferenceProgram, kernels: [any LayerKernel], threads: Int) {
         self.program = program
@@ -39,6 +50,7 @@ public final class InferenceModel: @unchecked Sendable {
             switch step {
             case .channelAffine(let scale, let shift): return sum + scale.count + shift.count
             case .layerNorm(let gain, let shift, _): return sum + gain.count + shift.count
+            case .tokenEmbedding(let table), .positionEmbedding(let table): return sum + table.count
             case .residual(let body, let shortcut): return sum + otherParameters(body) + otherParameters(shortcut)
             default: return sum
             }
@@ -104,9 +116,67 @@ public final class InferenceModel: @unchecked Sendable {
         require(Array(x.shape.dropFirst()) == program.inputShape || (x.rank == 2 && x.columns == program.inputShape.reduce(1, *)),
                 "expected (B, \(program.inputShape)), got \(x.shape)")
         nextBuffer = 0
+        (batch, positionOffset) = (x.shape[0], 0)
         let input = x.reshaped([x.shape[0]] + program.inputShape)
-        let result = run(program.steps, Flow(tensor: input, featureMajor: false))
-        return batchMajor(result)
+        let result = batchMajor(run(program.steps, Flow(tensor: input, featureMajor: false)))
+        return program.outputShape.isEmpty ? result : result.reshaped([x.shape[0]] + program.outputShape)
+    }
+
+    /// Positions the position table holds (the longest window), nil for models without one.
+    public var context: Int? { InferenceModel.positionTable(program.steps)?.rows }
+
+    private static func positionTable(_ steps: [InferenceStep]) -> Tensor? {
+        for step in steps {
+            if case .positionEmbedding(let table) = step { return table }
+            if case .residual(let body, let shortcut) = step, let table = positionTable(body) ?? positionTable(shortcut) { return table }
+        }
+        return nil
+    }
+
+    /// Starts generating `batch` sequences: empty KV caches for every attention.
+    public func startGeneration(batch: Int) {
+        require(batch >= 1, "generation needs at least one sequence, got \(batch)")
+        guard let context else { preconditionFailure("a model without positions (no attention) has nothing to cache") }
+        generationCaches = caches(batch: batch, context: context, reusing: generationCaches)
+        (generating, self.batch, positionOffset) = (true, batch, 0)
+    }
+
+    /// Feeds the next n tokens (B, n) of every sequence (ids as floats) and returns their
+    /// logits (B, n, V); valid until the next call. Their positions follow those fed since
+    /// `startGeneration`, at most `context` in all.
+    public func extend(_ tokens: Tensor) -> Tensor {
+        require(generating, "extend needs startGeneration first")
+        require(tokens.rank == 2 && tokens.shape[0] == batch && tokens.shape[1] >= 1,
+                "expected (\(batch), n ≥ 1) tokens, got \(tokens.shape)")
+        require(positionOffset + tokens.shape[1] <= context!,
+                "\(positionOffset) cached + \(tokens.shape[1]) new positions exceed the context of \(context!)")
+        nextBuffer = 0
+        let logits = batchMajor(run(program.steps, Flow(tensor: tokens, featureMajor: false)))
+        positionOffset += tokens.shape[1]
+        return logits.reshaped([batch, tokens.shape[1], logits.count / (batch * tokens.shape[1])])
+    }
+
+    /// Positions the running generation's caches hold.
+    public var cachedPositions: Int { generating ? positionOffset : 0 }
+    /// Bytes of the running generation's KV caches.
+    public var kvCacheBytes: Int { generationCaches.values.reduce(0) { $0 + $1.bytes } }
+
+    /// One cache per attention step for (batch, context), reusing `existing` when it fits.
+    private func caches(batch: Int, context: Int, reusing existing: [Int: KVCache]) -> [Int: KVCache] {
+        var result: [Int: KVCache] = [:]
+        func visit(_ steps: [InferenceStep]) {
+            for step in steps {
+                if case .attention(let qkv, _, let heads) = step {
+                    let headSize = program.matrices[qkv].fanIn / heads
+                    if let old = existing[qkv], old.batch == batch, old.context == context { result[qkv] = old } else {
+                        result[qkv] = KVCache(batch: batch, heads: heads, context: context, headSize: headSize)
+                    }
+                }
+                if case .residual(let body, let shortcut) = step { visit(body); visit(shortcut) }
+            }
+        }
+        visit(program.steps)
+        return result
     }
 
     /// A tensor between steps: batch-first, or features-major (features, rows) inside a run of
@@ -162,6 +232,33 @@ public final class InferenceModel: @unchecked Sendable {
             case .layerNorm(let gain, let shift, let epsilon):
                 let x = batchMajor(flow)
                 flow = Flow(tensor: InferenceOps.layerNorm(x, gain, shift, epsilon, into: buffer(x.shape)), featureMajor: false)
+            case .tokenEmbedding(let table):
+                let ids = batchMajor(flow), features = table.columns
+                let y = buffer(ids.shape + [features])
+                for i in 0..<ids.count {
+                    let id = Int(ids[i])
+                    require(Float(id) == ids[i] && id >= 0 && id < table.rows, "token \(ids[i]) is outside 0..<\(table.rows)")
+                    (y.pointer + i * features).update(from: table.pointer + id * features, count: features)
+                }
+                flow = Flow(tensor: y, featureMajor: false)
+            case .positionEmbedding(let table):
+                let x = batchMajor(flow), features = table.columns
+                let positions = x.count / (batch * features)
+                require(positionOffset + positions <= table.rows, "positions \(positionOffset) ..< \(positionOffset + positions) exceed the context of \(table.rows)")
+                let y = buffer([batch, positions, features])
+                for b in 0..<batch {
+                    simdMap(positions * features, x.pointer + b * positions * features, table.pointer + positionOffset * features,
+                            y.pointer + b * positions * features, { $0 + $1 }, { $0 + $1 })
+                }
+                flow = Flow(tensor: y, featureMajor: false)
+            case .attention(let qkv, let proj, let heads):
+                flow = attention(qkv: qkv, proj: proj, heads: heads, flow)
+            case .tiedHead(let table):
+                let x = batchMajor(flow), (vocabulary, features) = (table.rows, table.columns)
+                let rows = x.count / features
+                let y = buffer([rows, vocabulary])
+                matmul(x.reshaped([rows, features]), table, transposeB: true, into: y)
+                flow = Flow(tensor: y, featureMajor: false)
             case .gather(let columns):
                 let x = batchMajor(flow).asRows
                 let y = buffer([x.rows, columns.count])
@@ -175,9 +272,33 @@ public final class InferenceModel: @unchecked Sendable {
         return flow
     }
 
+    /// (B, n, C) → (B, n, C): the qkv matrix, causal attention of the n positions against
+    /// the cache (a generation's, or a fresh one for a whole window), the proj matrix.
+    private func attention(qkv: Int, proj: Int, heads: Int, _ flow: Flow) -> Flow {
+        let channels = program.matrices[qkv].fanIn
+        let projected = batchMajor(linear(qkv, flow))               // (B·n, 3C)
+        let positions = projected.count / (batch * 3 * channels)
+        let cache: KVCache
+        if generating {
+            cache = generationCaches[qkv]!
+        } else {
+            windowCaches = caches(batch: batch, context: positions, reusing: windowCaches)
+            cache = windowCaches[qkv]!
+        }
+        let mixed = buffer([batch, positions, channels])
+        let scratch = buffer([positions * (positionOffset + positions)])
+        cache.attend(qkv: projected.pointer, newPositions: positions, start: positionOffset, into: mixed.pointer, scratch: scratch.pointer)
+        return linear(proj, Flow(tensor: mixed, featureMajor: false))
+    }
+
     /// A Linear over the last axis: a vector at one row, else batch-major or features-major
     /// as the kernel (and the layout it is handed) allows.
     private func linear(_ m: Int, _ flow: Flow) -> Flow {
+        if let capture { capture(m, batchMajor(flow)) }
+        return applyLinear(m, flow)
+    }
+
+    private func applyLinear(_ m: Int, _ flow: Flow) -> Flow {
         let kernel = kernels[m]
         if flow.featureMajor {
             if kernel.supportsFeatureMajor {
@@ -185,7 +306,7 @@ public final class InferenceModel: @unchecked Sendable {
                 kernel.apply(featureMajor: flow.tensor, into: yt, threads: threads)
                 return Flow(tensor: yt, featureMajor: true)
             }
-            return linear(m, Flow(tensor: batchMajor(flow), featureMajor: false))
+            return applyLinear(m, Flow(tensor: batchMajor(flow), featureMajor: false))
         }
         let x = flow.tensor
         // From the shape, not count / fan-in: a compacted matrix can have no columns left.
@@ -201,10 +322,9 @@ public final class InferenceModel: @unchecked Sendable {
             kernel.apply(batchMajor: x.reshaped([rows, kernel.inFeatures]), into: y.reshaped([rows, kernel.outFeatures]))
             return Flow(tensor: y, featureMajor: false)
         }
-        require(x.rank == 2, "features-major Linears run on (B, features) inputs, got \(x.shape)")
         let xt = buffer([kernel.inFeatures, rows])
-        transpose(x, into: xt)
-        return linear(m, Flow(tensor: xt, featureMajor: true))
+        transpose(x.reshaped([rows, kernel.inFeatures]), into: xt)
+        return applyLinear(m, Flow(tensor: xt, featureMajor: true))
     }
 
     /// A convolution on (B, C, spatial…). Dense stride-1 kernels run directly on wide rows
@@ -212,6 +332,7 @@ public final class InferenceModel: @unchecked Sendable {
     /// chunk·P) for their kernel.
     private func convolution(_ m: Int, _ x: Tensor) -> Tensor {
         let kernel = kernels[m], matrix = program.matrices[m]
+        capture?(m, x)
         let unroll = matrix.unroll!, geometry = matrix.geometry!
         let (k, p, batch) = (unroll.patchSize, unroll.positions, x.shape[0])
         let y = buffer([batch, geometry.outChannels] + geometry.outputSize)
@@ -265,23 +386,9 @@ public final class InferenceModel: @unchecked Sendable {
     /// (what per-matrix timing feeds each engine's kernel).
     public func matrixInputs(_ x: Tensor) -> [Tensor] {
         var captured = [Tensor?](repeating: nil, count: program.matrices.count)
-        func walk(_ steps: [InferenceStep], _ input: Tensor) -> Tensor {
-            var value = input
-            for step in steps {
-                if case .matrix(let m) = step { captured[m] = value.copy() }
-                if case .residual(let body, let shortcut) = step {
-                    let b = walk(body, value).copy(), s = walk(shortcut, value)
-                    let y = Tensor(zeros: b.shape)
-                    simdMap(y.count, b.pointer, s.pointer, y.pointer, { $0 + $1 }, { $0 + $1 })
-                    value = y
-                    continue
-                }
-                nextBuffer = 0
-                value = batchMajor(run([step], Flow(tensor: value, featureMajor: false))).copy()
-            }
-            return value
-        }
-        _ = walk(program.steps, x.reshaped([x.shape[0]] + program.inputShape))
+        capture = { captured[$0] = $1.copy() }
+        defer { capture = nil }
+        _ = predict(x)
         return captured.map { $0! }
     }
 

@@ -28,6 +28,17 @@ public struct InferenceMatrix: @unchecked Sendable {
     }
 }
 
+extension InferenceMatrix {
+    /// A copy of `source` with its mask applied, and of its bias (zeros when it has none).
+    init(copying source: PrunableMatrix, bias: Tensor?) {
+        let weight = source.value.copy()
+        multiply(weight, source.mask, into: weight)
+        self.init(name: source.layerName, weight: weight, mask: source.mask.copy(), bias: bias?.copy() ?? Tensor(zeros: [source.rows]),
+                  geometry: nil, relu: false, positions: source.positions)
+        if case .convolution(let geometry) = source.operation { self.geometry = geometry }
+    }
+}
+
 /// What inference runs between matrices (see `InferenceOperation`); `matrix` points into the
 /// program's `matrices`, `gather` keeps the listed input features (a compacted first layer).
 public indirect enum InferenceStep: @unchecked Sendable {
@@ -41,6 +52,13 @@ public indirect enum InferenceStep: @unchecked Sendable {
     case residual(body: [InferenceStep], shortcut: [InferenceStep])
     case layerNorm(gain: [Float], shift: [Float], epsilon: Float)
     case gather([Int])
+    /// Copies of the tables (V, C) and (context, C); `tiedHead` shares the token table.
+    case tokenEmbedding(Tensor)
+    case positionEmbedding(Tensor)
+    /// Matrix indices of the qkv and proj projections; the qkv index also names the
+    /// attention's KV cache.
+    case attention(qkv: Int, proj: Int, heads: Int)
+    case tiedHead(Tensor)
 }
 
 /// A model prepared for inference, before any engine: its steps and matrix copies, with
@@ -71,17 +89,18 @@ public struct InferenceProgram: @unchecked Sendable {
     /// Copies the matrices, folds a BatchNorm that directly follows a matrix, fuses a ReLU
     /// that follows it (after the fold).
     static func lower(_ operations: [InferenceOperation], into matrices: inout [InferenceMatrix]) -> [InferenceStep] {
+        var tokenTable: Tensor?
+        return lower(operations, into: &matrices, tokenTable: &tokenTable)
+    }
+
+    private static func lower(_ operations: [InferenceOperation], into matrices: inout [InferenceMatrix],
+                              tokenTable: inout Tensor?) -> [InferenceStep] {
         var steps: [InferenceStep] = []
         var index = 0
         while index < operations.count {
             switch operations[index] {
             case .matrix(let source, let bias):
-                let weight = source.value.copy()
-                multiply(weight, source.mask, into: weight)
-                var matrix = InferenceMatrix(name: source.layerName, weight: weight, mask: source.mask.copy(),
-                                             bias: bias?.copy() ?? Tensor(zeros: [source.rows]), geometry: nil, relu: false,
-                                             positions: source.positions)
-                if case .convolution(let geometry) = source.operation { matrix.geometry = geometry }
+                var matrix = InferenceMatrix(copying: source, bias: bias)
                 if index + 1 < operations.count, case .channelAffine(let scale, let shift) = operations[index + 1] {
                     for r in 0..<matrix.rows {
                         let row = matrix.weight.pointer + r * matrix.fanIn
@@ -103,9 +122,20 @@ public struct InferenceProgram: @unchecked Sendable {
             case .globalAveragePool: steps.append(.globalAveragePool)
             case .flatten: steps.append(.flatten)
             case .residual(let body, let shortcut):
-                steps.append(.residual(body: lower(body, into: &matrices), shortcut: lower(shortcut, into: &matrices)))
+                steps.append(.residual(body: lower(body, into: &matrices, tokenTable: &tokenTable),
+                                       shortcut: lower(shortcut, into: &matrices, tokenTable: &tokenTable)))
             case .layerNorm(let gain, let shift, let epsilon):
                 steps.append(.layerNorm(gain: gain.toArray(), shift: shift.toArray(), epsilon: epsilon))
+            case .tokenEmbedding(let table):
+                tokenTable = table.copy()
+                steps.append(.tokenEmbedding(tokenTable!))
+            case .positionEmbedding(let table): steps.append(.positionEmbedding(table.copy()))
+            case .causalAttention(let qkv, let qkvBias, let proj, let projBias, let heads):
+                matrices += [InferenceMatrix(copying: qkv, bias: qkvBias), InferenceMatrix(copying: proj, bias: projBias)]
+                steps.append(.attention(qkv: matrices.count - 2, proj: matrices.count - 1, heads: heads))
+            case .tiedHead(let table):
+                // The head reads the embedding's own copy when the program has one: one table.
+                steps.append(.tiedHead(tokenTable ?? table.copy()))
             }
             index += 1
         }

@@ -100,8 +100,8 @@ public final class CausalSelfAttention: Layer {
     }
 
     /// Row `row` of scores: softmax over its first `live` entries, zeros after them.
-    @inline(__always)
-    static func causalSoftmax(_ row: UnsafeMutablePointer<Float>, live: Int, length: Int) {
+    @inlinable
+    public static func causalSoftmax(_ row: UnsafeMutablePointer<Float>, live: Int, length: Int) {
         var maximum = -Float.infinity
         for s in 0..<live { maximum = max(maximum, row[s]) }
         var total: Float = 0

@@ -20,6 +20,16 @@ public indirect enum InferenceOperation: @unchecked Sendable {
     case residual(body: [InferenceOperation], shortcut: [InferenceOperation])
     /// Over the last axis: (x − mean)/√(var + ε) · gain + shift.
     case layerNorm(gain: Tensor, shift: Tensor, epsilon: Float)
+    /// (B, T) token ids held as floats → (B, T, C): row `id` of the (V, C) table per position.
+    case tokenEmbedding(table: Tensor)
+    /// (B, T, C) + rows p₀ ..< p₀ + T of the (context, C) table, p₀ the positions a KV cache
+    /// already holds (0 without one).
+    case positionEmbedding(table: Tensor)
+    /// GPT-2 causal self-attention on (B, T, C): the qkv matrix (3C × C), per head
+    /// softmax(q·kᵀ/√hs) over positions ≤ t times v, then the proj matrix (C × C).
+    case causalAttention(qkv: PrunableMatrix, qkvBias: Tensor?, proj: PrunableMatrix, projBias: Tensor?, heads: Int)
+    /// (B, T, C) → (B, T, V) logits x · Eᵀ, E the (V, C) token table the head is tied to.
+    case tiedHead(table: Tensor)
 }
 
 /// A pooling window over the spatial axes (1 or 2 of them) of (B, C, spatial…).

@@ -70,6 +70,12 @@ extension Sequential {
             case is Flatten: result.append(.flatten)
             case is Dropout: continue
             case let norm as LayerNorm: result.append(.layerNorm(gain: norm.weight.value, shift: norm.bias.value, epsilon: norm.epsilon))
+            case let tokens as Embedding: result.append(.tokenEmbedding(table: tokens.weight.value))
+            case let positions as PositionEmbedding: result.append(.positionEmbedding(table: positions.weight.value))
+            case let attention as CausalSelfAttention:
+                result.append(.causalAttention(qkv: attention.qkv.matrix, qkvBias: attention.qkv.bias?.value,
+                                               proj: attention.proj.matrix, projBias: attention.proj.bias?.value, heads: attention.heads))
+            case let head as TiedEmbeddingHead: result.append(.tiedHead(table: head.embedding.weight.value))
             case let residual as Residual:
                 guard let body = operations(residual.body), let shortcut = operations(residual.shortcut) else { return nil }
                 result.append(.residual(body: body, shortcut: shortcut))

@@ -1,0 +1,144 @@
+import Testing
+@testable import TopiaryInference
+@testable import TopiaryNN
+@testable import TopiaryTensor
+
+extension AllTests {
+/// The GPT as inference engines run it: whole windows equal the training forward, the KV
+/// cache equals recomputing the window, and generation follows its stated window rule.
+@Suite struct GenerationTests {
+    static let configuration = GPTConfiguration(vocabulary: 23, context: 9, layers: 2, heads: 2, channels: 8)
+
+    /// A tiny GPT whose block matrices are pruned at random (`nOfM`: n of every m along fan-in
+    /// instead), with nonzero biases and LayerNorm parameters so every path carries signal.
+    func prunedGPT(seed: UInt64, sparsity: Double, nOfM: (Int, Int)? = nil) throws -> Sequential {
+        var g = SeededGenerator(seed: seed)
+        let model = try Sequential.gpt(Self.configuration, generator: &g)
+        for parameter in model.parameters where parameter.shape.count == 1 {
+            for i in 0..<parameter.count { parameter.value[i] += g.nextFloat(in: -0.3, 0.3) }
+        }
+        for parameter in model.parameters where parameter.shape.count == 2 {
+            for i in 0..<parameter.count { parameter.value[i] *= 10 }   // N(0, 0.2): logits that differ clearly
+        }
+        for matrix in model.prunableMatrices {
+            for i in 0..<matrix.count {
+                if let (n, m) = nOfM { matrix.parameter.mask[i] = i % m < n ? 1 : 0 } else if g.nextUnitFloat() < Float(sparsity) {
+                    matrix.parameter.mask[i] = 0
+                }
+            }
+        }
+        model.store.applyMasks()
+        return model
+    }
+
+    func tokens(_ shape: [Int], seed: UInt64) -> Tensor {
+        var g = SeededGenerator(seed: seed)
+        return Tensor(shape: shape, values: (0..<shape.reduce(1, *)).map { _ in Float(g.nextInt(below: Self.configuration.vocabulary)) })
+    }
+
+    @Test func everyEngineComputesTheTrainingForwardOnWholeWindows() throws {
+        for (sparsity, nOfM) in [(0.0, nil), (0.7, nil), (0.0, (2, 4) as (Int, Int)?)] {
+            let model = try prunedGPT(seed: 5, sparsity: sparsity, nOfM: nOfM)
+            for batch in [1, 3] {
+                let x = tokens([batch, Self.configuration.context], seed: 6)
+                let expected = model.forward(x).copy()
+                for engine in InferenceEngine.allCases where engine != .nm || nOfM != nil {
+                    let prepared = try #require(InferenceModel.build(model, engine: engine, threads: 2, nOfM: nOfM.map { ($0.0, $0.1) }),
+                                                "\(engine.rawValue)")
+                    let actual = prepared.predict(x)
+                    #expect(actual.shape == expected.shape)
+                    let tolerance: Float = engine.isExact ? 2e-4 : 0.05
+                    #expect(maxRelativeError(actual, expected) < tolerance, "\(engine.rawValue) sparsity \(sparsity) batch \(batch)")
+                }
+            }
+        }
+    }
+
+    @Test func theKVCacheGivesTheLogitsOfTheWholeWindow() throws {
+        let model = try prunedGPT(seed: 7, sparsity: 0.5)
+        let context = Self.configuration.context, vocabulary = Self.configuration.vocabulary
+        let x = tokens([2, context], seed: 8)
+        let expected = model.forward(x).copy()                          // (2, T, V)
+        for engine in [InferenceEngine.dense, .csr, .sell, .int8CSR] {
+            let prepared = try #require(InferenceModel.build(model, engine: engine, threads: 1))
+            let reference = prepared.predict(x).copy()
+            prepared.startGeneration(batch: 2)
+            // Fed in pieces of 3, 1, 1, 4 positions: every piece's logits equal the window's.
+            var start = 0
+            for piece in [3, 1, 1, 4] {
+                let slice = Tensor(shape: [2, piece], values: (0..<2).flatMap { b in (0..<piece).map { x[b * context + start + $0] } })
+                let logits = prepared.extend(slice)
+                #expect(logits.shape == [2, piece, vocabulary])
+                for b in 0..<2 {
+                    for t in 0..<piece {
+                        for v in 0..<vocabulary {
+                            let want = reference[(b * context + start + t) * vocabulary + v]
+                            #expect(abs(logits[(b * piece + t) * vocabulary + v] - want) <= 1e-4 * max(1, abs(want)))
+                        }
+                    }
+                }
+                start += piece
+            }
+            #expect(prepared.cachedPositions == context)
+            #expect(prepared.kvCacheBytes == KVCache.bytes(layers: 2, batch: 2, context: context, channels: 8))
+            if engine == .dense { #expect(maxRelativeError(reference, expected) < 2e-4) }
+        }
+    }
+
+    /// Greedy generation against the training model recomputing `referenceWindow` for every
+    /// token, through several window restarts (9 positions, 30 new tokens).
+    @Test(arguments: [1, 4, 12])
+    func greedyGenerationEqualsRecomputingTheWindow(promptLength: Int) throws {
+        let model = try prunedGPT(seed: 9, sparsity: 0.3)
+        let context = Self.configuration.context
+        let prompt = tokens([promptLength], seed: 10).toArray().map { Int($0) }
+        var sequence = prompt
+        for _ in 0..<30 {
+            let window = Array(InferenceModel.referenceWindow(sequence, promptCount: prompt.count, context: context))
+            #expect(window.count >= 1 && window.count <= context)
+            let padded = Tensor(shape: [1, context], values: window.map(Float.init) + Array(repeating: 0, count: context - window.count))
+            let logits = model.forward(padded)                          // causal: padding after the window is unseen
+            let row = (0..<Self.configuration.vocabulary).map { logits[(window.count - 1) * Self.configuration.vocabulary + $0] }
+            sequence.append(row.indices.max { row[$0] < row[$1] || (row[$0] == row[$1] && $0 > $1) }!)
+        }
+        for engine in [InferenceEngine.dense, .csr, .compact] {
+            let prepared = try #require(InferenceModel.build(model, engine: engine, threads: 1))
+            let generated = prepared.generate(prompt: prompt, count: 30, sampling: .greedy)
+            #expect(generated == Array(sequence.dropFirst(prompt.count)), "\(engine.rawValue), prompt \(promptLength)")
+        }
+    }
+
+    @Test func samplingIsSeededAndTopOneIsGreedy() throws {
+        let model = try prunedGPT(seed: 11, sparsity: 0.2)
+        let prepared = try #require(InferenceModel.build(model, engine: .dense, threads: 1))
+        let prompt = [1, 2, 3]
+        let greedy = prepared.generate(prompt: prompt, count: 20, sampling: .greedy)
+        #expect(prepared.generate(prompt: prompt, count: 20, sampling: .sample(temperature: 0.7, topK: 1, seed: 3)) == greedy)
+        let a = prepared.generate(prompt: prompt, count: 40, sampling: .sample(temperature: 1.5, topK: nil, seed: 4))
+        #expect(prepared.generate(prompt: prompt, count: 40, sampling: .sample(temperature: 1.5, topK: nil, seed: 4)) == a)
+        let b = prepared.generate(prompt: prompt, count: 40, sampling: .sample(temperature: 1.5, topK: nil, seed: 5))
+        #expect(a != b)
+        #expect(a.allSatisfy { (0..<Self.configuration.vocabulary).contains($0) })
+        // Top-k 3: every token is among the 3 most likely at its step (checked on the first).
+        var sampler = TokenSampler(.sample(temperature: 1, topK: 3, seed: 6))
+        let logits: [Float] = [0, 5, 1, 4, 3, -2]
+        for _ in 0..<200 {
+            let token = logits.withUnsafeBufferPointer { sampler.next($0) }
+            #expect([1, 3, 4].contains(token))
+        }
+        #expect(Sampling.sample(temperature: 0, topK: nil, seed: 1).problem != nil)
+        #expect(Sampling.sample(temperature: .nan, topK: nil, seed: 1).problem != nil)
+        #expect(Sampling.sample(temperature: 1, topK: 0, seed: 1).problem != nil)
+    }
+
+    @Test func perMatrixInputsCoverEveryTransformerMatrix() throws {
+        let model = try prunedGPT(seed: 12, sparsity: 0.5)
+        let prepared = try #require(InferenceModel.build(model, engine: .dense, threads: 1))
+        let inputs = prepared.matrixInputs(tokens([2, Self.configuration.context], seed: 13))
+        #expect(inputs.count == 8)
+        for (matrix, input) in zip(prepared.program.matrices, inputs) {
+            #expect(input.count == 2 * Self.configuration.context * matrix.fanIn, "\(matrix.name)")
+        }
+    }
+}
+}
