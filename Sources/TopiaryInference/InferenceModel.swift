@@ -133,6 +133,23 @@ public final class InferenceModel: @unchecked Sendable {
         return nil
     }
 
+    /// Blocks (attention steps), residual width and vocabulary of a transformer program.
+    public var transformerShape: (layers: Int, channels: Int, vocabulary: Int) {
+        var (layers, channels, vocabulary) = (0, 0, 0)
+        func visit(_ steps: [InferenceStep]) {
+            for step in steps {
+                switch step {
+                case .attention(let qkv, _, _): (layers, channels) = (layers + 1, program.matrices[qkv].fanIn)
+                case .tiedHead(let table): vocabulary = table.rows
+                case .residual(let body, let shortcut): visit(body); visit(shortcut)
+                default: continue
+                }
+            }
+        }
+        visit(program.steps)
+        return (layers, channels, vocabulary)
+    }
+
     /// Starts generating `batch` sequences: empty KV caches for every attention.
     public func startGeneration(batch: Int) {
         require(batch >= 1, "generation needs at least one sequence, got \(batch)")

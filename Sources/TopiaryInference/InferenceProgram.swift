@@ -142,6 +142,12 @@ public struct InferenceProgram: @unchecked Sendable {
         return steps
     }
 
+    /// FLOPs of the matrices for one position (one token of a sequence model), dense and
+    /// counting nonzero weights only.
+    public var flopsPerPosition: (dense: Int, effective: Int) {
+        matrices.reduce((0, 0)) { ($0.0 + 2 * $1.weight.count, $0.1 + 2 * countNonzeros($1.mask)) }
+    }
+
     /// FLOPs per sample of the matrices, dense and counting nonzero weights only.
     public var flops: (dense: Int, effective: Int) {
         matrices.reduce((0, 0)) { ($0.0 + 2 * $1.weight.count * $1.positions, $0.1 + 2 * countNonzeros($1.mask) * $1.positions) }

@@ -89,6 +89,25 @@ public enum ReportColumns {
             .init(name: "flops_effective", meaning: "FLOPs per sample counting surviving weights only (2 × nonzeros × positions)") { "\($0.flopsEffective)" },
             .init(name: "latency_threads", meaning: "threads the latencies were measured with (--latency-threads)") { "\($0.latencyThreads)" },
         ]
+        if task.kind == TaskRecord.languageModelKind {
+            for engine in wholeModelEngines {
+                columns.append(.init(name: "gen_tokens_per_s_\(engine)",
+                                     meaning: "new tokens per second generating at batch 1 with the KV cache, \(engine) engine (prompt pass included; median of measurement.generation_repetitions)") {
+                    $0.generation?.tokensPerSecond[engine].map(format) ?? ""
+                })
+            }
+            columns += [
+                .init(name: "kv_cache_bytes", meaning: "bytes of the KV cache at batch 1 over the whole context (2 × layers × context × width × 4)") {
+                    $0.generation.map { String($0.kvCacheBytes) } ?? ""
+                },
+                .init(name: "flops_per_token_dense", meaning: "FLOPs per generated token: 2 × every matrix weight, the tied head, attention 4·C·L per layer averaged over the context") {
+                    $0.generation.map { String($0.flopsPerTokenDense) } ?? ""
+                },
+                .init(name: "flops_per_token_effective", meaning: "flops_per_token_dense counting surviving matrix weights only") {
+                    $0.generation.map { String($0.flopsPerTokenEffective) } ?? ""
+                },
+            ]
+        }
         columns += [
             .init(name: "dense_bytes", meaning: "bytes of all parameters stored dense as Float32") { "\($0.denseBytes)" },
             .init(name: "csr_bytes", meaning: "bytes with pruned layers in CSR (Float32 values, 16-bit column indices, 32-bit row pointers), the rest dense") { "\($0.csrBytes)" },

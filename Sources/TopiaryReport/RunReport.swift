@@ -216,6 +216,8 @@ public struct TaskRecord: Codable, Sendable, Equatable {
     }
 
     public static let classification = TaskRecord(ClassificationTask())
+    /// `LanguageModelTask`'s kind: its reports carry generation columns.
+    public static let languageModelKind = LanguageModelTask().kind
 
     public var decidingMetric: MetricDefinition { metrics.first { $0.name == deciding }! }
 

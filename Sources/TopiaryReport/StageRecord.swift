@@ -50,6 +50,9 @@ public struct StageRecord: Codable, Sendable, Equatable {
     /// Agreement of `pruning.compare_scorers` per layer and pair, computed before this
     /// stage's pruning (empty for stage 0 and without compare_scorers).
     public var scoreAgreement: [ScoreAgreement] = []
+    /// Language models: generation speed per engine, KV-cache bytes, FLOPs per token and
+    /// the greedy continuation of one prompt (nil for other models).
+    public var generation: GenerationRecord?
 
     enum CodingKeys: String, CodingKey {
         case stage, status, targetSparsity = "target_sparsity", sparsity, nonzeros, prunableWeights = "prunable_weights"
@@ -58,7 +61,7 @@ public struct StageRecord: Codable, Sendable, Equatable {
         case denseBytes = "dense_bytes", csrBytes = "csr_bytes", peakRSSBytes = "peak_rss_bytes", layers
         case bytesByEngine = "bytes_by_engine", bestEngine = "best_engine", autoEngines = "auto_engines"
         case flopsDense = "flops_dense", flopsEffective = "flops_effective"
-        case latencyThreads = "latency_threads", scoreAgreement = "score_agreement"
+        case latencyThreads = "latency_threads", scoreAgreement = "score_agreement", generation
     }
 
     /// The metric `name` of `split` ("test", "val", "int8_test"), e.g. metric("test", "accuracy").
@@ -74,7 +77,8 @@ public struct StageRecord: Codable, Sendable, Equatable {
     }
 
     public init(stage: Int, status: Status = .accepted, targetSparsity: Double, sparsity: Double, nonzeros: Int, prunableWeights: Int, metrics: [String: Double], trainLoss: Double? = nil, epochs: Int, trainEpochSeconds: Double? = nil, trainSeconds: Double, scoreSeconds: Double, selectSeconds: Double, latency: [LatencyRecord], denseBytes: Int, csrBytes: Int, peakRSSBytes: Int, layers: [LayerRecord], bytesByEngine: [String: Int] = [:], bestEngine: [String: String] = [:], autoEngines: [String: [String]] = [:], flopsDense: Int = 0, flopsEffective: Int = 0, latencyThreads: Int = 1,
-                scoreAgreement: [ScoreAgreement] = []) {
+                scoreAgreement: [ScoreAgreement] = [], generation: GenerationRecord? = nil) {
+        self.generation = generation
         self.flopsDense = flopsDense
         self.flopsEffective = flopsEffective
         self.latencyThreads = latencyThreads
@@ -101,6 +105,42 @@ public struct StageRecord: Codable, Sendable, Equatable {
         self.autoEngines = autoEngines
         self.scoreAgreement = scoreAgreement
     }
+}
+
+/// What generating text cost after one stage, at batch 1 with the KV cache
+/// (`GenerationMeasurement`), and what the model wrote.
+public struct GenerationRecord: Codable, Sendable, Equatable {
+    /// The prompt and the greedy continuation (dense engine), bytes decoded as UTF-8 with
+    /// invalid sequences replaced.
+    public var prompt: String
+    public var greedySample: String
+    public var promptTokens: Int
+    public var newTokens: Int
+    /// New tokens ÷ seconds of a whole generation (prompt pass included), per engine.
+    public var tokensPerSecond: [String: Double]
+    public var kvCacheBytes: Int
+    public var flopsPerTokenDense: Int
+    public var flopsPerTokenEffective: Int
+
+    enum CodingKeys: String, CodingKey {
+        case prompt, greedySample = "greedy_sample", promptTokens = "prompt_tokens", newTokens = "new_tokens"
+        case tokensPerSecond = "tokens_per_second", kvCacheBytes = "kv_cache_bytes"
+        case flopsPerTokenDense = "flops_per_token_dense", flopsPerTokenEffective = "flops_per_token_effective"
+    }
+
+    public init(_ measurement: GenerationMeasurement, prompt: [Int]) {
+        self.prompt = GenerationRecord.text(prompt)
+        greedySample = GenerationRecord.text(measurement.greedyTokens)
+        promptTokens = measurement.promptTokens
+        newTokens = measurement.newTokens
+        tokensPerSecond = measurement.tokensPerSecond
+        kvCacheBytes = measurement.kvCacheBytes
+        flopsPerTokenDense = measurement.flopsPerTokenDense
+        flopsPerTokenEffective = measurement.flopsPerTokenEffective
+    }
+
+    /// Byte tokens as text.
+    public static func text(_ tokens: [Int]) -> String { String(decoding: tokens.map { UInt8(clamping: $0) }, as: UTF8.self) }
 }
 
 /// Whole-model latency of the dense engine at one batch size.

@@ -42,6 +42,7 @@ extension ExperimentRunner {
         if let int8 = engines.prepared[InferenceEngine.int8.rawValue] {
             for (name, value) in Evaluation.measure(int8, task: task, on: data.test) { metrics["int8_test_" + name] = value }
         }
+        let generation = measureGeneration(engines)
         let trainSeconds = training.epochSeconds.reduce(0, +)
         let deciding = task.decidingMetric.name
         options.progress?("stage \(stage): sparsity \(String(format: "%.5f", accounting.sparsity)), test \(deciding) \(String(format: "%.4f", test[deciding]!)), validation \(String(format: "%.4f", validation[deciding]!))")
@@ -61,11 +62,34 @@ extension ExperimentRunner {
             autoEngines: Dictionary(uniqueKeysWithValues: engines.autoEngines.map { (String($0.key), $0.value.map(\.rawValue)) }),
             flopsDense: flops.dense,
             flopsEffective: flops.effective,
-            latencyThreads: latencyThreads)
+            latencyThreads: latencyThreads, generation: generation)
     }
 
     /// Threads for latency measurement: --latency-threads, else the run's threads.
     var latencyThreads: Int { options.latencyThreads ?? spec.threads }
+
+    /// A language model's generation at batch 1 with every engine measured whole, and with
+    /// auto's batch-1 choice; nil for other models or `generation_tokens: 0`.
+    private func measureGeneration(_ engines: EngineMeasurement) -> GenerationRecord? {
+        let measurement = spec.measurement
+        guard measurement.generationTokens > 0, let dense = engines.prepared[InferenceEngine.dense.rawValue], let context = dense.context else {
+            return nil
+        }
+        let prompt = measurement.generationPrompt.map { Array($0.utf8).map(Int.init).suffix(context) }
+            ?? (0..<min(16, data.test.inputs.sampleCount)).map { Int(data.test.inputs[$0]) }
+        var models = EngineMeasurement.wholeEngines.map(\.rawValue).compactMap { engine in engines.prepared[engine].map { (engine, $0) } }
+        if let choice = engines.autoEngines[1], let program = InferenceProgram(model),
+           let auto = choice.allSatisfy({ $0 == choice[0] }) ? engines.prepared[choice[0].rawValue]
+                : InferenceModel.build(program, engines: choice, threads: latencyThreads, nOfM: spec.pruning.nOfM.map { ($0[0], $0[1]) }) {
+            models.append(("auto", auto))
+        }
+        let runThreads = BLASRuntime.threadCount
+        BLASRuntime.setThreadCount(latencyThreads)
+        defer { BLASRuntime.setThreadCount(runThreads) }
+        return GenerationMeasurement.measure(models, prompt: Array(prompt), newTokens: measurement.generationTokens,
+                                             repetitions: measurement.generationRepetitions)
+            .map { GenerationRecord($0, prompt: Array(prompt)) }
+    }
 
     /// Every engine's whole-model and per-layer latency on real test rows.
     private func measureEngines() -> EngineMeasurement {

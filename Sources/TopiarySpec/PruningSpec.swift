@@ -238,10 +238,16 @@ public struct MeasurementSpec: Codable, Sendable, Equatable {
     public var latencyBatchSizes: [Int] = [1, 1000]
     public var latencyRepetitions: Int = 200
     public var latencyWarmup: Int = 20
+    /// Language models: tokens generated per engine after every stage (0: none), the prompt
+    /// (nil: the first 16 bytes of the first test window) and timed generations per engine.
+    public var generationTokens: Int = 128
+    public var generationPrompt: String?
+    public var generationRepetitions: Int = 3
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case latencyBatchSizes = "latency_batch_sizes", latencyRepetitions = "latency_repetitions"
-        case latencyWarmup = "latency_warmup"
+        case latencyWarmup = "latency_warmup", generationTokens = "generation_tokens", generationPrompt = "generation_prompt"
+        case generationRepetitions = "generation_repetitions"
     }
 
     public init() {}
@@ -252,6 +258,12 @@ public struct MeasurementSpec: Codable, Sendable, Equatable {
         latencyBatchSizes = try c.decodeIfPresent([Int].self, forKey: .latencyBatchSizes) ?? [1, 1000]
         latencyRepetitions = try c.decodeIfPresent(Int.self, forKey: .latencyRepetitions) ?? 200
         latencyWarmup = try c.decodeIfPresent(Int.self, forKey: .latencyWarmup) ?? 20
+        generationTokens = try c.decodeIfPresent(Int.self, forKey: .generationTokens) ?? 128
+        generationPrompt = try c.decodeIfPresent(String.self, forKey: .generationPrompt)
+        generationRepetitions = try c.decodeIfPresent(Int.self, forKey: .generationRepetitions) ?? 3
+        if !(0...100_000).contains(generationTokens) { throw decoder.problem(CodingKeys.generationTokens, "must be 0 (none) to 100000, got \(generationTokens).") }
+        if generationPrompt?.isEmpty == true { throw decoder.problem(CodingKeys.generationPrompt, "must hold at least one character; leave it out for the first 16 bytes of the test text.") }
+        if generationRepetitions < 1 { throw decoder.problem(CodingKeys.generationRepetitions, "must be >= 1, got \(generationRepetitions).") }
         if latencyBatchSizes.isEmpty || latencyBatchSizes.contains(where: { $0 < 1 }) || Set(latencyBatchSizes).count != latencyBatchSizes.count {
             throw decoder.problem(CodingKeys.latencyBatchSizes, "must be distinct batch sizes >= 1, got \(latencyBatchSizes).")
         }

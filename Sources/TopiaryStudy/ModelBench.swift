@@ -41,7 +41,7 @@ public final class ModelBench {
     }
 
     /// The label a checkpoint file carries ("0003-stage3.bin" → "stage3").
-    static func label(ofCheckpoint path: String) -> String {
+    public static func label(ofCheckpoint path: String) -> String {
         let name = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
         return name.split(separator: "-", maxSplits: 1).last.map(String.init) ?? name
     }
@@ -103,6 +103,16 @@ public final class ModelBench {
             return Evaluation.measure(prepared, task: task, on: test)[name]!
         }
         return Row(label: label, sparsity: sparsity, measurement: measurement, testMetric: metric("dense"), int8TestMetric: metric("int8"))
+    }
+
+    /// One checkpoint's model prepared for inference with `engine`; nil when the engine
+    /// cannot serve it (nm without N:M masks). `auto` is not an engine here: name one.
+    public func inferenceModel(checkpointAt path: String, engine: InferenceEngine, threads: Int) throws -> InferenceModel? {
+        FloatEnvironment.prepareForFloatWork(blasThreads: threads)
+        let (_, model, _) = try testSetAndModel()
+        let checkpoint = try Checkpoint.read(from: path)
+        try CheckpointLayout.restoreParameters(model.store, from: checkpoint.tensors, path: path)
+        return InferenceModel.build(model, engine: engine, threads: threads, nOfM: report.spec.pruning.nOfM.map { ($0[0], $0[1]) })
     }
 
     /// The accepted checkpoint written right after stage `stage` was measured (the last

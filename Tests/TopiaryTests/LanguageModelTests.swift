@@ -63,7 +63,7 @@ extension AllTests {
           batch_size: 8
           optimizer: { name: adamw, learning_rate: 0.003, beta2: 0.99, weight_decay: 0.1, decay_parameters: matrices, gradient_clip: 1.0 }
         pruning: { scorer: magnitude, stages: \(stages) }
-        measurement: { latency_batch_sizes: [1, 4], latency_repetitions: 3, latency_warmup: 1 }
+        measurement: { latency_batch_sizes: [1, 4], latency_repetitions: 3, latency_warmup: 1, generation_tokens: 24, generation_repetitions: 1 }
         """
     }
 
@@ -139,6 +139,33 @@ extension AllTests {
         // Pruned weights stayed zero through masked fine-tuning with AdamW and clipping.
         for matrix in runner.model.prunableMatrices {
             for i in 0..<matrix.count where matrix.parameter.mask[i] == 0 { #expect(matrix.parameter.value[i] == 0) }
+        }
+        // Generation per stage: every engine's speed, the cache, FLOPs per token, a sample.
+        #expect(header.contains("gen_tokens_per_s_dense") && header.contains("gen_tokens_per_s_auto") && header.contains("kv_cache_bytes"))
+        for stage in report.stages {
+            let generation = try #require(stage.generation)
+            #expect(generation.promptTokens == 16 && generation.newTokens == 24 && !generation.greedySample.isEmpty)
+            for engine in ["dense", "csr", "sell", "compact", "int8", "int8_csr", "auto"] {
+                #expect((generation.tokensPerSecond[engine] ?? 0) > 0, "\(engine)")
+            }
+            #expect(generation.kvCacheBytes == 2 * 1 * 16 * 16 * 4)
+            // 2 × 3,072 matrix weights, the tied head 2 · 256 · 16, attention 4 · 16 · (16 + 1) / 2.
+            #expect(generation.flopsPerTokenDense == 6_144 + 8_192 + 544)
+        }
+        #expect(dense.generation!.flopsPerTokenEffective == dense.generation!.flopsPerTokenDense)
+        #expect(pruned.generation!.flopsPerTokenEffective == 3_072 + 8_192 + 544)
+        // `topiary generate` continues the same prompt with the stage's weights as the report did.
+        let sample = try runTopiary(["generate", runner.runDirectory, "--stage", "1", "--prompt", pruned.generation!.prompt, "--tokens", "24"])
+        #expect(sample.status == 0, "\(sample.stderr)")
+        #expect(sample.stdout == pruned.generation!.prompt + pruned.generation!.greedySample + "\n")
+        #expect(sample.stderr.contains("stage1 · dense · 24 tokens"))
+        let seeded = ["generate", runner.runDirectory, "--prompt", "The ", "--temperature", "0.9", "--top-k", "5", "--seed", "4", "--engine", "csr"]
+        let (a, b) = (try runTopiary(seeded), try runTopiary(seeded))
+        #expect(a.status == 0 && a.stdout == b.stdout && a.stdout.hasPrefix("The "))
+        for (arguments, message) in [(["--stage", "7"], "no accepted checkpoint after stage 7"), (["--engine", "nm"], "needs N:M masks"),
+                                     (["--temperature", "-1"], "temperature must be"), (["--engine", "fast"], "--engine must be one of")] {
+            let refused = try runTopiary(["generate", runner.runDirectory, "--prompt", "x"] + arguments)
+            #expect(refused.status != 0 && refused.stderr.contains(message), "\(arguments): \(refused.stderr)")
         }
     }
 

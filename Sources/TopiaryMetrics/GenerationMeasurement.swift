@@ -1,0 +1,52 @@
+import TopiaryInference
+import TopiaryTensor
+
+/// What generating text costs a language model in each engine at batch 1: tokens per second
+/// with the KV cache, the cache's bytes, FLOPs per token with attention counted, and the
+/// greedy continuation of one prompt, so a reader sees what the model has become.
+public struct GenerationMeasurement: Sendable {
+    public var promptTokens: Int
+    public var newTokens: Int
+    /// Per engine: new tokens ÷ wall-clock seconds of the whole generation (the prompt's
+    /// pass included), median over the timed generations.
+    public var tokensPerSecond: [String: Double] = [:]
+    /// Keys and values of every layer at batch 1 over the whole context, Float32.
+    public var kvCacheBytes: Int
+    /// FLOPs per generated token: 2 × weights of every matrix (dense) or surviving weights
+    /// (effective), the tied head 2·V·C, and attention 4·C·L per layer for the L positions a
+    /// token attends to, averaged over positions 1 … context.
+    public var flopsPerTokenDense: Int
+    public var flopsPerTokenEffective: Int
+    /// The greedy continuation under the dense engine (new tokens only).
+    public var greedyTokens: [Int]
+
+    /// Times `repetitions` generations of `newTokens` after `prompt` per model (in turns, so
+    /// drift hits all alike); `models` by engine name, "dense" among them.
+    public static func measure(_ models: [(String, InferenceModel)], prompt: [Int], newTokens: Int,
+                               repetitions: Int) -> GenerationMeasurement? {
+        guard let dense = models.first(where: { $0.0 == "dense" })?.1, let context = dense.context else { return nil }
+        let shape = dense.transformerShape
+        let attentionFLOPs = shape.layers * 4 * shape.channels * (context + 1) / 2
+        let headFLOPs = 2 * shape.vocabulary * shape.channels
+        let matrices = dense.program.flopsPerPosition
+        var result = GenerationMeasurement(
+            promptTokens: prompt.count, newTokens: newTokens,
+            kvCacheBytes: KVCache.bytes(layers: shape.layers, batch: 1, context: context, channels: shape.channels),
+            flopsPerTokenDense: matrices.dense + headFLOPs + attentionFLOPs,
+            flopsPerTokenEffective: matrices.effective + headFLOPs + attentionFLOPs,
+            greedyTokens: dense.generate(prompt: prompt, count: newTokens, sampling: .greedy))
+        guard newTokens > 0 else { return result }
+        var seconds = [[Double]](repeating: [], count: models.count)
+        for _ in 0..<repetitions {
+            for (index, (_, model)) in models.enumerated() {
+                let start = monotonicNanoseconds()
+                _ = model.generate(prompt: prompt, count: newTokens, sampling: .greedy)
+                seconds[index].append(Double(monotonicNanoseconds() - start) / 1e9)
+            }
+        }
+        for ((engine, _), times) in zip(models, seconds) {
+            result.tokensPerSecond[engine] = Double(newTokens) / times.sorted()[times.count / 2]
+        }
+        return result
+    }
+}
