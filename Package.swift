@@ -78,7 +78,7 @@ let package = Package(
         // Layer 12: the command line (and the benchmarks it prints).
         .executableTarget(name: "topiary", dependencies: [
             "TopiaryStudy", "TopiaryRun", "TopiaryReport", "TopiarySpec", "TopiaryTraining",
-            "TopiaryMetrics", "TopiarySparsity", "TopiaryOptim", "TopiaryNN", "TopiaryData", "TopiaryTensor",
+            "TopiaryMetrics", "TopiaryInference", "TopiarySparsity", "TopiaryOptim", "TopiaryNN", "TopiaryData", "TopiaryTensor",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

@@ -24,6 +24,10 @@ public protocol Model: AnyObject {
     /// The operations inference engines run, in order; nil when the model has no plan that
     /// engines understand (it is then measured with its own forward only).
     var inferencePlan: [InferenceOperation]? { get }
+    /// The prunable matrices grouped into the blocks sequential calibration visits in order
+    /// (a transformer block's attention and MLP matrices together; an MLP's Linears one by
+    /// one): block k is calibrated on inputs that pass through blocks < k already pruned.
+    var calibrationBlocks: [[PrunableMatrix]] { get }
     /// A one-line description ("784-300-100-10", "conv2d(6,5x5) relu maxpool2 …").
     var architectureDescription: String { get }
     /// The states of the model's own random generators (dropout), which a checkpoint keeps so
@@ -32,6 +36,7 @@ public protocol Model: AnyObject {
 }
 
 extension Model {
+    public var calibrationBlocks: [[PrunableMatrix]] { prunableMatrices.map { [$0] } }
     public var randomState: [[UInt64]] {
         get { [] }
         set {}

@@ -55,6 +55,18 @@ extension Sequential {
 
     public var inferencePlan: [InferenceOperation]? { Sequential.operations(chain) }
 
+    /// One block per top-level layer, consecutive layers of one name joined (a GPT's
+    /// `blocks.i` attention and MLP residuals are one block).
+    public var calibrationBlocks: [[PrunableMatrix]] {
+        var blocks: [(name: String, matrices: [PrunableMatrix])] = []
+        for layer in chain.layers where !layer.prunableMatrices.isEmpty {
+            if blocks.last?.name == layer.name { blocks[blocks.count - 1].matrices += layer.prunableMatrices } else {
+                blocks.append((layer.name, layer.prunableMatrices))
+            }
+        }
+        return blocks.map(\.matrices)
+    }
+
     static func operations(_ chain: LayerChain) -> [InferenceOperation]? {
         var result: [InferenceOperation] = []
         for layer in chain.layers {

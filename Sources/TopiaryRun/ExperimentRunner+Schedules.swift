@@ -155,23 +155,41 @@ extension ExperimentRunner {
             scorerGenerator = context.generator
             return (seconds, 0)
         }
-        let (scores, scoreSeconds) = try measureSeconds { try scorer.scores(for: targets, context: &context) }
-        scorerGenerator = context.generator
-        if spec.pruning.saveScores == true { try saveScores(scores, target: target) }
         defer { movement?.forEach { $0.fill(0) } }  // movement counts from the last pruning
-        let (_, selectSeconds) = try measureSeconds { try maskSelection.select(targets, scores: scores, to: target) }
+        var (scoreSeconds, selectSeconds) = (0.0, 0.0)
+        var allScores: [Tensor] = []
+        let masksBefore = spec.pruning.saveScores == true ? targets.map { $0.mask.copy() } : []
+        // Sequential: each block scored on activations through the blocks pruned before it.
+        for block in calibrationOrder() {
+            let (scores, seconds) = try measureSeconds { try scorer.scores(for: block, context: &context) }
+            scoreSeconds += seconds
+            selectSeconds += try measureSeconds { try maskSelection.select(block, scores: scores, to: target) }.1
+            allScores += scores
+        }
+        scorerGenerator = context.generator
+        if spec.pruning.saveScores == true { try saveScores(allScores, masks: masksBefore, target: target) }
         return (scoreSeconds, selectSeconds)
+    }
+
+    /// The targets in the groups one stage scores and selects: all at once, or the model's
+    /// calibration blocks in order (`pruning.calibration: sequential`), excluded layers left out.
+    func calibrationOrder() -> [[PrunableMatrix]] {
+        guard spec.pruning.calibration == .sequential else { return [targets] }
+        let chosen = Set(targets.map(ObjectIdentifier.init))
+        let blocks = model.calibrationBlocks.map { $0.filter { chosen.contains(ObjectIdentifier($0)) } }.filter { !$0.isEmpty }
+        return blocks.reduce(0) { $0 + $1.count } == targets.count ? blocks : [targets]
     }
 
     /// scores/NNNN-<layer>.bin per layer (the checkpoint container: magic, shape, CRC-32),
     /// NNNN counting scorings in this run; read them back with `Checkpoint.read`.
-    func saveScores(_ scores: [Tensor], target: Double) throws {
+    /// `masks`: each target's mask before this pruning.
+    func saveScores(_ scores: [Tensor], masks: [Tensor], target: Double) throws {
         let directory = runDirectory + "/scores"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let index = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).count / max(targets.count, 1)
-        for (parameter, score) in zip(targets, scores) {
+        for ((parameter, score), mask) in zip(zip(targets, scores), masks) {
             let file = Checkpoint(sequence: index, label: "scores \(spec.pruning.scorer) for \(parameter.name) before pruning to \(target)",
-                                  progress: progress, tensors: [("scores", score), ("mask", parameter.mask.copy())])
+                                  progress: progress, tensors: [("scores", score), ("mask", mask)])
             try file.write(to: directory + String(format: "/%04d-", index) + parameter.layerName + ".bin")
         }
     }

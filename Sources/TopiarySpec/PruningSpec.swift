@@ -32,6 +32,14 @@ public struct PruningSpec: Codable, Sendable, Equatable {
     public var layerTargets: [String: Double]?
 
     public enum CalibrationSplit: String, Codable, Sendable, CaseIterable { case train, validation }
+    /// How data-driven scorers see the model while a stage prunes: `sequential` scores and
+    /// prunes one block at a time (a transformer block, an MLP layer), each calibrated on
+    /// activations that pass through the blocks already pruned, as Wanda and SparseGPT do;
+    /// `together` scores every matrix on the unpruned model at once. Default: sequential for
+    /// wanda where each block can meet the target alone (per_layer, per_row, nm), together
+    /// otherwise. (obs is always sequential, layer by layer.)
+    public var calibration: CalibrationOrder?
+    public enum CalibrationOrder: String, Codable, Sendable, CaseIterable { case sequential, together }
     /// Options of the chosen scorer (e.g. obs: dampening, block_size).
     public var scorerOptions: [String: Double]?
     /// scope channels: how a channel's weight scores combine (l2, default; l1 as PyTorch's
@@ -43,6 +51,7 @@ public struct PruningSpec: Codable, Sendable, Equatable {
         case retraining, stages, schedule, rewind, nOfM = "n_of_m", compareScorers = "compare_scorers"
         case saveScores = "save_scores", calibrationSplit = "calibration_split", minimumDensity = "minimum_density"
         case layerTargets = "layer_targets", scorerOptions = "scorer_options", channelNorm = "channel_norm"
+        case calibration
     }
 
     public init(from decoder: any Decoder) throws {
@@ -74,6 +83,12 @@ public struct PruningSpec: Codable, Sendable, Equatable {
         nOfM = try c.decodeIfPresent([Int].self, forKey: .nOfM)
         compareScorers = try c.decodeIfPresent([String].self, forKey: .compareScorers)
         saveScores = try c.decodeIfPresent(Bool.self, forKey: .saveScores)
+        if c.contains(.calibration) {
+            calibration = try c.decodeEnum(CalibrationOrder.self, forKey: .calibration, decoder: decoder)
+            if calibration == .sequential, scope == .global || scope == .channels {
+                throw decoder.problem(CodingKeys.calibration, "sequential prunes one block at a time, so each block must meet the target on its own: use scope per_layer, per_row or nm, or calibration: together.")
+            }
+        }
         if c.contains(.calibrationSplit) { calibrationSplit = try c.decodeEnum(CalibrationSplit.self, forKey: .calibrationSplit, decoder: decoder) }
         minimumDensity = try c.decodeIfPresent(Double.self, forKey: .minimumDensity)
         if let minimumDensity {
@@ -152,6 +167,7 @@ public struct PruningSpec: Codable, Sendable, Equatable {
         if scope == .channels { r.channelNorm = channelNorm ?? .l2 }
         r.rewind = rewind ?? RewindSpec()
         r.calibrationSplit = calibrationSplit ?? .train
+        r.calibration = calibration ?? (scorer == "wanda" && [.perLayer, .perRow, .nm].contains(scope) ? .sequential : .together)
         let base = retraining ?? RetrainingSpec(batchSize: nil, optimizer: nil, lrSchedule: nil)
         r.retraining = RetrainingSpec(batchSize: base.batchSize ?? training.batchSize,
                                       optimizer: (base.optimizer ?? training.optimizer).resolved,

@@ -169,6 +169,37 @@ extension AllTests {
         }
     }
 
+    /// Wanda calibrates block by block: a GPT block is its attention and MLP matrices; block
+    /// 0 sees the same inputs either way, block 1 sees block 0 already pruned, so its masks
+    /// differ from scoring everything on the unpruned model.
+    @Test func wandaCalibratesSequentiallyBlockByBlock() throws {
+        var g = SeededGenerator(seed: 720)
+        let gpt = try Sequential.gpt(GPTConfiguration(vocabulary: 32, context: 8, layers: 2, heads: 2, channels: 8), generator: &g)
+        #expect(gpt.calibrationBlocks.map { $0.map(\.layerName) } == (0..<2).map { b in
+            ["attn.qkv", "attn.proj", "mlp.fc", "mlp.proj"].map { "blocks.\(b).\($0)" } })
+        #expect(seededMLP([6, 5, 4, 3], seed: 1).calibrationBlocks.map(\.count) == [1, 1, 1])
+        func masks(_ calibration: String) throws -> [[Float]] {
+            var options = RunOptions()
+            options.runDirectory = temporaryDirectory("lm-wanda") + "/" + calibration
+            let yaml = Self.yaml(model: "{ architecture: gpt, block_size: 16, n_layer: 2, n_head: 2, n_embd: 16 }",
+                                 stages: "[{ sparsity: 0.6, epochs: 0 }]")
+                .replacingOccurrences(of: "scorer: magnitude", with: "scorer: wanda, scope: per_row, calibration: \(calibration), calibration_batches: 4")
+            let runner = try ExperimentRunner(spec: try ExperimentSpec.decode(yaml: yaml), options: options)
+            let report = try runner.run()
+            #expect(abs(report.stages[1].sparsity - 0.6) < 0.02)
+            return runner.model.prunableMatrices.map { $0.mask.toArray() }
+        }
+        let (sequential, together) = (try masks("sequential"), try masks("together"))
+        #expect(Array(sequential[0..<4]) == Array(together[0..<4]))
+        #expect(Array(sequential[4..<8]) != Array(together[4..<8]))
+        // The default is sequential for wanda at a separable scope, and global cannot be.
+        let resolved = try ExperimentSpec.decode(yaml: Self.yaml().replacingOccurrences(of: "scorer: magnitude", with: "scorer: wanda, scope: per_row")).resolved
+        #expect(resolved.pruning.calibration == .sequential)
+        #expect(try ExperimentSpec.decode(yaml: Self.yaml()).resolved.pruning.calibration == .together)
+        #expect(problem(Self.yaml().replacingOccurrences(of: "scorer: magnitude", with: "scorer: wanda, calibration: sequential"))?.keyPath
+                == "pruning.calibration")
+    }
+
     /// Pretraining and adaptation are two specs: `init_from` starts the second from the first
     /// run's newest checkpoint. With no training, the adapted run evaluates exactly as the
     /// pretrained model ended; a model of another shape is refused naming the key.
