@@ -24,7 +24,9 @@ public enum Activation: String, Sendable, Codable, CaseIterable {
         case .relu:
             simdMap(count, input, output, { $0.replacing(with: 0, where: $0 .< 0) }, { max($0, 0) })
         case .gelu:
-            topiary_gelu_forward(count, input, output)
+            splitOverCores(count, minimumPerPart: 1 << 15) { range in
+                topiary_gelu_forward(range.count, input + range.lowerBound, output + range.lowerBound)
+            }
         case .geluTanh:
             for i in 0..<count { output[i] = Activation.geluTanh(input[i]) }
         case .silu:
@@ -41,7 +43,9 @@ public enum Activation: String, Sendable, Codable, CaseIterable {
         case .relu:
             simdMap(count, dy, y, dx, { g, out in g.replacing(with: 0, where: out .<= 0) }, { g, out in out > 0 ? g : 0 })
         case .gelu:
-            topiary_gelu_backward(count, x, dy, dx)
+            splitOverCores(count, minimumPerPart: 1 << 15) { range in
+                topiary_gelu_backward(range.count, x + range.lowerBound, dy + range.lowerBound, dx + range.lowerBound)
+            }
         case .geluTanh:
             for i in 0..<count {
                 let v = x[i]

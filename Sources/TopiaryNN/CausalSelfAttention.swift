@@ -22,7 +22,7 @@ public final class CausalSelfAttention: Layer {
     private var attention = ActivationBuffer()
     private var output = ActivationBuffer()
     private var qkvGradient = ActivationBuffer()
-    /// One head's (T, T) dA, then dZ in place, in backward.
+    /// Per worker, one head's (T, T) dA, then dZ in place, in backward.
     private var scoreGradient = ActivationBuffer()
     private var cachedQKV: Tensor?
 
@@ -76,7 +76,7 @@ public final class CausalSelfAttention: Layer {
         dQKV.fill(0)
         CausalSelfAttention.attendBackward(qkv: projected.pointer, weights: attention.tensor([batch, heads, positions, positions]).pointer,
                                            outputGradient: dMixed.pointer, qkvGradient: dQKV.pointer,
-                                           scratch: scoreGradient.tensor([positions, positions]).pointer,
+                                           scratch: scoreGradient.tensor([BLASRuntime.threadCount, positions, positions]).pointer,
                                            batch: batch, positions: positions, channels: channels, heads: heads)
         return qkv.backward(dQKV, needsInputGradient: needsInputGradient)
     }
@@ -88,14 +88,30 @@ public final class CausalSelfAttention: Layer {
                        batch: Int, positions: Int, channels: Int, heads: Int) {
         let (T, hs, rowStride) = (positions, channels / heads, 3 * channels)
         let scale = 1 / Float(hs).squareRoot()
-        for b in 0..<batch {
-            for h in 0..<heads {
-                let query = qkv + b * T * rowStride + h * hs, key = query + channels, value = query + 2 * channels
-                let a = weights + (b * heads + h) * T * T
-                stridedMatmul(m: T, n: T, k: hs, alpha: scale, query, lda: rowStride, key, ldb: rowStride, transposeB: true, into: a, ldc: T)
-                for t in 0..<T { causalSoftmax(a + t * T, live: t + 1, length: T) }
-                stridedMatmul(m: T, n: hs, k: T, a, lda: T, value, ldb: rowStride, into: out + b * T * channels + h * hs, ldc: channels)
-            }
+        forEachHead(batch: batch, heads: heads) { _, b, h in
+            let query = qkv + b * T * rowStride + h * hs, key = query + channels, value = query + 2 * channels
+            let a = weights + (b * heads + h) * T * T
+            stridedMatmul(m: T, n: T, k: hs, alpha: scale, query, lda: rowStride, key, ldb: rowStride, transposeB: true, into: a, ldc: T)
+            for t in 0..<T { causalSoftmax(a + t * T, live: t + 1, length: T) }
+            stridedMatmul(m: T, n: hs, k: T, a, lda: T, value, ldb: rowStride, into: out + b * T * channels + h * hs, ldc: channels)
+        }
+    }
+
+    /// Runs `body(worker, b, h)` for every (sample, head), the pairs dealt round-robin to as
+    /// many workers as BLAS has threads, each worker's GEMMs single-threaded: a head's GEMMs
+    /// (T × T × hs) are too small for OpenBLAS to split well, the pairs are independent, and
+    /// each writes only its own head's columns. `worker` indexes per-worker scratch.
+    static func forEachHead(batch: Int, heads: Int, _ body: (_ worker: Int, _ b: Int, _ h: Int) -> Void) {
+        let threads = BLASRuntime.threadCount, pairs = batch * heads
+        let workers = min(threads, pairs)
+        guard workers > 1 else {
+            for pair in 0..<pairs { body(0, pair / heads, pair % heads) }
+            return
+        }
+        BLASRuntime.setThreadCount(1)
+        defer { BLASRuntime.setThreadCount(threads) }
+        concurrentParts(workers) { worker in
+            for pair in stride(from: worker, to: pairs, by: workers) { body(worker, pair / heads, pair % heads) }
         }
     }
 
@@ -114,7 +130,8 @@ public final class CausalSelfAttention: Layer {
         for s in live..<length { row[s] = 0 }
     }
 
-    /// The backward of `attend`, accumulating into qkvGradient (zeroed by the caller), per
+    /// The backward of `attend`, accumulating into qkvGradient (zeroed by the caller; scratch
+    /// holds T × T floats per BLAS thread), per
     /// (b, h): dA = dOut·Vᵀ, dV += Aᵀ·dOut, dZ = A ⊙ (dA − rowsum(A ⊙ dA)) / √hs (the softmax's
     /// backward; zero above the diagonal since A is), dQ += dZ·K, dK += dZᵀ·Q.
     static func attendBackward(qkv: UnsafePointer<Float>, weights: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
@@ -122,24 +139,23 @@ public final class CausalSelfAttention: Layer {
                                batch: Int, positions: Int, channels: Int, heads: Int) {
         let (T, hs, rowStride) = (positions, channels / heads, 3 * channels)
         let scale = 1 / Float(hs).squareRoot()
-        for b in 0..<batch {
-            for h in 0..<heads {
-                let query = qkv + b * T * rowStride + h * hs, key = query + channels, value = query + 2 * channels
-                let dQuery = qkvGradient + b * T * rowStride + h * hs, dKey = dQuery + channels, dValue = dQuery + 2 * channels
-                let dOut = outputGradient + b * T * channels + h * hs
-                let a = weights + (b * heads + h) * T * T
-                stridedMatmul(m: T, n: T, k: hs, dOut, lda: channels, value, ldb: rowStride, transposeB: true, into: scratch, ldc: T)
-                stridedMatmul(m: T, n: hs, k: T, a, lda: T, transposeA: true, dOut, ldb: channels, beta: 1, into: dValue, ldc: rowStride)
-                for t in 0..<T {
-                    let (row, dRow) = (a + t * T, scratch + t * T)
-                    var weighted: Float = 0
-                    for s in 0...t { weighted += row[s] * dRow[s] }
-                    for s in 0...t { dRow[s] = row[s] * (dRow[s] - weighted) * scale }
-                    for s in (t + 1)..<T { dRow[s] = 0 }
-                }
-                stridedMatmul(m: T, n: hs, k: T, scratch, lda: T, key, ldb: rowStride, beta: 1, into: dQuery, ldc: rowStride)
-                stridedMatmul(m: T, n: hs, k: T, scratch, lda: T, transposeA: true, query, ldb: rowStride, beta: 1, into: dKey, ldc: rowStride)
+        forEachHead(batch: batch, heads: heads) { worker, b, h in
+            let scratch = scratch + worker * T * T
+            let query = qkv + b * T * rowStride + h * hs, key = query + channels, value = query + 2 * channels
+            let dQuery = qkvGradient + b * T * rowStride + h * hs, dKey = dQuery + channels, dValue = dQuery + 2 * channels
+            let dOut = outputGradient + b * T * channels + h * hs
+            let a = weights + (b * heads + h) * T * T
+            stridedMatmul(m: T, n: T, k: hs, dOut, lda: channels, value, ldb: rowStride, transposeB: true, into: scratch, ldc: T)
+            stridedMatmul(m: T, n: hs, k: T, a, lda: T, transposeA: true, dOut, ldb: channels, beta: 1, into: dValue, ldc: rowStride)
+            for t in 0..<T {
+                let (row, dRow) = (a + t * T, scratch + t * T)
+                var weighted: Float = 0
+                for s in 0...t { weighted += row[s] * dRow[s] }
+                for s in 0...t { dRow[s] = row[s] * (dRow[s] - weighted) * scale }
+                for s in (t + 1)..<T { dRow[s] = 0 }
             }
+            stridedMatmul(m: T, n: hs, k: T, scratch, lda: T, key, ldb: rowStride, beta: 1, into: dQuery, ldc: rowStride)
+            stridedMatmul(m: T, n: hs, k: T, scratch, lda: T, transposeA: true, query, ldb: rowStride, beta: 1, into: dKey, ldc: rowStride)
         }
     }
 }

@@ -36,23 +36,30 @@ public final class LayerNorm: Layer {
 
     public func forward(_ input: Tensor) -> Tensor {
         require(input.shape.last == features, "\(name) expects (…, \(features)), got \(input.shape)")
-        let rows = input.count / features
+        let rows = input.count / features, n = features, epsilon = epsilon
         let y = output.tensor(input.shape), xhat = normalized.tensor(input.shape)
         if inverseDeviation.count < rows { inverseDeviation = [Float](repeating: 0, count: rows) }
-        for r in 0..<rows {
-            let x = input.pointer + r * features
-            var mean: Float = 0
-            for i in 0..<features { mean += x[i] }
-            mean /= Float(features)
-            var variance: Float = 0
-            for i in 0..<features { variance += (x[i] - mean) * (x[i] - mean) }
-            variance /= Float(features)
-            let inverse = 1 / (variance + epsilon).squareRoot()
-            inverseDeviation[r] = inverse
-            for i in 0..<features {
-                let normal = (x[i] - mean) * inverse
-                xhat.pointer[r * features + i] = normal
-                y.pointer[r * features + i] = normal * weight.value[i] + bias.value[i]
+        let (gain, shift, x) = (UnsafePointer(weight.value.pointer), UnsafePointer(bias.value.pointer), UnsafePointer(input.pointer))
+        let (normals, outputs) = (xhat.pointer, y.pointer)
+        inverseDeviation.withUnsafeMutableBufferPointer { inverses in
+            let inverses = inverses.baseAddress!
+            // Rows are independent: split over cores (a GPT step normalises B·T rows 9 times).
+            splitOverCores(rows, minimumPerPart: 64, alignment: 1) { range in
+                for r in range {
+                    let row = x + r * n, normal = normals + r * n, out = outputs + r * n
+                    var mean: Float = 0
+                    for i in 0..<n { mean += row[i] }
+                    mean /= Float(n)
+                    var variance: Float = 0
+                    for i in 0..<n { variance += (row[i] - mean) * (row[i] - mean) }
+                    variance /= Float(n)
+                    let inverse = 1 / (variance + epsilon).squareRoot()
+                    inverses[r] = inverse
+                    for i in 0..<n {
+                        normal[i] = (row[i] - mean) * inverse
+                        out[i] = normal[i] * gain[i] + shift[i]
+                    }
+                }
             }
         }
         cachedNormalized = xhat
@@ -62,24 +69,40 @@ public final class LayerNorm: Layer {
     public func backward(_ outputGradient: Tensor, needsInputGradient: Bool) -> Tensor? {
         guard let xhat = cachedNormalized else { fatalError("\(name).backward called before forward") }
         require(outputGradient.count == xhat.count, "\(name) backward expects \(xhat.shape), got \(outputGradient.shape)")
-        let rows = xhat.count / features
+        let rows = xhat.count / features, n = features
         let dx = needsInputGradient ? inputGradient.tensor(xhat.shape) : nil
-        for r in 0..<rows {
-            let g = outputGradient.pointer + r * features, normal = xhat.pointer + r * features
-            var sumDxhat: Float = 0, sumDxhatXhat: Float = 0
-            for i in 0..<features {
-                if weight.trainable { weight.grad[i] += g[i] * normal[i] }
-                if bias.trainable { bias.grad[i] += g[i] }
-                let dxhat = g[i] * weight.value[i]
-                sumDxhat += dxhat
-                sumDxhatXhat += dxhat * normal[i]
+        let (gain, gradients, normals) = (UnsafePointer(weight.value.pointer), UnsafePointer(outputGradient.pointer), UnsafePointer(xhat.pointer))
+        let inputGradients = dx?.pointer
+        let threads = BLASRuntime.threadCount
+        // Per worker: Σ_rows g·x̂ (gain) and Σ_rows g (shift), added in worker order afterwards.
+        let partials = UnsafeMutablePointer<Float>.allocate(capacity: 2 * n * threads)
+        partials.initialize(repeating: 0, count: 2 * n * threads)
+        defer { partials.deallocate() }
+        inverseDeviation.withUnsafeBufferPointer { inverses in
+            let workers = min(threads, max(1, rows / 64))
+            let chunk = (rows + workers - 1) / workers
+            concurrentParts(workers) { worker in
+                let gainSum = partials + 2 * n * worker, shiftSum = gainSum + n
+                for r in (worker * chunk)..<min(rows, (worker + 1) * chunk) {
+                    let g = gradients + r * n, normal = normals + r * n
+                    var sumDxhat: Float = 0, sumDxhatXhat: Float = 0
+                    for i in 0..<n {
+                        gainSum[i] += g[i] * normal[i]
+                        shiftSum[i] += g[i]
+                        let dxhat = g[i] * gain[i]
+                        sumDxhat += dxhat
+                        sumDxhatXhat += dxhat * normal[i]
+                    }
+                    guard let inputGradients else { continue }
+                    let inverse = inverses[r], count = Float(n), out = inputGradients + r * n
+                    for i in 0..<n { out[i] = inverse * (g[i] * gain[i] - sumDxhat / count - normal[i] * sumDxhatXhat / count) }
+                }
             }
-            guard let dx else { continue }
-            let inverse = inverseDeviation[r], n = Float(features)
-            for i in 0..<features {
-                let dxhat = g[i] * weight.value[i]
-                dx.pointer[r * features + i] = inverse * (dxhat - sumDxhat / n - normal[i] * sumDxhatXhat / n)
-            }
+        }
+        for worker in 0..<threads {
+            let gainSum = partials + 2 * n * worker, shiftSum = gainSum + n
+            if weight.trainable { for i in 0..<n { weight.grad.pointer[i] += gainSum[i] } }
+            if bias.trainable { for i in 0..<n { bias.grad.pointer[i] += shiftSum[i] } }
         }
         return dx
     }

@@ -31,6 +31,48 @@ extension AllTests {
         #expect(y[x.count - 6] == 0 && y[x.count - 2] == 100 && y[x.count - 1] == 0)   // GELU(0) = 0 exactly; saturation
     }
 
+    /// LayerNorm's rows and attention's (sample, head) pairs are split over cores: with two
+    /// threads they give what one thread gives (attention bit for bit, LayerNorm's parameter
+    /// gradients up to the order of the sums), and LayerNorm's gain gradient equals a Double loop.
+    @Test func splittingOverCoresChangesNothing() throws {
+        let threads = BLASRuntime.threadCount
+        defer { BLASRuntime.setThreadCount(threads) }
+        var g = SeededGenerator(seed: 602)
+        let x = randomTensor([3, 100, 24], &g), dy = randomTensor([3, 100, 24], &g)
+        let attentionInput = randomTensor([5, 20, 24], &g), attentionGradient = randomTensor([5, 20, 24], &g)
+        var results: [[[Float]]] = []
+        for count in [1, 2] {
+            BLASRuntime.setThreadCount(count)
+            var h = SeededGenerator(seed: 603)
+            let norm = LayerNorm(name: "ln", features: 24)
+            _ = try Sequential(inputShape: [100, 24], layers: [norm], generator: &h)
+            h.fillNormal(norm.weight.value)
+            let y = norm.forward(x).toArray()
+            let dx = norm.backward(dy, needsInputGradient: true)!.toArray()
+            if count == 2 {
+                // dgain_i = Σ_rows dy · x̂, x̂ recomputed in Double.
+                for i in 0..<24 {
+                    var sum = 0.0
+                    for r in 0..<300 {
+                        let row = (0..<24).map { Double(x[r * 24 + $0]) }
+                        let mean = row.reduce(0, +) / 24, variance = row.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / 24
+                        sum += Double(dy[r * 24 + i]) * (row[i] - mean) / (variance + 1e-5).squareRoot()
+                    }
+                    #expect(abs(Double(norm.weight.grad[i]) - sum) < 1e-3 * max(1, abs(sum)))
+                }
+            }
+            let attention = CausalSelfAttention(name: "attn", channels: 24, heads: 3)
+            _ = try Sequential(inputShape: [20, 24], layers: [attention], generator: &h)
+            for parameter in attention.parameters { h.fillNormal(parameter.value, deviation: 0.3) }
+            let out = attention.forward(attentionInput).toArray()
+            let dIn = attention.backward(attentionGradient, needsInputGradient: true)!.toArray()
+            results.append([y, dx, norm.weight.grad.toArray(), norm.bias.grad.toArray(), out, dIn] + attention.parameters.map { $0.grad.toArray() })
+        }
+        #expect(results[0][0] == results[1][0] && results[0][1] == results[1][1])
+        for k in 2...3 { for (a, b) in zip(results[0][k], results[1][k]) { #expect(abs(a - b) < 1e-4 * max(1, abs(a))) } }
+        for k in 4..<results[0].count { #expect(results[0][k] == results[1][k], "attention array \(k)") }
+    }
+
     @Test func stridedMatmulOnBlocksEqualsTheTripleLoop() {
         var g = SeededGenerator(seed: 601)
         for _ in 0..<50 {
