@@ -20,16 +20,16 @@ import TopiaryTensor
 extension InferenceProgram {
     struct Link {
         let producer: Int, consumer: Int
-        /// Step indices between the two matrix steps (exclusive).
-        let between: Range<Int>
+        /// The steps between the two matrix steps, in the list (top level or a residual
+        /// branch) that holds both.
+        let between: [InferenceStep]
         /// Consumer columns per producer row.
         let block: Int
         var consumerIsLinear: Bool
     }
 
-    public func compacted() -> InferenceProgram {
-        var matrices = self.matrices
-        var links: [Link] = []
+    /// Producer → consumer pairs in every step list, residual branches included.
+    private func links(_ steps: [InferenceStep], into links: inout [Link]) {
         var previous: (step: Int, matrix: Int, block: Int)?
         for (index, step) in steps.enumerated() {
             switch step {
@@ -37,7 +37,7 @@ extension InferenceProgram {
                 if let p = previous {
                     let span = matrices[m].geometry.map { $0.kernel.reduce(1, *) } ?? p.block
                     if matrices[m].fanIn == matrices[p.matrix].rows * span {
-                        links.append(Link(producer: p.matrix, consumer: m, between: (p.step + 1)..<index, block: span,
+                        links.append(Link(producer: p.matrix, consumer: m, between: Array(steps[(p.step + 1)..<index]), block: span,
                                           consumerIsLinear: matrices[m].geometry == nil))
                     }
                 }
@@ -48,10 +48,31 @@ extension InferenceProgram {
                 if previous != nil { previous!.block = 1 }
             case .flatten:
                 if previous != nil, let g = matrices[previous!.matrix].geometry { previous!.block = g.outputSize.reduce(1, *) }
+            case .residual(let body, let shortcut):
+                self.links(body, into: &links)
+                self.links(shortcut, into: &links)
+                previous = nil
             default:
                 previous = nil
             }
         }
+    }
+
+    /// Every attention step, anywhere: (qkv matrix, proj matrix, heads).
+    private func attentions(_ steps: [InferenceStep]) -> [(qkv: Int, proj: Int, heads: Int)] {
+        steps.flatMap { step -> [(qkv: Int, proj: Int, heads: Int)] in
+            switch step {
+            case .attention(let qkv, let proj, let heads): return [(qkv, proj, heads)]
+            case .residual(let body, let shortcut): return attentions(body) + attentions(shortcut)
+            default: return []
+            }
+        }
+    }
+
+    public func compacted() -> InferenceProgram {
+        var matrices = self.matrices
+        var links: [Link] = []
+        self.links(steps, into: &links)
         var keptRows = matrices.map { Array(0..<$0.rows) }
         var biases = matrices.map { $0.bias.toArray() }
         func weight(_ m: Int, _ r: Int, _ c: Int) -> Float { matrices[m].weight[r * matrices[m].fanIn + c] }
@@ -79,22 +100,36 @@ extension InferenceProgram {
                 keptRows[p] = kept
             }
         }
-        var steps = self.steps
-        // Per-channel affine steps between linked matrices keep the producer's surviving channels.
-        for link in links {
-            for index in link.between {
-                if case .channelAffine(let scale, let shift) = steps[index] {
-                    steps[index] = .channelAffine(scale: keptRows[link.producer].map { scale[$0] }, shift: keptRows[link.producer].map { shift[$0] })
+        // Attention heads whose q, k and v rows have no weight left: the head attends
+        // uniformly (its scores are constant) to a constant value, its v bias, so it adds
+        // proj's head columns · v bias, folded into proj's bias; then its rows and columns go.
+        var keptColumns: [Int: [Int]] = [:]
+        var keptHeads: [Int: Int] = [:]
+        for (q, p, heads) in attentions(steps) {
+            let inner = matrices[q].rows / 3, hs = inner / heads
+            var alive = (0..<heads).filter { h in
+                CausalSelfAttention.headRows(h, width: inner, headSize: hs).contains { r in (0..<matrices[q].fanIn).contains { weight(q, r, $0) != 0 } }
+            }
+            if alive.isEmpty { alive = [0] }   // a zero-width attention is not worth a special case
+            for h in 0..<heads where !alive.contains(h) {
+                for r in 0..<matrices[p].rows {
+                    for i in 0..<hs { biases[p][r] += weight(p, r, h * hs + i) * biases[q][2 * inner + h * hs + i] }
                 }
             }
+            // Kept in the [q | k | v] layout: every third holds the surviving heads in order.
+            keptRows[q] = (0..<3).flatMap { third in alive.flatMap { CausalSelfAttention.headRows($0, width: inner, headSize: hs)[(third * hs)..<((third + 1) * hs)] } }
+            keptColumns[p] = alive.flatMap { h in Array((h * hs)..<((h + 1) * hs)) }
+            keptHeads[q] = alive.count
         }
+        let steps = rewritten(self.steps, links: links, keptRows: keptRows, originalRows: matrices.map(\.rows), keptHeads: keptHeads)
         var gather: [Int]?
         if case .matrix(let first)? = steps.first, matrices[first].geometry == nil {
             let used = (0..<matrices[first].fanIn).filter { j in keptRows[first].contains { weight(first, $0, j) != 0 } }
             if used.count < matrices[first].fanIn { gather = used.isEmpty ? [0] : used }
         }
         for m in matrices.indices {
-            let columnList = m == firstMatrix(steps) && gather != nil ? gather! : columns(of: m, links: links, keptRows: keptRows, matrices: matrices)
+            let columnList = m == firstMatrix(steps) && gather != nil ? gather!
+                : keptColumns[m] ?? columns(of: m, links: links, keptRows: keptRows, matrices: matrices)
             var copy = matrices[m]
             let rows = keptRows[m]
             copy.weight = Tensor(zeros: [rows.count, columnList.count])
@@ -113,8 +148,34 @@ extension InferenceProgram {
             }
             matrices[m] = copy
         }
-        if let gather { steps.insert(.gather(gather), at: 0) }
-        return InferenceProgram(steps: steps, matrices: matrices, inputShape: inputShape, outputShape: outputShape)
+        return InferenceProgram(steps: (gather.map { [.gather($0)] } ?? []) + steps, matrices: matrices, inputShape: inputShape,
+                                outputShape: outputShape)
+    }
+
+    /// `steps` with per-channel affines after a linked producer cut to its surviving channels
+    /// and attention steps to their surviving heads, residual branches included.
+    private func rewritten(_ steps: [InferenceStep], links: [Link], keptRows: [[Int]], originalRows: [Int], keptHeads: [Int: Int]) -> [InferenceStep] {
+        var result = steps
+        var producer: Int?
+        for index in result.indices {
+            switch result[index] {
+            case .matrix(let m): producer = links.contains { $0.producer == m } ? m : nil
+            case .channelAffine(let scale, let shift):
+                if let p = producer, scale.count == originalRows[p] {
+                    result[index] = .channelAffine(scale: keptRows[p].map { scale[$0] }, shift: keptRows[p].map { shift[$0] })
+                }
+            case .activation, .maxPool, .averagePool, .globalAveragePool, .flatten: continue
+            case .residual(let body, let shortcut):
+                result[index] = .residual(body: rewritten(body, links: links, keptRows: keptRows, originalRows: originalRows, keptHeads: keptHeads),
+                                          shortcut: rewritten(shortcut, links: links, keptRows: keptRows, originalRows: originalRows, keptHeads: keptHeads))
+                producer = nil
+            case .attention(let qkv, let proj, let heads):
+                result[index] = .attention(qkv: qkv, proj: proj, heads: keptHeads[qkv] ?? heads)
+                producer = nil
+            default: producer = nil
+            }
+        }
+        return result
     }
 
     private func firstMatrix(_ steps: [InferenceStep]) -> Int? {
@@ -130,10 +191,10 @@ extension InferenceProgram {
 
     /// What a row with all-zero weights outputs after the steps up to its consumer: f(bias),
     /// through a fused ReLU, activations and per-channel affines (pooling keeps a constant).
-    private func constantOutput(_ bias: Float, matrix: InferenceMatrix, between: Range<Int>, row: Int) -> Float {
+    private func constantOutput(_ bias: Float, matrix: InferenceMatrix, between: [InferenceStep], row: Int) -> Float {
         var value = matrix.relu ? max(bias, 0) : bias
-        for index in between {
-            switch steps[index] {
+        for step in between {
+            switch step {
             case .activation(let activation):
                 var result: Float = 0
                 withUnsafePointer(to: value) { input in activation.forward(input, &result, count: 1) }

@@ -133,13 +133,14 @@ public final class InferenceModel: @unchecked Sendable {
         return nil
     }
 
-    /// Blocks (attention steps), residual width and vocabulary of a transformer program.
-    public var transformerShape: (layers: Int, channels: Int, vocabulary: Int) {
-        var (layers, channels, vocabulary) = (0, 0, 0)
+    /// Residual width, vocabulary and each block's attention width (q, k, v each; smaller
+    /// than the residual width once compaction dropped heads) of a transformer program.
+    public var transformerShape: (channels: Int, vocabulary: Int, attentionWidths: [Int]) {
+        var (channels, vocabulary, widths) = (0, 0, [Int]())
         func visit(_ steps: [InferenceStep]) {
             for step in steps {
                 switch step {
-                case .attention(let qkv, _, _): (layers, channels) = (layers + 1, program.matrices[qkv].fanIn)
+                case .attention(let qkv, _, _): (channels, widths) = (program.matrices[qkv].fanIn, widths + [program.matrices[qkv].rows / 3])
                 case .tiedHead(let table): vocabulary = table.rows
                 case .residual(let body, let shortcut): visit(body); visit(shortcut)
                 default: continue
@@ -147,7 +148,7 @@ public final class InferenceModel: @unchecked Sendable {
             }
         }
         visit(program.steps)
-        return (layers, channels, vocabulary)
+        return (channels, vocabulary, widths)
     }
 
     /// Starts generating `batch` sequences: empty KV caches for every attention.
@@ -184,7 +185,7 @@ public final class InferenceModel: @unchecked Sendable {
         func visit(_ steps: [InferenceStep]) {
             for step in steps {
                 if case .attention(let qkv, _, let heads) = step {
-                    let headSize = program.matrices[qkv].fanIn / heads
+                    let headSize = program.matrices[qkv].rows / 3 / heads
                     if let old = existing[qkv], old.batch == batch, old.context == context { result[qkv] = old } else {
                         result[qkv] = KVCache(batch: batch, heads: heads, context: context, headSize: headSize)
                     }
@@ -292,9 +293,10 @@ public final class InferenceModel: @unchecked Sendable {
     /// (B, n, C) → (B, n, C): the qkv matrix, causal attention of the n positions against
     /// the cache (a generation's, or a fresh one for a whole window), the proj matrix.
     private func attention(qkv: Int, proj: Int, heads: Int, _ flow: Flow) -> Flow {
-        let channels = program.matrices[qkv].fanIn
+        // The attention's own width: C, or fewer once compaction dropped heads.
+        let channels = program.matrices[qkv].rows / 3
         let projected = batchMajor(linear(qkv, flow))               // (B·n, 3C)
-        let positions = projected.count / (batch * 3 * channels)
+        let positions = projected.count / (batch * 3 * max(channels, 1))
         let cache: KVCache
         if generating {
             cache = generationCaches[qkv]!

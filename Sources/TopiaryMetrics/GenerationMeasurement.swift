@@ -10,11 +10,14 @@ public struct GenerationMeasurement: Sendable {
     /// Per engine: new tokens ÷ wall-clock seconds of the whole generation (the prompt's
     /// pass included), median over the timed generations.
     public var tokensPerSecond: [String: Double] = [:]
-    /// Keys and values of every layer at batch 1 over the whole context, Float32.
+    /// Keys and values of every layer at batch 1 over the whole context, Float32 (the dense
+    /// model's: engines other than compact keep every head).
     public var kvCacheBytes: Int
     /// FLOPs per generated token: 2 × weights of every matrix (dense) or surviving weights
     /// (effective), the tied head 2·V·C, and attention 4·C·L per layer for the L positions a
     /// token attends to, averaged over positions 1 … context.
+    /// The compact engine's cache: smaller once whole heads are pruned (nil: not measured).
+    public var compactKVCacheBytes: Int?
     public var flopsPerTokenDense: Int
     public var flopsPerTokenEffective: Int
     /// The greedy continuation under the dense engine (new tokens only).
@@ -26,15 +29,19 @@ public struct GenerationMeasurement: Sendable {
                                repetitions: Int) -> GenerationMeasurement? {
         guard let dense = models.first(where: { $0.0 == "dense" })?.1, let context = dense.context else { return nil }
         let shape = dense.transformerShape
-        let attentionFLOPs = shape.layers * 4 * shape.channels * (context + 1) / 2
+        let attentionWidth = shape.attentionWidths.reduce(0, +)   // Σ over blocks
+        let attentionFLOPs = 4 * attentionWidth * (context + 1) / 2
         let headFLOPs = 2 * shape.vocabulary * shape.channels
         let matrices = dense.program.flopsPerPosition
         var result = GenerationMeasurement(
             promptTokens: prompt.count, newTokens: newTokens,
-            kvCacheBytes: KVCache.bytes(layers: shape.layers, batch: 1, context: context, channels: shape.channels),
+            kvCacheBytes: KVCache.bytes(layers: 1, batch: 1, context: context, channels: attentionWidth),
             flopsPerTokenDense: matrices.dense + headFLOPs + attentionFLOPs,
             flopsPerTokenEffective: matrices.effective + headFLOPs + attentionFLOPs,
             greedyTokens: dense.generate(prompt: prompt, count: newTokens, sampling: .greedy))
+        if let compact = models.first(where: { $0.0 == "compact" })?.1 {
+            result.compactKVCacheBytes = KVCache.bytes(layers: 1, batch: 1, context: context, channels: compact.transformerShape.attentionWidths.reduce(0, +))
+        }
         guard newTokens > 0 else { return result }
         var seconds = [[Double]](repeating: [], count: models.count)
         for _ in 0..<repetitions {

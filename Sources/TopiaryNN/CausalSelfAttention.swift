@@ -56,6 +56,22 @@ public final class CausalSelfAttention: Layer {
 
     public var parameters: [Parameter] { qkv.parameters + proj.parameters }
 
+    /// Head h's q, k and v rows of a qkv matrix whose thirds are `width` rows each.
+    public static func headRows(_ h: Int, width: Int, headSize: Int) -> [Int] {
+        (0..<3).flatMap { (third: Int) -> [Int] in Array((third * width + h * headSize)..<(third * width + (h + 1) * headSize)) }
+    }
+
+    /// Structured pruning of whole heads: head h is qkv rows h·hs ..< (h+1)·hs of each of the
+    /// q, k and v thirds with their biases, and proj's columns h·hs ..< (h+1)·hs, which read
+    /// its v rows. With them zeroed the head attends uniformly to values that are 0, so it
+    /// adds exactly nothing, and compaction can drop it.
+    var headCoupling: ChannelCoupling {
+        let hs = headSize
+        let units = (0..<heads).map { CausalSelfAttention.headRows($0, width: channels, headSize: hs) }
+        let columnsOfRow = (0..<(3 * channels)).map { row in row >= 2 * channels ? [row - 2 * channels] : [] }
+        return ChannelCoupling(companions: qkv.bias.map { [$0] } ?? [], consumers: [(proj.matrix, columnsOfRow)], units: units)
+    }
+
     public func forward(_ input: Tensor) -> Tensor {
         require(input.rank == 3 && input.shape[2] == channels, "\(name) expects (B, T, \(channels)), got \(input.shape)")
         let (batch, positions) = (input.shape[0], input.shape[1])

@@ -60,10 +60,18 @@ public struct ChannelCoupling: @unchecked Sendable {
     /// |γ|/√(σ²+ε) per row when a BatchNorm follows: the factor that row's output is scaled
     /// by, so a channel's importance is judged on what the network really sees (nil: none).
     public let rowScale: (() -> [Float])?
+    /// The rows that go together as one unit (an attention head's q, k and v rows); nil:
+    /// every row is a unit of its own (a neuron, a filter).
+    public let units: [[Int]]?
 
-    public init(companions: [Parameter], consumers: [(matrix: PrunableMatrix, columnsOfRow: [[Int]])], rowScale: (() -> [Float])? = nil) {
+    public init(companions: [Parameter], consumers: [(matrix: PrunableMatrix, columnsOfRow: [[Int]])], rowScale: (() -> [Float])? = nil,
+                units: [[Int]]? = nil) {
         self.companions = companions
         self.consumers = consumers
         self.rowScale = rowScale
+        self.units = units
     }
+
+    /// The removable units of a matrix with `rows` rows.
+    public func units(rows: Int) -> [[Int]] { units ?? (0..<rows).map { [$0] } }
 }

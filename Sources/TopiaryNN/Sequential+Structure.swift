@@ -11,6 +11,9 @@ extension Sequential {
     public func channelCoupling(of matrix: PrunableMatrix) -> ChannelCoupling? {
         guard let (chain, index) = Sequential.locate(matrix, in: chain) else { return nil }
         let owner = chain.layers[index]
+        if let attention = owner as? CausalSelfAttention {
+            return matrix === attention.qkv.matrix ? attention.headCoupling : nil   // proj ends a residual branch
+        }
         var companions = owner.parameters.filter { $0.role == .bias }
         var rowScale: (() -> [Float])?
         var block = 1   // features each channel occupies after a flatten

@@ -100,6 +100,9 @@ public enum ReportColumns {
                 .init(name: "kv_cache_bytes", meaning: "bytes of the KV cache at batch 1 over the whole context (2 × layers × context × width × 4)") {
                     $0.generation.map { String($0.kvCacheBytes) } ?? ""
                 },
+                .init(name: "kv_cache_bytes_compact", meaning: "the compact engine's KV cache at batch 1 over the whole context: smaller by every pruned head") {
+                    $0.generation?.compactKVCacheBytes.map(String.init) ?? ""
+                },
                 .init(name: "flops_per_token_dense", meaning: "FLOPs per generated token: 2 × every matrix weight, the tied head, attention 4·C·L per layer averaged over the context") {
                     $0.generation.map { String($0.flopsPerTokenDense) } ?? ""
                 },

@@ -119,12 +119,14 @@ public struct GenerationRecord: Codable, Sendable, Equatable {
     /// New tokens ÷ seconds of a whole generation (prompt pass included), per engine.
     public var tokensPerSecond: [String: Double]
     public var kvCacheBytes: Int
+    /// The compact engine's cache (whole heads pruned away), when measured.
+    public var compactKVCacheBytes: Int?
     public var flopsPerTokenDense: Int
     public var flopsPerTokenEffective: Int
 
     enum CodingKeys: String, CodingKey {
         case prompt, greedySample = "greedy_sample", promptTokens = "prompt_tokens", newTokens = "new_tokens"
-        case tokensPerSecond = "tokens_per_second", kvCacheBytes = "kv_cache_bytes"
+        case tokensPerSecond = "tokens_per_second", kvCacheBytes = "kv_cache_bytes", compactKVCacheBytes = "compact_kv_cache_bytes"
         case flopsPerTokenDense = "flops_per_token_dense", flopsPerTokenEffective = "flops_per_token_effective"
     }
 
@@ -135,6 +137,7 @@ public struct GenerationRecord: Codable, Sendable, Equatable {
         newTokens = measurement.newTokens
         tokensPerSecond = measurement.tokensPerSecond
         kvCacheBytes = measurement.kvCacheBytes
+        compactKVCacheBytes = measurement.compactKVCacheBytes
         flopsPerTokenDense = measurement.flopsPerTokenDense
         flopsPerTokenEffective = measurement.flopsPerTokenEffective
     }

@@ -27,30 +27,34 @@ public struct ChannelPruner: Sendable {
     public func prune(_ targets: [PrunableMatrix], scores: [Tensor], couplings: [ChannelCoupling?], to fraction: Double) throws -> [Int] {
         require(targets.count == scores.count && targets.count == couplings.count, "one score tensor and coupling per target")
         require(fraction >= 0 && fraction < 1, "the fraction of channels must lie in [0, 1), but got \(fraction)")
-        let chosen = try zip(zip(targets, scores), couplings).map { pair, coupling -> [Int] in
+        let chosen = try zip(zip(targets, scores), couplings).map { pair, coupling -> [[Int]] in
             let (matrix, score) = pair
             guard let coupling else { return [] }
-            let rows = matrix.rows
-            let alive = (0..<rows).filter { ChannelPruner.isAlive(matrix, row: $0) }
-            let wanted = rows - max(1, Int((Double(rows) * (1 - fraction)).rounded(.toNearestOrEven)))
-            guard wanted >= rows - alive.count else {
-                throw PruningError.sparsityBelowCurrent(target: fraction, current: Double(rows - alive.count) / Double(rows),
+            let units = coupling.units(rows: matrix.rows)
+            let alive = units.filter { $0.contains { ChannelPruner.isAlive(matrix, row: $0) } }
+            let wanted = units.count - max(1, Int((Double(units.count) * (1 - fraction)).rounded(.toNearestOrEven)))
+            guard wanted >= units.count - alive.count else {
+                throw PruningError.sparsityBelowCurrent(target: fraction, current: Double(units.count - alive.count) / Double(units.count),
                                                         layers: [matrix.layerName])
             }
             let scale = coupling.rowScale?()
-            let channelScores = alive.map { i -> (Float, Int) in
-                var sum: Float = 0
-                for j in 0..<matrix.fanIn where matrix.parameter.mask[i * matrix.fanIn + j] != 0 {
-                    let s = score[i * matrix.fanIn + j]
-                    sum += norm == .l1 ? abs(s) : s * s
+            // A row's norm times its scale; a unit of several rows: the norm of those.
+            let unitScores = alive.enumerated().map { index, rows -> (Float, Int) in
+                let rowValues = rows.map { i -> Float in
+                    var sum: Float = 0
+                    for j in 0..<matrix.fanIn where matrix.parameter.mask[i * matrix.fanIn + j] != 0 {
+                        let s = score[i * matrix.fanIn + j]
+                        sum += norm == .l1 ? abs(s) : s * s
+                    }
+                    return (norm == .l1 ? sum : sum.squareRoot()) * (scale?[i] ?? 1)
                 }
-                let value = norm == .l1 ? sum : sum.squareRoot()
-                return (value * (scale?[i] ?? 1), i)
+                guard rowValues.count > 1 else { return (rowValues[0], index) }
+                return (norm == .l1 ? rowValues.reduce(0, +) : rowValues.reduce(0) { $0 + $1 * $1 }.squareRoot(), index)
             }
-            return channelScores.sorted { ($0.0, $0.1) < ($1.0, $1.1) }.prefix(wanted - (rows - alive.count)).map(\.1)
+            return unitScores.sorted { ($0.0, $0.1) < ($1.0, $1.1) }.prefix(wanted - (units.count - alive.count)).map { alive[$0.1] }
         }
-        for ((matrix, coupling), rows) in zip(zip(targets, couplings), chosen) {
-            for i in rows { ChannelPruner.remove(row: i, of: matrix, coupling: coupling!) }
+        for ((matrix, coupling), units) in zip(zip(targets, couplings), chosen) {
+            for unit in units { for i in unit { ChannelPruner.remove(row: i, of: matrix, coupling: coupling!) } }
         }
         return chosen.map(\.count)
     }
@@ -75,8 +79,9 @@ public struct ChannelPruner: Sendable {
         (0..<matrix.fanIn).contains { matrix.parameter.mask[i * matrix.fanIn + $0] != 0 }
     }
 
-    /// Fraction of a matrix's channels removed.
-    public static func channelSparsity(_ matrix: PrunableMatrix) -> Double {
-        Double((0..<matrix.rows).filter { !isAlive(matrix, row: $0) }.count) / Double(matrix.rows)
+    /// Fraction of a matrix's units (channels, heads) removed: a unit is gone when all its rows are.
+    public static func channelSparsity(_ matrix: PrunableMatrix, coupling: ChannelCoupling? = nil) -> Double {
+        let units = coupling?.units(rows: matrix.rows) ?? (0..<matrix.rows).map { [$0] }
+        return Double(units.filter { !$0.contains { isAlive(matrix, row: $0) } }.count) / Double(units.count)
     }
 }

@@ -89,9 +89,10 @@ public struct ChannelSelection: MaskSelection {
         try ChannelPruner(norm: norm).prune(targets, scores: scores, couplings: targets.map(couplings), to: target)
     }
     public func miss(_ targets: [PrunableMatrix], target: Double) -> (target: Double, realised: Double)? {
-        for matrix in targets where couplings(matrix) != nil {
-            let realised = ChannelPruner.channelSparsity(matrix)
-            if !SparsityAccounting.realises(realised, target, units: matrix.rows) { return (target, realised) }
+        for matrix in targets {
+            guard let coupling = couplings(matrix) else { continue }
+            let realised = ChannelPruner.channelSparsity(matrix, coupling: coupling)
+            if !SparsityAccounting.realises(realised, target, units: coupling.units(rows: matrix.rows).count) { return (target, realised) }
         }
         return nil
     }

@@ -1,6 +1,7 @@
 import Testing
 @testable import TopiaryInference
 @testable import TopiaryNN
+@testable import TopiarySparsity
 @testable import TopiaryTensor
 
 extension AllTests {
@@ -11,9 +12,9 @@ extension AllTests {
 
     /// A tiny GPT whose block matrices are pruned at random (`nOfM`: n of every m along fan-in
     /// instead), with nonzero biases and LayerNorm parameters so every path carries signal.
-    func prunedGPT(seed: UInt64, sparsity: Double, nOfM: (Int, Int)? = nil) throws -> Sequential {
+    func prunedGPT(seed: UInt64, sparsity: Double, nOfM: (Int, Int)? = nil, configuration: GPTConfiguration = configuration) throws -> Sequential {
         var g = SeededGenerator(seed: seed)
-        let model = try Sequential.gpt(Self.configuration, generator: &g)
+        let model = try Sequential.gpt(configuration, generator: &g)
         for parameter in model.parameters where parameter.shape.count == 1 {
             for i in 0..<parameter.count { parameter.value[i] += g.nextFloat(in: -0.3, 0.3) }
         }
@@ -129,6 +130,52 @@ extension AllTests {
         #expect(Sampling.sample(temperature: 0, topK: nil, seed: 1).problem != nil)
         #expect(Sampling.sample(temperature: .nan, topK: nil, seed: 1).problem != nil)
         #expect(Sampling.sample(temperature: 1, topK: 0, seed: 1).problem != nil)
+    }
+
+    /// Structured pruning of a GPT: whole heads (q, k, v rows, biases and proj's columns) and
+    /// MLP neurons (fc rows and bias, proj's columns); the compacted model has the smaller
+    /// matrices and computes what the masked one does, a dead head's v bias folded.
+    @Test func headsAndNeuronsPruneAndCompactExactly() throws {
+        let configuration = GPTConfiguration(vocabulary: 23, context: 9, layers: 2, heads: 4, channels: 16)
+        let model = try prunedGPT(seed: 14, sparsity: 0, configuration: configuration)
+        let targets = model.prunableMatrices
+        var g = SeededGenerator(seed: 15)
+        let scores = targets.map { matrix in Tensor(shape: [matrix.rows, matrix.fanIn], values: (0..<matrix.count).map { _ in g.nextUnitFloat() }) }
+        let selection = ChannelSelection { model.channelCoupling(of: $0) }
+        try selection.select(targets, scores: scores, to: 0.5)
+        #expect(selection.miss(targets, target: 0.5) == nil)
+        let (channels, heads) = (configuration.channels, configuration.heads)
+        let hs = channels / heads
+        for block in 0..<configuration.layers {
+            let qkv = targets[4 * block], proj = targets[4 * block + 1], fc = targets[4 * block + 2], mlpProj = targets[4 * block + 3]
+            let deadHeads = (0..<heads).filter { h in !CausalSelfAttention.headRows(h, width: channels, headSize: hs).contains { ChannelPruner.isAlive(qkv, row: $0) } }
+            #expect(deadHeads.count == 2, "block \(block): \(deadHeads)")
+            for h in deadHeads {
+                for r in CausalSelfAttention.headRows(h, width: channels, headSize: hs) { #expect(model.parameter(named: "blocks.\(block).attn.qkv.bias")!.value[r] == 0) }
+                for r in 0..<channels { for i in 0..<hs { #expect(proj.mask[r * channels + h * hs + i] == 0) } }
+            }
+            let deadNeurons = (0..<fc.rows).filter { !ChannelPruner.isAlive(fc, row: $0) }
+            #expect(deadNeurons.count == fc.rows / 2)
+            for n in deadNeurons { for r in 0..<mlpProj.rows { #expect(mlpProj.mask[r * mlpProj.fanIn + n] == 0) } }
+            #expect((0..<proj.rows).allSatisfy { ChannelPruner.isAlive(proj, row: $0) } && (0..<mlpProj.rows).allSatisfy { ChannelPruner.isAlive(mlpProj, row: $0) })
+        }
+        model.store.applyMasks()
+        // Block 0's surviving head 0 loses its weights but keeps a v bias: constant output to fold.
+        let qkv0 = targets[0]
+        let live = (0..<heads).first { h in CausalSelfAttention.headRows(h, width: channels, headSize: hs).contains { ChannelPruner.isAlive(qkv0, row: $0) } }!
+        for r in CausalSelfAttention.headRows(live, width: channels, headSize: hs) {
+            for j in 0..<channels { qkv0.parameter.mask[r * channels + j] = 0 }
+        }
+        model.store.applyMasks()
+        let x = tokens([2, configuration.context], seed: 16)
+        let expected = model.forward(x).copy()
+        let compact = try #require(InferenceModel.build(model, engine: .compact, threads: 1))
+        #expect(maxRelativeError(compact.predict(x), expected) < 2e-4)
+        let shape = compact.transformerShape
+        #expect(shape.attentionWidths == [hs, 2 * hs] && shape.channels == channels)
+        #expect(compact.program.matrices[2].rows == 4 * channels / 2)   // mlp.fc of block 0: half its neurons
+        let dense = try #require(InferenceModel.build(model, engine: .dense, threads: 1))
+        #expect(compact.generate(prompt: [3, 1, 4], count: 12, sampling: .greedy) == dense.generate(prompt: [3, 1, 4], count: 12, sampling: .greedy))
     }
 
     @Test func perMatrixInputsCoverEveryTransformerMatrix() throws {

@@ -5,6 +5,7 @@ import Testing
 @testable import TopiaryOptim
 @testable import TopiaryReport
 @testable import TopiaryRun
+@testable import TopiarySparsity
 @testable import TopiarySpec
 @testable import TopiaryTensor
 @testable import TopiaryTraining
@@ -198,6 +199,25 @@ extension AllTests {
         #expect(try ExperimentSpec.decode(yaml: Self.yaml()).resolved.pruning.calibration == .together)
         #expect(problem(Self.yaml().replacingOccurrences(of: "scorer: magnitude", with: "scorer: wanda, calibration: sequential"))?.keyPath
                 == "pruning.calibration")
+    }
+
+    /// `scope: channels` on a GPT removes whole heads and MLP neurons; the compact engine
+    /// then holds smaller matrices and generates faster than it would with them all.
+    @Test func structuredGPTRunsCompactSmaller() throws {
+        var options = RunOptions()
+        options.runDirectory = temporaryDirectory("lm-heads") + "/run"
+        let yaml = Self.yaml(model: "{ architecture: gpt, block_size: 16, n_layer: 1, n_head: 4, n_embd: 32 }")
+            .replacingOccurrences(of: "scorer: magnitude", with: "scorer: magnitude, scope: channels")
+        let runner = try ExperimentRunner(spec: try ExperimentSpec.decode(yaml: yaml), options: options)
+        let report = try runner.run()
+        let pruned = report.stages[1]
+        let qkv = runner.model.prunableMatrices[0], fc = runner.model.prunableMatrices[2]
+        #expect((0..<4).filter { h in CausalSelfAttention.headRows(h, width: 32, headSize: 8).contains { ChannelPruner.isAlive(qkv, row: $0) } }.count == 2)
+        #expect((0..<fc.rows).filter { ChannelPruner.isAlive(fc, row: $0) }.count == 64)
+        #expect(pruned.bytesByEngine["compact"]! < report.stages[0].bytesByEngine["compact"]!)
+        #expect(pruned.generation!.flopsPerTokenEffective < report.stages[0].generation!.flopsPerTokenEffective)
+        // Half the heads: half the compact engine's cache (2 × 16 positions × 16 wide × 4 bytes).
+        #expect(pruned.generation!.kvCacheBytes == 2 * 16 * 32 * 4 && pruned.generation!.compactKVCacheBytes == 2 * 16 * 16 * 4)
     }
 
     /// Pretraining and adaptation are two specs: `init_from` starts the second from the first
