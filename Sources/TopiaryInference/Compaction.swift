@@ -3,10 +3,10 @@ import TopiaryNN
 import TopiaryTensor
 
 /// The compacted model: the same function with smaller dense matrices — the engine that turns
-/// structured pruning (whole neurons, whole channels) into less work.
+/// structured pruning (whole neurons, whole channels, attention heads) into less work.
 ///
-/// Between two matrices of the top-level chain linked only by per-channel steps
-/// (activations, pooling, a per-channel affine, flatten), output row r of the first feeds a
+/// Between two matrices of one step list (the top level or a residual branch) linked only by
+/// per-channel steps (activations, pooling, a per-channel affine, flatten), output row r of the first feeds a
 /// block of the second's columns (one column for a Linear, a block of H·W after a flatten,
 /// kh·kw for a convolution). Row r goes, with its block of columns, when
 /// - nothing reads it (its columns are all zero), or
@@ -14,7 +14,8 @@ import TopiaryTensor
 /// - its weights are all zero, its output is a nonzero constant c, and the next matrix is a
 ///   Linear: c·(its columns) is added to the next bias first (exact; a convolution's padding
 ///   would make the constant position-dependent, so there the row stays).
-/// A first Linear's input features that no weight reads are dropped through a gather.
+/// A first Linear's input features that no weight reads are dropped through a gather. An
+/// attention head whose q, k and v rows have no weight left goes with proj's columns for it.
 /// Removals can expose more, so the procedure repeats until nothing changes. Outputs equal the
 /// masked model's up to the rounding of folded bias sums.
 extension InferenceProgram {

@@ -116,7 +116,7 @@ public final class InferenceModel: @unchecked Sendable {
         require(Array(x.shape.dropFirst()) == program.inputShape || (x.rank == 2 && x.columns == program.inputShape.reduce(1, *)),
                 "expected (B, \(program.inputShape)), got \(x.shape)")
         nextBuffer = 0
-        (batch, positionOffset) = (x.shape[0], 0)
+        (batch, positionOffset, generating) = (x.shape[0], 0, false)   // a whole window ends any generation
         let input = x.reshaped([x.shape[0]] + program.inputShape)
         let result = batchMajor(run(program.steps, Flow(tensor: input, featureMajor: false)))
         return program.outputShape.isEmpty ? result : result.reshaped([x.shape[0]] + program.outputShape)
@@ -300,6 +300,7 @@ public final class InferenceModel: @unchecked Sendable {
         let cache: KVCache
         if generating {
             cache = generationCaches[qkv]!
+            require(cache.batch == batch, "a generation of \(cache.batch) sequences was fed \(batch)")
         } else {
             windowCaches = caches(batch: batch, context: positions, reusing: windowCaches)
             cache = windowCaches[qkv]!

@@ -43,6 +43,8 @@ public struct GenerationMeasurement: Sendable {
             result.compactKVCacheBytes = KVCache.bytes(layers: 1, batch: 1, context: context, channels: compact.transformerShape.attentionWidths.reduce(0, +))
         }
         guard newTokens > 0 else { return result }
+        // One untimed generation each first: caches and buffers are allocated on first use.
+        for (_, model) in models { _ = model.generate(prompt: prompt, count: min(newTokens, 8), sampling: .greedy) }
         var seconds = [[Double]](repeating: [], count: models.count)
         for _ in 0..<repetitions {
             for (index, (_, model)) in models.enumerated() {

@@ -249,6 +249,7 @@ extension StageRecord {
         flopsEffective = try c.decodeIfPresent(Int.self, forKey: .flopsEffective) ?? 0
         latencyThreads = try c.decodeIfPresent(Int.self, forKey: .latencyThreads) ?? 1
         scoreAgreement = try c.decodeIfPresent([ScoreAgreement].self, forKey: .scoreAgreement) ?? []
+        generation = try c.decodeIfPresent(GenerationRecord.self, forKey: .generation)
     }
 }
 
@@ -279,6 +280,7 @@ extension StageRecord {
         try c.encode(flopsEffective, forKey: .flopsEffective)
         try c.encode(latencyThreads, forKey: .latencyThreads)
         try c.encode(scoreAgreement, forKey: .scoreAgreement)
+        try c.encodeIfPresent(generation, forKey: .generation)
         var dynamic = encoder.container(keyedBy: AnyCodingKey.self)
         for (name, value) in metrics { try dynamic.encode(value, forKey: AnyCodingKey(stringValue: name)) }
     }

@@ -189,6 +189,7 @@ public enum CheckpointError: Error, LocalizedError, Equatable {
     case corrupted(path: String, detail: String)
     case mismatch(path: String, detail: String)
     case nothingToResume(directory: String)
+    case notARunFolder(directory: String)
 
     public var errorDescription: String? {
         switch self {
@@ -206,6 +207,8 @@ public enum CheckpointError: Error, LocalizedError, Equatable {
             return "checkpoint \(path) does not belong to this run: \(detail)."
         case .nothingToResume(let directory):
             return "\(directory) has no report.json of a Topiary run to resume. Check the folder, or start a new run without --resume."
+        case .notARunFolder(let directory):
+            return "\(directory) is not a Topiary run folder (no readable report.json). Name the folder a run wrote (--out), e.g. notebooks-out/<experiment>/<run>."
         }
     }
 }

@@ -160,12 +160,18 @@ extension ExperimentRunner {
         var allScores: [Tensor] = []
         let masksBefore = spec.pruning.saveScores == true ? targets.map { $0.mask.copy() } : []
         // Sequential: each block scored on activations through the blocks pruned before it.
+        let movementOf = Dictionary(uniqueKeysWithValues: zip(targets.map(ObjectIdentifier.init), movement ?? []))
         for block in calibrationOrder() {
+            if movement != nil { context.movement = block.map { movementOf[ObjectIdentifier($0)]! } }
             let (scores, seconds) = try measureSeconds { try scorer.scores(for: block, context: &context) }
             scoreSeconds += seconds
             selectSeconds += try measureSeconds { try maskSelection.select(block, scores: scores, to: target) }.1
             allScores += scores
         }
+        // Back in target order (a model's blocks may list its matrices in another).
+        let blockOrder = calibrationOrder().joined().map(ObjectIdentifier.init)
+        let scoreOf = Dictionary(uniqueKeysWithValues: zip(blockOrder, allScores))
+        allScores = targets.map { scoreOf[ObjectIdentifier($0)]! }
         scorerGenerator = context.generator
         if spec.pruning.saveScores == true { try saveScores(allScores, masks: masksBefore, target: target) }
         return (scoreSeconds, selectSeconds)

@@ -60,6 +60,14 @@ public struct ExperimentSpec: Codable, Sendable, Equatable {
             guard model.architecture == "gpt" || !model.isBuiltIn else {
                 throw SpecProblem(keyPath: "model.architecture", problem: "task language_model needs a sequence model: architecture gpt (or a registered one), not \(model.architecture).")
             }
+            // Prompt bytes are token ids: each must be in the vocabulary.
+            let vocabulary = model.vocabSize ?? 256
+            if let prompt = measurement.generationPrompt, let byte = prompt.utf8.first(where: { Int($0) >= vocabulary }) {
+                throw SpecProblem(keyPath: "measurement.generation_prompt",
+                                  problem: "holds the byte \(byte), outside this model's vocabulary of \(vocabulary) (model.vocab_size); use characters whose UTF-8 bytes are below \(vocabulary).")
+            }
+        } else if measurement.generationPrompt != nil {
+            throw SpecProblem(keyPath: "measurement.generation_prompt", problem: "applies to task language_model only.")
         }
         let deciding = (task ?? .classification).make().decidingMetric
         if deciding.change == .relative, pruning.schedule?.tolerancePoints != nil {

@@ -29,7 +29,7 @@ public final class ModelBench {
     public init(runDirectory: String) throws {
         self.runDirectory = runDirectory
         do { report = try RunReport.read(from: runDirectory) } catch {
-            throw CheckpointError.nothingToResume(directory: runDirectory)
+            throw CheckpointError.notARunFolder(directory: runDirectory)
         }
     }
 

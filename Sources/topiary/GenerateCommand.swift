@@ -70,6 +70,10 @@ struct GenerateCommand: ParsableCommand {
                 throw GenerateError.engineCannotServe(engine: engine)
             }
             let promptTokens = Array(prompt.utf8).map(Int.init)
+            let vocabulary = model.transformerShape.vocabulary
+            if let outside = promptTokens.first(where: { $0 >= vocabulary }) {
+                throw GenerateError.outsideVocabulary(byte: outside, vocabulary: vocabulary)
+            }
             let start = monotonicNanoseconds()
             let produced = model.generate(prompt: promptTokens, count: tokens, sampling: sampling)
             let seconds = Double(monotonicNanoseconds() - start) / 1e9
@@ -86,6 +90,7 @@ enum GenerateError: LocalizedError {
     case notALanguageModel(directory: String, kind: String)
     case noStage(directory: String, stage: Int)
     case engineCannotServe(engine: String)
+    case outsideVocabulary(byte: Int, vocabulary: Int)
 
     var errorDescription: String? {
         switch self {
@@ -93,6 +98,8 @@ enum GenerateError: LocalizedError {
             return "\(directory) is a \(kind) run; generate needs a language_model run (task: language_model, architecture: gpt)."
         case .noStage(let directory, let stage):
             return "\(directory) has no accepted checkpoint after stage \(stage); see its checkpoints/ folder, or say --stage last."
+        case .outsideVocabulary(let byte, let vocabulary):
+            return "the prompt holds the byte \(byte), outside this model's vocabulary of \(vocabulary) tokens; use characters whose UTF-8 bytes are below \(vocabulary)."
         case .engineCannotServe(let engine):
             return "the \(engine) engine cannot run this checkpoint (nm needs N:M masks: pruning.n_of_m); choose dense, csr, sell, compact or int8."
         }

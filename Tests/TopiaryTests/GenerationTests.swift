@@ -81,6 +81,8 @@ extension AllTests {
                 start += piece
             }
             #expect(prepared.cachedPositions == context)
+            // A whole window after a generation reads no cache of it.
+            #expect(prepared.predict(x).toArray() == reference.toArray())
             #expect(prepared.kvCacheBytes == KVCache.bytes(layers: 2, batch: 2, context: context, channels: 8))
             if engine == .dense { #expect(maxRelativeError(reference, expected) < 2e-4) }
         }

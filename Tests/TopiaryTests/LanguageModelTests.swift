@@ -85,6 +85,11 @@ extension AllTests {
         #expect(problem(Self.yaml(data: "{ dataset: text, train: jargon, evaluate: { test: bible-kjv } }"))?.keyPath == "data.evaluate")
         #expect(problem(Self.yaml(data: "{ dataset: text, train: jargon, evaluate: { General: bible-kjv } }"))?.keyPath == "data.evaluate")
         #expect(problem(Self.yaml().replacingOccurrences(of: "gradient_clip: 1.0", with: "gradient_clip: 0"))?.keyPath == "training.optimizer.gradient_clip")
+        // A prompt's bytes are token ids; prompts belong to language models.
+        let smallVocabulary = Self.yaml(model: "{ architecture: gpt, block_size: 16, n_layer: 1, n_head: 2, n_embd: 16, vocab_size: 128 }")
+        #expect(problem(smallVocabulary.replacingOccurrences(of: "generation_tokens: 24", with: "generation_tokens: 24, generation_prompt: \"café\""))?.keyPath
+                == "measurement.generation_prompt")
+        #expect(problem(smallVocabulary.replacingOccurrences(of: "generation_tokens: 24", with: "generation_tokens: 24, generation_prompt: \"cafe\"")) == nil)
         #expect(problem(Self.yaml().replacingOccurrences(of: "name: adamw", with: "name: sgd").replacingOccurrences(of: "beta2: 0.99, ", with: ""))?.keyPath
                 == "training.optimizer.decay_parameters")
         // Dense-only (pretraining) specs; resolved defaults; a round trip through report.json.
@@ -155,6 +160,9 @@ extension AllTests {
         }
         #expect(dense.generation!.flopsPerTokenEffective == dense.generation!.flopsPerTokenDense)
         #expect(pruned.generation!.flopsPerTokenEffective == 3_072 + 8_192 + 544)
+        // report.json carries the same generation records.
+        let onDisk = try RunReport.read(from: runner.runDirectory)
+        #expect(onDisk.stages.map(\.generation) == report.stages.map(\.generation))
         // `topiary generate` continues the same prompt with the stage's weights as the report did.
         let sample = try runTopiary(["generate", runner.runDirectory, "--stage", "1", "--prompt", pruned.generation!.prompt, "--tokens", "24"])
         #expect(sample.status == 0, "\(sample.stderr)")
@@ -163,6 +171,8 @@ extension AllTests {
         let seeded = ["generate", runner.runDirectory, "--prompt", "The ", "--temperature", "0.9", "--top-k", "5", "--seed", "4", "--engine", "csr"]
         let (a, b) = (try runTopiary(seeded), try runTopiary(seeded))
         #expect(a.status == 0 && a.stdout == b.stdout && a.stdout.hasPrefix("The "))
+        let notARun = try runTopiary(["generate", temporaryDirectory("not-a-run"), "--prompt", "x"])
+        #expect(notARun.status == 1 && notARun.stderr.contains("is not a Topiary run folder"))
         for (arguments, message) in [(["--stage", "7"], "no accepted checkpoint after stage 7"), (["--engine", "nm"], "needs N:M masks"),
                                      (["--temperature", "-1"], "temperature must be"), (["--engine", "fast"], "--engine must be one of")] {
             let refused = try runTopiary(["generate", runner.runDirectory, "--prompt", "x"] + arguments)
@@ -199,6 +209,32 @@ extension AllTests {
         #expect(try ExperimentSpec.decode(yaml: Self.yaml()).resolved.pruning.calibration == .together)
         #expect(problem(Self.yaml().replacingOccurrences(of: "scorer: magnitude", with: "scorer: wanda, calibration: sequential"))?.keyPath
                 == "pruning.calibration")
+        // Movement block by block reads each block's own accumulators.
+        var options = RunOptions()
+        options.runDirectory = temporaryDirectory("lm-movement") + "/run"
+        let movement = Self.yaml().replacingOccurrences(of: "scorer: magnitude", with: "scorer: movement, scope: per_layer, calibration: sequential")
+        let report = try ExperimentRunner(spec: try ExperimentSpec.decode(yaml: movement), options: options).run()
+        #expect(abs(report.stages[1].sparsity - 0.5) < 1e-3)
+    }
+
+    /// Every scorer prunes a GPT (per layer, as obs needs), and N:M 2:4 runs along its fan-in
+    /// with the nm engine timed for generation.
+    @Test func everyScorerAndNMPruneAGPT() throws {
+        for scorer in ScorerRegistry.builtIn.keys.sorted() {
+            var options = RunOptions()
+            options.runDirectory = temporaryDirectory("lm-scorers") + "/" + scorer
+            let yaml = Self.yaml(stages: "[{ sparsity: 0.5, epochs: 1 }]")
+                .replacingOccurrences(of: "scorer: magnitude", with: "scorer: \(scorer), scope: per_layer, calibration_batches: 2")
+                .replacingOccurrences(of: "generation_tokens: 24", with: "generation_tokens: 4")
+            let report = try ExperimentRunner(spec: try ExperimentSpec.decode(yaml: yaml), options: options).run()
+            #expect(report.status == .complete && abs(report.stages[1].sparsity - 0.5) < 1e-3, "\(scorer)")
+            #expect(report.stages[1].metrics["test_loss"]!.isFinite, "\(scorer)")
+        }
+        var options = RunOptions()
+        options.runDirectory = temporaryDirectory("lm-nm") + "/run"
+        let yaml = Self.yaml().replacingOccurrences(of: "scorer: magnitude", with: "scorer: magnitude, scope: nm, n_of_m: [2, 4]")
+        let report = try ExperimentRunner(spec: try ExperimentSpec.decode(yaml: yaml), options: options).run()
+        #expect(report.stages[1].sparsity == 0.5 && (report.stages[1].generation?.tokensPerSecond["nm"] ?? 0) > 0)
     }
 
     /// `scope: channels` on a GPT removes whole heads and MLP neurons; the compact engine
