@@ -306,8 +306,11 @@ public final class InferenceModel: @unchecked Sendable {
             cache = windowCaches[qkv]!
         }
         let mixed = buffer([batch, positions, channels])
-        let scratch = buffer([positions * (positionOffset + positions)])
-        cache.attend(qkv: projected.pointer, newPositions: positions, start: positionOffset, into: mixed.pointer, scratch: scratch.pointer)
+        // Heads in parallel when there is a window's worth of work (not for one new token).
+        let workers = batch * positions >= 16 ? max(1, BLASRuntime.threadCount) : 1
+        let scratch = buffer([workers * positions * (positionOffset + positions)])
+        cache.attend(qkv: projected.pointer, newPositions: positions, start: positionOffset, into: mixed.pointer, scratch: scratch.pointer,
+                     workers: workers)
         return linear(proj, Flow(tensor: mixed, featureMajor: false))
     }
 

@@ -113,19 +113,21 @@ public final class CausalSelfAttention: Layer {
         }
     }
 
-    /// Runs `body(worker, b, h)` for every (sample, head), the pairs dealt round-robin to as
-    /// many workers as BLAS has threads, each worker's GEMMs single-threaded: a head's GEMMs
+    /// Runs `body(worker, b, h)` for every (sample, head), the pairs dealt round-robin to
+    /// `workers` workers (default: as many as BLAS has threads), each worker's GEMMs single-threaded: a head's GEMMs
     /// (T × T × hs) are too small for OpenBLAS to split well, the pairs are independent, and
     /// each writes only its own head's columns. `worker` indexes per-worker scratch.
-    static func forEachHead(batch: Int, heads: Int, _ body: (_ worker: Int, _ b: Int, _ h: Int) -> Void) {
-        let threads = BLASRuntime.threadCount, pairs = batch * heads
+    public static func forEachHead(batch: Int, heads: Int, workers threads: Int = BLASRuntime.threadCount,
+                                   _ body: (_ worker: Int, _ b: Int, _ h: Int) -> Void) {
+        let pairs = batch * heads
         let workers = min(threads, pairs)
         guard workers > 1 else {
             for pair in 0..<pairs { body(0, pair / heads, pair % heads) }
             return
         }
+        let blasThreads = BLASRuntime.threadCount
         BLASRuntime.setThreadCount(1)
-        defer { BLASRuntime.setThreadCount(threads) }
+        defer { BLASRuntime.setThreadCount(blasThreads) }
         concurrentParts(workers) { worker in
             for pair in stride(from: worker, to: pairs, by: workers) { body(worker, pair / heads, pair % heads) }
         }

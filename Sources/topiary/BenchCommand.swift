@@ -70,6 +70,15 @@ struct BenchCommand: ParsableCommand {
                      figures.forward, figures.backward, figures.update))
         print(String(format: "  masked step   %.4f s, best %.4f s   at sparsity 0.5", masked, figures.masked.min()!))
         print(String(format: "  masked / dense = %.3f (medians)", masked / dense))
+        print("  each layer kind alone at the step's shapes (median of 30; s per step = count × (forward + backward)):")
+        var total = 0.0
+        for part in try Benchmarks.w3Parts(repetitions: 30) {
+            let perStep = Double(part.count) * (part.forward + part.backward)
+            if !part.name.hasPrefix("  ") { total += perStep }
+            print("    " + part.name.padding(toLength: 30, withPad: " ", startingAt: 0)
+                  + String(format: "×%d  forward %.4f  backward %.4f  per step %.4f", part.count, part.forward, part.backward, perStep))
+        }
+        print(String(format: "    sum of the layers %.4f s of the %.4f s step (the rest: loss, residual adds, embeddings, clip + AdamW, overhead)", total, dense))
     }
 
     private func printEpochs(_ workload: String, progress: (@Sendable (String) -> Void)?) throws {

@@ -156,4 +156,46 @@ public enum Benchmarks {
         let masked = run("masked")
         return StepFigures(dense: dense, masked: masked, forward: median(parts.forward), backward: median(parts.backward), update: median(parts.update))
     }
+
+    /// Where a W3 step's time goes: each layer kind of the GPT alone at the step's shapes
+    /// (16 × 128 positions, width 128), forward and backward, median of `repetitions` calls,
+    /// times how often a step runs it. Their sum beside the whole step shows the overhead
+    /// between layers.
+    public static func w3Parts(repetitions: Int) throws -> [(name: String, count: Int, forward: Double, backward: Double)] {
+        let c = GPTConfiguration.w3
+        var g = SeededGenerator(seed: 0, stream: "parts")
+        let x = Tensor(zeros: [16, c.context, c.channels]), wide = Tensor(zeros: [16, c.context, 4 * c.channels])
+        g.fillNormal(x)
+        g.fillNormal(wide)
+        func time(_ layer: any Layer, input: Tensor, inputShape: [Int]) throws -> (Double, Double) {
+            _ = try Sequential(inputShape: inputShape, layers: [layer], generator: &g)
+            var forward: [Double] = [], backward: [Double] = []
+            for round in 0..<(repetitions + 2) {
+                let t0 = monotonicNanoseconds()
+                let y = layer.forward(input)
+                let t1 = monotonicNanoseconds()
+                _ = layer.backward(y, needsInputGradient: true)
+                let t2 = monotonicNanoseconds()
+                if round >= 2 { forward.append(Double(t1 - t0) / 1e9); backward.append(Double(t2 - t1) / 1e9) }
+            }
+            return (median(forward), median(backward))
+        }
+        let shape = [c.context, c.channels]
+        var rows: [(name: String, count: Int, forward: Double, backward: Double)] = []
+        func add(_ name: String, _ count: Int, _ layer: any Layer, _ input: Tensor, _ inputShape: [Int]) throws {
+            let (f, b) = try time(layer, input: input, inputShape: inputShape)
+            rows.append((name, count, f, b))
+        }
+        try add("attention (qkv, heads, proj)", c.layers, CausalSelfAttention(name: "attn", channels: c.channels, heads: c.heads), x, shape)
+        try add("  of which qkv Linear", c.layers, Linear(name: "qkv", inFeatures: c.channels, outFeatures: 3 * c.channels), x, shape)
+        try add("  of which proj Linear", c.layers, Linear(name: "proj", inFeatures: c.channels, outFeatures: c.channels), x, shape)
+        try add("mlp.fc Linear", c.layers, Linear(name: "fc", inFeatures: c.channels, outFeatures: 4 * c.channels), x, shape)
+        try add("GELU", c.layers, ActivationLayer(name: "gelu", .gelu), wide, [c.context, 4 * c.channels])
+        try add("mlp.proj Linear", c.layers, Linear(name: "proj", inFeatures: 4 * c.channels, outFeatures: c.channels), wide, [c.context, 4 * c.channels])
+        try add("LayerNorm", 2 * c.layers + 1, LayerNorm(name: "ln", features: c.channels), x, shape)
+        let tokens = Embedding(name: "wte", count: c.vocabulary, features: c.channels)
+        _ = try Sequential(inputShape: [1], layers: [tokens], generator: &g)
+        try add("tied head (logits)", 1, TiedEmbeddingHead(name: "head", tiedTo: tokens), x, shape)
+        return rows
+    }
 }

@@ -46,6 +46,40 @@ extension AllTests {
         #expect(model.parameters.filter { $0.role == .bias }.allSatisfy { $0.aliveCount == $0.count })
     }
 
+    /// The same on a GPT, through clipped AdamW with decay on matrices: unstructured Wanda
+    /// stages, then whole heads and neurons; pruned weights and their moments stay exactly 0,
+    /// masks only shrink, realised sparsity is the target.
+    @Test func maskedRetrainingOfAGPTKeepsPrunedWeightsAtZero() throws {
+        let jargon = try TextCorpus.load("jargon").bytes[0..<200_000]
+        var g = SeededGenerator(seed: 62)
+        let model = try Sequential.gpt(GPTConfiguration(context: 16, layers: 2, heads: 4, channels: 16), generator: &g)
+        let windows = TextWindows.random(jargon, count: 256, length: 16, generator: &g)
+        let batches = BatchIterator(dataset: windows, batchSize: 16)
+        let targets = model.prunableMatrices
+        var previousMasks = targets.map { $0.mask.toArray() }
+        let selections: [(any MaskSelection, any ImportanceScorer, Double)] = [
+            (UnstructuredSelection(scope: .perRow), WandaScorer(), 0.5), (UnstructuredSelection(scope: .perRow), WandaScorer(), 0.75),
+            (ChannelSelection { model.channelCoupling(of: $0) }, MagnitudeScorer(), 0.5)]
+        for (selection, scorer, sparsity) in selections {
+            var context = ScoringContext(model: model, task: LanguageModelTask(), calibration: batches, calibrationBatches: 2, generator: g)
+            try selection.select(targets, scores: try scorer.scores(for: targets, context: &context), to: sparsity)
+            #expect(selection.miss(targets, target: sparsity) == nil)
+            let adam = Adam(store: model.store, beta2: 0.99, weightDecay: .decoupled(0.1), decays: { $0.isMatrix })
+            let trainer = Trainer(model: model, task: LanguageModelTask(), optimizer: adam,
+                                  schedule: LearningRateSchedule(baseRate: 3e-3, totalSteps: 2 * batches.batchesPerEpoch), batches: batches)
+            trainer.gradientClip = 1
+            for _ in 0..<2 { _ = try trainer.runEpoch(generator: &g) }   // 32 steps per stage
+            for (t, matrix) in targets.enumerated() {
+                for i in 0..<matrix.count where matrix.parameter.mask[i] == 0 {
+                    #expect(matrix.parameter.value[i] == 0)
+                    #expect(adam.firstMoment[matrix.parameter.offset + i] == 0 && adam.secondMoment[matrix.parameter.offset + i] == 0)
+                }
+                for i in 0..<matrix.count where previousMasks[t][i] == 0 { #expect(matrix.parameter.mask[i] == 0) }
+            }
+            previousMasks = targets.map { $0.mask.toArray() }
+        }
+    }
+
     /// A report file is either complete or absent: writes go through a renamed temp file.
     @Test func atomicWritesLeaveNoPartialFiles() throws {
         let directory = temporaryDirectory("atomic")
