@@ -45,3 +45,41 @@ void topiary_gelu_backward(size_t n, const float *x, const float *dy, float *dx)
         dx[i] = dy[i] * (cdf + v * pdf);
     }
 }
+
+// Σ of n floats with 16 running partial sums, so the loop vectorises without reassociating
+// a single accumulator (the order is fixed: lane by lane, then the 16 lanes in turn).
+static inline float sum16(const float *x, size_t n) {
+    float lanes[16] = {0};
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        for (int k = 0; k < 16; k++) lanes[k] += x[i + k];
+    }
+    float total = 0;
+    for (; i < n; i++) total += x[i];
+    for (int k = 0; k < 16; k++) total += lanes[k];
+    return total;
+}
+
+TOPIARY_CLONES
+void topiary_causal_softmax_row(size_t live, size_t length, float *row) {
+    float maximum = row[0];
+    for (size_t s = 1; s < live; s++) maximum = row[s] > maximum ? row[s] : maximum;
+    for (size_t s = 0; s < live; s++) row[s] = exp_nonpositive(row[s] - maximum);
+    float inverse = 1.0f / sum16(row, live);
+    for (size_t s = 0; s < live; s++) row[s] *= inverse;
+    for (size_t s = live; s < length; s++) row[s] = 0;
+}
+
+TOPIARY_CLONES
+void topiary_causal_softmax_backward_row(size_t live, size_t length, const float *weights, float *gradient, float scale) {
+    float lanes[16] = {0};
+    size_t s = 0;
+    for (; s + 16 <= live; s += 16) {
+        for (int k = 0; k < 16; k++) lanes[k] += weights[s + k] * gradient[s + k];
+    }
+    float weighted = 0;
+    for (; s < live; s++) weighted += weights[s] * gradient[s];
+    for (int k = 0; k < 16; k++) weighted += lanes[k];
+    for (s = 0; s < live; s++) gradient[s] = weights[s] * (gradient[s] - weighted) * scale;
+    for (s = live; s < length; s++) gradient[s] = 0;
+}

@@ -1,3 +1,4 @@
+import CTopiaryKernels
 import Foundation
 import TopiaryTensor
 
@@ -133,9 +134,13 @@ public final class CausalSelfAttention: Layer {
         }
     }
 
-    /// Row `row` of scores: softmax over its first `live` entries, zeros after them.
-    @inlinable
+    /// Row `row` of scores: softmax over its first `live` entries, zeros after them (a
+    /// vectorised C kernel; `referenceCausalSoftmax` is the plain loop it is tested against).
     public static func causalSoftmax(_ row: UnsafeMutablePointer<Float>, live: Int, length: Int) {
+        topiary_causal_softmax_row(live, length, row)
+    }
+
+    static func referenceCausalSoftmax(_ row: UnsafeMutablePointer<Float>, live: Int, length: Int) {
         var maximum = -Float.infinity
         for s in 0..<live { maximum = max(maximum, row[s]) }
         var total: Float = 0
@@ -146,6 +151,15 @@ public final class CausalSelfAttention: Layer {
         let inverse = 1 / total
         for s in 0..<live { row[s] *= inverse }
         for s in live..<length { row[s] = 0 }
+    }
+
+    /// dZ = A ⊙ (dA − Σ A ⊙ dA) · scale over a row's first `live` entries, in place, zeros
+    /// after: the plain loop `topiary_causal_softmax_backward_row` is tested against.
+    static func referenceSoftmaxBackward(_ weights: UnsafePointer<Float>, _ gradient: UnsafeMutablePointer<Float>, live: Int, length: Int, scale: Float) {
+        var weighted: Float = 0
+        for s in 0..<live { weighted += weights[s] * gradient[s] }
+        for s in 0..<live { gradient[s] = weights[s] * (gradient[s] - weighted) * scale }
+        for s in live..<length { gradient[s] = 0 }
     }
 
     /// The backward of `attend`, accumulating into qkvGradient (zeroed by the caller; scratch
@@ -165,13 +179,7 @@ public final class CausalSelfAttention: Layer {
             let a = weights + (b * heads + h) * T * T
             stridedMatmul(m: T, n: T, k: hs, dOut, lda: channels, value, ldb: rowStride, transposeB: true, into: scratch, ldc: T)
             stridedMatmul(m: T, n: hs, k: T, a, lda: T, transposeA: true, dOut, ldb: channels, beta: 1, into: dValue, ldc: rowStride)
-            for t in 0..<T {
-                let (row, dRow) = (a + t * T, scratch + t * T)
-                var weighted: Float = 0
-                for s in 0...t { weighted += row[s] * dRow[s] }
-                for s in 0...t { dRow[s] = row[s] * (dRow[s] - weighted) * scale }
-                for s in (t + 1)..<T { dRow[s] = 0 }
-            }
+            for t in 0..<T { topiary_causal_softmax_backward_row(t + 1, T, a + t * T, scratch + t * T, scale) }
             stridedMatmul(m: T, n: hs, k: T, scratch, lda: T, key, ldb: rowStride, beta: 1, into: dQuery, ldc: rowStride)
             stridedMatmul(m: T, n: hs, k: T, scratch, lda: T, transposeA: true, query, ldb: rowStride, beta: 1, into: dKey, ldc: rowStride)
         }

@@ -73,6 +73,26 @@ extension AllTests {
         for k in 4..<results[0].count { #expect(results[0][k] == results[1][k], "attention array \(k)") }
     }
 
+    /// The C softmax row kernels against the plain loops, on rows of every live length.
+    @Test func causalSoftmaxKernelsMatchThePlainLoops() {
+        var g = SeededGenerator(seed: 604)
+        for length in [1, 5, 16, 17, 40, 128] {
+            for live in 1...length {
+                let scores = (0..<length).map { _ in g.nextFloat(in: -20, 20) }
+                var fast = scores, plain = scores
+                fast.withUnsafeMutableBufferPointer { CausalSelfAttention.causalSoftmax($0.baseAddress!, live: live, length: length) }
+                plain.withUnsafeMutableBufferPointer { CausalSelfAttention.referenceCausalSoftmax($0.baseAddress!, live: live, length: length) }
+                for s in 0..<length { #expect(abs(fast[s] - plain[s]) <= 1e-6 * max(1, plain[s]) + 1e-7, "\(live)/\(length) at \(s)") }
+                #expect(abs(fast.reduce(0, +) - 1) < 1e-5 && fast[live...].allSatisfy { $0 == 0 })
+                let upstream = (0..<length).map { _ in g.nextFloat(in: -3, 3) }
+                var fastGradient = upstream, plainGradient = upstream
+                fastGradient.withUnsafeMutableBufferPointer { topiary_causal_softmax_backward_row(live, length, plain, $0.baseAddress!, 0.25) }
+                plainGradient.withUnsafeMutableBufferPointer { CausalSelfAttention.referenceSoftmaxBackward(plain, $0.baseAddress!, live: live, length: length, scale: 0.25) }
+                for s in 0..<length { #expect(abs(fastGradient[s] - plainGradient[s]) <= 1e-5 * max(1, abs(plainGradient[s])), "\(live)/\(length) at \(s)") }
+            }
+        }
+    }
+
     @Test func stridedMatmulOnBlocksEqualsTheTripleLoop() {
         var g = SeededGenerator(seed: 601)
         for _ in 0..<50 {

@@ -9,4 +9,11 @@
 void topiary_gelu_forward(size_t n, const float *x, float *y);
 void topiary_gelu_backward(size_t n, const float *x, const float *dy, float *dx);
 
+// One row of causal attention scores: softmax over its first `live` entries (max subtracted
+// first), zeros after them up to `length`.
+void topiary_causal_softmax_row(size_t live, size_t length, float *row);
+// Its backward in place: gradient[s] ← w[s]·(gradient[s] − Σ w·gradient)·scale for s < live,
+// zeros after; `weights` is the softmax output, `scale` the score scale 1/√hs.
+void topiary_causal_softmax_backward_row(size_t live, size_t length, const float *weights, float *gradient, float scale);
+
 #endif
