@@ -208,7 +208,7 @@ public enum CheckpointError: Error, LocalizedError, Equatable {
         case .nothingToResume(let directory):
             return "\(directory) has no report.json of a Topiary run to resume. Check the folder, or start a new run without --resume."
         case .notARunFolder(let directory):
-            return "\(directory) is not a Topiary run folder (no readable report.json). Name the folder a run wrote (--out), e.g. notebooks-out/<experiment>/<run>."
+            return "\(directory) is not a Topiary run folder: it has no report.json (or one that cannot be read). Name the folder a run wrote (--out), e.g. notebooks-out/<experiment>/<run>."
         }
     }
 }
