@@ -106,10 +106,18 @@ public final class ModelBench {
     }
 
     /// One checkpoint's model prepared for inference with `engine`; nil when the engine
-    /// cannot serve it (nm without N:M masks). `auto` is not an engine here: name one.
+    /// cannot serve it (nm without N:M masks). `auto` is not an engine here: name one. A GPT
+    /// is built from its spec alone (its shape is there), without reading any text.
     public func inferenceModel(checkpointAt path: String, engine: InferenceEngine, threads: Int) throws -> InferenceModel? {
         FloatEnvironment.prepareForFloatWork(blasThreads: threads)
-        let (_, model, _) = try testSetAndModel()
+        let model: any Model
+        if let configuration = report.spec.resolved.model.gptConfiguration, loaded == nil {
+            var generator = SeededGenerator(seed: 0, stream: "init")
+            model = try ModelFactory.make(report.spec.resolved.model, dataShape: [configuration.context], outputs: configuration.vocabulary,
+                                          generator: &generator)
+        } else {
+            model = try testSetAndModel().model
+        }
         let checkpoint = try Checkpoint.read(from: path)
         try CheckpointLayout.restoreParameters(model.store, from: checkpoint.tensors, path: path)
         return InferenceModel.build(model, engine: engine, threads: threads, nOfM: report.spec.pruning.nOfM.map { ($0[0], $0[1]) })
