@@ -68,14 +68,18 @@ public enum RunResumeError: Error, LocalizedError, Equatable {
 
 extension ExperimentSpec {
     /// The spec `--quick` runs: at most 2,000 training rows, 500 validation rows, 1,000 test
-    /// rows, one epoch per phase (two for agp, whose ramp is compressed to fit), four
+    /// rows (text: 800 training windows, 32 evaluation windows, 32 generated tokens timed
+    /// once), one epoch per phase (two for agp, whose ramp is compressed to fit), four
     /// calibration batches and 20 latency repetitions.
     public var quickVariant: ExperimentSpec {
         var q = self
         if !data.dataset.splitsByRows {
-            // 2000 windows (125 steps of batch 16), 32 evaluation windows each.
-            q.data.trainWindows = min(data.trainWindows ?? .max, 2000)
+            // 800 windows (50 steps of batch 16), 32 evaluation windows each, and a short
+            // generation timed once per engine.
+            q.data.trainWindows = min(data.trainWindows ?? .max, 800)
             q.data.evalWindows = min(data.evalWindows ?? .max, 32)
+            q.measurement.generationTokens = min(measurement.generationTokens, 32)
+            q.measurement.generationRepetitions = 1
         } else {
             q.data.trainLimit = min(data.trainLimit ?? .max, 2000)
             q.data.validationSize = min(data.validationSize, 500)

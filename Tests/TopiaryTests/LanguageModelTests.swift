@@ -99,6 +99,10 @@ extension AllTests {
         #expect(text == .init(corpus: "bible-kjv", trainFraction: 0.9, trainWindows: 32_000, evalWindows: 256, context: 16, evaluations: []))
         #expect(resolved.training.optimizer.decayParameters == .matrices && resolved.pruning.stages == [])
         #expect(try ExperimentSpec.validated(resolved.spec) == resolved.spec)
+        // --quick on text: few windows, a short generation timed once.
+        let quick = spec.quickVariant
+        #expect(quick.data.trainWindows == 800 && quick.data.evalWindows == 32)
+        #expect(quick.measurement.generationTokens == 24 && quick.measurement.generationRepetitions == 1)
     }
 
     @Test func trainerClipsGradientsBeforeTheStep() throws {
