@@ -59,17 +59,6 @@ extension InferenceProgram {
         }
     }
 
-    /// Every attention step, anywhere: (qkv matrix, proj matrix, heads).
-    private func attentions(_ steps: [InferenceStep]) -> [(qkv: Int, proj: Int, heads: Int)] {
-        steps.flatMap { step -> [(qkv: Int, proj: Int, heads: Int)] in
-            switch step {
-            case .attention(let qkv, let proj, let heads): return [(qkv, proj, heads)]
-            case .residual(let body, let shortcut): return attentions(body) + attentions(shortcut)
-            default: return []
-            }
-        }
-    }
-
     public func compacted() -> InferenceProgram {
         var matrices = self.matrices
         var links: [Link] = []
@@ -106,7 +95,7 @@ extension InferenceProgram {
         // proj's head columns · v bias, folded into proj's bias; then its rows and columns go.
         var keptColumns: [Int: [Int]] = [:]
         var keptHeads: [Int: Int] = [:]
-        for (q, p, heads) in attentions(steps) {
+        for (q, p, heads) in attentions {
             let inner = matrices[q].rows / 3, hs = inner / heads
             var alive = (0..<heads).filter { h in
                 CausalSelfAttention.headRows(h, width: inner, headSize: hs).contains { r in (0..<matrices[q].fanIn).contains { weight(q, r, $0) != 0 } }

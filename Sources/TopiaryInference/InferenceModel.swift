@@ -37,6 +37,10 @@ public final class InferenceModel: @unchecked Sendable {
         self.program = program
         self.kernels = kernels
         self.threads = threads
+        context = program.allSteps.lazy.compactMap { step -> Int? in
+            if case .positionEmbedding(let table) = step { return table.rows }
+            return nil
+        }.first
     }
 
     public var inputShape: [Int] { program.inputShape }
@@ -123,32 +127,17 @@ public final class InferenceModel: @unchecked Sendable {
     }
 
     /// Positions the position table holds (the longest window), nil for models without one.
-    public var context: Int? { InferenceModel.positionTable(program.steps)?.rows }
-
-    private static func positionTable(_ steps: [InferenceStep]) -> Tensor? {
-        for step in steps {
-            if case .positionEmbedding(let table) = step { return table }
-            if case .residual(let body, let shortcut) = step, let table = positionTable(body) ?? positionTable(shortcut) { return table }
-        }
-        return nil
-    }
+    public let context: Int?
 
     /// Residual width, vocabulary and each block's attention width (q, k, v each; smaller
     /// than the residual width once compaction dropped heads) of a transformer program.
     public var transformerShape: (channels: Int, vocabulary: Int, attentionWidths: [Int]) {
-        var (channels, vocabulary, widths) = (0, 0, [Int]())
-        func visit(_ steps: [InferenceStep]) {
-            for step in steps {
-                switch step {
-                case .attention(let qkv, _, _): (channels, widths) = (program.matrices[qkv].fanIn, widths + [program.matrices[qkv].rows / 3])
-                case .tiedHead(let table): vocabulary = table.rows
-                case .residual(let body, let shortcut): visit(body); visit(shortcut)
-                default: continue
-                }
-            }
-        }
-        visit(program.steps)
-        return (channels, vocabulary, widths)
+        let qkv = program.attentions.map { program.matrices[$0.qkv] }
+        let vocabulary = program.allSteps.lazy.compactMap { step -> Int? in
+            if case .tiedHead(let table) = step { return table.rows }
+            return nil
+        }.first ?? 0
+        return (qkv.last?.fanIn ?? 0, vocabulary, qkv.map { $0.rows / 3 })
     }
 
     /// Starts generating `batch` sequences: empty KV caches for every attention.
@@ -182,18 +171,10 @@ public final class InferenceModel: @unchecked Sendable {
     /// One cache per attention step for (batch, context), reusing `existing` when it fits.
     private func caches(batch: Int, context: Int, reusing existing: [Int: KVCache]) -> [Int: KVCache] {
         var result: [Int: KVCache] = [:]
-        func visit(_ steps: [InferenceStep]) {
-            for step in steps {
-                if case .attention(let qkv, _, let heads) = step {
-                    let headSize = program.matrices[qkv].rows / 3 / heads
-                    if let old = existing[qkv], old.batch == batch, old.context == context { result[qkv] = old } else {
-                        result[qkv] = KVCache(batch: batch, heads: heads, context: context, headSize: headSize)
-                    }
-                }
-                if case .residual(let body, let shortcut) = step { visit(body); visit(shortcut) }
-            }
+        for (qkv, _, heads) in program.attentions {
+            if let old = existing[qkv], old.batch == batch, old.context == context { result[qkv] = old; continue }
+            result[qkv] = KVCache(batch: batch, heads: heads, context: context, headSize: program.matrices[qkv].rows / 3 / heads)
         }
-        visit(program.steps)
         return result
     }
 

@@ -142,6 +142,24 @@ public struct InferenceProgram: @unchecked Sendable {
         return steps
     }
 
+    /// Every step in run order, residual branches' steps included (body, then shortcut).
+    var allSteps: [InferenceStep] { InferenceProgram.flattened(steps) }
+
+    private static func flattened(_ steps: [InferenceStep]) -> [InferenceStep] {
+        steps.flatMap { step -> [InferenceStep] in
+            if case .residual(let body, let shortcut) = step { return [step] + flattened(body) + flattened(shortcut) }
+            return [step]
+        }
+    }
+
+    /// Every attention step: its qkv and proj matrices and heads.
+    var attentions: [(qkv: Int, proj: Int, heads: Int)] {
+        allSteps.compactMap { step in
+            if case .attention(let qkv, let proj, let heads) = step { return (qkv, proj, heads) }
+            return nil
+        }
+    }
+
     /// FLOPs of the matrices for one position (one token of a sequence model), dense and
     /// counting nonzero weights only.
     public var flopsPerPosition: (dense: Int, effective: Int) {

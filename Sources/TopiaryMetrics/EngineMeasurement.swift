@@ -29,6 +29,8 @@ public struct EngineMeasurement: Sendable {
     /// The auto mode's choice per batch size, one engine per layer (a uniform list when one
     /// engine for the whole model measured fastest; compact is whole-model only).
     public var autoEngines: [Int: [InferenceEngine]] = [:]
+    /// The auto mode's model per batch size, as timed (generation reuses it).
+    public var preparedAuto: [Int: InferenceModel] = [:]
 
     /// Engines measured per layer (compact transforms the whole model, so it is measured
     /// whole only); `auto` chooses among the exact ones.
@@ -101,14 +103,15 @@ public struct EngineMeasurement: Sendable {
             for ((engine, _), statistics) in zip(prepared, timings) {
                 result.whole.append(Whole(engine: engine.rawValue, batchSize: batch, statistics: statistics))
             }
-            var auto: (engines: [InferenceEngine], statistics: LatencyStatistics)? = mixed.map { _ in (chosen, timings.last!) }
+            var auto: (engines: [InferenceEngine], statistics: LatencyStatistics, model: InferenceModel)? = mixed.map { (chosen, timings.last!, $0) }
             for whole in result.whole where whole.batchSize == batch {
                 guard let engine = InferenceEngine(rawValue: whole.engine), engine.isExact,
                       auto == nil || whole.statistics.medianMicroseconds < auto!.statistics.medianMicroseconds else { continue }
-                auto = (Array(repeating: engine, count: program.matrices.count), whole.statistics)
+                auto = (Array(repeating: engine, count: program.matrices.count), whole.statistics, result.prepared[whole.engine]!)
             }
             if let auto {
                 result.autoEngines[batch] = auto.engines
+                result.preparedAuto[batch] = auto.model
                 result.whole.append(Whole(engine: "auto", batchSize: batch, statistics: auto.statistics))
             }
         }

@@ -77,30 +77,31 @@ extension ExperimentRunner {
         }
         let prompt = measurement.generationPrompt.map { Array($0.utf8).map(Int.init).suffix(context) }
             ?? (0..<min(16, data.test.inputs.sampleCount)).map { Int(data.test.inputs[$0]) }
-        var models = EngineMeasurement.wholeEngines.map(\.rawValue).compactMap { engine in engines.prepared[engine].map { (engine, $0) } }
-        if let choice = engines.autoEngines[1], let program = InferenceProgram(model),
-           let auto = choice.allSatisfy({ $0 == choice[0] }) ? engines.prepared[choice[0].rawValue]
-                : InferenceModel.build(program, engines: choice, threads: latencyThreads, nOfM: spec.pruning.nOfM.map { ($0[0], $0[1]) }) {
-            models.append(("auto", auto))
-        }
+        let models = EngineMeasurement.wholeEngines.map(\.rawValue).compactMap { engine in engines.prepared[engine].map { (engine, $0) } }
+            + (engines.preparedAuto[1].map { [("auto", $0)] } ?? [])
+        return withLatencyThreads {
+            GenerationMeasurement.measure(models, prompt: Array(prompt), newTokens: measurement.generationTokens,
+                                          repetitions: measurement.generationRepetitions)
+        }.map { GenerationRecord($0, prompt: Array(prompt)) }
+    }
+
+    /// `body` with BLAS at the latency threads, the run's threads restored after.
+    private func withLatencyThreads<T>(_ body: () -> T) -> T {
         let runThreads = BLASRuntime.threadCount
         BLASRuntime.setThreadCount(latencyThreads)
         defer { BLASRuntime.setThreadCount(runThreads) }
-        return GenerationMeasurement.measure(models, prompt: Array(prompt), newTokens: measurement.generationTokens,
-                                             repetitions: measurement.generationRepetitions)
-            .map { GenerationRecord($0, prompt: Array(prompt)) }
+        return body()
     }
 
     /// Every engine's whole-model and per-layer latency on real test rows.
     private func measureEngines() -> EngineMeasurement {
-        let runThreads = BLASRuntime.threadCount
-        BLASRuntime.setThreadCount(latencyThreads)
-        defer { BLASRuntime.setThreadCount(runThreads) }
         let rows = min(data.test.count, spec.measurement.latencyBatchSizes.max()!)
-        return EngineMeasurement.measure(model, inputs: data.test.inputs.rowSlice(0, count: rows),
-                                         batchSizes: spec.measurement.latencyBatchSizes,
-                                         repetitions: spec.measurement.latencyRepetitions,
-                                         warmup: spec.measurement.latencyWarmup, threads: latencyThreads,
-                                         nOfM: spec.pruning.nOfM.map { ($0[0], $0[1]) })
+        return withLatencyThreads {
+            EngineMeasurement.measure(model, inputs: data.test.inputs.rowSlice(0, count: rows),
+                                      batchSizes: spec.measurement.latencyBatchSizes,
+                                      repetitions: spec.measurement.latencyRepetitions,
+                                      warmup: spec.measurement.latencyWarmup, threads: latencyThreads,
+                                      nOfM: spec.pruning.nOfM.map { ($0[0], $0[1]) })
+        }
     }
 }
