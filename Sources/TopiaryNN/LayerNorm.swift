@@ -79,11 +79,9 @@ public final class LayerNorm: Layer {
         partials.initialize(repeating: 0, count: 2 * n * threads)
         defer { partials.deallocate() }
         inverseDeviation.withUnsafeBufferPointer { inverses in
-            let workers = min(threads, max(1, rows / 64))
-            let chunk = (rows + workers - 1) / workers
-            concurrentParts(workers) { worker in
+            splitOverCores(rows, minimumPerPart: 64, alignment: 1, threads: threads) { worker, range in
                 let gainSum = partials + 2 * n * worker, shiftSum = gainSum + n
-                for r in (worker * chunk)..<min(rows, (worker + 1) * chunk) {
+                for r in range {
                     let g = gradients + r * n, normal = normals + r * n
                     var sumDxhat: Float = 0, sumDxhatXhat: Float = 0
                     for i in 0..<n {

@@ -161,7 +161,8 @@ extension ExperimentRunner {
         let masksBefore = spec.pruning.saveScores == true ? targets.map { $0.mask.copy() } : []
         // Sequential: each block scored on activations through the blocks pruned before it.
         let movementOf = Dictionary(uniqueKeysWithValues: zip(targets.map(ObjectIdentifier.init), movement ?? []))
-        for block in calibrationOrder() {
+        let blocks = calibrationOrder()
+        for block in blocks {
             if movement != nil { context.movement = block.map { movementOf[ObjectIdentifier($0)]! } }
             let (scores, seconds) = try measureSeconds { try scorer.scores(for: block, context: &context) }
             scoreSeconds += seconds
@@ -169,7 +170,7 @@ extension ExperimentRunner {
             allScores += scores
         }
         // Back in target order (a model's blocks may list its matrices in another).
-        let blockOrder = calibrationOrder().joined().map(ObjectIdentifier.init)
+        let blockOrder = blocks.joined().map(ObjectIdentifier.init)
         let scoreOf = Dictionary(uniqueKeysWithValues: zip(blockOrder, allScores))
         allScores = targets.map { scoreOf[ObjectIdentifier($0)]! }
         scorerGenerator = context.generator

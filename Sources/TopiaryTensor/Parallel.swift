@@ -44,14 +44,21 @@ public func concurrentParts(_ parts: Int, _ body: (Int) -> Void) {
 /// passes whose items are independent (elementwise maps, pooling planes, samples).
 public func splitOverCores(_ count: Int, minimumPerPart: Int, alignment: Int = 16, threads: Int = BLASRuntime.threadCount,
                            _ body: (Range<Int>) -> Void) {
+    splitOverCores(count, minimumPerPart: minimumPerPart, alignment: alignment, threads: threads) { _, range in body(range) }
+}
+
+/// The same split, telling `body` which part (0 ..< threads) it runs: for per-part partial
+/// results (sums added in part order afterwards, so the result depends on the thread count only).
+public func splitOverCores(_ count: Int, minimumPerPart: Int, alignment: Int = 16, threads: Int = BLASRuntime.threadCount,
+                           _ body: (_ part: Int, Range<Int>) -> Void) {
     let parts = max(1, min(threads, count / max(1, minimumPerPart)))
     if parts == 1 {
-        body(0..<count)
+        body(0, 0..<count)
         return
     }
     let chunk = ((count + parts - 1) / parts + alignment - 1) / alignment * alignment
     concurrentParts(parts) { part in
         let start = min(part * chunk, count)
-        body(start..<min(start + chunk, count))
+        body(part, start..<min(start + chunk, count))
     }
 }
