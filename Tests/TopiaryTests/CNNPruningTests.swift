@@ -87,10 +87,7 @@ extension AllTests {
             Pooling(name: "pool1", kind: .max, spatialDimensions: 2, kernel: 2), Convolution.conv2d("conv2", 6, 8, kernel: 3),
             BatchNorm(name: "bn2", features: 8), ActivationLayer(name: "relu2", .relu), Flatten(name: "flatten"),
             Linear(name: "fc", inFeatures: 8 * 9, outFeatures: 3)], generator: &g)
-        // Running statistics away from (0, 1), so folding them is really exercised.
-        model.setTraining(true)
-        for _ in 0..<5 { _ = model.forward(randomTensor([8, 2, 10, 10], &g)) }
-        model.setTraining(false)
+        settleBatchNormStatistics(model, &g)
         let targets = model.prunableMatrices
         try ChannelPruner().prune(targets, scores: targets.map { randomTensor($0.shape, &g) },
                                   couplings: targets.map(model.channelCoupling), to: 0.5)

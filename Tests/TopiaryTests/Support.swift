@@ -29,6 +29,14 @@ func randomTensor(_ shape: [Int], _ generator: inout SeededGenerator, scale: Flo
     return t
 }
 
+/// Moves BatchNorm's running statistics away from (0, 1) with a few training-mode passes over
+/// random batches of 8, so folding them into the matrix before is really exercised.
+func settleBatchNormStatistics(_ model: Sequential, _ generator: inout SeededGenerator) {
+    model.setTraining(true)
+    for _ in 0..<5 { _ = model.forward(randomTensor([8] + model.inputShape, &generator)) }
+    model.setTraining(false)
+}
+
 /// Largest |a − b| relative to max(1, |b|).
 func maxRelativeError(_ a: Tensor, _ b: Tensor) -> Float {
     precondition(a.count == b.count)

@@ -1,0 +1,50 @@
+import Foundation
+
+/// Runs an outside program (a compiler, an emulator, valgrind) found on PATH, in a folder,
+/// and returns what it printed (standard output and error together); a missing program, a
+/// non-zero exit or a run past `timeout` seconds is an `ExportError` carrying that text.
+enum ToolRun {
+    /// The Debian package that brings each tool, for the error message.
+    static let packages = [
+        "cc": "gcc", "arm-none-eabi-gcc": "gcc-arm-none-eabi libnewlib-arm-none-eabi", "arm-none-eabi-size": "binutils-arm-none-eabi",
+        "qemu-system-arm": "qemu-system-arm", "valgrind": "valgrind",
+    ]
+
+    static func path(of tool: String) -> String? {
+        (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":")
+            .map { "\($0)/\(tool)" }.first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
+    static func isInstalled(_ tool: String) -> Bool { path(of: tool) != nil }
+
+    @discardableResult
+    static func run(_ tool: String, _ arguments: [String], in directory: String, timeout: Double = 600) throws -> String {
+        let local = tool.contains("/") ? (directory as NSString).appendingPathComponent(tool) : nil
+        guard let executable = local ?? path(of: tool) else { throw ExportError.missingTool(tool: tool, package: packages[tool] ?? tool) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: directory)
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        process.standardInput = FileHandle.nullDevice
+        let command = ([tool] + arguments).joined(separator: " ")
+        do { try process.run() } catch {
+            throw ExportError.toolFailed(command: command, status: -1, output: error.localizedDescription)
+        }
+        let killer = DispatchWorkItem { if process.isRunning { process.terminate() } }
+        DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: killer)
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        killer.cancel()
+        if process.terminationReason == .uncaughtSignal {
+            throw ExportError.toolFailed(command: command, status: process.terminationStatus,
+                                         output: output + "\n(stopped by signal \(process.terminationStatus); the limit is \(Int(timeout)) s)")
+        }
+        guard process.terminationStatus == 0 else {
+            throw ExportError.toolFailed(command: command, status: process.terminationStatus, output: output)
+        }
+        return output
+    }
+}
