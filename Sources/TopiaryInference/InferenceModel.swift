@@ -340,6 +340,17 @@ public final class InferenceModel: @unchecked Sendable {
         let unroll = matrix.unroll!, geometry = matrix.geometry!
         let (k, p, batch) = (unroll.patchSize, unroll.positions, x.shape[0])
         let y = buffer([batch, geometry.outChannels] + geometry.outputSize)
+        if k == 0 || matrix.rows == 0 {
+            // Compaction removed every input channel (or every filter): each output is its
+            // activated bias at every position.
+            for b in 0..<batch {
+                for c in 0..<matrix.rows {
+                    let value = matrix.relu ? max(matrix.bias[c], 0) : matrix.bias[c]
+                    (y.pointer + (b * matrix.rows + c) * p).update(repeating: value, count: p)
+                }
+            }
+            return y
+        }
         if kernel.engine == .dense, unroll.strideHeight == 1, unroll.strideWidth == 1, matrix.rows > 0 {
             let direct = directConvolutions[m] ?? WideConvolution(unroll, outputs: matrix.rows)
             directConvolutions[m] = direct
