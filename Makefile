@@ -10,15 +10,22 @@ APT_PACKAGES := libopenblas-dev liblapack-dev liblapacke-dev zlib1g-dev pkg-conf
 SPEC ?= experiments/lenet300-fmnist.yaml
 RUN_ARGS ?=
 
-.PHONY: all deps test-deps data-deps data-sensors build run test bench quick clean
+.PHONY: all deps test-deps data-deps data-sensors device-deps python-venv build run test bench quick clean
 
 all: build
 
 # The test suite also starts a real single-node Slurm cluster (the `topiary slurm` test), and
 # reads scikit-learn's CSV files (digits, breast cancer, wine, diabetes) with the CSV reader.
 TEST_APT_PACKAGES := slurmctld slurmd slurm-client munge python3-sklearn
-# What data-sensors needs to fetch and unpack a wheel.
-DATA_APT_PACKAGES := python3-pip unzip
+# What data-sensors needs to fetch and unpack a wheel (and python-venv to make a venv).
+DATA_APT_PACKAGES := python3-pip python3-venv unzip
+# What the device checks need (`device:` in a spec, the export tests): the Cortex-M
+# cross-compiler and its C library, QEMU's MPS2 boards, valgrind for instruction counts.
+# Installed without recommends: the emulator's GUI and firmware packages are not needed.
+DEVICE_APT_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm valgrind
+# The project's venv, in the cache: onnxruntime runs the ONNX exports in the tests.
+VENV = $(CACHE)/venv
+VENV_PACKAGES := onnxruntime==1.23.2 numpy==2.4.6
 
 # Data files that no Debian package ships are fetched into a cache outside the repository
 # (never committed), each pinned by version and SHA-256. Layout:
@@ -49,7 +56,7 @@ define install_missing
 	if [ -n "$$missing" ]; then \
 	  echo "make: installing Debian packages:$$missing"; \
 	  sudo=""; [ "$$(id -u)" -eq 0 ] || sudo="sudo"; \
-	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing; \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $(2) $$missing; \
 	fi
 endef
 
@@ -61,6 +68,23 @@ test-deps:
 
 data-deps:
 	$(call install_missing,$(DATA_APT_PACKAGES))
+
+device-deps:
+	$(call install_missing,$(DEVICE_APT_PACKAGES),--no-install-recommends)
+
+# Does nothing when $(VENV)/SOURCE names the pinned packages. Otherwise the venv is built
+# beside it and renamed into place: complete or absent.
+python-venv: data-deps
+	@set -euo pipefail; \
+	stamp="$(VENV_PACKAGES)"; \
+	if [ -f "$(VENV)/SOURCE" ] && [ "$$(cat "$(VENV)/SOURCE")" = "$$stamp" ]; then exit 0; fi; \
+	echo "make: creating $(VENV) with $$stamp"; \
+	rm -rf "$(VENV).partial"; \
+	python3 -m venv "$(VENV).partial"; \
+	"$(VENV).partial/bin/python" -m pip install --quiet --only-binary=:all: $$stamp; \
+	echo "$$stamp" > "$(VENV).partial/SOURCE"; \
+	rm -rf "$(VENV)"; \
+	mv "$(VENV).partial" "$(VENV)"
 
 # Does nothing when $(CACHE)/aeon/SOURCE names the pinned wheel and sets. Otherwise: the wheel
 # (downloaded when absent) must match AEON_WHEEL_SHA256, or make stops and unpacks nothing; the
@@ -109,7 +133,7 @@ quick: build
 
 # Line-buffered so a CI log shows the test that was running; a hang fails after 40 min
 # instead of using up CI's whole budget.
-test: test-deps data-sensors
+test: test-deps data-sensors device-deps python-venv
 	swift build --build-tests
 	stdbuf -oL -eL timeout --kill-after=30 2400 swift test --skip-build --disable-xctest \
 	  || { status=$$?; [ $$status -ne 124 ] || echo "make test: the suite did not finish within 40 minutes (the last test started above hung)"; exit $$status; }

@@ -18,6 +18,14 @@ public enum Evaluation {
         measure(task: task, on: dataset, batchSize: batchSize) { model.predict($0) }
     }
 
+    /// The task's metrics of outputs computed elsewhere (an exported model's), (N, outputShape…)
+    /// against the N rows of `targets`.
+    public static func measure(outputs: Tensor, targets: Tensor, task: any Task) -> [String: Double] {
+        var sums = MetricSums()
+        task.accumulate(output: outputs, targets: targets, into: &sums)
+        return task.finish(sums)
+    }
+
     /// `outputs` maps a batch of inputs (B, inputShape…) to outputs (B, outputShape…).
     static func measure(task: any Task, on dataset: Dataset, batchSize: Int, outputs: (Tensor) -> Tensor) -> [String: Double] {
         precondition(dataset.count > 0, "cannot evaluate on an empty data set")

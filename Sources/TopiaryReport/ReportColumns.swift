@@ -28,7 +28,7 @@ public enum ReportColumns {
     /// latency_b{batch}_{median,p95,min}_us.
     /// - Parameter evaluations: further held-out sets (`data.evaluate`) with their metric columns.
     public static func stages(latencyBatchSizes: [Int], task: TaskRecord = .classification,
-                              evaluations: [(name: String, source: String)] = []) -> [ReportColumn<StageRecord>] {
+                              evaluations: [(name: String, source: String)] = [], device: Bool = false) -> [ReportColumn<StageRecord>] {
         var columns: [ReportColumn<StageRecord>] = [
             .init(name: "stage", meaning: "0 = after dense training; k = after prune stage k and its retraining") { "\($0.stage)" },
             .init(name: "status", meaning: "accepted, or rejected (an adaptive attempt outside the tolerance, rolled back)") { $0.status.rawValue },
@@ -89,6 +89,7 @@ public enum ReportColumns {
             .init(name: "flops_effective", meaning: "FLOPs per sample counting surviving weights only (2 × nonzeros × positions)") { "\($0.flopsEffective)" },
             .init(name: "latency_threads", meaning: "threads the latencies were measured with (--latency-threads)") { "\($0.latencyThreads)" },
         ]
+        if device { columns += deviceColumns(task: task) }
         if task.kind == TaskRecord.languageModelKind {
             for engine in wholeModelEngines {
                 columns.append(.init(name: "gen_tokens_per_s_\(engine)",
@@ -181,5 +182,53 @@ public enum ReportColumns {
     /// A Markdown table of column names and meanings (README, notebooks-out/README.md).
     public static func markdown<Row>(_ columns: [ReportColumn<Row>]) -> String {
         "| column | meaning |\n|---|---|\n" + columns.map { "| `\($0.name)` | \($0.meaning) |" }.joined(separator: "\n") + "\n"
+    }
+}
+
+extension ReportColumns {
+    /// With `device:` in the spec: the stage exported as C and checked (`DeviceRecord`).
+    static func deviceColumns(task: TaskRecord) -> [ReportColumn<StageRecord>] {
+        let metric = task.deciding
+        var columns: [ReportColumn<StageRecord>] = []
+        for precision in ["float32", "int8"] {
+            columns += [
+                .init(name: "device_flash_bytes_\(precision)", meaning: "flash of the \(precision) C export compiled for device.target: text (code, const weights) + data of the model's object file") {
+                    $0.device?.footprints[precision].map { String($0.flashBytes) } ?? ""
+                },
+                .init(name: "device_ram_bytes_\(precision)", meaning: "RAM of the \(precision) C export: data + bss (the arena) + the stack estimate from -fstack-usage") {
+                    $0.device?.footprints[precision].map { String($0.ramBytes) } ?? ""
+                },
+            ]
+        }
+        columns += [
+            .init(name: "device_fits", meaning: "whether device.precision's flash and RAM are within device.flash_kb and device.ram_kb") {
+                $0.device.map { String($0.fitsBudget) } ?? ""
+            },
+            .init(name: "c_test_\(metric)", meaning: "test \(metric) of the C export (device.precision) compiled for this machine, on the whole test set") {
+                $0.device.map { format($0.hostTestMetric) } ?? ""
+            },
+            .init(name: "c_engine_agreement", meaning: "fraction of test rows whose largest C output is the engine's (same precision)") {
+                $0.device.map { format($0.engineAgreement) } ?? ""
+            },
+            .init(name: "c_max_abs_difference", meaning: "largest |C output − engine output| over the test set") {
+                $0.device.map { String(format: "%.3g", $0.maxAbsDifference) } ?? ""
+            },
+            .init(name: "device_rows", meaning: "test rows run on the emulated device (the first of the test set)") {
+                $0.device.map { String($0.deviceRows) } ?? ""
+            },
+            .init(name: "device_test_\(metric)", meaning: "test \(metric) of the emulated device on device_rows rows") {
+                $0.device.map { format($0.deviceTestMetric) } ?? ""
+            },
+            .init(name: "engine_rows_test_\(metric)", meaning: "test \(metric) of Topiary's engine (same precision) on the same device_rows rows") {
+                $0.device.map { format($0.engineRowsTestMetric) } ?? ""
+            },
+            .init(name: "device_matches_host", meaning: "whether every output of the emulated device equals the host build's, bit for bit") {
+                $0.device.map { String($0.deviceMatchesHost) } ?? ""
+            },
+            .init(name: "instructions_per_inference", meaning: "x86-64 instructions per inference of the host build under valgrind (deterministic cost proxy)") {
+                $0.device.map { String(format: "%.0f", $0.instructionsPerInference) } ?? ""
+            },
+        ]
+        return columns
     }
 }

@@ -33,6 +33,12 @@ public struct RunReport: Codable, Sendable, Equatable {
     /// The lowest sparsity at which a sparse engine beats dense, per layer and batch size
     /// (derived from the stages; null where it never does).
     public var breakEven: BreakEven { BreakEven(stages: stages.filter { $0.status == .accepted }) }
+    /// With `device:`: the least-pruned stage that fits the budget within the tolerance.
+    public var deviceFit: DeviceFit? {
+        guard let device = spec.device, let baseline = stages.first(where: { $0.stage == 0 })?.metric("test", task.deciding) else { return nil }
+        let limit = task.decidingMetric.limit(from: baseline, tolerance: device.tolerance)
+        return DeviceFit.find(in: stages, limit: limit, higherIsBetter: task.decidingMetric.higherIsBetter)
+    }
 
     public struct DataRows: Codable, Sendable, Equatable {
         public var train: Int
@@ -55,7 +61,7 @@ public struct RunReport: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case schemaVersion = "schema_version", status, error, experiment, runID = "run_id", quick, spec, environment
         case dataRows = "data_rows", model, task, stages, totalSeconds = "total_seconds", resumedAt = "resumed_at"
-        case breakEven = "break_even", warnings, invocation
+        case breakEven = "break_even", warnings, invocation, deviceFit = "device_fit"
     }
 
     public init(status: Status, experiment: String, runID: String, quick: Bool, spec: ExperimentSpec,
@@ -120,13 +126,14 @@ public struct RunReport: Codable, Sendable, Equatable {
         try c.encode(warnings, forKey: .warnings)
         try c.encodeIfPresent(invocation, forKey: .invocation)
         try c.encode(breakEven, forKey: .breakEven)
+        if spec.device != nil { try c.encode(deviceFit, forKey: .deviceFit) }
     }
 
     /// Writes stages.csv, layers.csv, the charts and then report.json into `directory`, each
     /// atomically.
     public func write(to directory: String) throws {
         let stageColumns = ReportColumns.stages(latencyBatchSizes: spec.measurement.latencyBatchSizes, task: task,
-                                                evaluations: spec.data.evaluations.map { ($0.name, $0.corpus) })
+                                                evaluations: spec.data.evaluations.map { ($0.name, $0.corpus) }, device: spec.device != nil)
         try AtomicFile.write(ReportColumns.csv(stageColumns, stages), to: directory + "/stages.csv")
         let layerRows = stages.flatMap { stage in stage.layers.map { (stage: stage.stage, layer: $0) } }
         try AtomicFile.write(ReportColumns.csv(ReportColumns.layers(latencyBatchSizes: spec.measurement.latencyBatchSizes), layerRows),

@@ -53,6 +53,9 @@ public struct StageRecord: Codable, Sendable, Equatable {
     /// Language models: generation speed per engine, KV-cache bytes, FLOPs per token and
     /// the greedy continuation of one prompt (nil for other models).
     public var generation: GenerationRecord?
+    /// With `device:` in the spec: the stage exported as C, compiled and run on this machine
+    /// and on an emulated microcontroller.
+    public var device: DeviceRecord?
 
     enum CodingKeys: String, CodingKey {
         case stage, status, targetSparsity = "target_sparsity", sparsity, nonzeros, prunableWeights = "prunable_weights"
@@ -61,7 +64,7 @@ public struct StageRecord: Codable, Sendable, Equatable {
         case denseBytes = "dense_bytes", csrBytes = "csr_bytes", peakRSSBytes = "peak_rss_bytes", layers
         case bytesByEngine = "bytes_by_engine", bestEngine = "best_engine", autoEngines = "auto_engines"
         case flopsDense = "flops_dense", flopsEffective = "flops_effective"
-        case latencyThreads = "latency_threads", scoreAgreement = "score_agreement", generation
+        case latencyThreads = "latency_threads", scoreAgreement = "score_agreement", generation, device
     }
 
     /// The metric `name` of `split` ("test", "val", "int8_test"), e.g. metric("test", "accuracy").
@@ -250,6 +253,7 @@ extension StageRecord {
         latencyThreads = try c.decodeIfPresent(Int.self, forKey: .latencyThreads) ?? 1
         scoreAgreement = try c.decodeIfPresent([ScoreAgreement].self, forKey: .scoreAgreement) ?? []
         generation = try c.decodeIfPresent(GenerationRecord.self, forKey: .generation)
+        device = try c.decodeIfPresent(DeviceRecord.self, forKey: .device)
     }
 }
 
@@ -281,6 +285,7 @@ extension StageRecord {
         try c.encode(latencyThreads, forKey: .latencyThreads)
         try c.encode(scoreAgreement, forKey: .scoreAgreement)
         try c.encodeIfPresent(generation, forKey: .generation)
+        try c.encodeIfPresent(device, forKey: .device)
         var dynamic = encoder.container(keyedBy: AnyCodingKey.self)
         for (name, value) in metrics { try dynamic.encode(value, forKey: AnyCodingKey(stringValue: name)) }
     }

@@ -47,7 +47,7 @@ extension ExperimentRunner {
         let deciding = task.decidingMetric.name
         options.progress?("stage \(stage): sparsity \(String(format: "%.5f", accounting.sparsity)), test \(deciding) \(String(format: "%.4f", test[deciding]!)), validation \(String(format: "%.4f", validation[deciding]!))")
         let flops = model.matrixFLOPs
-        return StageRecord(
+        var record = StageRecord(
             stage: stage, targetSparsity: target, sparsity: accounting.sparsity, nonzeros: accounting.alive,
             prunableWeights: accounting.total, metrics: metrics, trainLoss: training.lastLoss,
             epochs: training.epochs,
@@ -63,6 +63,8 @@ extension ExperimentRunner {
             flopsDense: flops.dense,
             flopsEffective: flops.effective,
             latencyThreads: latencyThreads, generation: generation)
+        record.device = try measureDevice()
+        return record
     }
 
     /// Threads for latency measurement: --latency-threads, else the run's threads.

@@ -25,9 +25,11 @@ public struct ExperimentSpec: Codable, Sendable, Equatable {
     public var compare: CompareSpec?
     /// Resources of each array task `topiary slurm` submits.
     public var slurm: SlurmSpec?
+    /// Export, compile and emulate every stage on a microcontroller.
+    public var device: DeviceSpec?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case name, seed, threads, task, data, model, training, pruning, measurement, sweep, compare, slurm
+        case name, seed, threads, task, data, model, training, pruning, measurement, sweep, compare, slurm, device
     }
 
     public init(from decoder: any Decoder) throws {
@@ -49,6 +51,10 @@ public struct ExperimentSpec: Codable, Sendable, Equatable {
         sweep = try c.decodeIfPresent(SweepSpec.self, forKey: .sweep)
         compare = try c.decodeIfPresent(CompareSpec.self, forKey: .compare)
         slurm = try c.decodeIfPresent(SlurmSpec.self, forKey: .slurm)
+        device = try c.decodeIfPresent(DeviceSpec.self, forKey: .device)
+        if device != nil, data.dataset == .text {
+            throw SpecProblem(keyPath: "device", problem: "exports MLP and CNN models to C; a language model has no C export yet: remove device:.")
+        }
         // Text is next-token prediction and nothing else; a language model reads text only.
         if data.dataset == .text && task != .languageModel {
             throw SpecProblem(keyPath: "task", problem: "dataset text trains a language model: set task: language_model.")
@@ -148,7 +154,7 @@ public struct ExperimentSpec: Codable, Sendable, Equatable {
         }
     }
 
-    public init(name: String, seed: UInt64, threads: Int? = nil, task: TaskKind? = nil, data: DataSpec, model: ModelSpec, training: TrainingSpec, pruning: PruningSpec, measurement: MeasurementSpec = MeasurementSpec(), sweep: SweepSpec? = nil, compare: CompareSpec? = nil, slurm: SlurmSpec? = nil) {
+    public init(name: String, seed: UInt64, threads: Int? = nil, task: TaskKind? = nil, data: DataSpec, model: ModelSpec, training: TrainingSpec, pruning: PruningSpec, measurement: MeasurementSpec = MeasurementSpec(), sweep: SweepSpec? = nil, compare: CompareSpec? = nil, slurm: SlurmSpec? = nil, device: DeviceSpec? = nil) {
         self.name = name
         self.seed = seed
         self.threads = threads
@@ -161,6 +167,7 @@ public struct ExperimentSpec: Codable, Sendable, Equatable {
         self.sweep = sweep
         self.compare = compare
         self.slurm = slurm
+        self.device = device
     }
 }
 

@@ -30,6 +30,7 @@ public struct ResolvedSpec: Sendable, Equatable {
     public var sweep: SweepSpec? { spec.sweep }
     public var compare: CompareSpec? { spec.compare }
     public var slurm: SlurmSpec? { spec.slurm }
+    public var device: DeviceSpec? { spec.device }
 
     public struct RetrainingPhase: Sendable, Equatable {
         public let batchSize: Int

@@ -106,10 +106,22 @@ public final class ModelBench {
     }
 
     /// One checkpoint's model prepared for inference with `engine`; nil when the engine
-    /// cannot serve it (nm without N:M masks). `auto` is not an engine here: name one. A GPT
-    /// is built from its spec alone (its shape is there), without reading any text.
+    /// cannot serve it (nm without N:M masks). `auto` is not an engine here: name one.
     public func inferenceModel(checkpointAt path: String, engine: InferenceEngine, threads: Int) throws -> InferenceModel? {
         FloatEnvironment.prepareForFloatWork(blasThreads: threads)
+        return InferenceModel.build(try model(checkpointAt: path), engine: engine, threads: threads,
+                                    nOfM: report.spec.pruning.nOfM.map { ($0[0], $0[1]) })
+    }
+
+    /// One checkpoint's model as an inference program (BatchNorm folded, ReLU fused), for
+    /// exports; nil when the model has no inference plan.
+    public func inferenceProgram(checkpointAt path: String) throws -> InferenceProgram? {
+        InferenceProgram(try model(checkpointAt: path))
+    }
+
+    /// A model of the run's architecture holding one checkpoint's weights and masks. A GPT is
+    /// built from its spec alone (its shape is there), without reading any text.
+    private func model(checkpointAt path: String) throws -> any Model {
         let model: any Model
         if let configuration = report.spec.resolved.model.gptConfiguration, loaded == nil {
             var generator = SeededGenerator(seed: 0, stream: "init")
@@ -120,7 +132,20 @@ public final class ModelBench {
         }
         let checkpoint = try Checkpoint.read(from: path)
         try CheckpointLayout.restoreParameters(model.store, from: checkpoint.tensors, path: path)
-        return InferenceModel.build(model, engine: engine, threads: threads, nOfM: report.spec.pruning.nOfM.map { ($0[0], $0[1]) })
+        return model
+    }
+
+    /// The checkpoint `stage` names: a stage number (0 = dense; the checkpoint written after
+    /// that stage), a label as in checkpoints/ (e.g. stage2), or last.
+    public func checkpointPath(stage: String) throws -> String {
+        if let number = Int(stage) {
+            guard let found = try checkpointPath(afterStage: number) else {
+                throw CheckpointError.mismatch(path: runDirectory + "/checkpoints",
+                                               detail: "there is no accepted checkpoint after stage \(number); see the checkpoints/ folder, or say --stage last")
+            }
+            return found
+        }
+        return try checkpointPaths(labels: [stage])[0]
     }
 
     /// The accepted checkpoint written right after stage `stage` was measured (the last

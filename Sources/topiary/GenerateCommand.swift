@@ -58,13 +58,7 @@ struct GenerateCommand: ParsableCommand {
             guard bench.report.task.kind == TaskRecord.languageModelKind else {
                 throw GenerateError.notALanguageModel(directory: runDirectory, kind: bench.report.task.kind)
             }
-            let path: String
-            if let number = Int(stage) {
-                guard let found = try bench.checkpointPath(afterStage: number) else { throw GenerateError.noStage(directory: runDirectory, stage: number) }
-                path = found
-            } else {
-                path = try bench.checkpointPaths(labels: [stage])[0]
-            }
+            let path = try bench.checkpointPath(stage: stage)
             let chosen = InferenceEngine(rawValue: engine)!
             guard let model = try bench.inferenceModel(checkpointAt: path, engine: chosen, threads: threads) else {
                 throw GenerateError.engineCannotServe(engine: engine)
@@ -88,7 +82,6 @@ struct GenerateCommand: ParsableCommand {
 
 enum GenerateError: LocalizedError {
     case notALanguageModel(directory: String, kind: String)
-    case noStage(directory: String, stage: Int)
     case engineCannotServe(engine: String)
     case outsideVocabulary(byte: Int, vocabulary: Int)
 
@@ -96,8 +89,6 @@ enum GenerateError: LocalizedError {
         switch self {
         case .notALanguageModel(let directory, let kind):
             return "\(directory) is a \(kind) run; generate needs a language_model run (task: language_model, architecture: gpt)."
-        case .noStage(let directory, let stage):
-            return "\(directory) has no accepted checkpoint after stage \(stage); see its checkpoints/ folder, or say --stage last."
         case .outsideVocabulary(let byte, let vocabulary):
             return "the prompt holds the byte \(byte), outside this model's vocabulary of \(vocabulary) tokens; use characters whose UTF-8 bytes are below \(vocabulary)."
         case .engineCannotServe(let engine):

@@ -6,7 +6,7 @@ struct TopiaryCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "topiary",
         abstract: "Adaptive sparse fine-tuning: score, prune in stages, retrain under masks, report.",
-        subcommands: [RunCommand.self, PlanCommand.self, GenerateCommand.self, SweepCommand.self, MergeCommand.self, SlurmCommand.self, SensitivityCommand.self, CompareCommand.self, BenchCommand.self, BenchModelCommand.self, EnvCommand.self, ColumnsCommand.self, SgemmProbeCommand.self])
+        subcommands: [RunCommand.self, PlanCommand.self, GenerateCommand.self, ExportCommand.self, SweepCommand.self, MergeCommand.self, SlurmCommand.self, SensitivityCommand.self, CompareCommand.self, BenchCommand.self, BenchModelCommand.self, EnvCommand.self, ColumnsCommand.self, SgemmProbeCommand.self])
 }
 
 /// Prints a user-facing error and exits non-zero; the message already says what and where.

@@ -121,6 +121,22 @@ extension AllTests {
         }
     }
 
+    /// A convolution pruned away entirely: compaction removes it and what fed it, the compact
+    /// engine emits the constant the rest computes from biases, and the C agrees.
+    @Test func aConvolutionPrunedAwayEntirely() throws {
+        let model = try prunedCNN2D(seed: 14)
+        let conv2 = model.prunableMatrices[1]
+        conv2.mask.fill(0)
+        model.store.applyMasks()
+        var g = SeededGenerator(seed: 15)
+        let x = randomTensor([4] + model.inputShape, &g)
+        let compact = try #require(InferenceModel.build(model, engine: .compact, threads: 1))
+        #expect(maxRelativeError(compact.predict(x).copy(), model.forward(x).copy()) < 1e-5)
+        try expectHostMatchesEngine(model, compact: true, rows: 4, seed: 16)
+        let program = try #require(InferenceProgram(model)).compacted()
+        #expect(throws: ExportError.self) { try ONNXModelExport(program, modelName: "empty") }
+    }
+
     /// Each matrix takes the smaller of its two layouts, and the header states the arena.
     @Test func layoutsAreChosenBySizeAndStated() throws {
         let model = sparseMLP(seed: 7)

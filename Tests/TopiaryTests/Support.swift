@@ -84,6 +84,20 @@ enum FashionMNISTSlice {
     static let trainRows = 2400
     static let testRows = 600
 
+    /// The `data:` block (indented two spaces) naming the slice's IDX files by path, 400 rows
+    /// held out for validation.
+    static var idxDataYAML: String {
+        let files = FashionMNIST.files
+        return """
+          dataset: idx
+          train_images: \(directory)/\(files.trainImages)
+          train_labels: \(directory)/\(files.trainLabels)
+          test_images: \(directory)/\(files.testImages)
+          test_labels: \(directory)/\(files.testLabels)
+          validation_size: 400
+        """
+    }
+
     static let directory: String = {
         let directory = temporaryDirectory("fmnist-slice")
         let source = FashionMNIST.defaultDirectory

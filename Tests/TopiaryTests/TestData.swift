@@ -17,6 +17,15 @@ enum TestData {
         var description: String { "\(path) is missing: \(remedy)" }
     }
 
+    /// The Python of the project's venv (`make python-venv`: onnxruntime and numpy, pinned).
+    static func venvPython() throws -> String {
+        let path = root + "/venv/bin/python"
+        guard FileManager.default.isExecutableFile(atPath: path) else {
+            throw Missing(path: path, remedy: "run `make python-venv` (it creates the project's venv with the pinned onnxruntime; `make test` does this first)")
+        }
+        return path
+    }
+
     /// A `.ts` file of aeon's data sets, e.g. `aeonFile("BasicMotions/BasicMotions_TRAIN.ts")`.
     static func aeonFile(_ relativePath: String) throws -> String {
         let path = root + "/aeon/" + relativePath

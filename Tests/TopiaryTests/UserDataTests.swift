@@ -129,15 +129,7 @@ extension AllTests {
     /// Any IDX image/label pair by path (here a Fashion-MNIST slice) with LeNet-5, narrowed,
     /// and channel pruning: the compact engine runs the smaller network.
     @Test func idxPairsWithLeNet5AndChannelPruning() throws {
-        let folder = FashionMNISTSlice.directory, files = FashionMNIST.files
-        let data = """
-          dataset: idx
-          train_images: \(folder)/\(files.trainImages)
-          train_labels: \(folder)/\(files.trainLabels)
-          test_images: \(folder)/\(files.testImages)
-          test_labels: \(folder)/\(files.testLabels)
-          validation_size: 400
-        """
+        let data = FashionMNISTSlice.idxDataYAML
         let spec = try self.spec(data: data, model: "  architecture: lenet5\n  channels: [4, 8]\n  hidden_widths: [32, 16]",
                                  stages: "    - { sparsity: 0.5, epochs: 1 }", epochs: 4, batch: 32, extra: "  scope: channels")
         let (_, report) = try runSlice(spec)
