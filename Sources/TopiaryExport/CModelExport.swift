@@ -39,8 +39,9 @@ public struct ExportedMatrix: Sendable, Codable, Equatable {
 /// computes for that program, up to summation order. MLP and CNN steps only: Linear, 1-D
 /// and 2-D convolution, pooling, per-channel affine, activations, flatten, gather.
 ///
-/// Arena: two activation buffers of the largest activation (ping-pong) and one buffer for the
-/// largest zero-padded convolution input.
+/// Arena: a step reads its input from one end of the arena and writes its output at the other
+/// (a convolution's zero-padded copy of its input sits next to the input), so the arena is the
+/// largest input + padded copy + output of any one step, not twice the largest activation.
 public struct CModelExport: Sendable {
     public let header: String
     public let source: String
@@ -68,10 +69,14 @@ public struct CModelExport: Sendable {
         var body: [String] = []
         var constants: [String] = []
         var constantBytes = 0
-        var largest = shape.count, largestPadded = 0
+        var arenaFloats = shape.count
         var usedActivations = Set<String>()
         var exported: [ExportedMatrix] = []
-        var current = "a", other = "b"   // which arena buffer holds the activation
+        var atBottom = true   // which end of the arena holds the current activation
+        /// The address of `count` floats at one end of the arena.
+        func place(bottom: Bool, _ count: Int) -> String {
+            bottom ? "topiary_arena" : "(topiary_arena + TOPIARY_ARENA_FLOATS - \(count))"
+        }
 
         // Index widths fixed for the whole file: 16 bits when every offset and row start fits.
         let encodings = try all.map { try MatrixEncoding($0, precision: precision) }
@@ -88,12 +93,20 @@ public struct CModelExport: Sendable {
         }
 
         for (stepIndex, step) in program.steps.enumerated() {
+            let inCount = shape.count
+            let current = place(bottom: atBottom, inCount)
+            /// The output's address at the other end, for a step that moves the activation.
+            func moved(_ count: Int, besides padding: Int = 0) -> String {
+                arenaFloats = max(arenaFloats, inCount + padding + count)
+                atBottom.toggle()
+                return place(bottom: atBottom, count)
+            }
             switch step {
             case .matrix(let m):
                 let matrix = all[m], encoding = encodings[m]
                 let symbol = "m\(m)"
                 var input = current
-                var pitch = 0
+                var pitch = 0, padding = 0
                 var grid = (outH: 1, outW: 1, strideH: 1, strideW: 1)
                 if let g = matrix.geometry {
                     let two = g.kernel.count == 2
@@ -103,9 +116,9 @@ public struct CModelExport: Sendable {
                     let padded = PaddedInput(g)
                     pitch = padded.pitch
                     if padded.padH > 0 || padded.padW > 0 {
-                        largestPadded = max(largestPadded, g.inChannels * padded.plane)
-                        body.append("    topiary_pad(\(g.inChannels), \(padded.h), \(padded.w), \(padded.padH), \(padded.padW), \(current), pad);")
-                        input = "pad"
+                        padding = g.inChannels * padded.plane
+                        input = atBottom ? "(topiary_arena + \(inCount))" : "(topiary_arena + TOPIARY_ARENA_FLOATS - \(inCount + padding))"
+                        body.append("    topiary_pad(\(g.inChannels), \(padded.h), \(padded.w), \(padded.padH), \(padded.padW), \(current), \(input));")
                     }
                     grid = (two ? g.outputSize[0] : 1, g.outputSize.last!, two ? g.stride[0] : 1, g.stride.last!)
                     shape = Shape(channels: matrix.rows, spatial: g.outputSize)
@@ -124,6 +137,7 @@ public struct CModelExport: Sendable {
                 constants.append("static const topiary_grid \(symbol)_grid = { \(grid.outH), \(grid.outW), \(grid.strideH), \(grid.strideW), \(pitch) };\n")
                 let relu = matrix.relu ? 1 : 0
                 let q8 = precision == .int8
+                let other = moved(shape.count, besides: padding)
                 let values = q8 ? "\(symbol)_q, \(symbol)_scale" : "\(symbol)_w"
                 if chosen.sparse {
                     body.append("    topiary_csr_\(q8 ? "q8" : "f32")(&\(symbol)_grid, \(matrix.rows), \(symbol)_start, \(symbol)_col, \(values), \(symbol)_b, \(input), \(other), \(relu));")
@@ -131,7 +145,6 @@ public struct CModelExport: Sendable {
                     let offsetTable = offsets == nil ? "0" : "\(symbol)_off"
                     body.append("    topiary_dense_\(q8 ? "q8" : "f32")(&\(symbol)_grid, \(matrix.rows), \(matrix.fanIn), \(offsetTable), \(values), \(symbol)_b, \(input), \(other), \(relu));")
                 }
-                swap(&current, &other)
             case .activation(let activation):
                 guard CKernelSource.activation(activation.rawValue) != nil else { throw unsupported("the activation \(activation.rawValue)") }
                 usedActivations.insert(activation.rawValue)
@@ -150,32 +163,28 @@ public struct CModelExport: Sendable {
                 let (oh, ow) = two ? (g.outputSize[0], g.outputSize[1]) : (1, g.outputSize[0])
                 let (kh, kw) = two ? (g.kernel[0], g.kernel[1]) : (1, g.kernel[0])
                 let (sh, sw) = two ? (g.stride[0], g.stride[1]) : (1, g.stride[0])
-                body.append("    topiary_pool(\(shape.channels), \(h), \(w), \(kh), \(kw), \(sh), \(sw), \(oh), \(ow), \(maximum ? 1 : 0), \(current), \(other));")
                 shape.spatial = g.outputSize
-                swap(&current, &other)
+                body.append("    topiary_pool(\(shape.channels), \(h), \(w), \(kh), \(kw), \(sh), \(sw), \(oh), \(ow), \(maximum ? 1 : 0), \(current), \(moved(shape.count)));")
             case .globalAveragePool:
-                body.append("    topiary_global_average(\(shape.channels), \(shape.spatial.reduce(1, *)), \(current), \(other));")
+                body.append("    topiary_global_average(\(shape.channels), \(shape.spatial.reduce(1, *)), \(current), \(moved(shape.channels)));")
                 shape.spatial = []
-                swap(&current, &other)
             case .flatten:
                 shape = Shape(channels: shape.count, spatial: [])   // channel-major memory is already flat
             case .gather(let columns):
                 let symbol = "gather\(stepIndex)"
                 constants.append(CLiteral.integers("\(symbol)_index", type: "topiary_col_t", columns))
                 constantBytes += columns.count * columnBits / 8
-                body.append("    topiary_gather(\(columns.count), \(symbol)_index, \(current), \(other));")
+                body.append("    topiary_gather(\(columns.count), \(symbol)_index, \(current), \(moved(columns.count)));")
                 shape = Shape(channels: columns.count, spatial: [])
-                swap(&current, &other)
             case .residual: throw unsupported("a residual block")
             case .layerNorm: throw unsupported("a LayerNorm")
             case .tokenEmbedding, .positionEmbedding, .attention, .tiedHead: throw unsupported("a transformer step")
             }
-            largest = max(largest, shape.count)
         }
         outputCount = shape.count
         matrices = exported
         self.constantBytes = constantBytes
-        arenaBytes = 4 * (2 * largest + largestPadded)
+        arenaBytes = 4 * arenaFloats
 
         let guardName = "TOPIARY_MODEL_H"
         header = """
@@ -219,15 +228,13 @@ public struct CModelExport: Sendable {
         for name in usedActivations.sorted() { text += CKernelSource.activation(name)! }
         text += "\n" + constants.joined() + "\n"
         text += """
-        /* Two activation buffers of \(largest) floats, then the padded input of \(largestPadded) floats. */
-        static float topiary_arena[\(arenaBytes / 4)];
+        /* Each step reads one end and writes the other: the largest input + padded copy + output. */
+        #define TOPIARY_ARENA_FLOATS \(arenaFloats)
+        static float topiary_arena[TOPIARY_ARENA_FLOATS];
 
         static void topiary_forward(float *out) {
-            float *a = topiary_arena, *b = topiary_arena + \(largest);
-            float *pad = topiary_arena + \(2 * largest);
-            (void)b; (void)pad;
         \(body.joined(separator: "\n"))
-            memcpy(out, \(current), sizeof(float) * \(outputCount));
+            memcpy(out, \(place(bottom: atBottom, outputCount)), sizeof(float) * \(outputCount));
         }
 
         void topiary_predict(const float *in, float *out) {
