@@ -9,7 +9,8 @@
 /// channel·plane + ky·pitch + kx into its (padded) input, fixed at export time. Outputs are
 /// channel-major: y[row · positions + position].
 enum CKernelSource {
-    static let text = #"""
+    /// What every export carries: the grid type, the finishing ReLU and the loop the matrix kernels share.
+    static let common = #"""
 typedef struct {
     int out_h, out_w;        /* output grid (1 x 1 for a Linear) */
     int stride_h, stride_w;  /* input steps between neighbouring outputs */
@@ -31,6 +32,12 @@ static float topiary_finish(float value, int relu) { return relu && value < 0.0f
                 y[(long)r * positions + oy * g->out_w + ox] = topiary_finish(SCALE sum + bias[r], relu); \
             }
 
+"""#
+
+    /// Each kernel by name, emitted only when a step uses it (an unused static function is a
+    /// warning under -Wall), in this order.
+    static let kernels: KeyValuePairs<String, String> = [
+        "topiary_dense_f32": #"""
 /* Dense Float32 rows (rows x cols); offsets NULL means column j reads input j. */
 static void topiary_dense_f32(const topiary_grid *g, int rows, int cols, const topiary_col_t *offsets,
                               const float *w, const float *bias, const float *x, float *y, int relu) {
@@ -39,14 +46,16 @@ static void topiary_dense_f32(const topiary_grid *g, int rows, int cols, const t
         if (offsets) { for (int j = 0; j < cols; j++) sum += wr[j] * xb[offsets[j]]; }
         else { for (int j = 0; j < cols; j++) sum += wr[j] * xb[j]; }, )
 }
-
+"""#,
+        "topiary_csr_f32": #"""
 /* Compressed sparse rows of Float32 values; a column index is the input offset. */
 static void topiary_csr_f32(const topiary_grid *g, int rows, const topiary_ptr_t *row_start, const topiary_col_t *columns,
                             const float *values, const float *bias, const float *x, float *y, int relu) {
     TOPIARY_EACH_ROW_AND_POSITION(
         for (long k = row_start[r]; k < (long)row_start[r + 1]; k++) sum += values[k] * xb[columns[k]], )
 }
-
+"""#,
+        "topiary_dense_q8": #"""
 /* Dense int8 codes with one Float32 scale per row: y = scale * sum(code * x) + bias. */
 static void topiary_dense_q8(const topiary_grid *g, int rows, int cols, const topiary_col_t *offsets, const int8_t *q,
                              const float *scale, const float *bias, const float *x, float *y, int relu) {
@@ -55,14 +64,16 @@ static void topiary_dense_q8(const topiary_grid *g, int rows, int cols, const to
         if (offsets) { for (int j = 0; j < cols; j++) sum += (float)qr[j] * xb[offsets[j]]; }
         else { for (int j = 0; j < cols; j++) sum += (float)qr[j] * xb[j]; }, scale[r] *)
 }
-
+"""#,
+        "topiary_csr_q8": #"""
 /* Compressed sparse rows of int8 codes, per-row scales. */
 static void topiary_csr_q8(const topiary_grid *g, int rows, const topiary_ptr_t *row_start, const topiary_col_t *columns,
                            const int8_t *q, const float *scale, const float *bias, const float *x, float *y, int relu) {
     TOPIARY_EACH_ROW_AND_POSITION(
         for (long k = row_start[r]; k < (long)row_start[r + 1]; k++) sum += (float)q[k] * xb[columns[k]], scale[r] *)
 }
-
+"""#,
+        "topiary_pad": #"""
 /* Copies (channels, h, w) into (channels, h + 2 pad_h, w + 2 pad_w) with zero borders. */
 static void topiary_pad(int channels, int h, int w, int pad_h, int pad_w, const float *x, float *padded) {
     int ph = h + 2 * pad_h, pw = w + 2 * pad_w;
@@ -71,7 +82,8 @@ static void topiary_pad(int channels, int h, int w, int pad_h, int pad_w, const 
         for (int i = 0; i < h; i++)
             for (int j = 0; j < w; j++) padded[((long)c * ph + i + pad_h) * pw + j + pad_w] = x[((long)c * h + i) * w + j];
 }
-
+"""#,
+        "topiary_pool": #"""
 /* Max (maximum != 0) or mean over each kernel window of (planes, h, w), no padding. */
 static void topiary_pool(int planes, int h, int w, int kh, int kw, int sh, int sw, int oh, int ow, int maximum,
                          const float *x, float *y) {
@@ -89,7 +101,8 @@ static void topiary_pool(int planes, int h, int w, int kh, int kw, int sh, int s
         }
     }
 }
-
+"""#,
+        "topiary_global_average": #"""
 /* (planes, spatial) -> (planes): the mean of each plane. */
 static void topiary_global_average(int planes, int spatial, const float *x, float *y) {
     for (int p = 0; p < planes; p++) {
@@ -98,18 +111,21 @@ static void topiary_global_average(int planes, int spatial, const float *x, floa
         y[p] = sum / (float)spatial;
     }
 }
-
+"""#,
+        "topiary_channel_affine": #"""
 /* In place, per channel of (channels, spatial): x * scale[c] + shift[c]. */
 static void topiary_channel_affine(int channels, int spatial, const float *scale, const float *shift, float *x) {
     for (int c = 0; c < channels; c++)
         for (int i = 0; i < spatial; i++) x[(long)c * spatial + i] = x[(long)c * spatial + i] * scale[c] + shift[c];
 }
-
+"""#,
+        "topiary_gather": #"""
 /* y[i] = x[index[i]]: the inputs a compacted first layer still reads. */
 static void topiary_gather(int count, const topiary_col_t *index, const float *x, float *y) {
     for (int i = 0; i < count; i++) y[i] = x[index[i]];
 }
-"""#
+"""#,
+    ]
 
     /// In-place activations other than a fused ReLU, by Topiary's activation name (libm
     /// functions: results may differ in the last bit between C libraries).

@@ -63,7 +63,7 @@ public struct CModelCheck {
 
     """
 
-    static let portableFlags = ["-std=c99", "-O2", "-ffp-contract=off", "-Wall", "-Wextra", "-Werror", "-Wno-unused-function"]
+    static let portableFlags = ["-std=c99", "-O2", "-ffp-contract=off", "-Wall", "-Wextra", "-Werror"]
 
     /// Outputs (rows × outputCount) of the host build for `inputs` (rows × inputCount).
     public func runOnHost(_ inputs: [Float]) throws -> [Float] {

@@ -224,7 +224,9 @@ public struct CModelExport: Sendable {
         typedef \(pointerBits == 16 ? "uint16_t" : "uint32_t") topiary_ptr_t;
 
         """
-        text += CKernelSource.text
+        text += CKernelSource.common
+        let calls = body.joined(separator: "\n")
+        for (name, kernel) in CKernelSource.kernels where calls.contains(name + "(") { text += kernel + "\n" }
         for name in usedActivations.sorted() { text += CKernelSource.activation(name)! }
         text += "\n" + constants.joined() + "\n"
         text += """

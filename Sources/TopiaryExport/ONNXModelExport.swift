@@ -22,18 +22,17 @@ public struct ONNXModelExport: Sendable {
         static let opsetDomain = 1, opsetVersion = 2
         static let graphNode = 1, graphName = 2, graphInitializer = 5, graphInput = 11, graphOutput = 12
         static let nodeInput = 1, nodeOutput = 2, nodeName = 3, nodeOpType = 4, nodeAttribute = 5
-        static let attributeName = 1, attributeFloat = 2, attributeInt = 3, attributeInts = 8, attributeType = 20
+        static let attributeName = 1, attributeInt = 3, attributeInts = 8, attributeType = 20
         static let tensorDims = 1, tensorDataType = 2, tensorName = 8, tensorRawData = 9
         static let valueName = 1, valueType = 2, typeTensor = 1, tensorTypeElement = 1, tensorTypeShape = 2
         static let shapeDim = 1, dimValue = 1, dimParam = 2
     }
-    private enum AttributeType { static let float = 1, int = 2, ints = 7 }
+    private enum AttributeType { static let int = 2, ints = 7 }
     private enum DataType { static let float = 1, int64 = 7 }
 
     private enum Attribute {
         case int(String, Int)
         case ints(String, [Int])
-        case float(String, Float)
     }
 
     private struct Node {
@@ -161,10 +160,6 @@ public struct ONNXModelExport: Sendable {
                                 a.string(Field.attributeName, name)
                                 for value in values { a.integer(Field.attributeInts, value) }
                                 a.integer(Field.attributeType, AttributeType.ints)
-                            case .float(let name, let value):
-                                a.string(Field.attributeName, name)
-                                a.float(Field.attributeFloat, value)
-                                a.integer(Field.attributeType, AttributeType.float)
                             }
                         }
                     }

@@ -1,7 +1,7 @@
 import Foundation
 
-/// The protocol-buffer wire format, enough to write ONNX: varints, 32-bit floats, and
-/// length-delimited fields (strings, bytes, nested messages). Repeated scalars are written
+/// The protocol-buffer wire format, enough to write ONNX: varints and length-delimited
+/// fields (strings, bytes, nested messages). Repeated scalars are written
 /// unpacked, one field each, which every proto2 and proto3 reader accepts.
 struct ProtobufWriter {
     private(set) var bytes = Data()
@@ -21,11 +21,6 @@ struct ProtobufWriter {
     mutating func integer(_ field: Int, _ value: Int) {
         key(field, wireType: 0)
         varint(UInt64(bitPattern: Int64(value)))
-    }
-
-    mutating func float(_ field: Int, _ value: Float) {
-        key(field, wireType: 5)
-        withUnsafeBytes(of: value.bitPattern.littleEndian) { bytes.append(contentsOf: $0) }
     }
 
     mutating func data(_ field: Int, _ value: Data) {

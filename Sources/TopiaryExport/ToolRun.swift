@@ -19,7 +19,8 @@ enum ToolRun {
 
     @discardableResult
     static func run(_ tool: String, _ arguments: [String], in directory: String, timeout: Double = 600) throws -> String {
-        let local = tool.contains("/") ? (directory as NSString).appendingPathComponent(tool) : nil
+        // A path is taken as it is (relative ones from `directory`); a bare name is looked up on PATH.
+        let local = tool.hasPrefix("/") ? tool : tool.contains("/") ? (directory as NSString).appendingPathComponent(tool) : nil
         guard let executable = local ?? path(of: tool) else { throw ExportError.missingTool(tool: tool, package: packages[tool] ?? tool) }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)

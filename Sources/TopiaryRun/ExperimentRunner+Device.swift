@@ -34,14 +34,7 @@ extension ExperimentRunner {
             let outputShape = [test.count] + program.outputShape
             let host = Tensor(shape: outputShape, values: try check.runOnHost(inputs))
             let engine = InferenceModel.build(program, engine: precision == .int8 ? .int8 : .dense, threads: latencyThreads)!
-            let reference = Tensor(zeros: outputShape)
-            var start = 0
-            while start < test.count {
-                let n = min(1000, test.count - start)
-                let batch = engine.predict(test.inputs.rowSlice(start, count: n))
-                (reference.pointer + start * export.outputCount).update(from: batch.pointer, count: batch.count)
-                start += n
-            }
+            let reference = Evaluation.outputs(engine, inputs: test.inputs, inputShape: program.inputShape)
             let rows = min(device.rows, test.count)
             let onDevice = try check.runOnCortexM(Array(inputs.prefix(rows * export.inputCount)), target: target)
             let deciding = task.decidingMetric.name
@@ -51,8 +44,8 @@ extension ExperimentRunner {
                 target: target.rawValue, precision: precision.rawValue, footprints: [:],
                 fitsBudget: footprint.flashBytes <= device.flashBytes && footprint.ramBytes <= device.ramBytes,
                 hostTestMetric: Evaluation.measure(outputs: host, targets: test.targets, task: task)[deciding]!,
-                engineAgreement: ExperimentRunner.agreement(host, reference, width: export.outputCount),
-                maxAbsDifference: zip(host.toArray(), reference.toArray()).map { Double(abs($0 - $1)) }.max() ?? 0,
+                engineAgreement: Evaluation.agreement(host, reference, width: export.outputCount),
+                maxAbsDifference: Evaluation.maxAbsDifference(host, reference),
                 deviceRows: rows,
                 deviceTestMetric: Evaluation.measure(outputs: deviceOutputs, targets: rowTargets, task: task)[deciding]!,
                 engineRowsTestMetric: Evaluation.measure(outputs: reference.rowSlice(0, count: rows), targets: rowTargets, task: task)[deciding]!,
@@ -67,27 +60,5 @@ extension ExperimentRunner {
                      task.decidingMetric.name, record!.hostTestMetric, record!.deviceTestMetric, record!.deviceRows,
                      String(record!.deviceMatchesHost), record!.instructionsPerInference))
         return record
-    }
-
-    /// Fraction of rows whose largest output is at the same index in `a` and `b` (rows of one
-    /// output: within 1e-4 of each other).
-    static func agreement(_ a: Tensor, _ b: Tensor, width: Int) -> Double {
-        let rows = a.count / width
-        guard rows > 0 else { return 1 }
-        var same = 0
-        for r in 0..<rows {
-            let x = a.pointer + r * width, y = b.pointer + r * width
-            if width == 1 {
-                if abs(x[0] - y[0]) <= 1e-4 * max(1, abs(y[0])) { same += 1 }
-                continue
-            }
-            var (ix, iy) = (0, 0)
-            for j in 1..<width {
-                if x[j] > x[ix] { ix = j }
-                if y[j] > y[iy] { iy = j }
-            }
-            if ix == iy { same += 1 }
-        }
-        return Double(same) / Double(rows)
     }
 }

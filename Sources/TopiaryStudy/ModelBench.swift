@@ -81,6 +81,12 @@ public final class ModelBench {
         return loaded
     }
 
+    /// The run's test set and task, loaded as the run loaded them.
+    public func testSetAndTask() throws -> (test: Dataset, task: any Task) {
+        let loaded = try testSetAndModel()
+        return (loaded.test, loaded.task)
+    }
+
     /// One checkpoint's weights and masks timed with every engine; `accuracy: false` skips
     /// the two passes over the test set.
     public func measure(checkpointAt path: String, batchSizes: [Int], repetitions: Int, threads: Int,

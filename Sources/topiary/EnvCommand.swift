@@ -24,9 +24,12 @@ struct ColumnsCommand: ParsableCommand {
     @Option(help: "The task whose metric columns to print: \(TaskKind.allCases.map(\.rawValue).joined(separator: ", ")).")
     var task: TaskKind = .classification
 
+    @Flag(help: "Include the columns a spec's device: block adds (the C export checked on a microcontroller).")
+    var device = false
+
     func run() throws {
         print("### stages.csv\n")
-        print(ReportColumns.markdown(ReportColumns.stages(latencyBatchSizes: [1, 1000], task: TaskRecord(task.make()))))
+        print(ReportColumns.markdown(ReportColumns.stages(latencyBatchSizes: [1, 1000], task: TaskRecord(task.make()), device: device)))
         print("### layers.csv\n")
         print(ReportColumns.markdown(ReportColumns.layers(latencyBatchSizes: [1, 1000])))
         print("### scores.csv (with pruning.compare_scorers)\n")

@@ -2,8 +2,10 @@ import ArgumentParser
 import Foundation
 import TopiaryExport
 import TopiaryInference
+import TopiaryMetrics
 import TopiaryReport
 import TopiaryStudy
+import TopiaryTensor
 
 /// `topiary export RUN_DIR --format c --out DIR`: one stage of a run as files another runtime
 /// loads.
@@ -40,6 +42,12 @@ struct ExportCommand: ParsableCommand {
     @Flag(help: "Keep pruned channels and neurons in place instead of compacting the model.")
     var noCompact = false
 
+    @Flag(help: "Run the export on the run's whole test set and compare it with Topiary's engine: C compiled by this machine's cc (against the engine of the same precision), ONNX in onnxruntime (--python).")
+    var check = false
+
+    @Option(help: "With --check --format onnx: a Python with onnxruntime and numpy (make python-venv makes this one).")
+    var python = ONNXRuntimeCheck.defaultPython
+
     func validate() throws {
         if !["c", "onnx"].contains(format) { throw ValidationError("--format must be c or onnx; got '\(format)'.") }
         if ExportPrecision(rawValue: precision) == nil { throw ValidationError("--precision must be int8 or float32; got '\(precision)'.") }
@@ -68,13 +76,39 @@ struct ExportCommand: ParsableCommand {
                 }
                 lines.append("  const data \(export.constantBytes) B, arena \(export.arenaBytes) B; input \(export.inputCount) floats, output \(export.outputCount)")
                 print(lines.joined(separator: "\n"))
+                if check {
+                    let int8 = export.precision == .int8
+                    let compiled = try CModelCheck(export)
+                    defer { compiled.close() }
+                    try report(bench, program, engine: int8 ? .int8 : .dense, against: "C (cc, \(precision))") { try compiled.runOnHost($0) }
+                }
             default:
                 let export = try ONNXModelExport(program, modelName: name)
                 try export.write(to: out)
                 print("\(out): model.onnx (\(label), float32, opset \(ONNXModelExport.opset), \(noCompact ? "full" : "compacted"), \(export.bytes) B)")
+                if check {
+                    try report(bench, program, engine: .dense, against: "onnxruntime") {
+                        try ONNXRuntimeCheck.outputs(model: out + "/model.onnx", inputs: $0, inputShape: program.inputShape, python: python)
+                    }
+                }
             }
         } catch {
             throw fail(error)
         }
+    }
+
+    /// Prints how the export's outputs on the run's test set compare with the engine's.
+    private func report(_ bench: ModelBench, _ program: InferenceProgram, engine: InferenceEngine, against name: String,
+                        outputs: ([Float]) throws -> [Float]) throws {
+        let (test, task) = try bench.testSetAndTask()
+        let prepared = InferenceModel.build(program, engine: engine, threads: 1)!
+        let expected = Evaluation.outputs(prepared, inputs: test.inputs, inputShape: program.inputShape)
+        let actual = Tensor(shape: expected.shape, values: try outputs(test.inputs.toArray()))
+        let width = expected.count / test.count
+        let metric = task.decidingMetric.name
+        print(String(format: "check on %d test rows: %@ vs Topiary's %@ engine — max |difference| %.3g, same argmax on %.4f of rows, test %@ %.4f vs %.4f",
+                     test.count, name, engine.rawValue, Evaluation.maxAbsDifference(actual, expected), Evaluation.agreement(actual, expected, width: width),
+                     metric, Evaluation.measure(outputs: actual, targets: test.targets, task: task)[metric]!,
+                     Evaluation.measure(outputs: expected, targets: test.targets, task: task)[metric]!))
     }
 }

@@ -143,6 +143,38 @@ extension AllTests {
         #expect(throws: ExportError.self) { try ONNXModelExport(program, modelName: "empty") }
     }
 
+    /// topiary_predict_q8 on int8 codes and a scale computes what topiary_predict computes on
+    /// the dequantized inputs, bit for bit.
+    @Test func quantizedInputEntryPointDequantizesFirst() throws {
+        let export = try CModelExport(try #require(InferenceProgram(sparseMLP(seed: 17))), precision: .int8, modelName: "q8")
+        let check = try CModelCheck(export)
+        defer { check.close() }
+        let driver = """
+        #include <stdio.h>
+        #include <string.h>
+        #include "model.h"
+        int main(void) {
+            int8_t codes[TOPIARY_INPUT_FLOATS];
+            float x[TOPIARY_INPUT_FLOATS], quantized[TOPIARY_OUTPUT_FLOATS], plain[TOPIARY_OUTPUT_FLOATS];
+            for (int row = 0; row < 5; row++) {
+                for (int i = 0; i < TOPIARY_INPUT_FLOATS; i++) {
+                    codes[i] = (int8_t)((i * 37 + row * 11) % 255 - 127);
+                    x[i] = 0.02f * (float)codes[i];
+                }
+                topiary_predict_q8(codes, 0.02f, quantized);
+                topiary_predict(x, plain);
+                if (memcmp(quantized, plain, sizeof plain) != 0) { printf("row %d differs\\n", row); return 1; }
+            }
+            printf("same\\n");
+            return 0;
+        }
+
+        """
+        try driver.write(toFile: check.workDirectory + "/q8.c", atomically: true, encoding: .utf8)
+        try ToolRun.run("cc", CModelCheck.portableFlags + ["-o", "q8", "model.c", "q8.c", "-lm"], in: check.workDirectory)
+        #expect(try ToolRun.run("./q8", [], in: check.workDirectory) == "same\n")
+    }
+
     /// Each matrix takes the smaller of its two layouts, and the header states the arena.
     @Test func layoutsAreChosenBySizeAndStated() throws {
         let model = sparseMLP(seed: 7)
@@ -183,6 +215,19 @@ extension AllTests {
         }
         #expect(CLiteral.hexadecimal(0.75) == "0x1.8p-1f")
         #expect(CLiteral.hexadecimal(-2) == "-0x1p1f")
+    }
+
+    /// The protobuf writer ONNX export stands on: varints (300 → AC 02, −1 as ten bytes),
+    /// keys (field << 3 | wire type), length-delimited strings and nested messages.
+    @Test func protobufWireFormat() {
+        var writer = ProtobufWriter()
+        writer.integer(1, 300)
+        writer.integer(2, -1)
+        writer.string(3, "hi")
+        writer.message(4) { $0.integer(1, 5) }
+        let expected: [UInt8] = [0x08, 0xAC, 0x02, 0x10] + Array(repeating: 0xFF, count: 9) + [0x01]
+            + [0x1A, 0x02, 0x68, 0x69] + [0x22, 0x02, 0x08, 0x05]
+        #expect(Array(writer.bytes) == expected)
     }
 
     /// A transformer step is refused with a message naming it.

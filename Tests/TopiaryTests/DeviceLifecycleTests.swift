@@ -73,24 +73,6 @@ extension AllTests {
         }
     }
 
-    /// Outputs of model.onnx under onnxruntime (the project's venv) for raw Float32 rows.
-    func onnxRuntimeOutputs(model: String, inputs: [Float], inputShape: [Int]) throws -> [Float] {
-        let folder = temporaryDirectory("onnx")
-        try inputs.withUnsafeBytes { try Data($0).write(to: URL(fileURLWithPath: folder + "/inputs.bin")) }
-        let script = """
-        import sys, numpy as np, onnxruntime as ort
-        session = ort.InferenceSession(sys.argv[1], providers=["CPUExecutionProvider"])
-        x = np.fromfile(sys.argv[2], dtype="<f4").reshape((-1,) + tuple(int(d) for d in sys.argv[4].split(",")))
-        session.run(None, {"input": x})[0].astype("<f4").tofile(sys.argv[3])
-        """
-        try script.write(toFile: folder + "/run.py", atomically: true, encoding: .utf8)
-        let result = try ChildProcess.run(try TestData.venvPython(), [folder + "/run.py", model, folder + "/inputs.bin", folder + "/outputs.bin",
-                                                                     inputShape.map(String.init).joined(separator: ",")], timeout: 120)
-        #expect(result.status == 0, "onnxruntime: \(result.stderr)")
-        let data = try Data(contentsOf: URL(fileURLWithPath: folder + "/outputs.bin"))
-        return data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
-    }
-
     /// `topiary export` of `stage` as ONNX, run in onnxruntime on the real test rows, equals
     /// Topiary's dense engine on the compacted program.
     func expectONNXMatches(_ directory: String, stage: String, test: Dataset) throws {
@@ -101,7 +83,8 @@ extension AllTests {
         let program = try #require(try bench.inferenceProgram(checkpointAt: try bench.checkpointPath(stage: stage))).compacted()
         let engine = try #require(InferenceModel.build(program, engine: .dense, threads: 1))
         let expected = engine.predict(test.inputs.reshaped([test.count] + program.inputShape)).copy()
-        let actual = try onnxRuntimeOutputs(model: out + "/model.onnx", inputs: test.inputs.toArray(), inputShape: program.inputShape)
+        let actual = try ONNXRuntimeCheck.outputs(model: out + "/model.onnx", inputs: test.inputs.toArray(), inputShape: program.inputShape,
+                                                  python: try TestData.venvPython())
         let difference = maxRelativeError(Tensor(shape: expected.shape, values: actual), expected)
         #expect(difference < 1e-4, "onnxruntime differs from Topiary by \(difference)")
     }
@@ -119,6 +102,21 @@ extension AllTests {
         let data = try DataLoading.load(spec.resolved)
         try expectONNXMatches(directory, stage: "last", test: data.test)
         try expectONNXMatches(directory, stage: "0", test: data.test)
+        // --check compiles the C export and compares it on the whole test set.
+        let checked = try runTopiary(["export", directory, "--format", "c", "--out", temporaryDirectory("export") + "/c", "--check"])
+        #expect(checked.status == 0 && checked.stdout.contains("same argmax on 1.0000 of rows"), "\(checked.stdout)\(checked.stderr)")
+        // Bad input: a message saying what, a non-zero exit, and no folder.
+        for (arguments, message) in [(["--format", "tflite"], "--format must be c or onnx"),
+                                     (["--format", "c", "--stage", "9"], "no accepted checkpoint after stage 9"),
+                                     (["--format", "c", "--precision", "int4"], "int8 or float32"),
+                                     (["--format", "c", "--layout", "diagonal"], "smallest, dense or sparse")] {
+            let out = temporaryDirectory("export") + "/bad"
+            let result = try runTopiary(["export", directory, "--out", out] + arguments)
+            #expect(result.status != 0 && result.stderr.contains(message), "\(arguments): \(result.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: out))
+        }
+        let notARun = try runTopiary(["export", temporaryDirectory("empty"), "--format", "c", "--out", temporaryDirectory("export") + "/x"])
+        #expect(notARun.status != 0 && notARun.stderr.contains("report.json"), "\(notARun.stderr)")
     }
 
     /// LeNet-5 on a Fashion-MNIST slice: the host C on all 600 test images, the device on 100.

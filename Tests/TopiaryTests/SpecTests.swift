@@ -199,13 +199,16 @@ extension AllTests {
         #expect(regression.contains("test_rmse") && regression.contains("int8_test_rmse"))
         let language = ReportColumns.stages(latencyBatchSizes: [1], task: TaskRecord(LanguageModelTask())).map(\.name)
         #expect(language.contains("test_perplexity") && language.contains("val_bits_per_byte"))
+        let device = ReportColumns.stages(latencyBatchSizes: [1], device: true).map(\.name).filter { $0.hasPrefix("device_") || $0.hasPrefix("c_") || $0.contains("rows_test") || $0.hasPrefix("instructions") }
+        #expect(device.count == 13)
         let schema = try String(contentsOfFile: packageRoot + "/notebooks-out/README.md", encoding: .utf8)
-        for column in columns + regression + language + SweepRunner.stageColumns("accuracy") + ["point", "label", "status"] + RunComparison.csvColumns {
+        for column in columns + regression + language + device + SweepRunner.stageColumns("accuracy") + ["point", "label", "status"] + RunComparison.csvColumns {
             #expect(schema.contains("`\(column)`"), "notebooks-out/README.md lacks \(column)")
         }
         let readme = try String(contentsOfFile: packageRoot + "/README.md", encoding: .utf8)
         let patterned = ["latency_b{batch}_{engine}_{median,p95,min}_us", "bytes_{engine}", "best_engine_b{batch}", "auto_engines_b{batch}"]
         for pattern in patterned { #expect(readme.contains("`\(pattern)`"), "README lacks \(pattern)") }
+        for column in device { #expect(readme.contains("`\(column)`"), "README lacks \(column)") }
         for column in columns where !column.contains("_b1_") && !column.contains("_b1000_") && !column.hasPrefix("bytes_")
                                     && !column.hasPrefix("best_engine_") && !column.hasPrefix("auto_engines_") {
             #expect(readme.contains("`\(column)`"), "README lacks \(column)")
