@@ -32,7 +32,8 @@ final class ChildProcess {
     /// Starts `executable` with stdin from /dev/null, stdout and stderr into files (or one
     /// `log` file for both), the test's environment overlaid with `environment`, in a
     /// process group of its own so that a timeout can kill what it started too.
-    init(_ executable: String, _ arguments: [String], environment: [String: String] = [:], log: String? = nil) throws {
+    /// `environment` is added to this process's; `unset` names variables the child must not inherit.
+    init(_ executable: String, _ arguments: [String], environment: [String: String] = [:], unset: Set<String> = [], log: String? = nil) throws {
         let folder = temporaryDirectory("child")
         stdoutPath = log ?? folder + "/stdout"
         stderrPath = log ?? folder + "/stderr"
@@ -61,7 +62,7 @@ final class ChildProcess {
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         posix_spawnattr_setpgroup(&attributes, 0)
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-        let envp = ProcessInfo.processInfo.environment.merging(environment) { $1 }.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        let envp = ProcessInfo.processInfo.environment.filter { !unset.contains($0.key) }.merging(environment) { $1 }.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { (argv + envp).forEach { free($0) } }
         var child: pid_t = 0
         let error = posix_spawn(&child, executable, &actions, &attributes, argv, envp)
@@ -70,9 +71,9 @@ final class ChildProcess {
     }
 
     /// Runs to completion; throws `TimedOut` (after killing its process group) past `timeout` seconds.
-    static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
+    static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:], unset: Set<String> = [],
                     timeout: Double = 600) throws -> Result {
-        let child = try ChildProcess(executable, arguments, environment: environment)
+        let child = try ChildProcess(executable, arguments, environment: environment, unset: unset)
         return try child.wait(timeout: timeout)
     }
 

@@ -55,12 +55,13 @@ extension AllTests {
     }
 
     /// The Makefile and `TestData` agree on the cache: $TOPIARY_CACHE, else ~/.cache/topiary.
+    /// (`make test CACHE=…` exports CACHE to the tests; the child make must not inherit it.)
     @Test func makeAndTheTestsLookInTheSameCache() throws {
         let custom = temporaryDirectory("custom-cache"), home = temporaryDirectory("home")
         for (environment, expected) in [(["TOPIARY_CACHE": custom, "HOME": home], custom),
                                         (["TOPIARY_CACHE": "", "HOME": home], home + "/.cache/topiary")] {
             let dryRun = try ChildProcess.run("/usr/bin/make", ["--no-print-directory", "-n", "-C", packageRoot, "data-sensors"],
-                                              environment: environment.merging(["MAKEFLAGS": "", "MAKELEVEL": ""]) { $1 }, timeout: 60)
+                                              environment: environment.merging(["MAKEFLAGS": "", "MAKELEVEL": ""]) { $1 }, unset: ["CACHE"], timeout: 60)
             #expect(dryRun.stdout.contains("\"\(expected)/aeon/SOURCE\""), "\(dryRun.stdout)")
         }
     }
