@@ -42,6 +42,12 @@ public struct CModelCheck {
 
     public func close() { try? FileManager.default.removeItem(atPath: workDirectory) }
 
+    /// The first tool a full check needs that is not on PATH, with its Debian package.
+    public static var missingTool: (tool: String, package: String)? {
+        ["cc", "arm-none-eabi-gcc", "arm-none-eabi-size", "qemu-system-arm", "valgrind"].first { !ToolRun.isInstalled($0) }
+            .map { ($0, ToolRun.packages[$0] ?? $0) }
+    }
+
     static let driver = """
     #include <stdio.h>
     #include "model.h"

@@ -150,6 +150,10 @@ public struct CModelExport: Sendable {
                 usedActivations.insert(activation.rawValue)
                 body.append("    topiary_\(activation.rawValue)(\(shape.count), \(current));")
             case .channelAffine(let scale, let shift):
+                guard scale.count == shape.channels else {
+                    throw unsupported("a per-channel affine of \(scale.count) channels on \(shape.channels) (a BatchNorm after a flatten, in a compacted model)")
+                }
+                guard (scale + shift).allSatisfy(\.isFinite) else { throw ExportError.nonFinite(tensor: "the affine of step \(stepIndex)") }
                 let symbol = "affine\(stepIndex)"
                 constants.append(CLiteral.floats("\(symbol)_scale", scale) + CLiteral.floats("\(symbol)_shift", shift))
                 constantBytes += 4 * (scale.count + shift.count)

@@ -9,6 +9,8 @@ public enum ExportError: LocalizedError {
     case missingTool(tool: String, package: String)
     /// A compiler, emulator or runtime ran and failed.
     case toolFailed(command: String, status: Int32, output: String)
+    /// A weight, bias or affine value is NaN or infinite (a diverged stage).
+    case nonFinite(tensor: String)
     /// A toolchain produced something that cannot be read back.
     case unreadableOutput(path: String, detail: String)
 
@@ -23,6 +25,8 @@ public enum ExportError: LocalizedError {
         case .toolFailed(let command, let status, let output):
             let tail = output.split(separator: "\n", omittingEmptySubsequences: false).suffix(20).joined(separator: "\n")
             return "\(command) failed with status \(status):\n\(tail)"
+        case .nonFinite(let tensor):
+            return "\(tensor) holds a NaN or infinite value; export a stage whose training did not diverge"
         case .unreadableOutput(let path, let detail):
             return "cannot read \(path): \(detail)"
         }

@@ -20,24 +20,25 @@ enum ExportFolder {
             throw ExportError.cannotWrite(path: directory, reason: error.localizedDescription)
         }
         let staging = (parent.isEmpty ? "." : parent) + "/.\(name).\(getpid()).partial"
+        let previous = staging + ".previous"
         try? manager.removeItem(atPath: staging)
+        var movedAside = false
         do {
             try manager.createDirectory(atPath: staging, withIntermediateDirectories: false)
             for (file, data) in files.sorted(by: { $0.key < $1.key }) { try AtomicFile.write(data, to: staging + "/" + file) }
             var isDirectory: ObjCBool = false
-            let previous = staging + ".previous"
-            let replacing = manager.fileExists(atPath: target, isDirectory: &isDirectory)
-            if replacing {
+            if manager.fileExists(atPath: target, isDirectory: &isDirectory) {
                 guard isDirectory.boolValue else { throw ExportError.cannotWrite(path: directory, reason: "a file of that name exists; choose a folder path") }
                 try manager.moveItem(atPath: target, toPath: previous)
+                movedAside = true
             }
             try manager.moveItem(atPath: staging, toPath: target)
-            if replacing { try? manager.removeItem(atPath: previous) }
-        } catch let error as ExportError {
-            try? manager.removeItem(atPath: staging)
-            throw error
+            if movedAside { try? manager.removeItem(atPath: previous) }
         } catch {
+            // The earlier export goes back where it was; nothing new is left behind.
             try? manager.removeItem(atPath: staging)
+            if movedAside { try? manager.moveItem(atPath: previous, toPath: target) }
+            if let exportError = error as? ExportError { throw exportError }
             throw ExportError.cannotWrite(path: directory, reason: error.localizedDescription)
         }
     }

@@ -27,6 +27,9 @@ struct MatrixEncoding {
         fanIn = matrix.fanIn
         self.precision = precision
         bias = matrix.bias.toArray()
+        guard bias.allSatisfy(\.isFinite), matrix.weight.toArray().allSatisfy(\.isFinite) else {
+            throw ExportError.nonFinite(tensor: matrix.name)
+        }
         switch precision {
         case .float32:
             weights = matrix.weight.toArray()

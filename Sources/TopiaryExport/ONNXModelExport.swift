@@ -78,6 +78,7 @@ public struct ONNXModelExport: Sendable {
                     throw unsupported("\(matrix.name), left with no \(matrix.rows == 0 ? "outputs" : "inputs") by compaction (ONNX has no empty tensors)")
                 }
                 let weight = matrix.weight.toArray(), bias = matrix.bias.toArray()
+                guard (weight + bias).allSatisfy(\.isFinite) else { throw ExportError.nonFinite(tensor: matrix.name) }
                 let name = "\(matrix.name).\(m)"
                 if let g = matrix.geometry {
                     let w = floats(name + ".weight", [matrix.rows, g.inChannels] + g.kernel, weight)
@@ -188,7 +189,7 @@ public struct ONNXModelExport: Sendable {
                 }
             }
             value(Field.graphInput, "input", program.inputShape)
-            value(Field.graphOutput, "output", [program.outputShape.reduce(1, *)])
+            value(Field.graphOutput, "output", rank == 2 ? [program.outputShape.reduce(1, *)] : program.outputShape)
         }
         model.message(Field.modelOpsetImport) { opset in
             opset.string(Field.opsetDomain, "")

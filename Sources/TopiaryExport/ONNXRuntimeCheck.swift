@@ -35,8 +35,9 @@ public enum ONNXRuntimeCheck {
         let absoluteModel = model.hasPrefix("/") ? model : FileManager.default.currentDirectoryPath + "/" + model
         try ToolRun.run(python, ["run.py", absoluteModel, "inputs.bin", "outputs.bin", inputShape.map(String.init).joined(separator: ",")],
                         in: folder, timeout: 600)
-        guard let data = FileManager.default.contents(atPath: folder + "/outputs.bin") else {
-            throw ExportError.unreadableOutput(path: folder + "/outputs.bin", detail: "onnxruntime wrote no outputs")
+        let rows = inputs.count / max(1, inputShape.reduce(1, *))
+        guard let data = FileManager.default.contents(atPath: folder + "/outputs.bin"), rows > 0, data.count % (4 * rows) == 0 else {
+            throw ExportError.unreadableOutput(path: folder + "/outputs.bin", detail: "onnxruntime wrote no outputs, or not whole rows for \(rows) inputs")
         }
         return data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
     }

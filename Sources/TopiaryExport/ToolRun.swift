@@ -34,18 +34,38 @@ enum ToolRun {
         do { try process.run() } catch {
             throw ExportError.toolFailed(command: command, status: -1, output: error.localizedDescription)
         }
-        let killer = DispatchWorkItem { if process.isRunning { process.terminate() } }
+        // Past the limit: SIGTERM, then SIGKILL after a grace period (QEMU may catch SIGTERM and
+        // exit 0). The flag, not the exit status, says the run timed out.
+        let timedOut = TimeoutFlag()
+        let killer = DispatchWorkItem {
+            guard process.isRunning else { return }
+            timedOut.set()
+            process.terminate()
+            DispatchQueue.global().asyncAfter(deadline: .now() + 5) { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        }
         DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: killer)
         let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
         killer.cancel()
+        if timedOut.isSet {
+            throw ExportError.toolFailed(command: command, status: process.terminationStatus,
+                                         output: output + "\n(stopped after the limit of \(String(format: "%g", timeout)) s)")
+        }
         if process.terminationReason == .uncaughtSignal {
             throw ExportError.toolFailed(command: command, status: process.terminationStatus,
-                                         output: output + "\n(stopped by signal \(process.terminationStatus); the limit is \(Int(timeout)) s)")
+                                         output: output + "\n(killed by signal \(process.terminationStatus))")
         }
         guard process.terminationStatus == 0 else {
             throw ExportError.toolFailed(command: command, status: process.terminationStatus, output: output)
         }
         return output
     }
+}
+
+/// Set once from the timer's thread, read after the process ended.
+private final class TimeoutFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    func set() { lock.lock(); value = true; lock.unlock() }
+    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
 }

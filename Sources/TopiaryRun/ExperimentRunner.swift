@@ -1,5 +1,6 @@
 import Foundation
 import TopiaryData
+import TopiaryExport
 import TopiaryMetrics
 import TopiaryNN
 import TopiaryOptim
@@ -83,6 +84,10 @@ public final class ExperimentRunner {
         plan = spec.pruning.plan
 
         FloatEnvironment.prepareForFloatWork(blasThreads: spec.threads)
+        // The device check runs after every stage: its toolchain must be there before any training.
+        if spec.device != nil, let missing = CModelCheck.missingTool {
+            throw SpecProblem(keyPath: "device", problem: "needs \(missing.tool) (Debian \(missing.package)); run make device-deps, or remove device:.")
+        }
 
         task = spec.task.make()
         let built: (data: SplitData, model: any Model)

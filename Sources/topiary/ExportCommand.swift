@@ -52,7 +52,9 @@ struct ExportCommand: ParsableCommand {
         if !["c", "onnx"].contains(format) { throw ValidationError("--format must be c or onnx; got '\(format)'.") }
         if ExportPrecision(rawValue: precision) == nil { throw ValidationError("--precision must be int8 or float32; got '\(precision)'.") }
         if ExportLayout(rawValue: layout) == nil { throw ValidationError("--layout must be smallest, dense or sparse; got '\(layout)'.") }
-        if format == "onnx" && precision != "int8" && precision != "float32" { throw ValidationError("--precision does not apply to ONNX.") }
+        if format == "onnx" && (precision != "int8" || layout != "smallest") {
+            throw ValidationError("--precision and --layout apply to C; ONNX keeps Float32 weights with the zeros in place.")
+        }
     }
 
     func run() throws {

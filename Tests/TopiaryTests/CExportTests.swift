@@ -230,6 +230,25 @@ extension AllTests {
         #expect(Array(writer.bytes) == expected)
     }
 
+    /// A diverged stage (a NaN weight) is refused with an error naming the matrix, not a crash;
+    /// a tool past its time limit is stopped and reported as such.
+    @Test func nonFiniteWeightsAndHungToolsAreErrors() throws {
+        let model = sparseMLP(seed: 18)
+        model.prunableMatrices[1].value[3] = .nan
+        let program = try #require(InferenceProgram(model))
+        for export in [{ _ = try CModelExport(program, precision: .int8, modelName: "nan") }, { _ = try ONNXModelExport(program, modelName: "nan") }] {
+            #expect { try export() } throws: { error in
+                guard case ExportError.nonFinite(let tensor) = error else { return false }
+                return tensor.contains("fc2") || tensor.contains("1")
+            }
+        }
+        let start = Date()
+        #expect { try ToolRun.run("sleep", ["30"], in: NSTemporaryDirectory(), timeout: 0.5) } throws: { error in
+            (error as? ExportError)?.errorDescription?.contains("stopped after the limit of 0.5 s") == true
+        }
+        #expect(Date().timeIntervalSince(start) < 10)
+    }
+
     /// A transformer step is refused with a message naming it.
     @Test func transformersAreRefused() throws {
         var g = SeededGenerator(seed: 11)

@@ -129,6 +129,21 @@ extension AllTests {
         try expectONNXMatches(directory, stage: "last", test: try DataLoading.load(spec.resolved).test)
     }
 
+    /// Without the toolchain a device spec fails before any training, saying what to install.
+    @Test func aMissingToolchainFailsBeforeTraining() throws {
+        let spec = try self.spec(data: FashionMNISTSlice.idxDataYAML, model: "  architecture: lenet5\n  channels: [4, 8]\n  hidden_widths: [32, 16]",
+                                 stages: "    - { sparsity: 0.5, epochs: 1 }", epochs: 1, batch: 32, rows: 10)
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        setenv("PATH", "/nonexistent", 1)
+        defer { setenv("PATH", path, 1) }
+        var options = RunOptions()
+        options.runDirectory = temporaryDirectory("run") + "/out"
+        #expect { _ = try ExperimentRunner(spec: spec, options: options) } throws: { error in
+            "\(error)".contains("make device-deps") || (error as? LocalizedError)?.errorDescription?.contains("make device-deps") == true
+        }
+        #expect(!FileManager.default.fileExists(atPath: options.runDirectory!))
+    }
+
     /// A spec's device block is checked before any work.
     @Test func deviceBlockIsValidated() throws {
         let base = try String(contentsOfFile: packageRoot + "/experiments/basicmotions-cnn1d.yaml", encoding: .utf8)
