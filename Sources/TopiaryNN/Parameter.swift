@@ -7,10 +7,13 @@ public enum ParameterRole: String, Codable, Sendable {
     case weight, bias, buffer
 }
 
-/// Whether a parameter takes part in training: a shared box, so freezing a parameter (a
-/// LoRA base, say) is seen by the layer and the optimizer alike.
+/// Whether a parameter takes part in training, and how fast: a shared box, so freezing a
+/// parameter (a LoRA base, say) is seen by the layer and the optimizer alike.
 public final class ParameterFlags: @unchecked Sendable {
     public var trainable: Bool
+    /// Multiplies the learning rate Adam(W) uses for this parameter: µP sets base_width/width
+    /// on hidden matrices (`MaximalUpdate`); 1 otherwise.
+    public var learningRateScale: Float = 1
     init(trainable: Bool) { self.trainable = trainable }
 }
 
@@ -39,6 +42,7 @@ public struct Parameter: @unchecked Sendable {
     public var count: Int { value.count }
     public var aliveCount: Int { countNonzeros(mask) }
     public var trainable: Bool { flags.trainable }
+    public var learningRateScale: Float { flags.learningRateScale }
     /// A weight of two or more dimensions (a matrix, a convolution kernel, an embedding
     /// table): what GPT-2 training applies weight decay to, unlike biases and norm gains.
     public var isMatrix: Bool { role == .weight && shape.count >= 2 }

@@ -25,8 +25,15 @@ public final class Adam: Optimizer {
     public let firstMoment: Tensor
     public let secondMoment: Tensor
     public let ranges: [(flat: Range<Int>, compactStart: Int)]
-    /// `ranges` cut where weight decay starts or stops applying: (flat, compact start, decays).
-    let decayGroups: [(flat: Range<Int>, compactStart: Int, decays: Bool)]
+    /// `ranges` cut where weight decay starts or stops applying or the learning-rate scale
+    /// changes: (flat, compact start, decays, learning-rate scale).
+    let groups: [Group]
+    struct Group: Equatable {
+        var flat: Range<Int>
+        let compactStart: Int
+        let decays: Bool
+        let learningRateScale: Float
+    }
     public private(set) var stepCount = 0
 
     /// - Parameter decays: which parameters weight decay applies to (all, as PyTorch's
@@ -42,7 +49,7 @@ public final class Adam: Optimizer {
         self.epsilon = epsilon
         self.weightDecay = weightDecay
         ranges = store.trainableRanges
-        decayGroups = Adam.decayGroups(store: store, ranges: ranges, decays: decays)
+        groups = Adam.groups(store: store, ranges: ranges, decays: decays)
         firstMoment = Tensor(zeros: [store.trainableFlatCount])
         secondMoment = Tensor(zeros: [store.trainableFlatCount])
     }
@@ -54,11 +61,9 @@ public final class Adam: Optimizer {
 
     public func step(learningRate: Float) {
         stepCount += 1
-        let constants = AdamConstants(self, learningRate: learningRate)
-        let (decayed, plain) = (constants.kernelConstants, constants.withoutDecay.kernelConstants)
         let (w, g, k, m, v) = (store.values, store.grads, store.masks, firstMoment, secondMoment)
-        for group in decayGroups {
-            let c = group.decays ? decayed : plain
+        for group in groups {
+            let c = constants(group, learningRate: learningRate).kernelConstants
             parallelChunks(count: group.flat.count, parts: OptimizerSweep.parts(group.flat.count)) { part in
                 let (flat, compact) = (group.flat.lowerBound + part.lowerBound, group.compactStart + part.lowerBound)
                 topiary_adam_sweep(part.count, w.pointer + flat, g.pointer + flat, k.pointer + flat, m.pointer + compact, v.pointer + compact, c)
@@ -66,22 +71,30 @@ public final class Adam: Optimizer {
         }
     }
 
-    /// The trainable ranges split at parameters where `decays` changes, adjacent pieces of
-    /// one kind merged (one group per range when every parameter decays).
-    static func decayGroups(store: ParameterStore, ranges: [(flat: Range<Int>, compactStart: Int)],
-                            decays: (Parameter) -> Bool) -> [(flat: Range<Int>, compactStart: Int, decays: Bool)] {
+    /// The step's constants for one group: its scaled learning rate, with or without decay.
+    func constants(_ group: Group, learningRate: Float) -> AdamConstants {
+        let constants = AdamConstants(self, learningRate: learningRate * group.learningRateScale)
+        return group.decays ? constants : constants.withoutDecay
+    }
+
+    /// The trainable ranges split at parameters where `decays` or the learning-rate scale
+    /// changes, adjacent pieces of one kind merged (one group per range when every parameter
+    /// decays at the same rate).
+    static func groups(store: ParameterStore, ranges: [(flat: Range<Int>, compactStart: Int)],
+                       decays: (Parameter) -> Bool) -> [Group] {
         let trainable = store.parameters.filter(\.trainable)
-        var groups: [(flat: Range<Int>, compactStart: Int, decays: Bool)] = []
+        var groups: [Group] = []
         for range in ranges {
             let inside = trainable.filter { range.flat.contains($0.offset) }
             for (index, parameter) in inside.enumerated() {
                 let start = index == 0 ? range.flat.lowerBound : parameter.offset
                 let end = index + 1 < inside.count ? inside[index + 1].offset : range.flat.upperBound
-                let flag = decays(parameter)
-                if let last = groups.last, last.decays == flag, last.flat.upperBound == start {
+                let (flag, scale) = (decays(parameter), parameter.learningRateScale)
+                if let last = groups.last, last.decays == flag, last.learningRateScale == scale, last.flat.upperBound == start {
                     groups[groups.count - 1].flat = last.flat.lowerBound..<end
                 } else {
-                    groups.append((start..<end, range.compactStart + (start - range.flat.lowerBound), flag))
+                    groups.append(Group(flat: start..<end, compactStart: range.compactStart + (start - range.flat.lowerBound),
+                                        decays: flag, learningRateScale: scale))
                 }
             }
         }
@@ -92,9 +105,8 @@ public final class Adam: Optimizer {
     /// tested against.
     public func referenceStep(learningRate: Float) {
         stepCount += 1
-        let constants = AdamConstants(self, learningRate: learningRate)
-        for group in decayGroups {
-            let c = group.decays ? constants : constants.withoutDecay
+        for group in groups {
+            let c = constants(group, learningRate: learningRate)
             for (offset, i) in group.flat.enumerated() {
                 let j = group.compactStart + offset
                 let k = store.masks[i]

@@ -52,6 +52,33 @@ extension AllTests {
         }
     }
 
+    /// µP's per-parameter learning rates: a parameter whose scale is s moves s times as far in
+    /// its first step (Adam's first step is lr·sign(g), nearly), the C sweep still equals the
+    /// reference, and scales split the groups.
+    @Test func adamScalesEachParametersLearningRate() {
+        let (scaledStore, plainStore) = twins(38, big: false)
+        let referenceStore = twins(38, big: false).0
+        scaledStore.parameters[0].flags.learningRateScale = 0.25
+        referenceStore.parameters[0].flags.learningRateScale = 0.25
+        let scaled = Adam(store: scaledStore), plain = Adam(store: plainStore), reference = Adam(store: referenceStore)
+        #expect(scaled.groups.map(\.learningRateScale) == [0.25, 1])
+        let before = scaledStore.parameters[0].value.toArray()
+        var g1 = SeededGenerator(seed: 39), g2 = SeededGenerator(seed: 39), g3 = SeededGenerator(seed: 39)
+        fillGradients(scaledStore, &g1)
+        fillGradients(plainStore, &g2)
+        fillGradients(referenceStore, &g3)
+        scaled.step(learningRate: 1e-2)
+        plain.step(learningRate: 1e-2)
+        reference.referenceStep(learningRate: 1e-2)
+        #expect(scaledStore.values.toArray() == referenceStore.values.toArray())
+        let first = scaledStore.parameters[0], other = scaledStore.parameters[1]
+        for i in 0..<first.count where first.mask[i] != 0 {
+            let moved = first.value[i] - before[i], unscaled = plainStore.parameters[0].value[i] - before[i]
+            #expect(abs(moved - 0.25 * unscaled) <= 1e-6 * max(1, abs(unscaled)))
+        }
+        #expect(other.value.toArray() == plainStore.parameters[1].value.toArray())
+    }
+
     /// GPT-2's AdamW: decoupled decay on matrices only. The C sweep over decay groups equals
     /// the scalar reference, biases are never shrunk, and a matrix is shrunk by exactly 1 − ηλ
     /// when its gradient is 0.
@@ -60,7 +87,7 @@ extension AllTests {
         let (fastStore, slowStore) = twins(35, big: big)
         let fast = Adam(store: fastStore, weightDecay: .decoupled(0.1), decays: \.isMatrix)
         let slow = Adam(store: slowStore, weightDecay: .decoupled(0.1), decays: \.isMatrix)
-        #expect(fast.decayGroups.map(\.decays) == [true, false, true])
+        #expect(fast.groups.map(\.decays) == [true, false, true])
         var g1 = SeededGenerator(seed: 36), g2 = SeededGenerator(seed: 36)
         for _ in 0..<10 {
             fillGradients(fastStore, &g1)
