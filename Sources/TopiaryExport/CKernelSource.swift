@@ -37,6 +37,12 @@ static float topiary_finish(float value, int relu) { return relu && value < 0.0f
     /// Each kernel by name, emitted only when a step uses it (an unused static function is a
     /// warning under -Wall), in this order.
     static let kernels: KeyValuePairs<String, String> = [
+        "topiary_scale": #"""
+/* In place: x * factor (a multiplier not folded into a matrix). */
+static void topiary_scale(int count, float factor, float *x) {
+    for (int i = 0; i < count; i++) x[i] = x[i] * factor;
+}
+"""#,
         "topiary_dense_f32": #"""
 /* Dense Float32 rows (rows x cols); offsets NULL means column j reads input j. */
 static void topiary_dense_f32(const topiary_grid *g, int rows, int cols, const topiary_col_t *offsets,

@@ -149,6 +149,8 @@ public struct CModelExport: Sendable {
                 guard CKernelSource.activation(activation.rawValue) != nil else { throw unsupported("the activation \(activation.rawValue)") }
                 usedActivations.insert(activation.rawValue)
                 body.append("    topiary_\(activation.rawValue)(\(shape.count), \(current));")
+            case .scale(let factor):
+                body.append("    topiary_scale(\(shape.count), \(CLiteral.hexadecimal(factor)), \(current));")
             case .channelAffine(let scale, let shift):
                 guard scale.count == shape.channels else {
                     throw unsupported("a per-channel affine of \(scale.count) channels on \(shape.channels) (a BatchNorm after a flatten, in a compacted model)")

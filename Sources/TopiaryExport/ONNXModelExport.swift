@@ -109,6 +109,8 @@ public struct ONNXModelExport: Sendable {
                     add("Mul", [current, floats("gelu\(index).half", [], [0.5])])
                 case .geluTanh: throw unsupported("the activation gelu_tanh")
                 }
+            case .scale(let factor):
+                add("Mul", [current, floats("scale\(index).factor", [], [factor])])
             case .channelAffine(let scale, let shift):
                 let dims = [scale.count] + Array(repeating: 1, count: rank - 2)
                 add("Mul", [current, floats("affine\(index).scale", dims, scale)])

@@ -43,7 +43,7 @@ extension InferenceProgram {
                     }
                 }
                 previous = (index, m, 1)
-            case .activation, .channelAffine, .maxPool, .averagePool:
+            case .activation, .channelAffine, .maxPool, .averagePool, .scale:
                 continue
             case .globalAveragePool:
                 if previous != nil { previous!.block = 1 }
@@ -154,7 +154,7 @@ extension InferenceProgram {
                 if let p = producer, scale.count == originalRows[p] {
                     result[index] = .channelAffine(scale: keptRows[p].map { scale[$0] }, shift: keptRows[p].map { shift[$0] })
                 }
-            case .activation, .maxPool, .averagePool, .globalAveragePool, .flatten: continue
+            case .activation, .maxPool, .averagePool, .globalAveragePool, .flatten, .scale: continue
             case .residual(let body, let shortcut):
                 result[index] = .residual(body: rewritten(body, links: links, keptRows: keptRows, originalRows: originalRows, keptHeads: keptHeads),
                                           shortcut: rewritten(shortcut, links: links, keptRows: keptRows, originalRows: originalRows, keptHeads: keptHeads))
@@ -190,6 +190,7 @@ extension InferenceProgram {
                 withUnsafePointer(to: value) { input in activation.forward(input, &result, count: 1) }
                 value = result
             case .channelAffine(let scale, let shift): value = value * scale[row] + shift[row]
+            case .scale(let factor): value *= factor
             default: continue
             }
         }

@@ -258,6 +258,10 @@ public final class InferenceModel: @unchecked Sendable {
                 let y = buffer([rows, vocabulary])
                 matmul(x.reshaped([rows, features]), table, transposeB: true, into: y)
                 flow = Flow(tensor: y, featureMajor: false)
+            case .scale(let factor):
+                let y = buffer(flow.tensor.shape)
+                simdMap(y.count, flow.tensor.pointer, y.pointer, { $0 * factor }, { $0 * factor })
+                flow = Flow(tensor: y, featureMajor: flow.featureMajor)
             case .gather(let columns):
                 let x = batchMajor(flow).asRows
                 let y = buffer([x.rows, columns.count])

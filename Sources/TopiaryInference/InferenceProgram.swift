@@ -59,6 +59,8 @@ public indirect enum InferenceStep: @unchecked Sendable {
     /// attention's KV cache.
     case attention(qkv: Int, proj: Int, heads: Int)
     case tiedHead(Tensor)
+    /// y = factor · x where it could not be folded into a matrix or a norm before it.
+    case scale(Float)
 }
 
 /// A model prepared for inference, before any engine: its steps and matrix copies, with
@@ -109,6 +111,11 @@ public struct InferenceProgram: @unchecked Sendable {
                     }
                     index += 1
                 }
+                if index + 1 < operations.count, case .scale(let factor) = operations[index + 1] {
+                    for i in 0..<matrix.weight.count { matrix.weight[i] *= factor }
+                    for r in 0..<matrix.rows { matrix.bias[r] *= factor }
+                    index += 1
+                }
                 if index + 1 < operations.count, case .activation(.relu) = operations[index + 1] {
                     matrix.relu = true
                     index += 1
@@ -125,13 +132,26 @@ public struct InferenceProgram: @unchecked Sendable {
                 steps.append(.residual(body: lower(body, into: &matrices, tokenTable: &tokenTable),
                                        shortcut: lower(shortcut, into: &matrices, tokenTable: &tokenTable)))
             case .layerNorm(let gain, let shift, let epsilon):
-                steps.append(.layerNorm(gain: gain.toArray(), shift: shift.toArray(), epsilon: epsilon))
+                var (g, b) = (gain.toArray(), shift.toArray())
+                if index + 1 < operations.count, case .scale(let factor) = operations[index + 1] {
+                    (g, b) = (g.map { $0 * factor }, b.map { $0 * factor })
+                    index += 1
+                }
+                steps.append(.layerNorm(gain: g, shift: b, epsilon: epsilon))
+            case .scale(let factor): steps.append(.scale(factor))
             case .tokenEmbedding(let table):
                 tokenTable = table.copy()
                 steps.append(.tokenEmbedding(tokenTable!))
             case .positionEmbedding(let table): steps.append(.positionEmbedding(table.copy()))
-            case .causalAttention(let qkv, let qkvBias, let proj, let projBias, let heads):
-                matrices += [InferenceMatrix(copying: qkv, bias: qkvBias), InferenceMatrix(copying: proj, bias: projBias)]
+            case .causalAttention(let qkv, let qkvBias, let proj, let projBias, let heads, let queryScale):
+                var queries = InferenceMatrix(copying: qkv, bias: qkvBias)
+                if queryScale != 1 {
+                    // Rows 0 ..< C are the queries: q·k·(scoreScale) = (q·queryScale)·k/√hs.
+                    let channels = queries.rows / 3
+                    for i in 0..<(channels * queries.fanIn) { queries.weight[i] *= queryScale }
+                    for r in 0..<channels { queries.bias[r] *= queryScale }
+                }
+                matrices += [queries, InferenceMatrix(copying: proj, bias: projBias)]
                 steps.append(.attention(qkv: matrices.count - 2, proj: matrices.count - 1, heads: heads))
             case .tiedHead(let table):
                 // The head reads the embedding's own copy when the program has one: one table.

@@ -27,11 +27,16 @@ public final class CausalSelfAttention: Layer {
     private var scoreGradient = ActivationBuffer()
     private var cachedQKV: Tensor?
 
-    public init(name: String, channels: Int, heads: Int) {
+    /// The attention logits' multiplier: 1/√hs (GPT-2's), or under µP √(base hs)/hs, which
+    /// falls as 1/hs with width and equals GPT-2's at the base width.
+    public let scoreScale: Float
+
+    public init(name: String, channels: Int, heads: Int, scoreScale: Float? = nil) {
         precondition(heads >= 1 && channels % heads == 0, "channels (\(channels)) must divide into \(heads) heads")
         self.name = name
         self.channels = channels
         self.heads = heads
+        self.scoreScale = scoreScale ?? 1 / Float(channels / heads).squareRoot()
         qkv = Linear(name: name + ".qkv", inFeatures: channels, outFeatures: 3 * channels)
         proj = Linear(name: name + ".proj", inFeatures: channels, outFeatures: channels)
     }
@@ -81,7 +86,7 @@ public final class CausalSelfAttention: Layer {
         let mixed = output.tensor([batch, positions, channels])  // (B, T, C)
         let weights = attention.tensor([batch, heads, positions, positions])
         CausalSelfAttention.attend(qkv: projected.pointer, into: mixed.pointer, weights: weights.pointer,
-                                   batch: batch, positions: positions, channels: channels, heads: heads)
+                                   batch: batch, positions: positions, channels: channels, heads: heads, scale: scoreScale)
         return proj.forward(mixed)
     }
 
@@ -94,7 +99,7 @@ public final class CausalSelfAttention: Layer {
         CausalSelfAttention.attendBackward(qkv: projected.pointer, weights: attention.tensor([batch, heads, positions, positions]).pointer,
                                            outputGradient: dMixed.pointer, qkvGradient: dQKV.pointer,
                                            scratch: scoreGradient.tensor([BLASRuntime.threadCount, positions, positions]).pointer,
-                                           batch: batch, positions: positions, channels: channels, heads: heads)
+                                           batch: batch, positions: positions, channels: channels, heads: heads, scale: scoreScale)
         return qkv.backward(dQKV, needsInputGradient: needsInputGradient)
     }
 
@@ -102,9 +107,9 @@ public final class CausalSelfAttention: Layer {
     /// a[b, h, t, ·] = softmax_s(q_t · k_s / √hs) over s ≤ t (max subtracted first). Per (b, h)
     /// two GEMMs on the head's strided (T, hs) blocks: S = Q·Kᵀ/√hs, then out = A·V.
     static func attend(qkv: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, weights: UnsafeMutablePointer<Float>,
-                       batch: Int, positions: Int, channels: Int, heads: Int) {
+                       batch: Int, positions: Int, channels: Int, heads: Int, scale: Float? = nil) {
         let (T, hs, rowStride) = (positions, channels / heads, 3 * channels)
-        let scale = 1 / Float(hs).squareRoot()
+        let scale = scale ?? 1 / Float(hs).squareRoot()
         forEachHead(batch: batch, heads: heads) { _, b, h in
             let query = qkv + b * T * rowStride + h * hs, key = query + channels, value = query + 2 * channels
             let a = weights + (b * heads + h) * T * T
@@ -168,9 +173,9 @@ public final class CausalSelfAttention: Layer {
     /// backward; zero above the diagonal since A is), dQ += dZ·K, dK += dZᵀ·Q.
     static func attendBackward(qkv: UnsafePointer<Float>, weights: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
                                qkvGradient: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
-                               batch: Int, positions: Int, channels: Int, heads: Int) {
+                               batch: Int, positions: Int, channels: Int, heads: Int, scale: Float? = nil) {
         let (T, hs, rowStride) = (positions, channels / heads, 3 * channels)
-        let scale = 1 / Float(hs).squareRoot()
+        let scale = scale ?? 1 / Float(hs).squareRoot()
         forEachHead(batch: batch, heads: heads) { worker, b, h in
             let scratch = scratch + worker * T * T
             let query = qkv + b * T * rowStride + h * hs, key = query + channels, value = query + 2 * channels

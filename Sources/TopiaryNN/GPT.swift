@@ -13,9 +13,12 @@ public struct GPTConfiguration: Sendable, Equatable, Codable {
     public var heads: Int
     /// Width of the residual stream (C).
     public var channels: Int
+    /// µP with this base width (nil: GPT-2's standard parametrization).
+    public var maximalUpdate: MaximalUpdate?
 
-    public init(vocabulary: Int = 256, context: Int, layers: Int, heads: Int, channels: Int) {
+    public init(vocabulary: Int = 256, context: Int, layers: Int, heads: Int, channels: Int, maximalUpdate: MaximalUpdate? = nil) {
         (self.vocabulary, self.context, self.layers, self.heads, self.channels) = (vocabulary, context, layers, heads, channels)
+        self.maximalUpdate = maximalUpdate
     }
 
     /// W3's model: 4 blocks of 4 heads, 128 wide, context 128, bytes (0.84 M parameters).
@@ -38,27 +41,42 @@ extension Sequential {
         guard c.vocabulary >= 1, c.context >= 1, c.layers >= 1, c.heads >= 1, c.channels >= 1, c.channels % c.heads == 0 else {
             throw ModelError.invalid(layer: "gpt", problem: "needs positive sizes and channels divisible by heads, got \(c)")
         }
+        // µP (`MaximalUpdate`): m = C / base width; attention logits × √(base hs)/hs.
+        let m = c.maximalUpdate?.multiplier(width: c.channels) ?? 1
+        let scoreScale = c.maximalUpdate.map { Float($0.baseWidth / c.heads).squareRoot() / Float(c.channels / c.heads) }
         let tokens = Embedding(name: "wte", count: c.vocabulary, features: c.channels)
         var layers: [any Layer] = [tokens, PositionEmbedding(name: "wpe", context: c.context, features: c.channels)]
         for block in 0..<c.layers {
             layers.append(Residual(name: "blocks.\(block)", body: [
-                LayerNorm(name: "ln_1", features: c.channels), CausalSelfAttention(name: "attn", channels: c.channels, heads: c.heads)]))
+                LayerNorm(name: "ln_1", features: c.channels),
+                CausalSelfAttention(name: "attn", channels: c.channels, heads: c.heads, scoreScale: scoreScale)]))
             layers.append(Residual(name: "blocks.\(block)", body: [
                 LayerNorm(name: "ln_2", features: c.channels), Linear(name: "mlp.fc", inFeatures: c.channels, outFeatures: 4 * c.channels),
                 ActivationLayer(name: "mlp.gelu", .gelu), Linear(name: "mlp.proj", inFeatures: 4 * c.channels, outFeatures: c.channels)]))
         }
-        layers += [LayerNorm(name: "ln_f", features: c.channels), TiedEmbeddingHead(name: "lm_head", tiedTo: tokens)]
+        layers.append(LayerNorm(name: "ln_f", features: c.channels))
+        // µP's output multiplier: the tied head's logits × 1/m (folded into ln_f for inference).
+        if c.maximalUpdate != nil { layers.append(Scale(name: "logit_scale", factor: 1 / m)) }
+        layers.append(TiedEmbeddingHead(name: "lm_head", tiedTo: tokens))
         let model = try Sequential(inputShape: [c.context], layers: layers, generator: &generator)
         let residualScale = 0.02 / Float(2 * c.layers).squareRoot()
+        var hidden: [Parameter] = []
         for parameter in model.parameters {
             switch parameter.role {
             case .bias: parameter.value.fill(0)
             case .weight where parameter.shape.count == 2:
-                let deviation = parameter.name.hasSuffix("attn.proj.weight") || parameter.name.hasSuffix("mlp.proj.weight") ? residualScale : 0.02
+                let isHidden = parameter.name.hasPrefix("blocks.")
+                var deviation: Float = parameter.name.hasSuffix("attn.proj.weight") || parameter.name.hasSuffix("mlp.proj.weight") ? residualScale : 0.02
+                // µP hidden matrices: std ∝ 1/√fan-in, i.e. GPT-2's at the base width.
+                if isHidden && c.maximalUpdate != nil {
+                    deviation /= m.squareRoot()
+                    hidden.append(parameter)
+                }
                 generator.fillNormal(parameter.value, deviation: deviation)
             default: break   // LayerNorm gains keep 1, shifts 0
             }
         }
+        MaximalUpdate.scaleLearningRates(of: hidden, multiplier: m)
         return model
     }
 }

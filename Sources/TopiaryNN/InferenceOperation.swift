@@ -27,7 +27,11 @@ public indirect enum InferenceOperation: @unchecked Sendable {
     case positionEmbedding(table: Tensor)
     /// GPT-2 causal self-attention on (B, T, C): the qkv matrix (3C × C), per head
     /// softmax(q·kᵀ/√hs) over positions ≤ t times v, then the proj matrix (C × C).
-    case causalAttention(qkv: PrunableMatrix, qkvBias: Tensor?, proj: PrunableMatrix, projBias: Tensor?, heads: Int)
+    /// `queryScale` multiplies the query rows (1 for GPT-2; µP's √hs·scoreScale, folded into
+    /// the qkv copy so engines keep 1/√hs).
+    case causalAttention(qkv: PrunableMatrix, qkvBias: Tensor?, proj: PrunableMatrix, projBias: Tensor?, heads: Int, queryScale: Float)
+    /// y = factor · x (µP's output multiplier).
+    case scale(Float)
     /// (B, T, C) → (B, T, V) logits x · Eᵀ, E the (V, C) token table the head is tied to.
     case tiedHead(table: Tensor)
 }

@@ -89,7 +89,9 @@ extension Sequential {
             case let positions as PositionEmbedding: result.append(.positionEmbedding(table: positions.weight.value))
             case let attention as CausalSelfAttention:
                 result.append(.causalAttention(qkv: attention.qkv.matrix, qkvBias: attention.qkv.bias?.value,
-                                               proj: attention.proj.matrix, projBias: attention.proj.bias?.value, heads: attention.heads))
+                                               proj: attention.proj.matrix, projBias: attention.proj.bias?.value, heads: attention.heads,
+                                               queryScale: attention.scoreScale * Float(attention.channels / attention.heads).squareRoot()))
+            case let scale as Scale: result.append(.scale(scale.factor))
             case let head as TiedEmbeddingHead: result.append(.tiedHead(table: head.embedding.weight.value))
             case let residual as Residual:
                 guard let body = operations(residual.body), let shortcut = operations(residual.shortcut) else { return nil }

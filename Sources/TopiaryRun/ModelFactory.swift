@@ -24,6 +24,10 @@ public enum ModelFactory {
             }
         }
         let inputShape = try self.inputShape(spec, dataShape: dataShape)
+        if spec.architecture == "mlp", let parametrization = spec.maximalUpdate, let hiddenSizes = spec.hiddenSizes {
+            return try Sequential.maximalUpdateMLP(inputFeatures: inputShape[0], hiddenSizes: hiddenSizes, outputs: outputs,
+                                                   parametrization: parametrization, generator: &generator)
+        }
         do {
             return try Sequential(inputShape: inputShape, layers: try layers(spec, inputShape: inputShape, outputs: outputs), generator: &generator)
         } catch let error as ModelError {

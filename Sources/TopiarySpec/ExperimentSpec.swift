@@ -52,6 +52,14 @@ public struct ExperimentSpec: Codable, Sendable, Equatable {
         compare = try c.decodeIfPresent(CompareSpec.self, forKey: .compare)
         slurm = try c.decodeIfPresent(SlurmSpec.self, forKey: .slurm)
         device = try c.decodeIfPresent(DeviceSpec.self, forKey: .device)
+        // µP's learning-rate rules are Adam's; SGD's differ (and are not implemented).
+        if model.parametrization == .mup {
+            for (key, optimizer) in [("training.optimizer", training.optimizer), ("pruning.retraining.optimizer", pruning.retraining?.optimizer)] {
+                if let optimizer, optimizer.name == .sgd {
+                    throw SpecProblem(keyPath: key, problem: "is sgd, but model.parametrization mup scales Adam's learning rates: use adam or adamw.")
+                }
+            }
+        }
         if device != nil, data.dataset == .text {
             throw SpecProblem(keyPath: "device", problem: "exports MLP and CNN models to C; a language model has no C export yet: remove device:.")
         }

@@ -39,12 +39,23 @@ public struct ModelSpec: Codable, Sendable, Equatable {
     /// whose newest accepted checkpoint is read — or of one checkpoint file, matched by
     /// parameter name and shape. Pretraining and adaptation are then two specs.
     public var initFrom: String?
+    /// mlp and gpt: `standard` (default) or `mup` — µP with `base_width` (required with mup;
+    /// an MLP's width is its first hidden size, a GPT's n_embd). See `MaximalUpdate`.
+    public var parametrization: Parametrization?
+    public var baseWidth: Int?
+    public enum Parametrization: String, Codable, Sendable, CaseIterable { case standard, mup }
+
+    /// µP with its base width, when `parametrization: mup`.
+    public var maximalUpdate: MaximalUpdate? {
+        guard parametrization == .mup, let baseWidth else { return nil }
+        return MaximalUpdate(baseWidth: baseWidth)
+    }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case architecture, hiddenSizes = "hidden_sizes", channels, kernelSize = "kernel_size", hiddenWidths = "hidden_widths"
         case dropout, layers
         case blockSize = "block_size", nLayer = "n_layer", nHead = "n_head", nEmbd = "n_embd", vocabSize = "vocab_size"
-        case initFrom = "init_from"
+        case initFrom = "init_from", parametrization, baseWidth = "base_width"
     }
 
     /// Whether `architecture` is built in (not a program's registered model).
@@ -52,14 +63,15 @@ public struct ModelSpec: Codable, Sendable, Equatable {
 
     /// The keys each built-in architecture takes (besides `architecture`).
     static let keysByArchitecture: [String: [CodingKeys]] = [
-        "mlp": [.hiddenSizes], "lenet5": [.channels, .hiddenWidths], "cnn1d": [.channels, .kernelSize, .dropout], "layers": [.layers],
-        "gpt": [.blockSize, .nLayer, .nHead, .nEmbd, .vocabSize],
+        "mlp": [.hiddenSizes, .parametrization, .baseWidth], "lenet5": [.channels, .hiddenWidths], "cnn1d": [.channels, .kernelSize, .dropout],
+        "layers": [.layers], "gpt": [.blockSize, .nLayer, .nHead, .nEmbd, .vocabSize, .parametrization, .baseWidth],
     ]
 
     /// The GPT configuration of architecture gpt (sizes checked by the decoder).
     public var gptConfiguration: GPTConfiguration? {
         guard architecture == "gpt", let blockSize, let nLayer, let nHead, let nEmbd else { return nil }
-        return GPTConfiguration(vocabulary: vocabSize ?? 256, context: blockSize, layers: nLayer, heads: nHead, channels: nEmbd)
+        return GPTConfiguration(vocabulary: vocabSize ?? 256, context: blockSize, layers: nLayer, heads: nHead, channels: nEmbd,
+                                maximalUpdate: maximalUpdate)
     }
 
     public init(architecture: String, hiddenSizes: [Int]? = nil, layers: [LayerSpec]? = nil) {
@@ -84,7 +96,16 @@ public struct ModelSpec: Codable, Sendable, Equatable {
         nEmbd = try c.decodeIfPresent(Int.self, forKey: .nEmbd)
         vocabSize = try c.decodeIfPresent(Int.self, forKey: .vocabSize)
         initFrom = try c.decodeIfPresent(String.self, forKey: .initFrom)
-        if let initFrom, initFrom.isEmpty { throw decoder.problem(CodingKeys.initFrom, "must name a run folder or a checkpoint file.") }
+        if c.contains(.parametrization) { parametrization = try c.decodeEnum(Parametrization.self, forKey: .parametrization, decoder: decoder) }
+        baseWidth = try c.decodeIfPresent(Int.self, forKey: .baseWidth)
+        if parametrization == .mup, baseWidth == nil {
+            throw decoder.problem(CodingKeys.baseWidth, "is required with parametrization mup: the width the hyperparameters were tuned at (an MLP's first hidden size, a GPT's n_embd).")
+        }
+        if let baseWidth, parametrization != .mup {
+            throw decoder.problem(CodingKeys.baseWidth, "applies to parametrization mup only (got base_width \(baseWidth) without it).")
+        }
+        if let baseWidth, baseWidth < 1 { throw decoder.problem(CodingKeys.baseWidth, "must be >= 1, got \(baseWidth).") }
+        if initFrom?.isEmpty == true { throw decoder.problem(CodingKeys.initFrom, "must name a run folder or a checkpoint file.") }
         if let allowed = ModelSpec.keysByArchitecture[architecture] {
             for key in CodingKeys.allCases where key != .architecture && key != .initFrom && c.contains(key) && !allowed.contains(key) {
                 throw decoder.problem(key, "does not apply to architecture \(architecture) (it takes \(allowed.map(\.stringValue).joined(separator: ", "))).")
