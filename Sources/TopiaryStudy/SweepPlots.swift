@@ -79,7 +79,12 @@ public enum SweepPlots {
         }
         if let first = dense.first { memory.references = [("dense \(first.denseBytes) bytes", Double(first.denseBytes))] }
         files.append(("memory.svg", memory.svg))
-        files.append(("index.html", index(sweep, curves: curves, charts: files.map(\.0), comparisonMarkdown: comparisonMarkdown, notes: notes)))
+        let charts = files.map(\.0)
+        // A sweep over learning rates is also a wind tunnel: best learning rate per configuration.
+        let transfer = LearningRateTransfer.files(sweep, folder: folder)
+        files += transfer?.files ?? []
+        files.append(("index.html", index(sweep, curves: curves, charts: charts, comparisonMarkdown: comparisonMarkdown, notes: notes,
+                                          sections: transfer.map { [$0.html] } ?? [])))
         return files
     }
 
@@ -92,7 +97,8 @@ public enum SweepPlots {
                 keys.map { ReplicateStatistics.standardDeviation(byLevel[$0]!) ?? 0 })
     }
 
-    static func index(_ sweep: SweepFile, curves: [Curve], charts: [String], comparisonMarkdown: String?, notes: [String]) -> String {
+    static func index(_ sweep: SweepFile, curves: [Curve], charts: [String], comparisonMarkdown: String?, notes: [String],
+                      sections: [String] = []) -> String {
         let escape = SVGChart.escape
         func meanSD(_ values: [Double]) -> String {
             let text = String(format: "%.4f", ReplicateStatistics.mean(values))
@@ -106,6 +112,7 @@ public enum SweepPlots {
         <p>\(sweep.points.count) points, \(complete) complete · curves: mean over replicates (\(escape(sweep.spec.compare?.replicateKey ?? "seed"))) ± one standard deviation</p>
 
         """
+        for section in sections { html += section }
         for chart in charts { html += "<p><img src=\"\(chart)\" alt=\"\(chart)\"></p>\n" }
         if let comparisonMarkdown { html += "<h2>Comparison (compare.md)</h2><pre>\(escape(comparisonMarkdown))</pre>\n" }
         let name = (sweep.spec.task ?? .classification).make().decidingMetric.name

@@ -115,6 +115,45 @@ extension AllTests {
         #expect(try readCSV(out + "/sweep.csv").rows.count == 6)
         #expect(try runTopiary(["sweep", specPath, "--shard", "2/2"]).status != 0)
     }
+
+    /// A sweep over learning rates × widths × parametrizations is a wind tunnel: the summary
+    /// gives each configuration's best learning rate (the lowest dense validation loss) and a
+    /// loss-vs-learning-rate chart per parametrization, one curve per width.
+    @Test func learningRateSweepsSummariseTheBestRatePerWidth() throws {
+        let yaml = sliceSpecYAML.replacingOccurrences(of: "    - { sparsity: 0.5, epochs: 1 }\n    - { sparsity: 0.8, epochs: 1 }", with: "    []")
+            .replacingOccurrences(of: "  stages:\n    []", with: "  stages: []").replacingOccurrences(of: "  epochs: 2", with: "  epochs: 1")
+            + """
+
+            sweep:
+              grid:
+                model.hidden_sizes: [[16, 16], [64, 64]]
+                training.optimizer.learning_rate: [0.0003, 0.01, 3.0]
+              axes:
+                parametrization:
+                  - { name: standard }
+                  - { name: mup, model.parametrization: mup, model.base_width: 16 }
+            """
+        let out = temporaryDirectory("sweep") + "/tunnel"
+        let result = try runTopiary(["sweep", writeSpecFile(yaml, name: "tunnel.yaml"), "--jobs", "2", "--out", out])
+        #expect(result.status == 0, "\(result.stderr)")
+        let rows = try readCSV(out + "/lr_transfer.csv").rows
+        #expect(rows.count == 12)
+        let best = rows.filter { $0["best"] == "true" }
+        #expect(best.count == 4 && Set(best.map { $0["parametrization"]! }) == ["standard", "mup"])
+        // The best is the lowest finite loss of its configuration; a learning rate of 3 is never it.
+        for winner in best {
+            let mine = rows.filter { $0["parametrization"] == winner["parametrization"] && $0["configuration"] == winner["configuration"] }
+            let lowest = mine.compactMap { Double($0["val_loss"]!) }.filter(\.isFinite).min()!
+            #expect(Double(winner["val_loss"]!)! == lowest && winner["learning_rate"] != "3.0")
+        }
+        let index = try String(contentsOfFile: out + "/index.html", encoding: .utf8)
+        #expect(index.contains("Learning-rate transfer") && index.contains("best learning rate"))
+        for chart in ["lr_transfer_standard.svg", "lr_transfer_mup.svg"] {
+            #expect(index.contains("<img src=\"\(chart)\""))
+            let png = try renderSVG(out + "/" + chart)
+            #expect(png.width >= 720 && png.bytes > 8_000, "\(chart): \(png)")
+        }
+    }
 }
 }
 
