@@ -43,6 +43,14 @@ public struct LearningRateSchedule: Sendable, Equatable, Codable {
         self.shape = shape
     }
 
+    /// A WSD schedule's plateau: the steps after warm-up and before decay, at the base rate
+    /// (nil for other shapes). A checkpoint taken after step k − 1 of them can seed a decay branch.
+    public var plateau: Range<Int>? {
+        guard case .warmupStableDecay(let warmup, let decayFraction, _, _) = shape else { return nil }
+        let decaySteps = max(Int((Float(totalSteps) * decayFraction).rounded()), 1)
+        return warmup..<max(totalSteps - decaySteps, warmup)
+    }
+
     /// The rate for optimizer step `step` (0-based). Steps past the end keep the last rate.
     public func callAsFunction(_ step: Int) -> Float {
         require(step >= 0, "step must be >= 0, but got \(step)")
@@ -56,10 +64,9 @@ public struct LearningRateSchedule: Sendable, Equatable, Codable {
             let progress = Double(t - warmup) / Double(span)
             let cosine = 0.5 * (1 + cos(Double.pi * progress))
             return baseRate * (final + (1 - final) * Float(cosine))
-        case .warmupStableDecay(let warmup, let decayFraction, let decay, let final):
+        case .warmupStableDecay(let warmup, _, let decay, let final):
             if t < warmup { return baseRate * Float(t + 1) / Float(warmup) }
-            let decaySteps = max(Int((Float(totalSteps) * decayFraction).rounded()), 1)
-            let decayStart = max(totalSteps - decaySteps, warmup)
+            let decayStart = plateau!.upperBound
             if t < decayStart { return baseRate }
             let progress = Float(t - decayStart + 1) / Float(totalSteps - decayStart)
             switch decay {

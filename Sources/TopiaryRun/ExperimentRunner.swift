@@ -189,10 +189,14 @@ public final class ExperimentRunner {
     /// The spec's dense training phase, writing nothing (sensitivity analysis calls it alone).
     @discardableResult
     package func trainDense(afterStep: ((Int) throws -> Void)? = nil) throws -> TrainingOutcome {
-        try train(epochs: spec.training.epochs, batchSize: spec.training.batchSize,
-                  optimizer: spec.training.optimizer.makeOptimizer(for: model.store),
-                  settings: spec.training.optimizer, schedule: spec.trainingSchedule, phase: "dense",
-                  afterStep: afterStep)
+        let optimizer = try denseOptimizer()
+        let plateau = try plateauWriter(optimizer: optimizer)
+        return try train(epochs: spec.training.epochs, batchSize: spec.training.batchSize, optimizer: optimizer,
+                         settings: spec.training.optimizer, schedule: spec.trainingSchedule, phase: "dense",
+                         afterStep: { step in
+                             try afterStep?(step)
+                             try plateau?(step)
+                         })
     }
 
     /// Dense training (with the rewind snapshot taken at init or at the chosen step), stage 0,

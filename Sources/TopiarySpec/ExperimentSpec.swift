@@ -185,9 +185,13 @@ public struct TrainingSpec: Codable, Sendable, Equatable {
     public var batchSize: Int
     public var optimizer: OptimizerSpec
     public var lrSchedule: ScheduleSpec?
+    /// With a wsd schedule: every this many optimizer steps on the plateau (after warm-up, up
+    /// to where decay starts), write `plateau/step-NNNNNN.bin` — weights, masks and optimizer
+    /// state — from which decay branches start (`model.init_from` + `model.init_optimizer`).
+    public var plateauCheckpointEvery: Int?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case epochs, batchSize = "batch_size", optimizer, lrSchedule = "lr_schedule"
+        case epochs, batchSize = "batch_size", optimizer, lrSchedule = "lr_schedule", plateauCheckpointEvery = "plateau_checkpoint_every"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -197,6 +201,13 @@ public struct TrainingSpec: Codable, Sendable, Equatable {
         batchSize = try c.decode(Int.self, forKey: .batchSize)
         optimizer = try c.decode(OptimizerSpec.self, forKey: .optimizer)
         lrSchedule = try c.decodeIfPresent(ScheduleSpec.self, forKey: .lrSchedule)
+        plateauCheckpointEvery = try c.decodeIfPresent(Int.self, forKey: .plateauCheckpointEvery)
+        if let every = plateauCheckpointEvery {
+            if every < 1 { throw decoder.problem(CodingKeys.plateauCheckpointEvery, "must be >= 1 optimizer steps, got \(every).") }
+            if lrSchedule?.name != .wsd {
+                throw decoder.problem(CodingKeys.plateauCheckpointEvery, "needs lr_schedule wsd (a plateau to branch from); got \(lrSchedule?.name.rawValue ?? "constant").")
+            }
+        }
         if epochs < 0 { throw decoder.problem(CodingKeys.epochs, "must be >= 0, got \(epochs).") }
         if batchSize < 1 { throw decoder.problem(CodingKeys.batchSize, "must be >= 1, got \(batchSize).") }
     }

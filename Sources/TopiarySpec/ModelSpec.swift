@@ -39,6 +39,9 @@ public struct ModelSpec: Codable, Sendable, Equatable {
     /// whose newest accepted checkpoint is read — or of one checkpoint file, matched by
     /// parameter name and shape. Pretraining and adaptation are then two specs.
     public var initFrom: String?
+    /// With init_from: also take the optimizer's state (Adam moments, step count) from that
+    /// checkpoint for the dense phase — a WSD decay branch continues the plateau's optimizer.
+    public var initOptimizer: Bool?
     /// mlp and gpt: `standard` (default) or `mup` — µP with `base_width` (required with mup;
     /// an MLP's width is its first hidden size, a GPT's n_embd). See `MaximalUpdate`.
     public var parametrization: Parametrization?
@@ -55,7 +58,7 @@ public struct ModelSpec: Codable, Sendable, Equatable {
         case architecture, hiddenSizes = "hidden_sizes", channels, kernelSize = "kernel_size", hiddenWidths = "hidden_widths"
         case dropout, layers
         case blockSize = "block_size", nLayer = "n_layer", nHead = "n_head", nEmbd = "n_embd", vocabSize = "vocab_size"
-        case initFrom = "init_from", parametrization, baseWidth = "base_width"
+        case initFrom = "init_from", initOptimizer = "init_optimizer", parametrization, baseWidth = "base_width"
     }
 
     /// Whether `architecture` is built in (not a program's registered model).
@@ -106,8 +109,12 @@ public struct ModelSpec: Codable, Sendable, Equatable {
         }
         if let baseWidth, baseWidth < 1 { throw decoder.problem(CodingKeys.baseWidth, "must be >= 1, got \(baseWidth).") }
         if initFrom?.isEmpty == true { throw decoder.problem(CodingKeys.initFrom, "must name a run folder or a checkpoint file.") }
+        initOptimizer = try c.decodeIfPresent(Bool.self, forKey: .initOptimizer)
+        if initOptimizer == true, initFrom == nil {
+            throw decoder.problem(CodingKeys.initOptimizer, "needs init_from (the checkpoint whose optimizer state to take).")
+        }
         if let allowed = ModelSpec.keysByArchitecture[architecture] {
-            for key in CodingKeys.allCases where key != .architecture && key != .initFrom && c.contains(key) && !allowed.contains(key) {
+            for key in CodingKeys.allCases where key != .architecture && key != .initFrom && key != .initOptimizer && c.contains(key) && !allowed.contains(key) {
                 throw decoder.problem(key, "does not apply to architecture \(architecture) (it takes \(allowed.map(\.stringValue).joined(separator: ", "))).")
             }
         } else if !ModelRegistry.names.contains(architecture) && !decoder.readsRecordedSpec {

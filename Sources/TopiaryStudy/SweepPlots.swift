@@ -81,10 +81,11 @@ public enum SweepPlots {
         files.append(("memory.svg", memory.svg))
         let charts = files.map(\.0)
         // A sweep over learning rates is also a wind tunnel: best learning rate per configuration.
-        let transfer = LearningRateTransfer.files(sweep, folder: folder)
-        files += transfer?.files ?? []
+        // … and one with decay branches a WSD study: loss against training seen.
+        let studies = [LearningRateTransfer.files(sweep, folder: folder), WSDBranches.files(sweep, folder: folder)].compactMap { $0 }
+        files += studies.flatMap(\.files)
         files.append(("index.html", index(sweep, curves: curves, charts: charts, comparisonMarkdown: comparisonMarkdown, notes: notes,
-                                          sections: transfer.map { [$0.html] } ?? [])))
+                                          sections: studies.map(\.html))))
         return files
     }
 
