@@ -13,6 +13,10 @@ public struct SweepRunner {
     public let specFile: String
     public let directory: String
     public let points: [SweepPoint]
+    /// Per point, the points whose run folders its `model.init_from` names as
+    /// `{point:NAME}` (a WSD branch starting from another point's plateau checkpoint): they
+    /// run first, and the placeholder becomes their folder.
+    public let dependencies: [[Int]]
 
     public init(spec: ExperimentSpec, specFile: String, directory: String) throws {
         try OutputLocation.check(directory, option: "--out")
@@ -24,7 +28,48 @@ public struct SweepRunner {
         self.directory = directory
         points = sweep.expanded
         // Validate every point before running any.
-        for point in points { _ = try point.apply(to: spec, file: specFile) }
+        var dependencies: [[Int]] = []
+        for (index, point) in points.enumerated() {
+            let applied = try point.apply(to: spec, file: specFile)
+            var needs: [Int] = []
+            for name in SweepRunner.pointReferences(in: applied.model.initFrom ?? "") {
+                guard let found = points.firstIndex(where: { $0.name == name }), found != index else {
+                    throw SpecError(file: specFile, keyPath: "sweep point \(point.label): model.init_from",
+                                    problem: "{point:\(name)} names no other point of this sweep; named points: \(points.compactMap(\.name).joined(separator: ", ")).")
+                }
+                needs.append(found)
+            }
+            dependencies.append(needs)
+        }
+        self.dependencies = dependencies
+        if let cycle = SweepRunner.firstCycle(dependencies) {
+            throw SpecError(file: specFile, keyPath: "sweep", problem: "points \(cycle.map { points[$0].label }.joined(separator: " → ")) start from each other.")
+        }
+    }
+
+    /// The NAMEs of every `{point:NAME}` in `text`.
+    static func pointReferences(in text: String) -> [String] {
+        text.matches(of: /\{point:([^}]+)\}/).map { String($0.output.1) }
+    }
+
+    /// A chain of points that leads back to its start, or nil.
+    static func firstCycle(_ dependencies: [[Int]]) -> [Int]? {
+        func visit(_ index: Int, _ path: [Int]) -> [Int]? {
+            if let start = path.firstIndex(of: index) { return Array(path[start...]) + [index] }
+            for next in dependencies[index] { if let cycle = visit(next, path + [index]) { return cycle } }
+            return nil
+        }
+        for index in dependencies.indices { if let cycle = visit(index, []) { return cycle } }
+        return nil
+    }
+
+    /// `model.init_from` with each `{point:NAME}` replaced by that point's run folder.
+    func resolvingPointReferences(_ text: String) -> String {
+        var result = text
+        for name in SweepRunner.pointReferences(in: text) {
+            if let index = points.firstIndex(where: { $0.name == name }) { result = result.replacingOccurrences(of: "{point:\(name)}", with: pointDirectory(index)) }
+        }
+        return result
     }
 
     /// The sweep of the spec at `specFile`, in `directory` (default notebooks-out/<experiment>-sweep).
@@ -67,6 +112,7 @@ public struct SweepRunner {
         func launch(_ index: Int) throws {
             var pointSpec = try points[index].apply(to: spec, file: specFile)
             pointSpec.threads = threads
+            pointSpec.model.initFrom = pointSpec.model.initFrom.map(resolvingPointReferences)
             let specPath = directory + "/points/" + String(format: "%03d-", index) + points[index].label + ".spec.json"
             try AtomicFile.writeJSON(pointSpec, to: specPath)
             let folder = pointDirectory(index)
@@ -79,8 +125,14 @@ public struct SweepRunner {
             progress?("point \(index) (\(points[index].label)) \(resuming ? "resumed" : "started") with \(threads) thread(s)")
             running.append((index, process))
         }
+        // A point waits until the points it starts from are complete.
+        func ready(_ index: Int) -> Bool { dependencies[index].allSatisfy(isComplete) }
         while !queue.isEmpty || !running.isEmpty {
-            while running.count < max(jobs, 1), !queue.isEmpty { try launch(queue.removeFirst()) }
+            while running.count < max(jobs, 1), let next = queue.firstIndex(where: ready) { try launch(queue.remove(at: next)) }
+            if running.isEmpty, !queue.isEmpty {
+                let blocked = queue.map { points[$0].label }.joined(separator: ", ")
+                throw SweepError.dependencyFailed(points: blocked)
+            }
             if let done = running.firstIndex(where: { !$0.1.isRunning }) {
                 let (index, process) = running.remove(at: done)
                 results.append((index, process.terminationStatus))
@@ -209,8 +261,12 @@ extension SweepRunner {
 public enum SweepError: Error, LocalizedError, Equatable {
     case notASweep(path: String)
     case specsDiffer(first: String, other: String)
+    /// Points that start from another point's run could not start: that point did not complete.
+    case dependencyFailed(points: String)
     public var errorDescription: String? {
         switch self {
+        case .dependencyFailed(let points):
+            return "points \(points) start from another point ({point:NAME} in model.init_from) that did not complete; see its run folder, fix it, and run the sweep again."
         case .notASweep(let path): return "\(path) has no sweep.json: it is not a sweep folder (run topiary sweep first)."
         case .specsDiffer(let first, let other): return "\(other) was swept from a different spec than \(first); only shards of one sweep can be merged."
         }

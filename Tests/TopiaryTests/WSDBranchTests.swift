@@ -62,11 +62,10 @@ extension AllTests {
         #expect(throws: (any Error).self) { try ExperimentSpec.decode(yaml: orphan) }
     }
 
-    /// A sweep of a branch and a planned run writes wsd_branches.csv: the branch sees the
-    /// plateau's steps plus its own, and spends only its own.
-    @Test func aSweepOfBranchesChartsLossAgainstTrainingSeen() throws {
-        let (directory, _) = try runSlice(try ExperimentSpec.decode(yaml: plateauYAML(every: 20)))
-        let plateau = directory + "/plateau/step-000040.bin"
+    /// The whole family in one sweep: the plateau run is a point, a branch names it as
+    /// `{point:plateau}` and runs after it; wsd_branches.csv shows the branch seeing the
+    /// plateau's steps plus its own, and spending only its own.
+    @Test func oneSweepRunsThePlateauThenItsBranches() throws {
         let base = sliceSpecYAML.replacingOccurrences(of: "  validation_size: 400", with: "  validation_size: 400\n  train_limit: 2000")
             .replacingOccurrences(of: "    - { sparsity: 0.5, epochs: 1 }\n    - { sparsity: 0.8, epochs: 1 }", with: "    []")
             .replacingOccurrences(of: "  stages:\n    []", with: "  stages: []")
@@ -75,11 +74,11 @@ extension AllTests {
 
             sweep:
               points:
-                - { name: planned, training.epochs: 2, training.lr_schedule: { name: wsd, warmup_steps: 8, decay_fraction: 0.25 } }
-                - { name: branch, model.init_from: \(plateau), model.init_optimizer: true, training.lr_schedule: { name: wsd, warmup_steps: 0, decay_fraction: 1.0 } }
+                - { name: branch, model.init_from: "{point:plateau}/plateau/step-000040.bin", model.init_optimizer: true, training.lr_schedule: { name: wsd, warmup_steps: 0, decay_fraction: 1.0 } }
+                - { name: plateau, training.epochs: 2, training.plateau_checkpoint_every: 20, training.lr_schedule: { name: wsd, warmup_steps: 8, decay_fraction: 0.25 } }
             """
         let out = temporaryDirectory("sweep") + "/wsd"
-        let result = try runTopiary(["sweep", writeSpecFile(yaml, name: "wsd.yaml"), "--out", out])
+        let result = try runTopiary(["sweep", writeSpecFile(yaml, name: "wsd.yaml"), "--jobs", "2", "--out", out])
         #expect(result.status == 0, "\(result.stderr)")
         let rows = try readCSV(out + "/wsd_branches.csv").rows
         let branch = try #require(rows.first { $0["kind"] == "branch" }), planned = try #require(rows.first { $0["kind"] == "planned" })
@@ -87,6 +86,12 @@ extension AllTests {
         #expect(planned["inherited_steps"] == "0" && planned["own_steps"] == "64")
         let index = try String(contentsOfFile: out + "/index.html", encoding: .utf8)
         #expect(index.contains("WSD branches") && index.contains("wsd_branches.svg"))
+        // A reference to no point, or a cycle, is refused before anything runs.
+        for (bad, message) in [(yaml.replacingOccurrences(of: "{point:plateau}", with: "{point:nope}"), "names no other point"),
+                               (yaml.replacingOccurrences(of: "training.epochs: 2,", with: "training.epochs: 2, model.init_from: \"{point:branch}/x.bin\","), "start from each other")] {
+            let refused = try runTopiary(["sweep", writeSpecFile(bad, name: "bad.yaml"), "--out", temporaryDirectory("sweep") + "/bad"])
+            #expect(refused.status != 0 && refused.stderr.contains(message), "\(refused.stderr)")
+        }
     }
 }
 }
