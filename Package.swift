@@ -60,12 +60,13 @@ let package = Package(
         // Layer 9: stage records, report columns, environment, charts, atomic files.
         .target(name: "TopiaryReport", dependencies: ["TopiarySpec", "TopiaryMetrics", "TopiarySparsity", "TopiaryInference",
                                                       "TopiaryNN", "TopiaryTensor"]),
-        // Layer 9b: exports of inference programs (C for microcontrollers, ONNX) and the
-        // toolchain checks that run them (host compiler, Cortex-M cross-compiler and emulator).
-        .target(name: "TopiaryExport", dependencies: ["TopiaryReport", "TopiaryInference", "TopiaryNN", "TopiaryTensor"]),
+        // Layer 9b: outside file formats — safetensors, exports of inference programs (C for
+        // microcontrollers, ONNX) — and the toolchain checks that run exports (host compiler,
+        // Cortex-M cross-compiler and emulator).
+        .target(name: "TopiaryFormats", dependencies: ["TopiaryReport", "TopiaryInference", "TopiaryNN", "TopiaryTensor"]),
         // Layer 10: the runner: data and model from a spec, phases, checkpoints and resume.
         .target(name: "TopiaryRun", dependencies: [
-            "TopiarySpec", "TopiaryReport", "TopiaryExport", "TopiaryTraining", "TopiaryOptim", "TopiarySparsity", "TopiaryMetrics",
+            "TopiarySpec", "TopiaryReport", "TopiaryFormats", "TopiaryTraining", "TopiaryOptim", "TopiarySparsity", "TopiaryMetrics",
             "TopiaryInference", "TopiaryNN", "TopiaryData", "TopiaryTensor", "CZlib",
         ]),
         // Layer 11: studies over runs: sweeps, Slurm, comparisons, re-measurement, sensitivity.
@@ -75,12 +76,12 @@ let package = Package(
         ]),
         // One import for programs that script studies.
         .target(name: "Topiary", dependencies: [
-            "TopiaryStudy", "TopiaryRun", "TopiaryReport", "TopiaryExport", "TopiarySpec", "TopiaryTraining", "TopiarySparsity", "TopiaryMetrics",
+            "TopiaryStudy", "TopiaryRun", "TopiaryReport", "TopiaryFormats", "TopiarySpec", "TopiaryTraining", "TopiarySparsity", "TopiaryMetrics",
             "TopiaryInference", "TopiaryOptim", "TopiaryNN", "TopiaryData", "TopiaryTensor",
         ]),
         // Layer 12: the command line (and the benchmarks it prints).
         .executableTarget(name: "topiary", dependencies: [
-            "TopiaryStudy", "TopiaryRun", "TopiaryReport", "TopiaryExport", "TopiarySpec", "TopiaryTraining",
+            "TopiaryStudy", "TopiaryRun", "TopiaryReport", "TopiaryFormats", "TopiarySpec", "TopiaryTraining",
             "TopiaryMetrics", "TopiaryInference", "TopiarySparsity", "TopiaryOptim", "TopiaryNN", "TopiaryData", "TopiaryTensor",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
@@ -90,11 +91,11 @@ let package = Package(
         // build recompiles a target only when a module it depends on directly changes, and the
         // umbrella's own interface stays the same when a struct behind it gains a field.
         .executableTarget(name: "custom-scorer-study", dependencies: [
-            "Topiary", "TopiaryStudy", "TopiaryRun", "TopiaryReport", "TopiaryExport", "TopiarySpec", "TopiaryTraining", "TopiarySparsity",
+            "Topiary", "TopiaryStudy", "TopiaryRun", "TopiaryReport", "TopiaryFormats", "TopiarySpec", "TopiaryTraining", "TopiarySparsity",
             "TopiaryMetrics", "TopiaryInference", "TopiaryOptim", "TopiaryNN", "TopiaryData", "TopiaryTensor",
         ], path: "Examples/CustomScorerStudy"),
 
-        .testTarget(name: "TopiaryTests", dependencies: ["TopiaryStudy", "TopiaryRun", "TopiaryReport", "TopiaryExport", "TopiarySpec", "TopiaryTraining",
+        .testTarget(name: "TopiaryTests", dependencies: ["TopiaryStudy", "TopiaryRun", "TopiaryReport", "TopiaryFormats", "TopiarySpec", "TopiaryTraining",
                                                   "TopiaryInference", "TopiaryMetrics", "TopiaryNN", "TopiaryOptim",
                                                   "TopiarySparsity", "TopiaryData", "TopiaryTensor", "CZlib", "CTopiaryRuntime", "CTopiaryKernels"],
                     exclude: ["../Fixtures"]),

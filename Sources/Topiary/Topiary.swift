@@ -1,7 +1,7 @@
 // `import Topiary` in a study script brings every public module: spec types, the runner,
 // reports, studies, models and layers, scorers, optimizers, data readers and tensors.
 @_exported import TopiaryData
-@_exported import TopiaryExport
+@_exported import TopiaryFormats
 @_exported import TopiaryInference
 @_exported import TopiaryMetrics
 @_exported import TopiaryNN

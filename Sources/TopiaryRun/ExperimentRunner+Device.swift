@@ -1,5 +1,5 @@
 import Foundation
-import TopiaryExport
+import TopiaryFormats
 import TopiaryInference
 import TopiaryMetrics
 import TopiaryReport

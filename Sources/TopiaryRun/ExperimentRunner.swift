@@ -1,6 +1,6 @@
 import Foundation
 import TopiaryData
-import TopiaryExport
+import TopiaryFormats
 import TopiaryMetrics
 import TopiaryNN
 import TopiaryOptim

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import TopiaryExport
+import TopiaryFormats
 import TopiaryInference
 import TopiaryMetrics
 import TopiaryReport

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import TopiaryExport
+@testable import TopiaryFormats
 import TopiaryInference
 import TopiaryNN
 import TopiarySparsity

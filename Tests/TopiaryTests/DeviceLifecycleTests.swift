@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import TopiaryExport
+@testable import TopiaryFormats
 import TopiaryData
 import TopiaryInference
 import TopiaryMetrics

@@ -11,7 +11,7 @@ extension AllTests {
     static let layers = [
         "COpenBLAS", "CZlib", "CTopiaryRuntime", "CTopiaryKernels",
         "TopiaryTensor", "TopiaryNN", "TopiaryOptim", "TopiaryInference", "TopiaryData", "TopiarySparsity", "TopiaryMetrics",
-        "TopiaryTraining", "TopiarySpec", "TopiaryReport", "TopiaryExport", "TopiaryRun", "TopiaryStudy", "Topiary", "topiary",
+        "TopiaryTraining", "TopiarySpec", "TopiaryReport", "TopiaryFormats", "TopiaryRun", "TopiaryStudy", "Topiary", "topiary",
         "custom-scorer-study",
     ]
     /// Targets whose sources are not in Sources/<name>.
