@@ -4,12 +4,12 @@ import TopiaryReport
 /// An export folder appears whole or not at all: its files are written into a hidden sibling
 /// folder, which is then renamed into place (an earlier export of the same path is replaced
 /// only after the new one is complete).
-enum ExportFolder {
-    static func write(_ files: [String: String], to directory: String) throws {
+public enum ExportFolder {
+    public static func write(_ files: [String: String], to directory: String) throws {
         try write(files.mapValues { Data($0.utf8) }, to: directory)
     }
 
-    static func write(_ files: [String: Data], to directory: String) throws {
+    public static func write(_ files: [String: Data], to directory: String) throws {
         let manager = FileManager.default
         let target = (directory as NSString).standardizingPath
         let parent = (target as NSString).deletingLastPathComponent

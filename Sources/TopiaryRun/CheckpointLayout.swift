@@ -16,10 +16,10 @@ import TopiaryTensor
 /// buffers); restoring fills the parameters and leaves the padding at zero, so a restored
 /// store is bit-identical to the saved one.
 package enum CheckpointLayout {
-    static let maskSuffix = "_mask"
+    package static let maskSuffix = "_mask"
 
     /// Every parameter's values, and the masks that prune anything.
-    static func parameterTensors(_ store: ParameterStore) -> [(String, Tensor)] {
+    package static func parameterTensors(_ store: ParameterStore) -> [(String, Tensor)] {
         var tensors: [(String, Tensor)] = []
         for parameter in store.parameters {
             tensors.append((parameter.name, parameter.value))

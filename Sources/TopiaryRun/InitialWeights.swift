@@ -1,4 +1,5 @@
 import Foundation
+import TopiaryFormats
 import TopiaryNN
 import TopiarySpec
 
@@ -18,13 +19,24 @@ enum InitialWeights {
         return folder + "/" + newest
     }
 
-    /// Copies every parameter (value and mask) of `store` from the checkpoint `source` names;
+    /// Copies every parameter (value and mask) of `store` from the checkpoint (or the
+    /// .safetensors file) `source` names;
     /// a missing tensor or another shape is a spec error naming both.
     static func load(_ source: String, into store: ParameterStore) throws {
         let path = try checkpointPath(source)
         do {
+            if path.hasSuffix(".safetensors") {
+                // A safetensors export (Topiary's or a PyTorch state dict's): values by name,
+                // masks from `<name>_mask` where present.
+                let file = try SafetensorsFile.read(path: path)
+                let tensors = Dictionary(uniqueKeysWithValues: file.entries.map { ($0.name, file.tensor($0.name)!) })
+                try CheckpointLayout.restoreParameters(store, from: tensors, path: path)
+                return
+            }
             let checkpoint = try Checkpoint.read(from: path)
             try CheckpointLayout.restoreParameters(store, from: checkpoint.tensors, path: path)
+        } catch let error as SafetensorsError {
+            throw SpecProblem(keyPath: "model.init_from", problem: error.errorDescription ?? "\(error)")
         } catch let error as CheckpointError {
             throw SpecProblem(keyPath: "model.init_from", problem: "\(error.errorDescription ?? "\(error)") The model must have the same parameter names and shapes as the run it starts from.")
         }

@@ -125,6 +125,14 @@ public final class ModelBench {
         InferenceProgram(try model(checkpointAt: path))
     }
 
+    /// One checkpoint's parameters as named tensors (PyTorch's names; with `masks`, each
+    /// mask that prunes anything as `<name>_mask`, as torch.nn.utils.prune names it).
+    public func parameterTensors(checkpointAt path: String, masks: Bool) throws -> [(name: String, tensor: Tensor)] {
+        CheckpointLayout.parameterTensors(try model(checkpointAt: path).store)
+            .filter { masks || !$0.0.hasSuffix(CheckpointLayout.maskSuffix) }
+            .map { (name: $0.0, tensor: $0.1) }
+    }
+
     /// A model of the run's architecture holding one checkpoint's weights and masks. A GPT is
     /// built from its spec alone (its shape is there), without reading any text.
     private func model(checkpointAt path: String) throws -> any Model {

@@ -12,13 +12,15 @@ import TopiaryTensor
 struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export",
-        abstract: "Write one stage of a run as C99 for a microcontroller (model.h, model.c) or as an ONNX model.",
+        abstract: "Write one stage of a run as C99 for a microcontroller (model.h, model.c), an ONNX model, or its weights as safetensors.",
         discussion: """
         C: weights are const arrays (flash), one static arena (RAM), no malloc; entry point
         topiary_predict(const float *in, float *out). Each matrix is stored dense or as CSR,
         whichever is smaller; --precision int8 keeps per-row int8 codes and scales (the int8
         engine's scheme). The model is compacted first (pruned channels and neurons removed)
         unless --no-compact. ONNX: the compacted (or full) model with its zeros in place, opset 13.
+        safetensors: every parameter under its PyTorch name (model.safetensors; --dtype F32, F16
+        or BF16; --masks adds each pruning mask as <name>_mask), which model.init_from reloads.
         """)
 
     @Argument(help: "A run folder (with report.json and checkpoints/).")
@@ -27,7 +29,7 @@ struct ExportCommand: ParsableCommand {
     @Option(help: "Which weights: a stage number (0 = dense), a checkpoint label as in checkpoints/ (e.g. stage2), or last.")
     var stage = "last"
 
-    @Option(help: "c or onnx.")
+    @Option(help: "c, onnx or safetensors.")
     var format: String
 
     @Option(help: "The folder to write (created; replaced whole if it exists).")
@@ -42,6 +44,12 @@ struct ExportCommand: ParsableCommand {
     @Flag(help: "Keep pruned channels and neurons in place instead of compacting the model.")
     var noCompact = false
 
+    @Option(help: "safetensors: F32, F16 or BF16.")
+    var dtype = "F32"
+
+    @Flag(help: "safetensors: also each pruning mask, as <name>_mask.")
+    var masks = false
+
     @Flag(help: "Run the export on the run's whole test set and compare it with Topiary's engine: C compiled by this machine's cc (against the engine of the same precision), ONNX in onnxruntime (--python).")
     var check = false
 
@@ -49,7 +57,10 @@ struct ExportCommand: ParsableCommand {
     var python = ONNXRuntimeCheck.defaultPython
 
     func validate() throws {
-        if !["c", "onnx"].contains(format) { throw ValidationError("--format must be c or onnx; got '\(format)'.") }
+        if !["c", "onnx", "safetensors"].contains(format) { throw ValidationError("--format must be c, onnx or safetensors; got '\(format)'.") }
+        if SafetensorsFile.DType(rawValue: dtype) == nil { throw ValidationError("--dtype must be F32, F16 or BF16; got '\(dtype)'.") }
+        if format != "safetensors" && (dtype != "F32" || masks) { throw ValidationError("--dtype and --masks apply to --format safetensors.") }
+        if format == "safetensors" && check { throw ValidationError("--check runs C and ONNX exports; reload a safetensors file with model.init_from.") }
         if ExportPrecision(rawValue: precision) == nil { throw ValidationError("--precision must be int8 or float32; got '\(precision)'.") }
         if ExportLayout(rawValue: layout) == nil { throw ValidationError("--layout must be smallest, dense or sparse; got '\(layout)'.") }
         if format == "onnx" && (precision != "int8" || layout != "smallest") {
@@ -64,9 +75,17 @@ struct ExportCommand: ParsableCommand {
             guard let full = try bench.inferenceProgram(checkpointAt: path) else {
                 throw ExportError.unsupportedStep(format: format, step: "this model (it has no inference plan)", hint: "export MLP or CNN runs")
             }
-            let program = noCompact ? full : full.compacted()
             let label = ModelBench.label(ofCheckpoint: path)
             let name = "\(bench.report.experiment) \(label)"
+            if format == "safetensors" {
+                let tensors = try bench.parameterTensors(checkpointAt: path, masks: masks)
+                let data = SafetensorsFile.encode(tensors, dtype: SafetensorsFile.DType(rawValue: dtype)!,
+                                                  metadata: ["format": "pt", "producer": "topiary", "experiment": bench.report.experiment, "checkpoint": label])
+                try ExportFolder.write(["model.safetensors": data], to: out)
+                print("\(out): model.safetensors (\(label), \(tensors.count) tensors, \(dtype)\(masks ? ", masks as <name>_mask" : ""), \(data.count) B)")
+                return
+            }
+            let program = noCompact ? full : full.compacted()
             switch format {
             case "c":
                 let export = try CModelExport(program, precision: ExportPrecision(rawValue: precision)!,
