@@ -25,7 +25,7 @@ DATA_APT_PACKAGES := python3-pip python3-venv unzip
 DEVICE_APT_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm valgrind
 # The project's venv, in the cache: onnxruntime runs the ONNX exports in the tests.
 VENV = $(CACHE)/venv
-VENV_PACKAGES := onnxruntime==1.23.2 numpy==2.4.6 safetensors==0.8.0
+VENV_PACKAGES := onnxruntime==1.23.2 numpy==2.4.6 safetensors==0.8.0 gguf==0.19.0
 
 # Data files that no Debian package ships are fetched into a cache outside the repository
 # (never committed), each pinned by version and SHA-256. Layout:
