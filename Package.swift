@@ -63,7 +63,7 @@ let package = Package(
         // Layer 9b: outside file formats — safetensors, exports of inference programs (C for
         // microcontrollers, ONNX) — and the toolchain checks that run exports (host compiler,
         // Cortex-M cross-compiler and emulator).
-        .target(name: "TopiaryFormats", dependencies: ["TopiaryReport", "TopiaryInference", "TopiaryNN", "TopiaryTensor"]),
+        .target(name: "TopiaryFormats", dependencies: ["TopiaryReport", "TopiaryInference", "TopiaryData", "TopiaryNN", "TopiaryTensor"]),
         // Layer 10: the runner: data and model from a spec, phases, checkpoints and resume.
         .target(name: "TopiaryRun", dependencies: [
             "TopiarySpec", "TopiaryReport", "TopiaryFormats", "TopiaryTraining", "TopiaryOptim", "TopiarySparsity", "TopiaryMetrics",
