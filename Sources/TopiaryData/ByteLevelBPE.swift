@@ -16,8 +16,9 @@ public struct ByteLevelBPE: Sendable {
     private let ranks: [String: Int]
 
     /// `tokens` in id order; `merges` as "left right", highest priority first (GGUF's
-    /// tokenizer.ggml.tokens and tokenizer.ggml.merges). A merge whose parts are not both
-    /// spelled in the byte alphabet is refused.
+    /// tokenizer.ggml.tokens and tokenizer.ggml.merges). A merge that is not two symbols
+    /// separated by one space is refused. Special tokens in text (`<|im_start|>`) are not
+    /// recognised: they are encoded as their bytes.
     public init(tokens: [String], merges: [String]) throws {
         self.tokens = tokens
         var ids: [String: Int] = [:]
@@ -58,29 +59,37 @@ public struct ByteLevelBPE: Sendable {
 
     /// GPT-2's split: contractions, ` ?letters`, ` ?numbers`, ` ?other symbols`, whitespace
     /// not followed by a non-space, other whitespace.
+    /// Matched one code point at a time, as Hugging Face's and llama.cpp's regex engines do
+    /// (Swift's default, whole characters, would keep combining marks with their letter).
     nonisolated(unsafe) static let split = try! Regex(#"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"#)
+        .matchingSemantics(.unicodeScalar)
+
+    /// Hugging Face's digit splitter: Unicode number categories (Nd, Nl, No).
+    static func isDigit(_ scalar: Unicode.Scalar) -> Bool {
+        [.decimalNumber, .letterNumber, .otherNumber].contains(scalar.properties.generalCategory)
+    }
 
     /// Pieces of `text` before BPE: each digit alone, then GPT-2's split within the rest.
     public static func preTokenize(_ text: String) -> [Substring] {
         var pieces: [Substring] = []
-        var start = text.startIndex
-        var index = text.startIndex
+        let scalars = text.unicodeScalars
+        var start = scalars.startIndex
+        var index = scalars.startIndex
         func flush(upTo end: String.Index) {
             guard start < end else { return }
             let segment = text[start..<end]
             for match in segment.matches(of: split) { pieces.append(segment[match.range]) }
         }
-        while index < text.endIndex {
-            let character = text[index]
-            let next = text.index(after: index)
-            if character.unicodeScalars.count == 1, character.unicodeScalars.first!.properties.numericType != nil {
+        while index < scalars.endIndex {
+            let next = scalars.index(after: index)
+            if isDigit(scalars[index]) {
                 flush(upTo: index)
                 pieces.append(text[index..<next])
                 start = next
             }
             index = next
         }
-        flush(upTo: text.endIndex)
+        flush(upTo: scalars.endIndex)
         return pieces
     }
 

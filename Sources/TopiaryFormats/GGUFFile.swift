@@ -125,6 +125,7 @@ public struct GGUFFile: Sendable {
             var dimensions: [Int] = []
             for _ in 0..<dimensionCount {
                 let size = try reader.u64("a dimension of '\(name)'")
+                guard size > 0 else { throw reader.fail("gives '\(name)' a dimension of 0") }
                 guard size <= UInt64(reader.bytes.count) * 2 else { throw reader.fail("gives '\(name)' a dimension of \(size), larger than the file could hold") }
                 dimensions.append(Int(size))
             }
@@ -252,9 +253,14 @@ public struct GGUFFile: Sendable {
             for b in 0..<(tensor.count / 32) {
                 var largest: Float = 0
                 for j in 0..<32 { largest = max(largest, abs(tensor[32 * b + j])) }
-                let d = largest / 127, inverse: Float = d != 0 ? 1 / d : 0
+                let d = largest / 127
+                let inverse: Float = d != 0 && (1 / d).isFinite ? 1 / d : 0
                 out.u16(HalfPrecision.half(d))
-                for j in 0..<32 { out.bytes.append(UInt8(bitPattern: Int8((tensor[32 * b + j] * inverse).rounded()))) }
+                for j in 0..<32 {
+                    let scaled = tensor[32 * b + j] * inverse
+                    let code = scaled.isFinite ? max(-127, min(127, scaled.rounded())) : 0
+                    out.bytes.append(UInt8(bitPattern: Int8(code)))
+                }
             }
         default: preconditionFailure("not a writable type")
         }

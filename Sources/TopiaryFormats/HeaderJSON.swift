@@ -139,10 +139,20 @@ enum HeaderJSON: Equatable {
                     case UInt8(ascii: "r"): scalars.append("\r")
                     case UInt8(ascii: "t"): scalars.append("\t")
                     case UInt8(ascii: "u"):
-                        guard index + 4 <= bytes.count, let code = UInt32(String(decoding: bytes[index..<(index + 4)], as: UTF8.self), radix: 16),
-                              let scalar = UnicodeScalar(code) else { throw problem("a \\u escape is not a character") }
+                        var code = try hexQuad()
+                        if (0xD800..<0xDC00).contains(code) {
+                            // A high surrogate must be followed by \u and a low one: one code point.
+                            guard index + 2 <= bytes.count, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u") else {
+                                throw problem("a lone surrogate in a \\u escape")
+                            }
+                            index += 2
+                            let low = try hexQuad()
+                            guard (0xDC00..<0xE000).contains(low) else { throw problem("a lone surrogate in a \\u escape") }
+                            let high: UInt32 = (code - 0xD800) << 10
+                            code = 0x10000 + high + (low - 0xDC00)
+                        }
+                        guard let scalar = UnicodeScalar(code) else { throw problem("a \\u escape is not a character") }
                         scalars.append(scalar)
-                        index += 4
                     default: throw problem("unknown escape '\\\(Character(UnicodeScalar(escape)))'")
                     }
                 case 0..<0x20: throw problem("a control character inside a string")
@@ -150,6 +160,15 @@ enum HeaderJSON: Equatable {
                 }
             }
             throw problem("a string is not closed")
+        }
+
+        /// Four hex digits of a \u escape.
+        mutating func hexQuad() throws -> UInt32 {
+            guard index + 4 <= bytes.count, let code = UInt32(String(decoding: bytes[index..<(index + 4)], as: UTF8.self), radix: 16) else {
+                throw problem("a \\u escape needs four hex digits")
+            }
+            index += 4
+            return code
         }
 
         mutating func number() throws -> String {

@@ -70,6 +70,7 @@ public struct SafetensorsFile: Sendable {
                 guard case .object(let pairs) = value else { throw fail("has __metadata__ that is not an object of strings") }
                 for (key, item) in pairs {
                     guard case .string(let text) = item else { throw fail("has __metadata__ '\(key)' that is not a string") }
+                    guard metadata[key] == nil else { throw fail("names __metadata__ '\(key)' twice") }
                     metadata[key] = text
                 }
                 continue
@@ -92,7 +93,9 @@ public struct SafetensorsFile: Sendable {
     private static func entry(_ name: String, _ value: HeaderJSON, bufferSize: Int, fail: (String) -> SafetensorsError) throws -> Entry {
         guard case .object(let fields) = value else { throw fail("has entry '\(name)' that is not an object") }
         var dtype: DType?, shape: [Int]?, offsets: [Int]?
+        var named = Set<String>()
         for (key, field) in fields {
+            guard named.insert(key).inserted else { throw fail("repeats the field '\(key)' of entry '\(name)'") }
             switch key {
             case "dtype":
                 guard case .string(let text) = field else { throw fail("has a dtype of '\(name)' that is not a string") }
@@ -133,6 +136,7 @@ public struct SafetensorsFile: Sendable {
     public func tensor(_ name: String) -> Tensor? {
         guard let entry = entry(name) else { return nil }
         let tensor = Tensor(zeros: entry.shape)
+        guard entry.count > 0 else { return tensor }
         buffer.withUnsafeBytes { raw in
             let base = raw.baseAddress!.advanced(by: entry.range.lowerBound)
             for i in 0..<entry.count {

@@ -43,7 +43,7 @@ extension Sequential {
         }
         // µP (`MaximalUpdate`): m = C / base width; attention logits × √(base hs)/hs.
         let m = c.maximalUpdate?.multiplier(width: c.channels) ?? 1
-        let scoreScale = c.maximalUpdate.map { Float($0.baseWidth / c.heads).squareRoot() / Float(c.channels / c.heads) }
+        let scoreScale = c.maximalUpdate.map { (Float($0.baseWidth) / Float(c.heads)).squareRoot() / Float(c.channels / c.heads) }
         let tokens = Embedding(name: "wte", count: c.vocabulary, features: c.channels)
         var layers: [any Layer] = [tokens, PositionEmbedding(name: "wpe", context: c.context, features: c.channels)]
         for block in 0..<c.layers {

@@ -4,9 +4,9 @@ import TopiaryNN
 import TopiarySpec
 
 /// `model.init_from`: the weights a run starts from instead of its seeded initialisation.
-enum InitialWeights {
+package enum InitialWeights {
     /// The checkpoint `source` names: a file, or the newest accepted checkpoint of a run folder.
-    static func checkpointPath(_ source: String) throws -> String {
+    package static func checkpointPath(_ source: String) throws -> String {
         var isFolder: ObjCBool = false
         guard FileManager.default.fileExists(atPath: source, isDirectory: &isFolder) else {
             throw SpecProblem(keyPath: "model.init_from", problem: "\(source) does not exist. Name a finished run's folder or one of its checkpoints/*.bin.")

@@ -108,6 +108,9 @@ public struct ModelSpec: Codable, Sendable, Equatable {
             throw decoder.problem(CodingKeys.baseWidth, "applies to parametrization mup only (got base_width \(baseWidth) without it).")
         }
         if let baseWidth, baseWidth < 1 { throw decoder.problem(CodingKeys.baseWidth, "must be >= 1, got \(baseWidth).") }
+        if parametrization == .mup, architecture == "mlp", (hiddenSizes ?? []).isEmpty {
+            throw decoder.problem(CodingKeys.hiddenSizes, "needs at least one hidden layer with parametrization mup (its width is the first hidden size).")
+        }
         if initFrom?.isEmpty == true { throw decoder.problem(CodingKeys.initFrom, "must name a run folder or a checkpoint file.") }
         initOptimizer = try c.decodeIfPresent(Bool.self, forKey: .initOptimizer)
         if initOptimizer == true, initFrom == nil {

@@ -28,6 +28,10 @@ public struct SweepRunner {
         self.directory = directory
         points = sweep.expanded
         // Validate every point before running any.
+        let names = points.compactMap(\.name)
+        if let repeated = names.first(where: { name in names.filter { $0 == name }.count > 1 }) {
+            throw SpecError(file: specFile, keyPath: "sweep.points", problem: "two points are named '\(repeated)'; give each a different name.")
+        }
         var dependencies: [[Int]] = []
         for (index, point) in points.enumerated() {
             let applied = try point.apply(to: spec, file: specFile)
@@ -63,11 +67,14 @@ public struct SweepRunner {
         return nil
     }
 
-    /// `model.init_from` with each `{point:NAME}` replaced by that point's run folder.
+    /// `model.init_from` with each `{point:NAME}` replaced by that point's run folder, as an
+    /// absolute path (the run and later summaries may start elsewhere).
     func resolvingPointReferences(_ text: String) -> String {
         var result = text
         for name in SweepRunner.pointReferences(in: text) {
-            if let index = points.firstIndex(where: { $0.name == name }) { result = result.replacingOccurrences(of: "{point:\(name)}", with: pointDirectory(index)) }
+            if let index = points.firstIndex(where: { $0.name == name }) {
+                result = result.replacingOccurrences(of: "{point:\(name)}", with: URL(fileURLWithPath: pointDirectory(index)).standardizedFileURL.path)
+            }
         }
         return result
     }
@@ -266,7 +273,7 @@ public enum SweepError: Error, LocalizedError, Equatable {
     public var errorDescription: String? {
         switch self {
         case .dependencyFailed(let points):
-            return "points \(points) start from another point ({point:NAME} in model.init_from) that did not complete; see its run folder, fix it, and run the sweep again."
+            return "points \(points) start from another point ({point:NAME} in model.init_from) that is not complete in this sweep folder; if it failed, see its run folder, fix it and run the sweep again; with --shard or --point, run the points they start from first."
         case .notASweep(let path): return "\(path) has no sweep.json: it is not a sweep folder (run topiary sweep first)."
         case .specsDiffer(let first, let other): return "\(other) was swept from a different spec than \(first); only shards of one sweep can be merged."
         }

@@ -31,7 +31,8 @@ public enum WSDBranches {
             let spec = report.spec
             let isBranch = spec.model.initOptimizer == true
             var inherited = 0
-            if isBranch, let source = spec.model.initFrom, let header = try? Checkpoint.readHeader(from: source) {
+            if isBranch, let source = spec.model.initFrom, let path = try? InitialWeights.checkpointPath(source),
+               let header = try? Checkpoint.readHeader(from: path) {
                 inherited = header.progress.optimizerStepCount ?? 0
             }
             let own = spec.training.epochs * BatchIterator.batchesPerEpoch(rows: report.dataRows.train, batchSize: spec.training.batchSize)

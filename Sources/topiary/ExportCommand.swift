@@ -79,8 +79,13 @@ struct ExportCommand: ParsableCommand {
             let name = "\(bench.report.experiment) \(label)"
             if format == "safetensors" {
                 let tensors = try bench.parameterTensors(checkpointAt: path, masks: masks)
-                let data = SafetensorsFile.encode(tensors, dtype: SafetensorsFile.DType(rawValue: dtype)!,
-                                                  metadata: ["format": "pt", "producer": "topiary", "experiment": bench.report.experiment, "checkpoint": label])
+                var metadata = ["format": "pt", "producer": "topiary", "experiment": bench.report.experiment, "checkpoint": label]
+                // µP's multipliers live in the forward pass, not the weights: say so beside them.
+                if let parametrization = bench.report.spec.model.maximalUpdate {
+                    metadata["parametrization"] = "mup"
+                    metadata["base_width"] = String(parametrization.baseWidth)
+                }
+                let data = SafetensorsFile.encode(tensors, dtype: SafetensorsFile.DType(rawValue: dtype)!, metadata: metadata)
                 try ExportFolder.write(["model.safetensors": data], to: out)
                 print("\(out): model.safetensors (\(label), \(tensors.count) tensors, \(dtype)\(masks ? ", masks as <name>_mask" : ""), \(data.count) B)")
                 return

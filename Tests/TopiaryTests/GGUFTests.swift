@@ -157,6 +157,15 @@ extension AllTests {
             Issue.record("tensor name not found in the encoded file")
         }
         expectRefused(Array(good.prefix(good.count - 40)), mentions: "truncated")
+        if let position = Self.find(Array("w".utf8), in: good).map({ $0 + 1 + 4 }) {
+            var zero = good
+            for i in 0..<8 { zero[position + i] = 0 }
+            expectRefused(zero, mentions: "a dimension of 0")
+        }
+        // Writing Q8_0 never traps: NaN, infinities and blocks of tiny values become codes in ±127.
+        let hostile = Tensor(shape: [2, 32], values: [.nan, .infinity, -.infinity] + Array(repeating: 1, count: 29) + Array(repeating: 1e-40, count: 32))
+        let written = GGUFFile.encode(metadata: [], tensors: [("h", hostile)], type: .q8_0)
+        #expect((try? GGUFFile(data: written, path: "hostile"))?.tensors.count == 1)
     }
 
     /// Index of `needle` after the header (the tensor info's name), for targeted corruption.

@@ -130,6 +130,9 @@ extension AllTests {
         let base = try String(contentsOfFile: packageRoot + "/experiments/tinygpt-pretrain.yaml", encoding: .utf8)
         #expect(throws: (any Error).self) { try ExperimentSpec.decode(yaml: base.replacingOccurrences(of: "  n_embd:", with: "  parametrization: mup\n  n_embd:")) }
         let ok = try ExperimentSpec.decode(yaml: base.replacingOccurrences(of: "  n_embd:", with: "  parametrization: mup\n  base_width: 64\n  n_embd:"))
+        #expect(throws: (any Error).self) {
+            try ExperimentSpec.decode(yaml: validSpecYAML.replacingOccurrences(of: "  hidden_sizes: [32, 16]", with: "  hidden_sizes: []\n  parametrization: mup\n  base_width: 8"))
+        }
         #expect(ok.model.gptConfiguration?.maximalUpdate == MaximalUpdate(baseWidth: 64))
     }
 }

@@ -88,6 +88,11 @@ extension AllTests {
         expectRefused(file("{\"__metadata__\":{\"k\":1}}", buffer: 0), mentions: "not a string")
         expectRefused(file(String(repeating: "[", count: 100), buffer: 0), mentions: "start with '{'")
         expectRefused(file("{\"a\":" + String(repeating: "[", count: 100), buffer: 0), mentions: "nesting deeper")
+        expectRefused(file("{\"a\":{\"dtype\":\"F32\",\"dtype\":\"F16\",\"shape\":[1],\"data_offsets\":[0,4]}}", buffer: 4), mentions: "repeats the field 'dtype'")
+        expectRefused(file("{\"__metadata__\":{\"k\":\"a\",\"k\":\"b\"}}", buffer: 0), mentions: "names __metadata__ 'k' twice")
+        expectRefused(file("{\"\\ud83d\":1}", buffer: 0), mentions: "lone surrogate")
+        // A surrogate pair is one code point.
+        #expect((try? HeaderJSON.parse(Array("{\"\\ud83d\\ude00\":{}}".utf8))) == .object([(key: "😀", value: .object([]))]))
     }
 
     /// Files the `safetensors` Python package writes are read alike, and ours load there.

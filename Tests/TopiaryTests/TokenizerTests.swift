@@ -28,6 +28,10 @@ extension AllTests {
     @Test func preTokenizationSplitsDigitsAndKeepsSpacesWithWords() {
         #expect(ByteLevelBPE.preTokenize("ab 12  cd's") == ["ab", " ", "1", "2", " ", " cd", "'s"])
         #expect(ByteLevelBPE.preTokenize("") == [])
+        // Digits are Unicode number categories (a CJK numeral is a letter), and the split works
+        // on code points: a combining mark leaves the letter it follows.
+        #expect(ByteLevelBPE.preTokenize("三4") == ["三", "4"])
+        #expect(ByteLevelBPE.preTokenize("e\u{301}x") == ["e", "\u{301}", "x"])
         #expect(throws: DataError.self) { try ByteLevelBPE(tokens: ["a"], merges: ["a"]) }
     }
 }

@@ -88,7 +88,8 @@ extension AllTests {
         #expect(index.contains("WSD branches") && index.contains("wsd_branches.svg"))
         // A reference to no point, or a cycle, is refused before anything runs.
         for (bad, message) in [(yaml.replacingOccurrences(of: "{point:plateau}", with: "{point:nope}"), "names no other point"),
-                               (yaml.replacingOccurrences(of: "training.epochs: 2,", with: "training.epochs: 2, model.init_from: \"{point:branch}/x.bin\","), "start from each other")] {
+                               (yaml.replacingOccurrences(of: "training.epochs: 2,", with: "training.epochs: 2, model.init_from: \"{point:branch}/x.bin\","), "start from each other"),
+                               (yaml.replacingOccurrences(of: "name: plateau,", with: "name: branch,"), "two points are named 'branch'")] {
             let refused = try runTopiary(["sweep", writeSpecFile(bad, name: "bad.yaml"), "--out", temporaryDirectory("sweep") + "/bad"])
             #expect(refused.status != 0 && refused.stderr.contains(message), "\(refused.stderr)")
         }
