@@ -209,8 +209,10 @@ public struct GGUFFile: Sendable {
 
     /// A GGUF v3 file of `metadata` and `tensors` (PyTorch row-major shapes; ne is their
     /// reverse) in `type` (F32, F16 or Q8_0; a Q8_0 tensor's last axis must hold whole
-    /// blocks of 32, else it is written F32), aligned to 32 bytes.
-    public static func encode(metadata: [(key: String, value: Value)], tensors: [(name: String, tensor: Tensor)], type: TensorType) -> Data {
+    /// blocks of 32, else it is written F32), aligned to 32 bytes. Tensors named in `exact`
+    /// are written F32 whatever `type` says (pruning masks must stay exactly 0 and 1).
+    public static func encode(metadata: [(key: String, value: Value)], tensors: [(name: String, tensor: Tensor)], type: TensorType,
+                              exact: Set<String> = []) -> Data {
         precondition([.f32, .f16, .q8_0].contains(type), "GGUF writing supports F32, F16 and Q8_0, not \(type.name)")
         var out = ByteWriter()
         out.bytes += [0x47, 0x47, 0x55, 0x46]
@@ -225,7 +227,7 @@ public struct GGUFFile: Sendable {
         var payloads: [[UInt8]] = []
         var offset = 0
         for (name, tensor) in tensors {
-            let chosen = type == .q8_0 && (tensor.shape.last ?? 0) % 32 != 0 ? TensorType.f32 : type
+            let chosen = exact.contains(name) || (type == .q8_0 && (tensor.shape.last ?? 0) % 32 != 0) ? TensorType.f32 : type
             let payload = encodeTensor(tensor, as: chosen)
             out.string(name)
             out.u32(UInt32(tensor.shape.count))

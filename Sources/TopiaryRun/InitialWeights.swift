@@ -33,9 +33,18 @@ package enum InitialWeights {
                 try CheckpointLayout.restoreParameters(store, from: tensors, path: path)
                 return
             }
+            if path.hasSuffix(".gguf") {
+                // A GGUF of Topiary's export: the same names, dequantized to Float32.
+                let file = try GGUFFile.read(path: path)
+                let tensors = Dictionary(uniqueKeysWithValues: file.tensors.map { ($0.name, file.tensor($0.name)!) })
+                try CheckpointLayout.restoreParameters(store, from: tensors, path: path)
+                return
+            }
             let checkpoint = try Checkpoint.read(from: path)
             try CheckpointLayout.restoreParameters(store, from: checkpoint.tensors, path: path)
         } catch let error as SafetensorsError {
+            throw SpecProblem(keyPath: "model.init_from", problem: error.errorDescription ?? "\(error)")
+        } catch let error as GGUFError {
             throw SpecProblem(keyPath: "model.init_from", problem: error.errorDescription ?? "\(error)")
         } catch let error as CheckpointError {
             throw SpecProblem(keyPath: "model.init_from", problem: "\(error.errorDescription ?? "\(error)") The model must have the same parameter names and shapes as the run it starts from.")

@@ -29,7 +29,7 @@ struct ExportCommand: ParsableCommand {
     @Option(help: "Which weights: a stage number (0 = dense), a checkpoint label as in checkpoints/ (e.g. stage2), or last.")
     var stage = "last"
 
-    @Option(help: "c, onnx or safetensors.")
+    @Option(help: "c, onnx, safetensors or gguf.")
     var format: String
 
     @Option(help: "The folder to write (created; replaced whole if it exists).")
@@ -44,7 +44,7 @@ struct ExportCommand: ParsableCommand {
     @Flag(help: "Keep pruned channels and neurons in place instead of compacting the model.")
     var noCompact = false
 
-    @Option(help: "safetensors: F32, F16 or BF16.")
+    @Option(help: "safetensors: F32, F16 or BF16; gguf: F32, F16 or Q8_0.")
     var dtype = "F32"
 
     @Flag(help: "safetensors: also each pruning mask, as <name>_mask.")
@@ -57,16 +57,22 @@ struct ExportCommand: ParsableCommand {
     var python = ONNXRuntimeCheck.defaultPython
 
     func validate() throws {
-        if !["c", "onnx", "safetensors"].contains(format) { throw ValidationError("--format must be c, onnx or safetensors; got '\(format)'.") }
-        if SafetensorsFile.DType(rawValue: dtype) == nil { throw ValidationError("--dtype must be F32, F16 or BF16; got '\(dtype)'.") }
-        if format != "safetensors" && (dtype != "F32" || masks) { throw ValidationError("--dtype and --masks apply to --format safetensors.") }
-        if format == "safetensors" && check { throw ValidationError("--check runs C and ONNX exports; reload a safetensors file with model.init_from.") }
+        if !["c", "onnx", "safetensors", "gguf"].contains(format) { throw ValidationError("--format must be c, onnx, safetensors or gguf; got '\(format)'.") }
+        if format == "gguf" {
+            if ggufType == nil { throw ValidationError("--dtype for gguf must be F32, F16 or Q8_0; got '\(dtype)'.") }
+        } else if SafetensorsFile.DType(rawValue: dtype) == nil {
+            throw ValidationError("--dtype must be F32, F16 or BF16; got '\(dtype)'.")
+        }
+        if !["safetensors", "gguf"].contains(format) && (dtype != "F32" || masks) { throw ValidationError("--dtype and --masks apply to --format safetensors and gguf.") }
+        if ["safetensors", "gguf"].contains(format) && check { throw ValidationError("--check runs C and ONNX exports; reload a weights file with model.init_from.") }
         if ExportPrecision(rawValue: precision) == nil { throw ValidationError("--precision must be int8 or float32; got '\(precision)'.") }
         if ExportLayout(rawValue: layout) == nil { throw ValidationError("--layout must be smallest, dense or sparse; got '\(layout)'.") }
         if format == "onnx" && (precision != "int8" || layout != "smallest") {
             throw ValidationError("--precision and --layout apply to C; ONNX keeps Float32 weights with the zeros in place.")
         }
     }
+
+    var ggufType: GGUFFile.TensorType? { ["F32": .f32, "F16": .f16, "Q8_0": .q8_0][dtype] }
 
     func run() throws {
         do {
@@ -77,17 +83,29 @@ struct ExportCommand: ParsableCommand {
             }
             let label = ModelBench.label(ofCheckpoint: path)
             let name = "\(bench.report.experiment) \(label)"
-            if format == "safetensors" {
+            if format == "safetensors" || format == "gguf" {
                 let tensors = try bench.parameterTensors(checkpointAt: path, masks: masks)
-                var metadata = ["format": "pt", "producer": "topiary", "experiment": bench.report.experiment, "checkpoint": label]
+                var metadata = ["producer": "topiary", "experiment": bench.report.experiment, "checkpoint": label,
+                                "architecture": bench.report.spec.model.architecture]
                 // µP's multipliers live in the forward pass, not the weights: say so beside them.
                 if let parametrization = bench.report.spec.model.maximalUpdate {
                     metadata["parametrization"] = "mup"
                     metadata["base_width"] = String(parametrization.baseWidth)
                 }
-                let data = SafetensorsFile.encode(tensors, dtype: SafetensorsFile.DType(rawValue: dtype)!, metadata: metadata)
-                try ExportFolder.write(["model.safetensors": data], to: out)
-                print("\(out): model.safetensors (\(label), \(tensors.count) tensors, \(dtype)\(masks ? ", masks as <name>_mask" : ""), \(data.count) B)")
+                let file: String, data: Data
+                if format == "gguf" {
+                    // Topiary's own architecture and PyTorch's tensor names: the gguf package and
+                    // model.init_from read it; llama.cpp has no such architecture to run.
+                    let keyed: [(key: String, value: GGUFFile.Value)] = [("general.architecture", .string("topiary")), ("general.alignment", .uint32(32))]
+                        + metadata.keys.sorted().map { ("topiary.\($0)", .string(metadata[$0]!)) }
+                    let masks = Set(tensors.map(\.name).filter { $0.hasSuffix("_mask") })
+                    (file, data) = ("model.gguf", GGUFFile.encode(metadata: keyed, tensors: tensors, type: ggufType!, exact: masks))
+                } else {
+                    metadata["format"] = "pt"
+                    (file, data) = ("model.safetensors", SafetensorsFile.encode(tensors, dtype: SafetensorsFile.DType(rawValue: dtype)!, metadata: metadata))
+                }
+                try ExportFolder.write([file: data], to: out)
+                print("\(out): \(file) (\(label), \(tensors.count) tensors, \(dtype)\(masks ? ", masks as <name>_mask" : ""), \(data.count) B)")
                 return
             }
             let program = noCompact ? full : full.compacted()

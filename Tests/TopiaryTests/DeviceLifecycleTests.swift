@@ -106,7 +106,7 @@ extension AllTests {
         let checked = try runTopiary(["export", directory, "--format", "c", "--out", temporaryDirectory("export") + "/c", "--check"])
         #expect(checked.status == 0 && checked.stdout.contains("same argmax on 1.0000 of rows"), "\(checked.stdout)\(checked.stderr)")
         // Bad input: a message saying what, a non-zero exit, and no folder.
-        for (arguments, message) in [(["--format", "tflite"], "--format must be c, onnx or safetensors"),
+        for (arguments, message) in [(["--format", "tflite"], "--format must be c, onnx, safetensors or gguf"),
                                      (["--format", "c", "--stage", "9"], "no accepted checkpoint after stage 9"),
                                      (["--format", "c", "--precision", "int4"], "int8 or float32"),
                                      (["--format", "c", "--layout", "diagonal"], "smallest, dense or sparse")] {

@@ -153,6 +153,20 @@ extension AllTests {
         let original = try #require(report.stages.last), again = try #require(reloaded.stages.first)
         #expect(again.metric("test", "loss") == original.metric("test", "loss") && again.metric("test", "accuracy") == original.metric("test", "accuracy"))
         #expect(again.sparsity == original.sparsity && again.sparsity > 0.7)
+        // GGUF too: F32 reloads to the same loss; Q8_0 keeps the masks exact (written F32) and
+        // the sparsity, and the gguf package reads the names.
+        for (type, exact) in [("F32", true), ("Q8_0", false)] {
+            let ggufOut = temporaryDirectory("export") + "/gguf"
+            let made = try runTopiary(["export", directory, "--format", "gguf", "--dtype", type, "--masks", "--out", ggufOut])
+            #expect(made.status == 0, "\(made.stderr)")
+            let names = try ChildProcess.run(try TestData.venvPython(), ["-c", "import gguf; print(sorted(t.name for t in gguf.GGUFReader('\(ggufOut)/model.gguf').tensors))"], timeout: 60)
+            #expect(names.status == 0 && names.stdout.contains("'fc1.weight_mask'"), "\(names.stderr)")
+            let (_, fromGGUF) = try runSlice(try ExperimentSpec.decode(yaml: reload.replacingOccurrences(of: "\(out)/model.safetensors", with: "\(ggufOut)/model.gguf")))
+            let stage = try #require(fromGGUF.stages.first)
+            #expect(stage.sparsity == original.sparsity, "\(type)")
+            if exact { #expect(stage.metric("test", "loss") == original.metric("test", "loss")) }
+            else { #expect(abs(stage.metric("test", "accuracy")! - original.metric("test", "accuracy")!) < 0.02) }
+        }
         // A damaged file is a spec error naming it, before any training.
         var damaged = try Data(contentsOf: URL(fileURLWithPath: out + "/model.safetensors"))
         damaged[9] = UInt8(ascii: "[")
