@@ -73,8 +73,14 @@ public struct CModelCheck {
 
     /// Outputs (rows × outputCount) of the host build for `inputs` (rows × inputCount).
     public func runOnHost(_ inputs: [Float]) throws -> [Float] {
-        try ToolRun.run("cc", CModelCheck.portableFlags + ["-o", "host", "model.c", "driver.c", "-lm"], in: workDirectory)
+        try buildHost()
         return try run(inputs) { try ToolRun.run("./host", [], in: workDirectory) }
+    }
+
+    /// The host build (with symbols, for valgrind), compiled once per check folder.
+    private func buildHost() throws {
+        guard !FileManager.default.fileExists(atPath: workDirectory + "/host") else { return }
+        try ToolRun.run("cc", CModelCheck.portableFlags + ["-g", "-o", "host", "model.c", "driver.c", "-lm"], in: workDirectory)
     }
 
     /// Outputs of the model cross-compiled for `target` and run under QEMU.
@@ -121,7 +127,7 @@ public struct CModelCheck {
     /// x86-64 instructions per `topiary_predict` call of the host build under valgrind's
     /// callgrind (counted only inside the entry point; the same count on every run).
     public func instructionsPerInference(_ inputs: [Float]) throws -> Double {
-        try ToolRun.run("cc", CModelCheck.portableFlags + ["-g", "-o", "host", "model.c", "driver.c", "-lm"], in: workDirectory)
+        try buildHost()
         let rows = inputs.count / export.inputCount
         _ = try run(inputs) {
             try ToolRun.run("valgrind", ["--tool=callgrind", "--callgrind-out-file=callgrind.out", "--toggle-collect=topiary_predict",

@@ -106,7 +106,7 @@ enum HeaderJSON: Equatable {
             }
         }
 
-        /// A string's bytes between quotes, with the escapes JSON defines (\uXXXX included).
+        /// A string's bytes between quotes, with the escapes JSON defines (\u with four hex digits included).
         mutating func string() throws -> String {
             index += 1
             var scalars = String.UnicodeScalarView()

@@ -188,45 +188,31 @@ public enum ReportColumns {
 extension ReportColumns {
     /// With `device:` in the spec: the stage exported as C and checked (`DeviceRecord`).
     static func deviceColumns(task: TaskRecord) -> [ReportColumn<StageRecord>] {
+        /// A column of the stage's device record, empty for a stage without one.
+        func column(_ name: String, _ meaning: String, _ value: @escaping @Sendable (DeviceRecord) -> String?) -> ReportColumn<StageRecord> {
+            .init(name: name, meaning: meaning) { $0.device.flatMap(value) ?? "" }
+        }
         let metric = task.deciding
         var columns: [ReportColumn<StageRecord>] = []
         for precision in ["float32", "int8"] {
-            columns += [
-                .init(name: "device_flash_bytes_\(precision)", meaning: "flash of the \(precision) C export compiled for device.target: text (code, const weights) + data of the model's object file") {
-                    $0.device?.footprints[precision].map { String($0.flashBytes) } ?? ""
-                },
-                .init(name: "device_ram_bytes_\(precision)", meaning: "RAM of the \(precision) C export: data + bss (the arena) + the stack estimate from -fstack-usage") {
-                    $0.device?.footprints[precision].map { String($0.ramBytes) } ?? ""
-                },
-            ]
+            columns.append(column("device_flash_bytes_\(precision)", "flash of the \(precision) C export compiled for device.target: text (code, const weights) + data of the model's object file") {
+                $0.footprints[precision].map { String($0.flashBytes) }
+            })
+            columns.append(column("device_ram_bytes_\(precision)", "RAM of the \(precision) C export: data + bss (the arena) + the stack estimate from -fstack-usage") {
+                $0.footprints[precision].map { String($0.ramBytes) }
+            })
         }
         columns += [
-            .init(name: "device_fits", meaning: "whether device.precision's flash and RAM are within device.flash_kb and device.ram_kb") {
-                $0.device.map { String($0.fitsBudget) } ?? ""
-            },
-            .init(name: "c_test_\(metric)", meaning: "test \(metric) of the C export (device.precision) compiled for this machine, on the whole test set") {
-                $0.device.map { format($0.hostTestMetric) } ?? ""
-            },
-            .init(name: "c_engine_agreement", meaning: "fraction of test rows whose largest C output is the engine's (same precision)") {
-                $0.device.map { format($0.engineAgreement) } ?? ""
-            },
-            .init(name: "c_max_abs_difference", meaning: "largest |C output − engine output| over the test set") {
-                $0.device.map { String(format: "%.3g", $0.maxAbsDifference) } ?? ""
-            },
-            .init(name: "device_rows", meaning: "test rows run on the emulated device (the first of the test set)") {
-                $0.device.map { String($0.deviceRows) } ?? ""
-            },
-            .init(name: "device_test_\(metric)", meaning: "test \(metric) of the emulated device on device_rows rows") {
-                $0.device.map { format($0.deviceTestMetric) } ?? ""
-            },
-            .init(name: "engine_rows_test_\(metric)", meaning: "test \(metric) of Topiary's engine (same precision) on the same device_rows rows") {
-                $0.device.map { format($0.engineRowsTestMetric) } ?? ""
-            },
-            .init(name: "device_matches_host", meaning: "whether every output of the emulated device equals the host build's, bit for bit") {
-                $0.device.map { String($0.deviceMatchesHost) } ?? ""
-            },
-            .init(name: "instructions_per_inference", meaning: "x86-64 instructions per inference of the host build under valgrind (deterministic cost proxy)") {
-                $0.device.map { String(format: "%.0f", $0.instructionsPerInference) } ?? ""
+            column("device_fits", "whether device.precision's flash and RAM are within device.flash_kb and device.ram_kb") { String($0.fitsBudget) },
+            column("c_test_\(metric)", "test \(metric) of the C export (device.precision) compiled for this machine, on the whole test set") { format($0.hostTestMetric) },
+            column("c_engine_agreement", "fraction of test rows whose largest C output is the engine's (same precision)") { format($0.engineAgreement) },
+            column("c_max_abs_difference", "largest |C output − engine output| over the test set") { String(format: "%.3g", $0.maxAbsDifference) },
+            column("device_rows", "test rows run on the emulated device (the first of the test set)") { String($0.deviceRows) },
+            column("device_test_\(metric)", "test \(metric) of the emulated device on device_rows rows") { format($0.deviceTestMetric) },
+            column("engine_rows_test_\(metric)", "test \(metric) of Topiary's engine (same precision) on the same device_rows rows") { format($0.engineRowsTestMetric) },
+            column("device_matches_host", "whether every output of the emulated device equals the host build's, bit for bit") { String($0.deviceMatchesHost) },
+            column("instructions_per_inference", "x86-64 instructions per inference of the host build under valgrind (deterministic cost proxy)") {
+                String(format: "%.0f", $0.instructionsPerInference)
             },
         ]
         return columns

@@ -110,8 +110,9 @@ public struct SweepRunner {
         if lock != nil { for folder in [directory, directory + "/points"] { AtomicFile.removeStaleTemporaries(in: folder) } }
         let threads = threads ?? max(1, ProcessInfo.processInfo.activeProcessorCount / max(jobs, 1))
         var queue: [Int] = []
+        var complete = Set(points.indices.filter(isComplete))
         for index in indices ?? Array(points.indices) {
-            if isComplete(index) { progress?("point \(index) (\(points[index].label)) already complete"); continue }
+            if complete.contains(index) { progress?("point \(index) (\(points[index].label)) already complete"); continue }
             queue.append(index)
         }
         var results: [(Int, Int32)] = []
@@ -133,7 +134,7 @@ public struct SweepRunner {
             running.append((index, process))
         }
         // A point waits until the points it starts from are complete.
-        func ready(_ index: Int) -> Bool { dependencies[index].allSatisfy(isComplete) }
+        func ready(_ index: Int) -> Bool { dependencies[index].allSatisfy(complete.contains) }
         while !queue.isEmpty || !running.isEmpty {
             while running.count < max(jobs, 1), let next = queue.firstIndex(where: ready) { try launch(queue.remove(at: next)) }
             if running.isEmpty, !queue.isEmpty {
@@ -143,6 +144,7 @@ public struct SweepRunner {
             if let done = running.firstIndex(where: { !$0.1.isRunning }) {
                 let (index, process) = running.remove(at: done)
                 results.append((index, process.terminationStatus))
+                if isComplete(index) { complete.insert(index) }
                 progress?("point \(index) finished with status \(process.terminationStatus)")
             } else {
                 usleep(20_000)

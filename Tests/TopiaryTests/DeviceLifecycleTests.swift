@@ -16,29 +16,11 @@ import TopiaryTensor
 /// them against Topiary's engine; then the ONNX export in onnxruntime.
 extension AllTests {
 @Suite struct DeviceLifecycleTests {
+    /// The user-data tests' spec (global magnitude pruning) with a device check of `rows` rows.
     func spec(data: String, model: String, stages: String, epochs: Int, batch: Int, rows: Int) throws -> ExperimentSpec {
-        try ExperimentSpec.decode(yaml: """
-        name: device-lifecycle
-        seed: 0
-        data:
-        \(data)
-        model:
-        \(model)
-        training:
-          epochs: \(epochs)
-          batch_size: \(batch)
-          optimizer: { name: adam, learning_rate: 0.003 }
-        pruning:
-          scorer: magnitude
-          scope: global
-          stages:
-        \(stages)
-        measurement:
-          latency_batch_sizes: [1]
-          latency_repetitions: 3
-          latency_warmup: 1
-        device: { target: cortex-m4, precision: int8, flash_kb: 256, ram_kb: 64, rows: \(rows), tolerance: 5 }
-        """)
+        var spec = try UserDataTests().spec(data: data, model: model, stages: stages, epochs: epochs, batch: batch, extra: "  scope: global")
+        spec.device = DeviceSpec(target: .cortexM4, precision: .int8, flashKB: 256, ramKB: 64, rows: rows, tolerance: 5)
+        return try ExperimentSpec.validated(spec, file: "device-lifecycle")
     }
 
     /// Every stage's device record: the emulated device gives the host build's bits, the C
