@@ -16,6 +16,8 @@ public final class Linear: Layer {
     /// Vectors per sample (1 for (B, in); T for (B, T, in)).
     public private(set) var positions = 1
     public let observer = FanInObserver()
+    /// False for a matrix pruning must leave alone (an untied language-model head).
+    public var offersPruning = true
 
     private var cachedInput: Tensor?
     private var output = ActivationBuffer()
@@ -60,7 +62,7 @@ public final class Linear: Layer {
         multiply(weight.value, weight.mask, into: weight.value)
     }
 
-    public var prunableMatrices: [PrunableMatrix] { [matrix] }
+    public var prunableMatrices: [PrunableMatrix] { offersPruning ? [matrix] : [] }
 
     public func forward(_ input: Tensor) -> Tensor {
         require(input.shape.last == inFeatures, "\(name) expects (…, \(inFeatures)), got \(input.shape)")

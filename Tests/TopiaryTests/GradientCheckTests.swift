@@ -58,6 +58,19 @@ extension AllTests {
         }
     }
 
+    /// A whole model's every parameter gradient of L = Σ r ⊙ model(x) against finite differences.
+    func checkParameterGradients(of model: Sequential, input x: Tensor, probe r: Tensor, tolerance: Double = 3e-3) {
+        model.store.zeroGrads()
+        _ = model.forward(x)
+        model.backward(r)
+        let analytic = model.store.grads.copy()
+        let loss = { self.probe(model.forward(x), r) }
+        for parameter in model.parameters {
+            let slice = Tensor(storage: analytic.storage, offset: parameter.offset, shape: parameter.shape)
+            expectGradient(of: parameter.value, analytic: slice, epsilon: 1e-2, tolerance: tolerance, loss, parameter.name)
+        }
+    }
+
     /// Inputs whose values are all at least `gap` apart (a shuffled grid): max pooling's
     /// winner and ReLU's side never change under ±ε.
     func separated(_ shape: [Int], gap: Float = 0.02) -> (inout SeededGenerator) -> Tensor {

@@ -75,16 +75,7 @@ extension AllTests {
         let x = Tensor(shape: [2, 5], values: (0..<10).map { _ in Float(g.nextInt(below: 11)) })
         let r = randomTensor([2, 5, 11], &g)
         for parameter in model.parameters { for i in 0..<parameter.count { parameter.value[i] += g.nextFloat(in: -0.2, 0.2) } }
-        model.store.zeroGrads()
-        _ = model.forward(x)
-        model.backward(r)
-        let analytic = model.store.grads.copy()
-        let gradients = GradientCheckTests()
-        let loss = { gradients.probe(model.forward(x), r) }
-        for parameter in model.parameters {
-            let slice = Tensor(storage: analytic.storage, offset: parameter.offset, shape: parameter.shape)
-            gradients.expectGradient(of: parameter.value, analytic: slice, epsilon: 1e-2, tolerance: 3e-3, loss, parameter.name)
-        }
+        GradientCheckTests().checkParameterGradients(of: model, input: x, probe: r)
     }
 
     @Test func gptHasGPT2sStructureAndInitialisation() throws {
