@@ -168,36 +168,32 @@ public struct GGUFFile: Sendable {
     public func tensor(_ name: String) -> Tensor? {
         guard let info = tensorInfo(name) else { return nil }
         let out = Tensor(zeros: info.shape)
+        let target = out.pointer
         data.withUnsafeBytes { raw in
             let base = raw.baseAddress!.advanced(by: info.range.lowerBound)
             func half(_ offset: Int) -> Float { HalfPrecision.float(half: UInt16(littleEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt16.self))) }
             switch info.type {
             case .f32:
-                for i in 0..<info.count { out[i] = Float(bitPattern: UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))) }
+                for i in 0..<info.count { target[i] = Float(bitPattern: UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))) }
             case .f16:
-                for i in 0..<info.count { out[i] = half(2 * i) }
+                for i in 0..<info.count { target[i] = half(2 * i) }
             case .bf16:
-                for i in 0..<info.count { out[i] = Float(bitPattern: UInt32(UInt16(littleEndian: base.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) << 16) }
+                for i in 0..<info.count { target[i] = Float(bitPattern: UInt32(UInt16(littleEndian: base.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) << 16) }
             case .q8_0:
                 for b in 0..<(info.count / 32) {
-                    let d = half(34 * b)
-                    for j in 0..<32 { out[32 * b + j] = d * Float(Int8(bitPattern: base.load(fromByteOffset: 34 * b + 2 + j, as: UInt8.self))) }
+                    let d = half(34 * b), block = target + 32 * b
+                    for j in 0..<32 { block[j] = d * Float(Int8(bitPattern: base.load(fromByteOffset: 34 * b + 2 + j, as: UInt8.self))) }
                 }
             case .q4_0, .q4_1:
                 let blockBytes = info.type.block.bytes, quants = info.type == .q4_0 ? 2 : 4
                 for b in 0..<(info.count / 32) {
-                    let d = half(blockBytes * b)
+                    let d = half(blockBytes * b), block = target + 32 * b
                     let m: Float = info.type == .q4_1 ? half(blockBytes * b + 2) : 0
+                    let offset: Int = info.type == .q4_0 ? -8 : 0
                     for j in 0..<16 {
                         let byte = base.load(fromByteOffset: blockBytes * b + quants + j, as: UInt8.self)
-                        let (low, high) = (Int(byte & 0x0F), Int(byte >> 4))
-                        if info.type == .q4_0 {
-                            out[32 * b + j] = Float(low - 8) * d
-                            out[32 * b + j + 16] = Float(high - 8) * d
-                        } else {
-                            out[32 * b + j] = Float(low) * d + m
-                            out[32 * b + j + 16] = Float(high) * d + m
-                        }
+                        block[j] = Float(Int(byte & 0x0F) + offset) * d + m
+                        block[j + 16] = Float(Int(byte >> 4) + offset) * d + m
                     }
                 }
             }

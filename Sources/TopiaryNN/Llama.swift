@@ -60,7 +60,9 @@ extension Sequential {
     /// Initialised as HF's `LlamaPreTrainedModel`: matrices and embedding N(0, 0.02), RMSNorm
     /// gains 1 (a model is normally loaded from a file instead). Prunable: every block's
     /// q/k/v/o and gate/up/down projections; not the embedding, the norms or the head.
-    public static func llama(_ configuration: LlamaConfiguration, generator: inout SeededGenerator) throws -> Sequential {
+    /// `initialize: false` skips the random draws (seconds for 100 M weights) for a model
+    /// whose weights are loaded next.
+    public static func llama(_ configuration: LlamaConfiguration, generator: inout SeededGenerator, initialize: Bool = true) throws -> Sequential {
         let c = configuration
         if let problem = c.problem { throw ModelError.invalid(layer: "llama", problem: problem) }
         let tokens = Embedding(name: "model.embed_tokens", count: c.vocabulary, features: c.channels)
@@ -82,8 +84,8 @@ extension Sequential {
             head.offersPruning = false
             layers.append(head)
         }
-        let model = try Sequential(inputShape: [c.context], layers: layers, generator: &generator)
-        for parameter in model.parameters where parameter.shape.count == 2 { generator.fillNormal(parameter.value, deviation: 0.02) }
+        let model = try Sequential(inputShape: [c.context], layers: layers, generator: &generator, initialize: initialize)
+        if initialize { for parameter in model.parameters where parameter.shape.count == 2 { generator.fillNormal(parameter.value, deviation: 0.02) } }
         return model
     }
 }

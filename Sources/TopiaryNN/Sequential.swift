@@ -11,8 +11,9 @@ public final class Sequential: Model, @unchecked Sendable {
 
     /// Plans every layer for `inputShape` (a shape that does not fit is `ModelError.shape`
     /// naming the layer), allocates the store, binds the layers to it and initialises them
-    /// from `generator` in layer order, as PyTorch would.
-    public init(inputShape: [Int], layers: [any Layer], generator: inout SeededGenerator) throws {
+    /// from `generator` in layer order, as PyTorch would — unless `initialize` is false (a
+    /// model whose every weight a file will overwrite; its values are then zeros).
+    public init(inputShape: [Int], layers: [any Layer], generator: inout SeededGenerator, initialize: Bool = true) throws {
         chain = LayerChain(layers)
         let plan = try chain.plan(inputShape: inputShape)
         var layout = ParameterStore.Layout()
@@ -23,7 +24,7 @@ public final class Sequential: Model, @unchecked Sendable {
         }
         store = ParameterStore(layout)
         chain.bind(store.parameters)
-        chain.initialize(using: &generator)
+        if initialize { chain.initialize(using: &generator) }
         self.inputShape = inputShape
         outputShape = plan.outputShape
         prunableMatrices = chain.prunableMatrices

@@ -1,0 +1,109 @@
+import Foundation
+import Testing
+@testable import TopiaryFormats
+@testable import TopiaryNN
+@testable import TopiaryRun
+@testable import TopiaryTensor
+
+/// SmolLM2-135M-Instruct loaded from its GGUF into Topiary's Llama: the configuration from
+/// metadata, the names mapped, q and k rows un-permuted, and the logits of four prompts
+/// against an independent NumPy forward (Tests/Fixtures/make_llama_golden.py wrote
+/// llama_golden.json; it keeps llama.cpp's permuted layout and adjacent-pair rope).
+extension AllTests {
+@Suite struct LlamaGGUFTests {
+    struct Golden: Decodable {
+        struct Prompt: Decodable {
+            struct Position: Decodable {
+                let logsumexp: Double
+                let top_ids: [Int]
+                let top_logits: [Double]
+                let probe_logits: [Double]
+            }
+            let text: String
+            let ids: [Int]
+            let positions: [Position]
+        }
+        let probe_ids: [Int]
+        let prompts: [Prompt]
+    }
+
+    @Test func smolLM2LogitsMatchAnIndependentNumPyForward() throws {
+        let path = try TestData.smolLM2()
+        let golden = try JSONDecoder().decode(Golden.self, from: Data(contentsOf: URL(fileURLWithPath: packageRoot + "/Tests/Fixtures/llama_golden.json")))
+        let file = try GGUFFile.read(path: path)
+        let longest = golden.prompts.map(\.ids.count).max()!
+        let configuration = try LlamaConfiguration(gguf: file, path: path, context: longest)
+        #expect(configuration == LlamaConfiguration(vocabulary: 49_152, context: longest, layers: 30, heads: 9, keyValueHeads: 3, channels: 576,
+                                                    intermediate: 1536, ropeTheta: 100_000, normEpsilon: 1e-5, tiedHead: true))
+        var generator = SeededGenerator(seed: 1)
+        let model = try Sequential.llama(configuration, generator: &generator, initialize: false)
+        #expect(model.store.parameterCount == 134_515_008)
+        try CheckpointLayout.restoreParameters(model.store, from: try file.llamaTensors(configuration: configuration, path: path), path: path)
+        // Prompts padded at the end with token 0: causal attention keeps earlier positions exact.
+        let input = Tensor(zeros: [golden.prompts.count, longest])
+        for (row, prompt) in golden.prompts.enumerated() { for (t, id) in prompt.ids.enumerated() { input[row * longest + t] = Float(id) } }
+        let logits = model.forward(input)
+        let V = configuration.vocabulary
+        var worst = 0.0
+        for (row, prompt) in golden.prompts.enumerated() {
+            for (t, expected) in prompt.positions.enumerated() {
+                let values = (0..<V).map { Double(logits[(row * longest + t) * V + $0]) }
+                let top = values.max()!
+                let logsumexp = top + log(values.reduce(0) { $0 + exp($1 - top) })
+                worst = max(worst, abs(logsumexp - expected.logsumexp))
+                #expect(abs(logsumexp - expected.logsumexp) < 2e-3, "\(prompt.text) position \(t): logsumexp")
+                #expect(values.indices.max { values[$0] < values[$1] } == expected.top_ids[0], "\(prompt.text) position \(t): greedy token")
+                for (id, value) in zip(expected.top_ids + golden.probe_ids, expected.top_logits + expected.probe_logits) {
+                    worst = max(worst, abs(values[id] - value))
+                    #expect(abs(values[id] - value) < 2e-3, "\(prompt.text) position \(t): logit of token \(id)")
+                }
+            }
+        }
+        print("SmolLM2 logits: largest difference from the NumPy float64 forward \(worst)")
+    }
+
+    @Test func namesMapBothWaysAndRotaryPermutationInverts() {
+        for gguf in ["token_embd.weight", "output_norm.weight", "output.weight", "blk.0.attn_q.weight", "blk.29.ffn_down.weight", "blk.7.ffn_norm.weight"] {
+            let hf = LlamaTensorNames.huggingFace(gguf: gguf)
+            #expect(hf != nil && LlamaTensorNames.gguf(huggingFace: hf!) == gguf, "\(gguf)")
+        }
+        #expect(LlamaTensorNames.huggingFace(gguf: "blk.3.attn_q.weight") == "model.layers.3.self_attn.q_proj.weight")
+        for odd in ["rope_freqs.weight", "blk.x.attn_q.weight", "blk.-1.attn_q.weight", "blk.2.attn_qq.weight", "blk.2"] {
+            #expect(LlamaTensorNames.huggingFace(gguf: odd) == nil, "\(odd)")
+        }
+        // Two heads of size 4, one column holding the row index: GGUF row 2j + a is HF row a·2 + j.
+        let rows = Tensor(shape: [8, 1], values: (0..<8).map(Float.init))
+        let permuted = LlamaTensorNames.permuteRotaryRows(rows, heads: 2)
+        #expect(permuted.toArray() == [0, 2, 1, 3, 4, 6, 5, 7])
+        #expect(LlamaTensorNames.unpermuteRotaryRows(permuted, heads: 2).toArray() == rows.toArray())
+    }
+
+    @Test func refusesGGUFsThatAreNotLlamaModels() throws {
+        func file(_ metadata: [(key: String, value: GGUFFile.Value)], tensors: [(name: String, tensor: Tensor)]) throws -> GGUFFile {
+            try GGUFFile(data: GGUFFile.encode(metadata: metadata, tensors: tensors, type: .f32), path: "m.gguf")
+        }
+        let embedding = [(name: "token_embd.weight", tensor: Tensor(zeros: [10, 8]))]
+        let base: [(key: String, value: GGUFFile.Value)] = [("general.architecture", .string("llama")), ("llama.block_count", .uint32(1)),
+            ("llama.attention.head_count", .uint32(2)), ("llama.embedding_length", .uint32(8)), ("llama.feed_forward_length", .uint32(16))]
+        #expect(try LlamaConfiguration(gguf: try file(base, tensors: embedding), path: "m.gguf", context: 4).keyValueHeads == 2)
+        let cases: [([(key: String, value: GGUFFile.Value)], String)] = [
+            ([("general.architecture", .string("gpt2"))] + base.dropFirst(), "general.architecture"),
+            (base.filter { $0.key != "llama.block_count" }, "llama.block_count"),
+            (base + [("llama.attention.head_count_kv", .uint32(3))], "key/value heads"),
+            (base + [("llama.rope.dimension_count", .uint32(2))], "rope.dimension_count"),
+            (base + [("llama.rope.freq_base", .string("x"))], "freq_base"),
+        ]
+        for (metadata, mentions) in cases {
+            do {
+                _ = try LlamaConfiguration(gguf: try file(metadata, tensors: embedding), path: "m.gguf", context: 4)
+                Issue.record("accepted \(mentions)")
+            } catch let error as GGUFError {
+                #expect(error.problem.contains(mentions), "\(error.problem)")
+            }
+        }
+        let extra = try file(base, tensors: embedding + [(name: "rope_freqs.weight", tensor: Tensor(zeros: [2]))])
+        let configuration = try LlamaConfiguration(gguf: extra, path: "m.gguf", context: 4)
+        #expect(throws: GGUFError.self) { try extra.llamaTensors(configuration: configuration, path: "m.gguf") }
+    }
+}
+}
