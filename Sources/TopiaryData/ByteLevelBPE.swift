@@ -93,30 +93,50 @@ public struct ByteLevelBPE: Sendable {
         return pieces
     }
 
-    /// Token ids of `text` (no special tokens added).
+    /// Token ids of `text` (no special tokens added). Each distinct pre-token is merged once
+    /// per call (text repeats its words, so a corpus encodes many times faster).
     public func encode(_ text: String) -> [Int] {
         var result: [Int] = []
+        var known: [Substring: [Int]] = [:]
         for piece in ByteLevelBPE.preTokenize(text) {
-            var symbols = piece.utf8.map { String(ByteLevelBPE.byteCharacters[Int($0)]) }
-            while symbols.count > 1 {
-                var best: (rank: Int, index: Int)?
-                for i in 0..<(symbols.count - 1) {
-                    if let rank = ranks[symbols[i] + " " + symbols[i + 1]], rank < best?.rank ?? .max { best = (rank, i) }
-                }
-                guard let best else { break }
-                symbols[best.index] += symbols[best.index + 1]
-                symbols.remove(at: best.index + 1)
+            if let ids = known[piece] {
+                result += ids
+                continue
             }
-            for symbol in symbols {
-                if let id = ids[symbol] {
-                    result.append(id)
-                } else {
-                    // A symbol outside the vocabulary falls back to its single bytes.
-                    for character in symbol { if let id = ids[String(character)] { result.append(id) } }
-                }
+            let ids = encode(piece: piece)
+            known[piece] = ids
+            result += ids
+        }
+        return result
+    }
+
+    /// One pre-token's ids: its bytes as symbols, merged lowest rank first.
+    func encode(piece: Substring) -> [Int] {
+        var symbols = piece.utf8.map { String(ByteLevelBPE.byteCharacters[Int($0)]) }
+        while symbols.count > 1 {
+            var best: (rank: Int, index: Int)?
+            for i in 0..<(symbols.count - 1) {
+                if let rank = ranks[symbols[i] + " " + symbols[i + 1]], rank < best?.rank ?? .max { best = (rank, i) }
+            }
+            guard let best else { break }
+            symbols[best.index] += symbols[best.index + 1]
+            symbols.remove(at: best.index + 1)
+        }
+        var result: [Int] = []
+        for symbol in symbols {
+            if let id = ids[symbol] {
+                result.append(id)
+            } else {
+                // A symbol outside the vocabulary falls back to its single bytes.
+                for character in symbol { if let id = ids[String(character)] { result.append(id) } }
             }
         }
         return result
+    }
+
+    /// UTF-8 bytes each token stands for (bits per byte counts text, not tokens).
+    public var tokenByteCounts: [Int] {
+        tokens.map { token in token.reduce(0) { $0 + (ByteLevelBPE.characterBytes[$1] == nil ? 0 : 1) } }
     }
 
     /// The text of `ids`; bytes that do not form UTF-8 become U+FFFD.

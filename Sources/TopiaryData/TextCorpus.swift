@@ -94,37 +94,43 @@ public struct TextCorpus: Sendable {
     }
 }
 
-/// Windows of a byte sequence as a next-token data set: inputs (N, T) are bytes t ..< t+T of
-/// each window, targets (N, T) the bytes one further; token ids are held as floats.
+/// Windows of a token sequence (bytes, or a tokenizer's ids) as a next-token data set:
+/// inputs (N, T) are tokens t ..< t+T of each window, targets (N, T) the tokens one further;
+/// token ids are held as floats (exact below 2²⁴), `classCount` the vocabulary.
 public enum TextWindows {
-    /// `count` windows at offsets drawn uniformly from every start that leaves T + 1 bytes
+    /// `count` windows at offsets drawn uniformly from every start that leaves T + 1 tokens
     /// (what the reference's `torch.randint(len - T - 1)` draws), from `generator`.
-    public static func random(_ bytes: ArraySlice<UInt8>, count: Int, length: Int, generator: inout SeededGenerator) -> Dataset {
-        precondition(bytes.count > length + 1, "a window of \(length) + 1 bytes needs more than \(bytes.count) bytes")
-        let offsets = (0..<count).map { _ in generator.nextInt(below: bytes.count - length - 1) }
-        return windows(bytes, offsets: offsets, length: length)
+    public static func random<Tokens: RandomAccessCollection>(_ tokens: Tokens, count: Int, length: Int, classCount: Int = 256,
+                                                              generator: inout SeededGenerator) -> Dataset
+        where Tokens.Element: BinaryInteger, Tokens.Index == Int {
+        precondition(tokens.count > length + 1, "a window of \(length) + 1 tokens needs more than \(tokens.count) tokens")
+        let offsets = (0..<count).map { _ in generator.nextInt(below: tokens.count - length - 1) }
+        return windows(tokens, offsets: offsets, length: length, classCount: classCount)
     }
 
     /// `count` consecutive non-overlapping windows at offsets first·T, (first + 1)·T, … (the
     /// reference evaluates the first 256 of its validation split).
-    public static func consecutive(_ bytes: ArraySlice<UInt8>, first: Int = 0, count: Int, length: Int) -> Dataset {
-        windows(bytes, offsets: (first..<(first + count)).map { $0 * length }, length: length)
+    public static func consecutive<Tokens: RandomAccessCollection>(_ tokens: Tokens, first: Int = 0, count: Int, length: Int,
+                                                                   classCount: Int = 256) -> Dataset
+        where Tokens.Element: BinaryInteger, Tokens.Index == Int {
+        windows(tokens, offsets: (first..<(first + count)).map { $0 * length }, length: length, classCount: classCount)
     }
 
-    /// How many consecutive windows of `length` (+ 1 target byte) fit.
-    public static func available(_ bytes: ArraySlice<UInt8>, length: Int) -> Int { max(0, (bytes.count - 1) / length) }
+    /// How many consecutive windows of `length` (+ 1 target token) fit.
+    public static func available<Tokens: Collection>(_ tokens: Tokens, length: Int) -> Int { max(0, (tokens.count - 1) / length) }
 
-    static func windows(_ bytes: ArraySlice<UInt8>, offsets: [Int], length: Int) -> Dataset {
+    static func windows<Tokens: RandomAccessCollection>(_ tokens: Tokens, offsets: [Int], length: Int, classCount: Int) -> Dataset
+        where Tokens.Element: BinaryInteger, Tokens.Index == Int {
         let inputs = Tensor(zeros: [offsets.count, length]), targets = Tensor(zeros: [offsets.count, length])
-        let base = bytes.startIndex
+        let base = tokens.startIndex
         for (row, offset) in offsets.enumerated() {
-            precondition(offset >= 0 && offset + length < bytes.count, "window at \(offset) runs past \(bytes.count) bytes")
+            precondition(offset >= 0 && offset + length < tokens.count, "window at \(offset) runs past \(tokens.count) tokens")
             for t in 0..<length {
-                inputs[row * length + t] = Float(bytes[base + offset + t])
-                targets[row * length + t] = Float(bytes[base + offset + t + 1])
+                inputs[row * length + t] = Float(tokens[base + offset + t])
+                targets[row * length + t] = Float(tokens[base + offset + t + 1])
             }
         }
-        return Dataset(inputs: inputs, targets: targets, classCount: 256)
+        return Dataset(inputs: inputs, targets: targets, classCount: classCount)
     }
 }
 

@@ -3,19 +3,24 @@ import TopiaryTensor
 
 /// Next-token prediction: logits (B, T, V) against the token ids (B, T) that follow each
 /// position; the loss is the mean cross-entropy per token (nats). Metrics: the loss,
-/// perplexity exp(loss), and bits per byte loss/ln 2 (tokens are bytes). All lower is better;
+/// perplexity exp(loss), and bits per byte: the summed cross-entropy in bits over the UTF-8
+/// bytes the target tokens stand for (loss/ln 2 when tokens are bytes). All lower is better;
 /// the loss decides, its changes stated relative.
 public final class LanguageModelTask: Task {
     public let kind = "language_model"
     private let loss = SoftmaxCrossEntropy()
     private var labels: [Int32] = []
+    /// Bytes of text per token id (a BPE vocabulary's); nil: every token is one byte.
+    private let tokenByteCounts: [Int]?
 
-    public init() {}
+    public init(tokenByteCounts: [Int]? = nil) {
+        self.tokenByteCounts = tokenByteCounts
+    }
 
     public static let loss = MetricDefinition(name: "loss", meaning: "mean cross-entropy per token (nats)", higherIsBetter: false, change: .relative)
     public static let perplexity = MetricDefinition(name: "perplexity", meaning: "exp(mean cross-entropy per token)",
                                                     higherIsBetter: false, change: .relative)
-    public static let bitsPerByte = MetricDefinition(name: "bits_per_byte", meaning: "mean cross-entropy per byte in bits (loss / ln 2)",
+    public static let bitsPerByte = MetricDefinition(name: "bits_per_byte", meaning: "cross-entropy in bits per byte of target text (loss / ln 2 for byte tokens)",
                                                      higherIsBetter: false, change: .relative)
 
     public var metrics: [MetricDefinition] { [Self.loss, Self.perplexity, Self.bitsPerByte] }
@@ -34,12 +39,14 @@ public final class LanguageModelTask: Task {
         labels.refill(classIndicesOf: targets)
         let result = SoftmaxCrossEntropy.evaluate(logits: tokenRows(output), labels: labels[...])
         sums.add("loss", result.lossSum)
+        sums.add("bytes", Double(tokenByteCounts.map { counts in labels.reduce(0) { $0 + counts[Int($1)] } } ?? labels.count))
         sums.count += labels.count
     }
 
     public func finish(_ sums: MetricSums) -> [String: Double] {
         let mean = (sums.sums["loss"] ?? 0) / Double(max(sums.count, 1))
-        return ["loss": mean, "perplexity": exp(mean), "bits_per_byte": mean / log(2)]
+        let bytes = sums.sums["bytes"] ?? Double(sums.count)
+        return ["loss": mean, "perplexity": exp(mean), "bits_per_byte": (sums.sums["loss"] ?? 0) / max(bytes, 1) / log(2)]
     }
 
     /// (B·T, V): one row of logits per predicted token.

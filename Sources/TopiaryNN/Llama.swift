@@ -85,6 +85,7 @@ extension Sequential {
             layers.append(head)
         }
         let model = try Sequential(inputShape: [c.context], layers: layers, generator: &generator, initialize: initialize)
+        model.summary = "llama(\(c.layers) blocks, width \(c.channels), heads \(c.heads)/\(c.keyValueHeads) kv, SwiGLU \(c.intermediate), vocabulary \(c.vocabulary), \(c.tiedHead ? "tied" : "untied") head)"
         if initialize { for parameter in model.parameters where parameter.shape.count == 2 { generator.fillNormal(parameter.value, deviation: 0.02) } }
         return model
     }

@@ -60,7 +60,11 @@ public final class Sequential: Model, @unchecked Sendable {
         }
     }
 
+    /// A one-line description a builder gives (a Llama's shape) instead of the layer list.
+    public var summary: String?
+
     public var architectureDescription: String {
+        if let summary { return summary }
         let kinds = allLayers.filter { !($0 is LayerChain) }
         if kinds.allSatisfy({ $0 is Linear || $0 is ActivationLayer }) {
             return ([inputShape.reduce(1, *)] + linearLayers.map(\.outFeatures)).map(String.init).joined(separator: "-")

@@ -17,6 +17,8 @@ package struct SplitData {
     package let classNames: [String]?
     /// text: further held-out sets by name (`data.evaluate`), reported, never deciding.
     package var evaluations: [(name: String, data: Dataset)] = []
+    /// text read by a model's tokenizer (not as bytes): that tokenizer.
+    package var tokenizer: ByteLevelBPE?
 }
 
 package enum DataLoading {
@@ -119,30 +121,44 @@ package enum DataLoading {
                 throw SpecProblem(keyPath: keyPath, problem: error.errorDescription!)
             }
         }
+        let tokenizer = try text.tokenizerFile.map(TextTokens.tokenizer)
+        let vocabulary = tokenizer?.tokens.count ?? 256
+        /// A corpus's training part (or held-out rest) as tokens: bytes, or the tokenizer's ids
+        /// of that part's text, cut at a character boundary.
+        func part(_ corpus: TextCorpus, heldOut: Bool) -> ArraySlice<Int32> {
+            var cut = corpus.split(trainFraction: text.trainFraction).heldOut.startIndex
+            guard let tokenizer, let file = text.tokenizerFile else {
+                return ArraySlice((heldOut ? corpus.bytes[cut...] : corpus.bytes[..<cut]).map(Int32.init))
+            }
+            while cut < corpus.bytes.endIndex && corpus.bytes[cut] & 0xC0 == 0x80 { cut += 1 }
+            return ArraySlice(TextTokens.encode(heldOut ? corpus.bytes[cut...] : corpus.bytes[..<cut], with: tokenizer, file: file))
+        }
+        let unit = tokenizer == nil ? "bytes" : "tokens"
         let corpus = try load(text.corpus, keyPath: "data.train")
-        let (train, heldOut) = corpus.split(trainFraction: text.trainFraction)
+        let (train, heldOut) = (part(corpus, heldOut: false), part(corpus, heldOut: true))
         let T = text.context
         guard train.count > T + 1 else {
-            throw SpecProblem(keyPath: "data.train", problem: TextCorpusError.tooShort(corpus: corpus.name, bytes: train.count, needed: T + 2).errorDescription!)
+            throw SpecProblem(keyPath: "data.train", problem: "text corpus \(corpus.name) has \(train.count) \(unit) in its training part, which needs at least \(T + 2). Use more text or a shorter block_size.")
         }
         let available = TextWindows.available(heldOut, length: T)
         guard available >= 2 * text.evalWindows else {
-            throw SpecProblem(keyPath: "data.eval_windows", problem: "the held-out \(heldOut.count) bytes of \(corpus.name) hold \(available) windows of \(T); "
+            throw SpecProblem(keyPath: "data.eval_windows", problem: "the held-out \(heldOut.count) \(unit) of \(corpus.name) hold \(available) windows of \(T); "
                                 + "test and validation need 2 × \(text.evalWindows). Lower eval_windows or train_fraction.")
         }
         var generator = SeededGenerator(seed: seed, stream: "windows")
-        var split = SplitData(train: TextWindows.random(train, count: text.trainWindows, length: T, generator: &generator),
-                              validation: TextWindows.consecutive(heldOut, first: text.evalWindows, count: text.evalWindows, length: T),
-                              test: TextWindows.consecutive(heldOut, first: 0, count: text.evalWindows, length: T),
+        var split = SplitData(train: TextWindows.random(train, count: text.trainWindows, length: T, classCount: vocabulary, generator: &generator),
+                              validation: TextWindows.consecutive(heldOut, first: text.evalWindows, count: text.evalWindows, length: T, classCount: vocabulary),
+                              test: TextWindows.consecutive(heldOut, first: 0, count: text.evalWindows, length: T, classCount: vocabulary),
                               availableTrainingRows: text.trainWindows, classNames: nil)
+        split.tokenizer = tokenizer
         // Each further corpus is held out the same way: its first windows after the training part.
         for (name, source) in text.evaluations {
             let other = try load(source, keyPath: "data.evaluate.\(name)")
-            let rest = other.split(trainFraction: text.trainFraction).heldOut
+            let rest = part(other, heldOut: true)
             guard TextWindows.available(rest, length: T) >= text.evalWindows else {
-                throw SpecProblem(keyPath: "data.evaluate.\(name)", problem: "the held-out \(rest.count) bytes of \(other.name) hold fewer than \(text.evalWindows) windows of \(T). Lower eval_windows.")
+                throw SpecProblem(keyPath: "data.evaluate.\(name)", problem: "the held-out \(rest.count) \(unit) of \(other.name) hold fewer than \(text.evalWindows) windows of \(T). Lower eval_windows.")
             }
-            split.evaluations.append((name, TextWindows.consecutive(rest, count: text.evalWindows, length: T)))
+            split.evaluations.append((name, TextWindows.consecutive(rest, count: text.evalWindows, length: T, classCount: vocabulary)))
         }
         return split
     }

@@ -150,8 +150,10 @@ extension ExperimentRunner {
         let scorer = try ScorerRegistry.make(spec.pruning.scorer, options: spec.pruning.scorerOptions ?? [:])!
         var context = scoringContext(generator: scorerGenerator)
         if let reconstructing = scorer as? any ReconstructingScorer {
-            // OBS scores, selects and updates weights in one pass per layer.
-            let (_, seconds) = try measureSeconds { try reconstructing.pruneAndReconstruct(targets, to: target, context: &context) }
+            // OBS scores, selects and updates weights block by block, always sequentially.
+            let (_, seconds) = try measureSeconds {
+                try reconstructing.pruneAndReconstruct(calibrationOrder(sequential: true), to: target, selection: maskSelection, context: &context)
+            }
             scorerGenerator = context.generator
             return (seconds, 0)
         }
@@ -180,8 +182,8 @@ extension ExperimentRunner {
 
     /// The targets in the groups one stage scores and selects: all at once, or the model's
     /// calibration blocks in order (`pruning.calibration: sequential`), excluded layers left out.
-    func calibrationOrder() -> [[PrunableMatrix]] {
-        guard spec.pruning.calibration == .sequential else { return [targets] }
+    func calibrationOrder(sequential: Bool? = nil) -> [[PrunableMatrix]] {
+        guard sequential ?? (spec.pruning.calibration == .sequential) else { return [targets] }
         let chosen = Set(targets.map(ObjectIdentifier.init))
         let blocks = model.calibrationBlocks.map { $0.filter { chosen.contains(ObjectIdentifier($0)) } }.filter { !$0.isEmpty }
         return blocks.reduce(0) { $0 + $1.count } == targets.count ? blocks : [targets]

@@ -89,21 +89,24 @@ public final class ExperimentRunner {
             throw SpecProblem(keyPath: "device", problem: "needs \(missing.tool) (Debian \(missing.package)); run make device-deps, or remove device:.")
         }
 
-        task = spec.task.make()
+        var madeTask = spec.task.make()
         let built: (data: SplitData, model: any Model)
         do {
             let loaded = try DataLoading.load(spec)
+            // Text in a model's tokens: bits per byte counts the bytes each token stands for.
+            if let tokenizer = loaded.tokenizer { madeTask = LanguageModelTask(tokenByteCounts: tokenizer.tokenByteCounts) }
             for checked in options.quick ? [fullSpec, spec] : [spec] {
                 let trainRows = try checked.data.trainingRows(available: loaded.availableTrainingRows)
                 try ExperimentRunner.checkPhasesFit(checked, plan: checked.pruning.plan, trainRows: trainRows)
-                try MemoryBudget.check(checked, dataShape: loaded.train.inputShape, outputs: ExperimentRunner.outputCount(task, loaded.train))
+                try MemoryBudget.check(checked, dataShape: loaded.train.inputShape, outputs: ExperimentRunner.outputCount(madeTask, loaded.train))
             }
-            built = try ExperimentRunner.makeModel(spec, task: task, data: loaded)
+            built = try ExperimentRunner.makeModel(spec, task: madeTask, data: loaded)
             if let source = spec.model.initFrom { try InitialWeights.load(source, into: built.model.store) }
             try spec.spec.checkLayerNames(built.model.prunableMatrices.map(\.layerName))
         } catch let problem as SpecProblem {
             throw SpecError(file: options.specFile, keyPath: problem.keyPath, problem: problem.problem)
         }
+        task = madeTask
         (data, model) = built
         let excluded = Set(spec.pruning.excludeLayers)
         targets = model.prunableMatrices.filter { !excluded.contains($0.layerName) }
@@ -230,9 +233,9 @@ public final class ExperimentRunner {
                 throw SpecError(file: options.specFile, keyPath: "--scorer",
                                 problem: "unknown scorer '\(scorer)'. Available: \(ScorerRegistry.names.joined(separator: ", ")).")
             }
-            if made is any ReconstructingScorer, spec.pruning.scope != .perLayer {
+            if made is any ReconstructingScorer, ![.perLayer, .perRow, .nm].contains(spec.pruning.scope) {
                 throw SpecError(file: options.specFile, keyPath: "--scorer",
-                                problem: "\(scorer) prunes layer by layer; the spec's scope is \(spec.pruning.scope.rawValue). Use a spec with scope: per_layer.")
+                                problem: "\(scorer) prunes layer by layer; the spec's scope is \(spec.pruning.scope.rawValue). Use a spec with scope per_layer, per_row or nm.")
             }
             spec.pruning.scorer = scorer
         }
@@ -271,6 +274,7 @@ public final class ExperimentRunner {
         var reshaped = SplitData(train: data.train.reshapingInputs(shape), validation: data.validation.reshapingInputs(shape),
                                  test: data.test.reshapingInputs(shape), availableTrainingRows: data.availableTrainingRows, classNames: data.classNames)
         reshaped.evaluations = data.evaluations.map { ($0.name, $0.data.reshapingInputs(shape)) }
+        reshaped.tokenizer = data.tokenizer
         return (reshaped, model)
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import TopiaryData
 import TopiaryFormats
 import TopiaryNN
 import TopiarySpec
@@ -7,6 +8,7 @@ import TopiarySpec
 package enum InitialWeights {
     /// The checkpoint `source` names: a file, or the newest accepted checkpoint of a run folder.
     package static func checkpointPath(_ source: String) throws -> String {
+        let source = DataCache.resolve(source)
         var isFolder: ObjCBool = false
         guard FileManager.default.fileExists(atPath: source, isDirectory: &isFolder) else {
             throw SpecProblem(keyPath: "model.init_from", problem: "\(source) does not exist. Name a finished run's folder or one of its checkpoints/*.bin.")
@@ -34,8 +36,14 @@ package enum InitialWeights {
                 return
             }
             if path.hasSuffix(".gguf") {
-                // A GGUF of Topiary's export: the same names, dequantized to Float32.
                 let file = try GGUFFile.read(path: path)
+                if file.value("general.architecture") == .string("llama") {
+                    // A Llama model (llama.cpp's names and q/k row order), dequantized to Float32.
+                    let configuration = try LlamaConfiguration(gguf: file, path: path, context: 1)
+                    try CheckpointLayout.restoreParameters(store, from: try file.llamaTensors(configuration: configuration, path: path), path: path)
+                    return
+                }
+                // A GGUF of Topiary's export: the same names, dequantized to Float32.
                 let tensors = Dictionary(uniqueKeysWithValues: file.tensors.map { ($0.name, file.tensor($0.name)!) })
                 try CheckpointLayout.restoreParameters(store, from: tensors, path: path)
                 return

@@ -56,6 +56,16 @@ extension ModelFactory {
     /// (nothing allocated); nil for a registered model, which builds itself.
     static func footprint(_ spec: ModelSpec, dataShape: [Int], outputs: Int) throws -> (parameters: Int, activations: Int)? {
         guard spec.isBuiltIn else { return nil }
+        if spec.isLlama, let source = spec.initFrom, let context = spec.blockSize {
+            // Layer outputs per sample and block: two norms, q/k/v, the heads' (T, T) weights,
+            // the mixed heads, o, two residual sums (≈ 7 (T, C) + q/k/v), gate, up, silu and
+            // their product (4 (T, I)), down; and the (T, V) logits.
+            let c = try llamaConfiguration(source, context: context)
+            let (C, T, I) = (c.channels, c.context, c.intermediate)
+            let perBlock = saturatingSum([saturatingProduct([8, T, C]), saturatingProduct([2, T, c.keyValueHeads * c.headSize]),
+                                          saturatingProduct([4, T, I]), saturatingProduct([c.heads, T, T])])
+            return (c.parameterCount, saturatingSum([saturatingProduct([c.layers, perBlock]), saturatingProduct([T, c.vocabulary])]))
+        }
         if let c = spec.gptConfiguration {
             // Per block: 12C² weights + 13C biases and gains; per sample and block about 18 (T, C)
             // activations (norms, qkv, heads, MLP ×4 twice, residuals) and the heads' (T, T) weights.

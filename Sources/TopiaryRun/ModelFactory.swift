@@ -1,4 +1,6 @@
 import Foundation
+import TopiaryData
+import TopiaryFormats
 import TopiaryNN
 import TopiarySpec
 import TopiaryTensor
@@ -14,6 +16,16 @@ public enum ModelFactory {
             let model = try factory(&context)
             generator = context.generator
             return model
+        }
+        if spec.isLlama, let source = spec.initFrom, let context = spec.blockSize {
+            // Shape from the file; the weights are loaded next (`InitialWeights`), so none are drawn.
+            let configuration = try llamaConfiguration(source, context: context)
+            guard dataShape == [context] else {
+                throw SpecProblem(keyPath: "model.block_size", problem: "the model reads windows of \(context) tokens, but the data's samples have shape \(dataShape).")
+            }
+            do { return try Sequential.llama(configuration, generator: &generator, initialize: false) } catch let error as ModelError {
+                throw SpecProblem(keyPath: "model", problem: "\(error).")
+            }
         }
         if let configuration = spec.gptConfiguration {
             guard dataShape == [configuration.context] else {
@@ -32,6 +44,16 @@ public enum ModelFactory {
             return try Sequential(inputShape: inputShape, layers: try layers(spec, inputShape: inputShape, outputs: outputs), generator: &generator)
         } catch let error as ModelError {
             throw SpecProblem(keyPath: "model", problem: "\(error). The data's samples have shape \(dataShape).")
+        }
+    }
+
+    /// The Llama configuration of the GGUF `source` names (a `cache:` path allowed).
+    static func llamaConfiguration(_ source: String, context: Int) throws -> LlamaConfiguration {
+        let path = DataCache.resolve(source)
+        do {
+            return try LlamaConfiguration(gguf: try GGUFFile.read(path: path), path: path, context: context)
+        } catch let error as GGUFError {
+            throw SpecProblem(keyPath: "model.init_from", problem: (error.errorDescription ?? "\(error)") + (FileManager.default.fileExists(atPath: path) ? "" : " Run make data-smollm2 for SmolLM2, or check the path."))
         }
     }
 

@@ -15,6 +15,12 @@ public protocol ImportanceScorer {
     func scores(for targets: [PrunableMatrix], context: inout ScoringContext) throws -> [Tensor]
 }
 
+/// Calibration batches' activations at the input of segment `segment` (one per batch).
+final class CalibrationActivations {
+    var inputs: [Tensor] = []
+    var segment = 0
+}
+
 /// What a scorer may use: the model and its task, calibration data, a seeded generator.
 public struct ScoringContext {
     public let model: any Model
@@ -26,6 +32,8 @@ public struct ScoringContext {
     public var generator: SeededGenerator
     /// −Σ w·g per target since the last pruning, when the runner tracks it (movement).
     public var movement: [Tensor]?
+    /// Sequential calibration's activations between blocks (see `forwardCalibration`).
+    private let cachedActivations = CalibrationActivations()
 
     public init(model: any Model, task: any Task, calibration: BatchIterator, calibrationBatches: Int, generator: SeededGenerator) {
         require(calibrationBatches >= 1, "calibration batches must be >= 1, but got \(calibrationBatches)")
@@ -43,6 +51,37 @@ public struct ScoringContext {
         model.setTraining(false)
         defer { model.setTraining(true) }
         calibration.forEachBatch(order: Array(0..<calibrationRows), body)
+    }
+
+    /// Runs the calibration batches far enough that every matrix of `block` sees them (its
+    /// observers fire), the model in evaluation mode. On a `SegmentedForward` model the
+    /// activations before the block are cached: blocks calibrated in model order each run only
+    /// their own segments on the outputs of the blocks before them, as pruned by then.
+    /// Otherwise the whole model runs per batch.
+    public func forwardCalibration(reaching block: [PrunableMatrix]) {
+        guard let segmented = model as? any SegmentedForward else {
+            forEachCalibrationBatch { batch in _ = model.forward(batch.inputs) }
+            return
+        }
+        let positions = block.compactMap { segmented.segment(holding: $0) }
+        guard positions.count == block.count, let first = positions.min(), let last = positions.max() else {
+            forEachCalibrationBatch { batch in _ = model.forward(batch.inputs) }
+            return
+        }
+        model.setTraining(false)
+        defer { model.setTraining(true) }
+        let cache = cachedActivations
+        if cache.inputs.isEmpty || cache.segment > first {
+            cache.inputs = []
+            cache.segment = 0
+            calibration.forEachBatch(order: Array(0..<calibrationRows)) { batch in cache.inputs.append(batch.inputs.copy()) }
+        }
+        // Bring the cache up to the block's first segment (through the blocks pruned so far).
+        if cache.segment < first {
+            cache.inputs = cache.inputs.map { segmented.forward(segments: cache.segment..<first, $0).copy() }
+            cache.segment = first
+        }
+        for input in cache.inputs { _ = segmented.forward(segments: first..<(last + 1), input) }
     }
 
     /// Rows the calibration batches cover (the first K batches, at most the whole set).

@@ -5,9 +5,11 @@ import TopiaryTensor
 
 /// A scorer that prunes by itself and changes the surviving weights.
 public protocol ReconstructingScorer: ImportanceScorer {
-    /// Prunes every target to `sparsity` (per layer), updating weights; layers in order, each
-    /// calibrated on inputs that already pass through the pruned earlier layers.
-    func pruneAndReconstruct(_ targets: [PrunableMatrix], to sparsity: Double, context: inout ScoringContext) throws
+    /// Prunes every matrix of `blocks` to `sparsity` with `selection` (per layer, per row or
+    /// N:M: each matrix meets the target alone), updating the surviving weights; blocks in
+    /// order, each calibrated on inputs that already pass through the blocks pruned before it.
+    func pruneAndReconstruct(_ blocks: [[PrunableMatrix]], to sparsity: Double, selection: any MaskSelection,
+                             context: inout ScoringContext) throws
 }
 
 /// Optimal Brain Surgeon, layer-wise, as SparseGPT does it (Frantar & Alistarh 2023): with the
@@ -49,34 +51,46 @@ public struct OBSScorer: ReconstructingScorer, ConfigurableScorer {
 
     /// Saliencies w² / U_jj² (for score agreement); pruning goes through `pruneAndReconstruct`.
     public func scores(for targets: [PrunableMatrix], context: inout ScoringContext) throws -> [Tensor] {
-        try targets.map { matrix in
-            let u = try choleskyOfInverseHessian(inputs: try calibrationInputs(of: matrix, context: context))
-            return saliency(matrix.value, u)
+        try zip(targets, hessians(of: targets, context: context)).map { matrix, h in saliency(matrix.value, try choleskyOfInverseHessian(hessian: h)) }
+    }
+
+    public func pruneAndReconstruct(_ blocks: [[PrunableMatrix]], to sparsity: Double, selection: any MaskSelection,
+                                    context: inout ScoringContext) throws {
+        for block in blocks {
+            for (matrix, h) in zip(block, hessians(of: block, context: context)) {
+                try reconstruct(matrix, u: try choleskyOfInverseHessian(hessian: h), sparsity: sparsity, selection: selection)
+            }
         }
     }
 
-    public func pruneAndReconstruct(_ targets: [PrunableMatrix], to sparsity: Double, context: inout ScoringContext) throws {
-        for matrix in targets {
-            let u = try choleskyOfInverseHessian(inputs: try calibrationInputs(of: matrix, context: context))
-            try reconstruct(matrix, u: u, sparsity: sparsity)
+    /// (2/n)·XᵀX (fanIn, fanIn) of each matrix's fan-in rows X (n, fanIn) over the
+    /// calibration batches — samples of a Linear, unrolled patches of a convolution, tokens
+    /// of a sequence — accumulated in one pass of the model for the whole block.
+    func hessians(of matrices: [PrunableMatrix], context: ScoringContext) -> [Tensor] {
+        let sums = matrices.map { Tensor(zeros: [$0.fanIn, $0.fanIn]) }
+        var counts = [Int](repeating: 0, count: matrices.count)
+        for (index, matrix) in matrices.enumerated() {
+            matrix.observer.onForward = { x, _ in
+                matmul(x, transposeA: true, x, into: sums[index], beta: 1)
+                counts[index] += x.rows
+            }
         }
+        defer { for matrix in matrices { matrix.observer.onForward = nil } }
+        context.forwardCalibration(reaching: matrices)
+        for (sum, count) in zip(sums, counts) { scaleInPlace(sum, by: 2 / Float(max(count, 1))) }
+        return sums
     }
 
-    /// The rows of fan-in (n, fanIn) reaching `matrix` over the calibration batches: samples
-    /// of a Linear, unrolled patches of a convolution, tokens of a sequence.
-    func calibrationInputs(of matrix: PrunableMatrix, context: ScoringContext) throws -> Tensor {
-        var rows: [Float] = []
-        matrix.observer.onForward = { x, _ in rows.append(contentsOf: x.toArray()) }
-        defer { matrix.observer.onForward = nil }
-        context.forEachCalibrationBatch { batch in _ = context.model.forward(batch.inputs) }
-        return Tensor(shape: [rows.count / matrix.fanIn, matrix.fanIn], values: rows)
-    }
-
-    /// U with H⁻¹ = Uᵀ U, H = (2/n) XᵀX + λI, λ = dampening · mean(diag).
+    /// U with H⁻¹ = Uᵀ U for H = (2/n) XᵀX of the fan-in rows `x` (n, fanIn).
     public func choleskyOfInverseHessian(inputs x: Tensor) throws -> Tensor {
-        let (n, d) = (x.rows, x.columns)
-        let h = Tensor(zeros: [d, d])
-        matmul(x, transposeA: true, x, into: h, alpha: 2 / Float(n))
+        let h = Tensor(zeros: [x.columns, x.columns])
+        matmul(x, transposeA: true, x, into: h, alpha: 2 / Float(x.rows))
+        return try choleskyOfInverseHessian(hessian: h)
+    }
+
+    /// U with (H + λI)⁻¹ = Uᵀ U, λ = dampening · mean(diag H); `hessian` is overwritten.
+    public func choleskyOfInverseHessian(hessian h: Tensor) throws -> Tensor {
+        let d = h.columns
         var mean: Float = 0
         for i in 0..<d { mean += h[i * d + i] }
         let lambda = max(dampening * mean / Float(d), 1e-8)
@@ -105,14 +119,19 @@ public struct OBSScorer: ReconstructingScorer, ConfigurableScorer {
         return s
     }
 
-    /// Chooses the mask (already-pruned weights stay pruned) and applies the OBS updates.
-    public func reconstruct(_ matrix: PrunableMatrix, u: Tensor, sparsity: Double) throws {
+    /// Chooses the mask with `selection` (already-pruned weights stay pruned) and applies the
+    /// OBS updates.
+    public func reconstruct(_ matrix: PrunableMatrix, u: Tensor, sparsity: Double,
+                            selection: any MaskSelection = UnstructuredSelection(scope: .perLayer)) throws {
         let w = matrix.value
         let (rows, columns) = (w.rows, w.columns)
         let score = saliency(w, u)
         // Masks only shrink: dead weights rank lowest, so they are always in the pruned set.
         for i in 0..<score.count where matrix.parameter.mask[i] == 0 { score[i] = -1 }
-        try UnstructuredPruner(scope: .perLayer).prune([matrix], scores: [score], to: sparsity, zeroValues: false)
+        // The selection may zero what it prunes; the updates below need the values it had.
+        let values = w.copy()
+        try selection.select([matrix], scores: [score], to: sparsity)
+        w.assign(from: values)
         let mask = matrix.mask
         var start = 0
         while start < columns {

@@ -31,7 +31,7 @@ public struct WandaScorer: ImportanceScorer {
             }
         }
         defer { for matrix in targets { matrix.observer.onForward = nil } }
-        context.forEachCalibrationBatch { batch in _ = context.model.forward(batch.inputs) }
+        context.forwardCalibration(reaching: targets)
         return zip(targets, sums).map { matrix, sum in
             let norms = sum.map { Float($0.squareRoot()) }
             let (rows, columns) = (matrix.rows, matrix.fanIn)

@@ -71,12 +71,12 @@ public struct ExperimentSpec: Codable, Sendable, Equatable {
             guard data.dataset == .text else {
                 throw SpecProblem(keyPath: "data.dataset", problem: "task language_model reads text: set dataset: text (a corpus name, path or glob in data.train).")
             }
-            guard model.architecture == "gpt" || !model.isBuiltIn else {
-                throw SpecProblem(keyPath: "model.architecture", problem: "task language_model needs a sequence model: architecture gpt (or a registered one), not \(model.architecture).")
+            guard model.isLanguageModel || !model.isBuiltIn else {
+                throw SpecProblem(keyPath: "model.architecture", problem: "task language_model needs a sequence model: architecture gpt or llama (or a registered one), not \(model.architecture).")
             }
-            // Prompt bytes are token ids: each must be in the vocabulary.
+            // Byte-level models: prompt bytes are token ids, each must be in the vocabulary.
             let vocabulary = model.vocabSize ?? 256
-            if let prompt = measurement.generationPrompt, let byte = prompt.utf8.first(where: { Int($0) >= vocabulary }) {
+            if !model.isLlama, let prompt = measurement.generationPrompt, let byte = prompt.utf8.first(where: { Int($0) >= vocabulary }) {
                 throw SpecProblem(keyPath: "measurement.generation_prompt",
                                   problem: "holds the byte \(byte), outside this model's vocabulary of \(vocabulary) (model.vocab_size); use characters whose UTF-8 bytes are below \(vocabulary).")
             }

@@ -6,6 +6,7 @@ import TopiaryNN
 ///     model: { architecture: mlp, hidden_sizes: [300, 100] }          # fc1, relu1, fc2, …
 ///     model: { architecture: lenet5 }                                  # LeCun's, as PyTorch's W2
 ///     model: { architecture: cnn1d, channels: [32, 64], kernel_size: 5 }   # sensor series
+///     model: { architecture: llama, init_from: cache:smollm2/SmolLM2-135M-Instruct.Q4_1.gguf, block_size: 256 }
 ///     model:
 ///       architecture: layers
 ///       layers:
@@ -35,6 +36,9 @@ public struct ModelSpec: Codable, Sendable, Equatable {
     public var layers: [LayerSpec]?
     /// gpt (nanoGPT's names): context positions, blocks, heads, width, vocabulary (256 bytes).
     public var blockSize: Int?, nLayer: Int?, nHead: Int?, nEmbd: Int?, vocabSize: Int?
+    /// llama: the shape comes from the file `init_from` names (a GGUF's llama.* metadata);
+    /// `block_size` is the window of tokens trained and evaluated on. Text is then tokenized
+    /// with that file's tokenizer.
     /// Any architecture: start from the weights (and masks) of a finished run — its folder,
     /// whose newest accepted checkpoint is read — or of one checkpoint file, matched by
     /// parameter name and shape. Pretraining and adaptation are then two specs.
@@ -68,7 +72,13 @@ public struct ModelSpec: Codable, Sendable, Equatable {
     static let keysByArchitecture: [String: [CodingKeys]] = [
         "mlp": [.hiddenSizes, .parametrization, .baseWidth], "lenet5": [.channels, .hiddenWidths], "cnn1d": [.channels, .kernelSize, .dropout],
         "layers": [.layers], "gpt": [.blockSize, .nLayer, .nHead, .nEmbd, .vocabSize, .parametrization, .baseWidth],
+        "llama": [.blockSize],
     ]
+
+    /// A Llama-family model read from a file (architecture llama).
+    public var isLlama: Bool { architecture == "llama" }
+    /// Sequence models: their samples are windows of `block_size` tokens.
+    public var isLanguageModel: Bool { architecture == "gpt" || isLlama }
 
     /// The GPT configuration of architecture gpt (sizes checked by the decoder).
     public var gptConfiguration: GPTConfiguration? {
@@ -141,6 +151,13 @@ public struct ModelSpec: Codable, Sendable, Equatable {
             if let vocabSize, !(1...256).contains(vocabSize) {
                 throw decoder.problem(CodingKeys.vocabSize, "must lie in 1...256 (tokens are bytes), got \(vocabSize).")
             }
+        }
+        if architecture == "llama" {
+            guard let initFrom, initFrom.hasSuffix(".gguf") else {
+                throw decoder.problem(CodingKeys.initFrom, "is required for architecture llama: the GGUF file holding the pre-trained model (e.g. cache:smollm2/SmolLM2-135M-Instruct.Q4_1.gguf, which make data-smollm2 fetches).")
+            }
+            guard let blockSize else { throw decoder.problem(CodingKeys.blockSize, "is required for architecture llama: the window of tokens trained and evaluated on.") }
+            if blockSize < 1 { throw decoder.problem(CodingKeys.blockSize, "must be >= 1, got \(blockSize).") }
         }
         if let kernelSize, kernelSize < 1 { throw decoder.problem(CodingKeys.kernelSize, "must be >= 1, got \(kernelSize).") }
         if let dropout, !(dropout >= 0 && dropout < 1) { throw decoder.problem(CodingKeys.dropout, "must lie in [0, 1), got \(dropout).") }

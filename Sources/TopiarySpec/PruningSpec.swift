@@ -68,8 +68,8 @@ public struct PruningSpec: Codable, Sendable, Equatable {
             guard scope == .channels else { throw decoder.problem(CodingKeys.channelNorm, "applies to scope: channels only.") }
             channelNorm = try c.decodeEnum(ChannelPruner.Norm.self, forKey: .channelNorm, decoder: decoder)
         }
-        if ScorerRegistry.make(scorer) is any ReconstructingScorer, scope != .perLayer {
-            throw decoder.problem(CodingKeys.scope, "the \(scorer) scorer prunes layer by layer: use scope: per_layer.")
+        if ScorerRegistry.make(scorer) is any ReconstructingScorer, ![.perLayer, .perRow, .nm].contains(scope) {
+            throw decoder.problem(CodingKeys.scope, "the \(scorer) scorer prunes layer by layer: use scope per_layer, per_row or nm.")
         }
         calibrationBatches = try c.decodeIfPresent(Int.self, forKey: .calibrationBatches) ?? 20
         if calibrationBatches < 1 {

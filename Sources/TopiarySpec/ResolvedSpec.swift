@@ -1,4 +1,5 @@
 import Foundation
+import TopiaryData
 import TopiaryNN
 
 /// What a run executes: an `ExperimentSpec` with every default applied and every choice
@@ -81,9 +82,11 @@ public struct ResolvedSpec: Sendable, Equatable {
         public let context: Int
         /// Further held-out sets (`data.evaluate`), name → corpus, in name order.
         public let evaluations: [(name: String, corpus: String)]
+        /// The GGUF whose tokenizer turns text into tokens (a llama model's file); nil: bytes.
+        public let tokenizerFile: String?
 
         public static func == (a: TextSource, b: TextSource) -> Bool {
-            (a.corpus, a.trainFraction, a.trainWindows, a.evalWindows, a.context) == (b.corpus, b.trainFraction, b.trainWindows, b.evalWindows, b.context)
+            (a.corpus, a.trainFraction, a.trainWindows, a.evalWindows, a.context, a.tokenizerFile) == (b.corpus, b.trainFraction, b.trainWindows, b.evalWindows, b.context, b.tokenizerFile)
                 && a.evaluations.map(\.name) == b.evaluations.map(\.name) && a.evaluations.map(\.corpus) == b.evaluations.map(\.corpus)
         }
     }
@@ -123,7 +126,7 @@ public struct ResolvedSpec: Sendable, Equatable {
         case .text:
             source = .text(TextSource(corpus: data.train ?? "", trainFraction: data.trainFraction ?? 0.9, trainWindows: data.trainWindows ?? 32_000,
                                       evalWindows: data.evalWindows ?? 256, context: r.model.blockSize ?? 1,
-                                      evaluations: data.evaluations))
+                                      evaluations: data.evaluations, tokenizerFile: r.model.isLlama ? r.model.initFrom.map { DataCache.resolve($0) } : nil))
         }
         trainingSchedule = r.training.lrSchedule ?? .constant
         let retrainingSpec = r.pruning.retraining

@@ -96,7 +96,7 @@ extension AllTests {
         let spec = try ExperimentSpec.decode(yaml: Self.yaml(data: "{ dataset: text, train: bible-kjv }", stages: "[]"))
         let resolved = spec.resolved
         guard case .text(let text) = resolved.source else { Issue.record("not text"); return }
-        #expect(text == .init(corpus: "bible-kjv", trainFraction: 0.9, trainWindows: 32_000, evalWindows: 256, context: 16, evaluations: []))
+        #expect(text == .init(corpus: "bible-kjv", trainFraction: 0.9, trainWindows: 32_000, evalWindows: 256, context: 16, evaluations: [], tokenizerFile: nil))
         #expect(resolved.training.optimizer.decayParameters == .matrices && resolved.pruning.stages == [])
         #expect(try ExperimentSpec.validated(resolved.spec) == resolved.spec)
         // --quick on text: few windows, a short generation timed once.

@@ -301,8 +301,10 @@ extension AllTests {
         for i in 0..<d { for j in 0..<i { #expect(u[i * d + j] == 0) } }
     }
 
-    /// Same mask, lower ‖WX − ŴX‖ than masking alone; exact count; pruned weights exactly 0.
-    @Test func reconstructionBeatsMaskingAtTheSameMask() throws {
+    /// Same mask, lower ‖WX − ŴX‖ than masking alone; exact count; pruned weights exactly 0;
+    /// per layer, per row and 2:4.
+    @Test(arguments: ["per_layer", "per_row", "nm"])
+    func reconstructionBeatsMaskingAtTheSameMask(_ granularity: String) throws {
         var g = SeededGenerator(seed: 142)
         let x = inputs(&g)
         var layout = ParameterStore.Layout()
@@ -313,8 +315,11 @@ extension AllTests {
         w.mask[5] = 0; w.value[5] = 0                 // an already-pruned weight stays pruned
         let original = w.value.copy()
         let scorer = OBSScorer(blockSize: 8)          // several blocks: the lazy updates are exercised
-        try scorer.reconstruct(w, u: try scorer.choleskyOfInverseHessian(inputs: x), sparsity: 0.5)
+        let selection: any MaskSelection = granularity == "nm" ? NMSelection(n: 2, m: 4)
+            : UnstructuredSelection(scope: granularity == "per_row" ? .perRow : .perLayer)
+        try scorer.reconstruct(w, u: try scorer.choleskyOfInverseHessian(inputs: x), sparsity: 0.5, selection: selection)
         #expect(w.count - countNonzeros(w.mask) == 120 && w.mask[5] == 0)
+        #expect(selection.miss([w], target: 0.5) == nil)
         for i in 0..<w.count where w.mask[i] == 0 { #expect(w.value[i] == 0) }
         let masked = Tensor(zeros: w.shape)
         multiply(original, w.mask, into: masked.reshaped([10, 24]))
@@ -328,7 +333,8 @@ extension AllTests {
         #expect(obs < 0.5 * plain, "OBS \(obs) vs masking \(plain)")
     }
 
-    @Test func obsNeedsPerLayerScope() {
+    /// OBS prunes layer by layer: global and channel scopes are refused.
+    @Test func obsNeedsALayerwiseScope() {
         #expect(throws: SpecError.self) {
             try ExperimentSpec.decode(yaml: validSpecYAML.replacingOccurrences(of: "scorer: magnitude", with: "scorer: obs"))
         }
