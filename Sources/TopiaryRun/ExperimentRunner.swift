@@ -101,7 +101,7 @@ public final class ExperimentRunner {
                 try MemoryBudget.check(checked, dataShape: loaded.train.inputShape, outputs: ExperimentRunner.outputCount(madeTask, loaded.train))
             }
             built = try ExperimentRunner.makeModel(spec, task: madeTask, data: loaded)
-            if let source = spec.model.initFrom { try InitialWeights.load(source, into: built.model.store) }
+            if let source = spec.model.initFrom { try InitialWeights.load(source, into: built.model) }
             try spec.spec.checkLayerNames(built.model.prunableMatrices.map(\.layerName))
         } catch let problem as SpecProblem {
             throw SpecError(file: options.specFile, keyPath: problem.keyPath, problem: problem.problem)

@@ -24,7 +24,8 @@ package enum InitialWeights {
     /// Copies every parameter (value and mask) of `store` from the checkpoint (or the
     /// .safetensors file) `source` names;
     /// a missing tensor or another shape is a spec error naming both.
-    static func load(_ source: String, into store: ParameterStore) throws {
+    static func load(_ source: String, into model: any Model) throws {
+        let store = model.store
         let path = try checkpointPath(source)
         do {
             if path.hasSuffix(".safetensors") {
@@ -41,6 +42,13 @@ package enum InitialWeights {
                     // A Llama model (llama.cpp's names and q/k row order), dequantized to Float32.
                     let configuration = try LlamaConfiguration(gguf: file, path: path, context: 1)
                     try CheckpointLayout.restoreParameters(store, from: try file.llamaTensors(configuration: configuration, path: path), path: path)
+                    if file.value(LlamaGGUFExport.zerosArePrunedKey) == .bool(true) {
+                        // Topiary's own pruned export: its zeros are the masks.
+                        for matrix in model.prunableMatrices {
+                            let (value, mask) = (matrix.parameter.value, matrix.parameter.mask)
+                            for i in 0..<matrix.count { mask[i] = value[i] == 0 ? 0 : 1 }
+                        }
+                    }
                     return
                 }
                 // A GGUF of Topiary's export: the same names, dequantized to Float32.

@@ -137,10 +137,15 @@ public final class ModelBench {
     /// built from its spec alone (its shape is there), without reading any text.
     private func model(checkpointAt path: String) throws -> any Model {
         let model: any Model
-        if let configuration = report.spec.resolved.model.gptConfiguration, loaded == nil {
+        let modelSpec = report.spec.resolved.model
+        if let configuration = modelSpec.gptConfiguration, loaded == nil {
             var generator = SeededGenerator(seed: 0, stream: "init")
-            model = try ModelFactory.make(report.spec.resolved.model, dataShape: [configuration.context], outputs: configuration.vocabulary,
+            model = try ModelFactory.make(modelSpec, dataShape: [configuration.context], outputs: configuration.vocabulary,
                                           generator: &generator)
+        } else if modelSpec.isLlama, let context = modelSpec.blockSize, loaded == nil {
+            // Shape from the GGUF the run started from; the weights from the checkpoint below.
+            var generator = SeededGenerator(seed: 0, stream: "init")
+            model = try ModelFactory.make(modelSpec, dataShape: [context], outputs: 0, generator: &generator)
         } else {
             model = try testSetAndModel().model
         }

@@ -1,8 +1,10 @@
 import ArgumentParser
 import Foundation
+import TopiaryData
 import TopiaryFormats
 import TopiaryInference
 import TopiaryMetrics
+import TopiaryNN
 import TopiaryReport
 import TopiaryStudy
 import TopiaryTensor
@@ -78,9 +80,6 @@ struct ExportCommand: ParsableCommand {
         do {
             let bench = try ModelBench(runDirectory: runDirectory)
             let path = try bench.checkpointPath(stage: stage)
-            guard let full = try bench.inferenceProgram(checkpointAt: path) else {
-                throw ExportError.unsupportedStep(format: format, step: "this model (it has no inference plan)", hint: "export MLP or CNN runs")
-            }
             let label = ModelBench.label(ofCheckpoint: path)
             let name = "\(bench.report.experiment) \(label)"
             if format == "safetensors" || format == "gguf" {
@@ -93,7 +92,16 @@ struct ExportCommand: ParsableCommand {
                     metadata["base_width"] = String(parametrization.baseWidth)
                 }
                 let file: String, data: Data
-                if format == "gguf" {
+                let modelSpec = bench.report.spec.resolved.model
+                if format == "gguf", modelSpec.isLlama, let source = modelSpec.initFrom, let context = modelSpec.blockSize {
+                    // llama.cpp's layout and the source file's tokenizer: a file llama.cpp runs.
+                    if masks { throw ValidationError("--masks does not apply to a Llama GGUF: llama.cpp refuses extra tensors, and the zeros are the mask.") }
+                    let sourcePath = DataCache.resolve(source)
+                    let sourceFile = try GGUFFile.read(path: sourcePath)
+                    let configuration = try LlamaConfiguration(gguf: sourceFile, path: sourcePath, context: context)
+                    (file, data) = ("model.gguf", try LlamaGGUFExport.encode(parameters: tensors, configuration: configuration, source: sourceFile,
+                                                                             type: ggufType!, name: name))
+                } else if format == "gguf" {
                     // Topiary's own architecture and PyTorch's tensor names: the gguf package and
                     // model.init_from read it; llama.cpp has no such architecture to run.
                     let keyed: [(key: String, value: GGUFFile.Value)] = [("general.architecture", .string("topiary")), ("general.alignment", .uint32(32))]
@@ -107,6 +115,9 @@ struct ExportCommand: ParsableCommand {
                 try ExportFolder.write([file: data], to: out)
                 print("\(out): \(file) (\(label), \(tensors.count) tensors, \(dtype)\(masks ? ", masks as <name>_mask" : ""), \(data.count) B)")
                 return
+            }
+            guard let full = try bench.inferenceProgram(checkpointAt: path) else {
+                throw ExportError.unsupportedStep(format: format, step: "this model (it has no inference plan)", hint: "export MLP or CNN runs")
             }
             let program = noCompact ? full : full.compacted()
             switch format {

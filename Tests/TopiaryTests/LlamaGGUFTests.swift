@@ -105,5 +105,52 @@ extension AllTests {
         let configuration = try LlamaConfiguration(gguf: extra, path: "m.gguf", context: 4)
         #expect(throws: GGUFError.self) { try extra.llamaTensors(configuration: configuration, path: "m.gguf") }
     }
+
+    /// A pruned Llama written as a llama.cpp GGUF (SmolLM2's tokenizer metadata, llama.cpp
+    /// names, q/k rows permuted): read back into Topiary it gives identical logits in F32; Q8_0
+    /// keeps every pruned weight 0; the gguf package reads its layout and values.
+    @Test func prunedLlamaRoundTripsThroughALlamaCppGGUF() throws {
+        let sourcePath = try TestData.smolLM2()
+        let source = try GGUFFile.read(path: sourcePath)
+        var g = SeededGenerator(seed: 950)
+        let configuration = LlamaConfiguration(vocabulary: 64, context: 6, layers: 2, heads: 4, keyValueHeads: 2, channels: 16,
+                                               intermediate: 32, ropeTheta: 1000, normEpsilon: 1e-5, tiedHead: true)
+        let model = try Sequential.llama(configuration, generator: &g)
+        for matrix in model.prunableMatrices {
+            for i in 0..<matrix.count where g.nextInt(below: 2) == 0 { matrix.parameter.value[i] = 0; matrix.parameter.mask[i] = 0 }
+        }
+        let pruned = model.prunableMatrices.reduce(0) { $0 + $1.count - $1.aliveCount }
+        let parameters = model.parameters.map { (name: $0.name, tensor: $0.value.copy()) }
+        let tokens = Tensor(shape: [2, 6], values: (0..<12).map { _ in Float(g.nextInt(below: 64)) })
+        let expected = model.forward(tokens).toArray()
+        let folder = temporaryDirectory("llama-gguf")
+        for type in [GGUFFile.TensorType.f32, .q8_0] {
+            let data = try LlamaGGUFExport.encode(parameters: parameters, configuration: configuration, source: source, type: type, name: "test")
+            let path = folder + "/model-\(type.name).gguf"
+            try data.write(to: URL(fileURLWithPath: path))
+            let back = try GGUFFile.read(path: path)
+            #expect(back.value("tokenizer.ggml.pre") == .string("smollm") && back.tensorInfo("output.weight") == nil)
+            #expect(back.tensorInfo("blk.0.attn_norm.weight")?.type == .f32 && back.tensorInfo("blk.1.ffn_down.weight")?.type == type)
+            let reloaded = try Sequential.llama(try LlamaConfiguration(gguf: back, path: path, context: 6), generator: &g, initialize: false)
+            try CheckpointLayout.restoreParameters(reloaded.store, from: try back.llamaTensors(configuration: configuration, path: path), path: path)
+            let zeros = reloaded.prunableMatrices.reduce(0) { total, matrix in total + (0..<matrix.count).filter { matrix.parameter.value[$0] == 0 }.count }
+            #expect(zeros >= pruned, "\(type.name): \(zeros) zeros for \(pruned) pruned weights")
+            if type == .f32 { #expect(reloaded.forward(tokens).toArray() == expected) }
+        }
+        let script = """
+        import sys, gguf
+        r = gguf.GGUFReader(sys.argv[1])
+        print(r.fields["general.architecture"].contents(), len(r.tensors), len(r.fields["tokenizer.ggml.tokens"].contents()))
+        t = [t for t in r.tensors if t.name == "blk.1.attn_k.weight"][0]
+        print(" ".join(repr(float(v)) for v in gguf.quants.dequantize(t.data, t.tensor_type).reshape(-1)))
+        """
+        try script.write(toFile: folder + "/read.py", atomically: true, encoding: .utf8)
+        let read = try ChildProcess.run(try TestData.venvPython(), [folder + "/read.py", folder + "/model-F32.gguf"], timeout: 300)
+        #expect(read.status == 0, "\(read.stderr)")
+        let lines = read.stdout.split(separator: "\n")
+        #expect(lines.first == "llama 20 49152")   // embedding, final norm, 2 blocks × 9
+        let permuted = LlamaTensorNames.permuteRotaryRows(model.parameter(named: "model.layers.1.self_attn.k_proj.weight")!.value, heads: 2)
+        #expect(lines.count == 2 && lines[1].split(separator: " ").map { Float(String($0))! } == permuted.toArray())
+    }
 }
 }
