@@ -8,12 +8,16 @@ import TopiaryTensor
 import TopiaryTraining
 
 extension ExperimentRunner {
+    /// Rows evaluated at once: up to 1000, fewer when one row's outputs are large (a
+    /// language model's (T, V) logits), so a batch's outputs stay within 2²⁵ floats.
+    var evaluationBatchSize: Int { max(1, min(1000, (1 << 25) / max(1, model.outputCount))) }
+
     /// The task's metrics on the test and validation splits, sparsity per layer, latency,
     /// memory: one stage row.
     func measure(stage: Int, target: Double, training: TrainingOutcome, scoreSeconds: Double,
                  selectSeconds: Double) throws -> StageRecord {
-        let test = Evaluation.measure(model, task: task, on: data.test)
-        let validation = Evaluation.measure(model, task: task, on: data.validation)
+        let test = Evaluation.measure(model, task: task, on: data.test, batchSize: evaluationBatchSize)
+        let validation = Evaluation.measure(model, task: task, on: data.validation, batchSize: evaluationBatchSize)
         for (split, evaluation) in [("test", test), ("validation", validation)] where !(evaluation["loss"] ?? .nan).isFinite {
             throw TrainingError.nonFiniteEvaluation(stage: stage, split: split, loss: evaluation["loss"] ?? .nan)
         }
@@ -21,7 +25,7 @@ extension ExperimentRunner {
         for (name, value) in test { metrics["test_" + name] = value }
         for (name, value) in validation { metrics["val_" + name] = value }
         for evaluation in data.evaluations {
-            for (name, value) in Evaluation.measure(model, task: task, on: evaluation.data) { metrics[evaluation.name + "_" + name] = value }
+            for (name, value) in Evaluation.measure(model, task: task, on: evaluation.data, batchSize: evaluationBatchSize) { metrics[evaluation.name + "_" + name] = value }
         }
         let accounting = SparsityAccounting(targets)
         let excluded = Set(spec.pruning.excludeLayers)
@@ -40,7 +44,7 @@ extension ExperimentRunner {
             return record
         }
         if let int8 = engines.prepared[InferenceEngine.int8.rawValue] {
-            for (name, value) in Evaluation.measure(int8, task: task, on: data.test) { metrics["int8_test_" + name] = value }
+            for (name, value) in Evaluation.measure(int8, task: task, on: data.test, batchSize: evaluationBatchSize) { metrics["int8_test_" + name] = value }
         }
         let generation = measureGeneration(engines)
         let trainSeconds = training.epochSeconds.reduce(0, +)

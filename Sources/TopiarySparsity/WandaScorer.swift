@@ -36,7 +36,8 @@ public struct WandaScorer: ImportanceScorer {
             let norms = sum.map { Float($0.squareRoot()) }
             let (rows, columns) = (matrix.rows, matrix.fanIn)
             let score = Tensor(zeros: [rows, columns])
-            for i in 0..<rows { for j in 0..<columns { score[i * columns + j] = abs(matrix.value[i * columns + j]) * norms[j] } }
+            let (target, weights) = (score.pointer, UnsafePointer(matrix.parameter.value.pointer))
+            for i in 0..<rows { for j in 0..<columns { target[i * columns + j] = abs(weights[i * columns + j]) * norms[j] } }
             return score
         }
     }
