@@ -185,6 +185,7 @@ public struct CModelExport: Sendable {
             case .residual: throw unsupported("a residual block")
             case .layerNorm: throw unsupported("a LayerNorm")
             case .tokenEmbedding, .positionEmbedding, .attention, .tiedHead: throw unsupported("a transformer step")
+            case .rmsNorm, .groupedAttention, .gatedMLP: throw unsupported("a Llama step")
             }
         }
         outputCount = shape.count

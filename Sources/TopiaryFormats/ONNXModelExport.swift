@@ -133,6 +133,7 @@ public struct ONNXModelExport: Sendable {
             case .residual: throw unsupported("a residual block")
             case .layerNorm: throw unsupported("a LayerNorm")
             case .tokenEmbedding, .positionEmbedding, .attention, .tiedHead: throw unsupported("a transformer step")
+            case .rmsNorm, .groupedAttention, .gatedMLP: throw unsupported("a Llama step")
             }
             if case .matrix(let m) = step, program.matrices[m].geometry != nil { rank = 2 + program.matrices[m].geometry!.kernel.count }
         }

@@ -38,8 +38,11 @@ public final class InferenceModel: @unchecked Sendable {
         self.kernels = kernels
         self.threads = threads
         context = program.allSteps.lazy.compactMap { step -> Int? in
-            if case .positionEmbedding(let table) = step { return table.rows }
-            return nil
+            switch step {
+            case .positionEmbedding(let table): return table.rows
+            case .groupedAttention(let attention): return attention.rotary.preparedPositions
+            default: return nil
+            }
         }.first
     }
 
@@ -54,6 +57,7 @@ public final class InferenceModel: @unchecked Sendable {
             switch step {
             case .channelAffine(let scale, let shift): return sum + scale.count + shift.count
             case .layerNorm(let gain, let shift, _): return sum + gain.count + shift.count
+            case .rmsNorm(let gain, _): return sum + gain.count
             case .tokenEmbedding(let table), .positionEmbedding(let table): return sum + table.count
             case .residual(let body, let shortcut): return sum + otherParameters(body) + otherParameters(shortcut)
             default: return sum
@@ -126,18 +130,21 @@ public final class InferenceModel: @unchecked Sendable {
         return program.outputShape.isEmpty ? result : result.reshaped([x.shape[0]] + program.outputShape)
     }
 
-    /// Positions the position table holds (the longest window), nil for models without one.
+    /// Positions a window (and a generation's cache) holds: the position table's rows, or the
+    /// positions rotary tables were prepared for; nil for models without attention.
     public let context: Int?
 
-    /// Residual width, vocabulary and each block's attention width (q, k, v each; smaller
-    /// than the residual width once compaction dropped heads) of a transformer program.
-    public var transformerShape: (channels: Int, vocabulary: Int, attentionWidths: [Int]) {
-        let qkv = program.attentions.map { program.matrices[$0.qkv] }
+    /// Of a transformer program: residual width, vocabulary (the tied head's rows, else the
+    /// last matrix's), and per block the width queries attend with (NH·hs: smaller than the
+    /// residual width once compaction dropped heads) and the cached key/value width (NKV·hs).
+    public var transformerShape: (channels: Int, vocabulary: Int, attentionWidths: [Int], keyValueWidths: [Int]) {
+        let attentions = program.attentionCaches
         let vocabulary = program.allSteps.lazy.compactMap { step -> Int? in
             if case .tiedHead(let table) = step { return table.rows }
             return nil
-        }.first ?? 0
-        return (qkv.last?.fanIn ?? 0, vocabulary, qkv.map { $0.rows / 3 })
+        }.first ?? program.matrices.last?.rows ?? 0
+        return (attentions.last.map { program.matrices[$0.key].fanIn } ?? 0, vocabulary, attentions.map(\.queryWidth),
+                attentions.map { $0.keyValueHeads * $0.headSize })
     }
 
     /// Starts generating `batch` sequences: empty KV caches for every attention.
@@ -171,9 +178,9 @@ public final class InferenceModel: @unchecked Sendable {
     /// One cache per attention step for (batch, context), reusing `existing` when it fits.
     private func caches(batch: Int, context: Int, reusing existing: [Int: KVCache]) -> [Int: KVCache] {
         var result: [Int: KVCache] = [:]
-        for (qkv, _, heads) in program.attentions {
-            if let old = existing[qkv], old.batch == batch, old.context == context { result[qkv] = old; continue }
-            result[qkv] = KVCache(batch: batch, heads: heads, context: context, headSize: program.matrices[qkv].rows / 3 / heads)
+        for attention in program.attentionCaches {
+            if let old = existing[attention.key], old.batch == batch, old.context == context { result[attention.key] = old; continue }
+            result[attention.key] = KVCache(batch: batch, heads: attention.keyValueHeads, context: context, headSize: attention.headSize)
         }
         return result
     }
@@ -252,6 +259,22 @@ public final class InferenceModel: @unchecked Sendable {
                 flow = Flow(tensor: y, featureMajor: false)
             case .attention(let qkv, let proj, let heads):
                 flow = attention(qkv: qkv, proj: proj, heads: heads, flow)
+            case .groupedAttention(let attention):
+                flow = groupedAttention(attention, flow)
+            case .rmsNorm(let gain, let epsilon):
+                let x = batchMajor(flow), y = buffer(x.shape), n = gain.count
+                gain.withUnsafeBufferPointer { gain in
+                    for r in 0..<(x.count / n) {
+                        _ = RMSNorm.normalize(x.pointer + r * n, gain: gain.baseAddress!, count: n, epsilon: epsilon, into: y.pointer + r * n)
+                    }
+                }
+                flow = Flow(tensor: y, featureMajor: false)
+            case .gatedMLP(let gate, let up, let down):
+                let x = Flow(tensor: batchMajor(flow), featureMajor: false)
+                let g = batchMajor(linear(gate, x)), u = batchMajor(linear(up, x))
+                let h = buffer(g.shape)
+                GatedMLP.gatedActivation(gate: g.pointer, up: u.pointer, activated: h.pointer, into: h.pointer, count: h.count)
+                flow = linear(down, Flow(tensor: h, featureMajor: false))
             case .tiedHead(let table):
                 let x = batchMajor(flow), (vocabulary, features) = (table.rows, table.columns)
                 let rows = x.count / features
@@ -282,21 +305,47 @@ public final class InferenceModel: @unchecked Sendable {
         let channels = program.matrices[qkv].rows / 3
         let projected = batchMajor(linear(qkv, flow))               // (B·n, 3C)
         let positions = projected.count / (batch * 3 * max(channels, 1))
+        let mixed = attend(cacheKey: qkv, .fused(projected.pointer, heads: heads, headSize: channels / max(heads, 1), count: positions))
+        return linear(proj, Flow(tensor: mixed, featureMajor: false))
+    }
+
+    /// (B, n, C) → (B, n, C): q, k, v projections, q and k rotated to their absolute positions
+    /// (p₀ + i), grouped-query attention against the cache, the output projection.
+    private func groupedAttention(_ attention: GroupedAttentionStep, _ flow: Flow) -> Flow {
+        let x = Flow(tensor: batchMajor(flow), featureMajor: false)
+        let (queryWidth, keyValueWidth) = (attention.heads * attention.headSize, attention.keyValueHeads * attention.headSize)
+        let q = batchMajor(linear(attention.query, x)), k = batchMajor(linear(attention.key, x)), v = batchMajor(linear(attention.value, x))
+        let rows = q.count / queryWidth, positions = rows / batch
+        require(positionOffset + positions <= attention.rotary.preparedPositions,
+                "positions \(positionOffset) ..< \(positionOffset + positions) exceed the context of \(attention.rotary.preparedPositions)")
+        for row in 0..<rows {
+            let position = positionOffset + row % positions
+            attention.rotary.rotate(q.pointer + row * queryWidth, heads: attention.heads, position: position)
+            attention.rotary.rotate(k.pointer + row * keyValueWidth, heads: attention.keyValueHeads, position: position)
+        }
+        let new = KVCache.NewPositions(queries: q.pointer, queryStride: queryWidth, queryHeads: attention.heads, keys: k.pointer,
+                                       values: v.pointer, keyValueStride: keyValueWidth, count: positions)
+        let mixed = attend(cacheKey: attention.query, new)
+        return linear(attention.output, Flow(tensor: mixed, featureMajor: false))
+    }
+
+    /// (B, n, NH·hs): the new positions attending causally to the cache named `cacheKey` (a
+    /// generation's, or one a whole window fills and reads once).
+    private func attend(cacheKey: Int, _ new: KVCache.NewPositions) -> Tensor {
         let cache: KVCache
         if generating {
-            cache = generationCaches[qkv]!
+            cache = generationCaches[cacheKey]!
             require(cache.batch == batch, "a generation of \(cache.batch) sequences was fed \(batch)")
         } else {
-            windowCaches = caches(batch: batch, context: positions, reusing: windowCaches)
-            cache = windowCaches[qkv]!
+            windowCaches = caches(batch: batch, context: new.count, reusing: windowCaches)
+            cache = windowCaches[cacheKey]!
         }
-        let mixed = buffer([batch, positions, channels])
+        let mixed = buffer([batch, new.count, new.queryHeads * cache.headSize])
         // Heads in parallel when there is a window's worth of work (not for one new token).
-        let workers = batch * positions >= 16 ? max(1, BLASRuntime.threadCount) : 1
-        let scratch = buffer([workers * positions * (positionOffset + positions)])
-        cache.attend(qkv: projected.pointer, newPositions: positions, start: positionOffset, into: mixed.pointer, scratch: scratch.pointer,
-                     workers: workers)
-        return linear(proj, Flow(tensor: mixed, featureMajor: false))
+        let workers = batch * new.count >= 16 ? max(1, BLASRuntime.threadCount) : 1
+        let scratch = buffer([workers * new.count * (positionOffset + new.count)])
+        cache.attend(new, start: positionOffset, into: mixed.pointer, scratch: scratch.pointer, workers: workers)
+        return mixed
     }
 
     /// A Linear over the last axis: a vector at one row, else batch-major or features-major

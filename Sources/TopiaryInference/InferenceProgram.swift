@@ -59,8 +59,20 @@ public indirect enum InferenceStep: @unchecked Sendable {
     /// attention's KV cache.
     case attention(qkv: Int, proj: Int, heads: Int)
     case tiedHead(Tensor)
+    case rmsNorm(gain: [Float], epsilon: Float)
+    case groupedAttention(GroupedAttentionStep)
+    /// Matrix indices of SwiGLU's three projections.
+    case gatedMLP(gate: Int, up: Int, down: Int)
     /// y = factor · x where it could not be folded into a matrix or a norm before it.
     case scale(Float)
+}
+
+/// A Llama attention's matrix indices (the query's also names its KV cache), its heads and
+/// the rotary tables for the positions it may see.
+public struct GroupedAttentionStep: @unchecked Sendable {
+    public let query: Int, key: Int, value: Int, output: Int
+    public let heads: Int, keyValueHeads: Int, headSize: Int
+    let rotary: RotaryEmbedding
 }
 
 /// A model prepared for inference, before any engine: its steps and matrix copies, with
@@ -153,6 +165,15 @@ public struct InferenceProgram: @unchecked Sendable {
                 }
                 matrices += [queries, InferenceMatrix(copying: proj, bias: projBias)]
                 steps.append(.attention(qkv: matrices.count - 2, proj: matrices.count - 1, heads: heads))
+            case .rmsNorm(let gain, let epsilon): steps.append(.rmsNorm(gain: gain.toArray(), epsilon: epsilon))
+            case .groupedAttention(let query, let key, let value, let output, let heads, let keyValueHeads, let rotary):
+                matrices += [query, key, value, output].map { InferenceMatrix(copying: $0, bias: nil) }
+                let first = matrices.count - 4
+                steps.append(.groupedAttention(GroupedAttentionStep(query: first, key: first + 1, value: first + 2, output: first + 3, heads: heads,
+                                                                    keyValueHeads: keyValueHeads, headSize: rotary.headSize, rotary: rotary)))
+            case .gatedMLP(let gate, let up, let down):
+                matrices += [gate, up, down].map { InferenceMatrix(copying: $0, bias: nil) }
+                steps.append(.gatedMLP(gate: matrices.count - 3, up: matrices.count - 2, down: matrices.count - 1))
             case .tiedHead(let table):
                 // The head reads the embedding's own copy when the program has one: one table.
                 steps.append(.tiedHead(tokenTable ?? table.copy()))
@@ -172,7 +193,22 @@ public struct InferenceProgram: @unchecked Sendable {
         }
     }
 
-    /// Every attention step: its qkv and proj matrices and heads.
+    /// Every attention's KV cache: keyed by its first matrix (qkv, or the query), with its
+    /// key/value heads and head size, and the width its queries attend with (NH·hs).
+    var attentionCaches: [(key: Int, keyValueHeads: Int, headSize: Int, queryWidth: Int)] {
+        allSteps.compactMap { step in
+            switch step {
+            case .attention(let qkv, _, let heads):
+                let width = matrices[qkv].rows / 3
+                return (qkv, heads, width / max(heads, 1), width)
+            case .groupedAttention(let attention):
+                return (attention.query, attention.keyValueHeads, attention.headSize, attention.heads * attention.headSize)
+            default: return nil
+            }
+        }
+    }
+
+    /// Every GPT-2 attention step: its qkv and proj matrices and heads.
     var attentions: [(qkv: Int, proj: Int, heads: Int)] {
         allSteps.compactMap { step in
             if case .attention(let qkv, let proj, let heads) = step { return (qkv, proj, heads) }
@@ -184,6 +220,15 @@ public struct InferenceProgram: @unchecked Sendable {
     /// counting nonzero weights only.
     public var flopsPerPosition: (dense: Int, effective: Int) {
         matrices.reduce((0, 0)) { ($0.0 + 2 * $1.weight.count, $0.1 + 2 * countNonzeros($1.mask)) }
+    }
+
+    /// FLOPs per position of a head tied to the token table, 2·V·C (0 without one: an untied
+    /// head is one of the matrices).
+    public var tiedHeadFLOPsPerPosition: Int {
+        allSteps.reduce(0) { sum, step in
+            if case .tiedHead(let table) = step { return sum + 2 * table.count }
+            return sum
+        }
     }
 
     /// FLOPs per sample of the matrices, dense and counting nonzero weights only.

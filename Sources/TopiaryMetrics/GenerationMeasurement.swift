@@ -14,8 +14,8 @@ public struct GenerationMeasurement: Sendable {
     /// model's: engines other than compact keep every head).
     public var kvCacheBytes: Int
     /// FLOPs per generated token: 2 × weights of every matrix (dense) or surviving weights
-    /// (effective), the tied head 2·V·C, and attention 4·C·L per layer for the L positions a
-    /// token attends to, averaged over positions 1 … context.
+    /// (effective), a tied head 2·V·C (an untied one is a matrix), and attention 4·NH·hs·L per
+    /// layer for the L positions a token attends to, averaged over positions 1 … context.
     /// The compact engine's cache: smaller once whole heads are pruned (nil: not measured).
     public var compactKVCacheBytes: Int?
     public var flopsPerTokenDense: Int
@@ -31,16 +31,16 @@ public struct GenerationMeasurement: Sendable {
         let shape = dense.transformerShape
         let attentionWidth = shape.attentionWidths.reduce(0, +)   // Σ over blocks
         let attentionFLOPs = 4 * attentionWidth * (context + 1) / 2
-        let headFLOPs = 2 * shape.vocabulary * shape.channels
+        let headFLOPs = dense.program.tiedHeadFLOPsPerPosition
         let matrices = dense.program.flopsPerPosition
         var result = GenerationMeasurement(
             promptTokens: prompt.count, newTokens: newTokens,
-            kvCacheBytes: KVCache.bytes(layers: 1, batch: 1, context: context, channels: attentionWidth),
+            kvCacheBytes: KVCache.bytes(layers: 1, batch: 1, context: context, channels: shape.keyValueWidths.reduce(0, +)),
             flopsPerTokenDense: matrices.dense + headFLOPs + attentionFLOPs,
             flopsPerTokenEffective: matrices.effective + headFLOPs + attentionFLOPs,
             greedyTokens: dense.generate(prompt: prompt, count: newTokens, sampling: .greedy))
         if let compact = models.first(where: { $0.0 == "compact" })?.1 {
-            result.compactKVCacheBytes = KVCache.bytes(layers: 1, batch: 1, context: context, channels: compact.transformerShape.attentionWidths.reduce(0, +))
+            result.compactKVCacheBytes = KVCache.bytes(layers: 1, batch: 1, context: context, channels: compact.transformerShape.keyValueWidths.reduce(0, +))
         }
         guard newTokens > 0 else { return result }
         // One untimed generation each first: caches and buffers are allocated on first use.

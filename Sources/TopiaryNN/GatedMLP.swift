@@ -51,14 +51,21 @@ public final class GatedMLP: Layer {
         let g = gate.forward(input), u = up.forward(input)
         cached = (g, u)
         let s = activated.tensor(g.shape), h = product.tensor(g.shape)
-        let (gp, up, sp, hp) = (UnsafePointer(g.pointer), UnsafePointer(u.pointer), s.pointer, h.pointer)
-        splitOverCores(g.count, minimumPerPart: 1 << 14) { range in
+        GatedMLP.gatedActivation(gate: g.pointer, up: u.pointer, activated: s.pointer, into: h.pointer, count: g.count)
+        return down.forward(h)
+    }
+
+    /// SwiGLU's middle, split over cores: activated = silu(gate), product = activated ⊙ up
+    /// (training keeps `activated` for backward; inference passes the product buffer for both).
+    public static func gatedActivation(gate: UnsafePointer<Float>, up: UnsafePointer<Float>, activated: UnsafeMutablePointer<Float>,
+                                       into product: UnsafeMutablePointer<Float>, count: Int) {
+        splitOverCores(count, minimumPerPart: 1 << 14) { range in
             for i in range {
-                sp[i] = gp[i] / (1 + exp(-gp[i]))
-                hp[i] = sp[i] * up[i]
+                let s = gate[i] / (1 + exp(-gate[i]))
+                activated[i] = s
+                product[i] = s * up[i]
             }
         }
-        return down.forward(h)
     }
 
     /// dh = down's input gradient; du = dh ⊙ silu(g); dg = dh ⊙ u ⊙ σ(g)(1 + g(1 − σ(g))).

@@ -30,6 +30,16 @@ public indirect enum InferenceOperation: @unchecked Sendable {
     /// `queryScale` multiplies the query rows (1 for GPT-2; µP's √hs·scoreScale, folded into
     /// the qkv copy so engines keep 1/√hs).
     case causalAttention(qkv: PrunableMatrix, qkvBias: Tensor?, proj: PrunableMatrix, projBias: Tensor?, heads: Int, queryScale: Float)
+    /// Over the last axis: x / √(mean(x²) + ε) ⊙ gain (Llama's RMSNorm).
+    case rmsNorm(gain: Tensor, epsilon: Float)
+    /// Llama attention on (B, T, C): q (NH·hs × C), k and v (NKV·hs × C) projections, rotary
+    /// embeddings on q and k at their absolute positions, query head h reading key/value head
+    /// h / (NH/NKV) causally, then the output projection (C × NH·hs). `rotary` is prepared for
+    /// the positions a window (and a generation's cache) holds.
+    case groupedAttention(query: PrunableMatrix, key: PrunableMatrix, value: PrunableMatrix, output: PrunableMatrix,
+                          heads: Int, keyValueHeads: Int, rotary: RotaryEmbedding)
+    /// SwiGLU on (…, C): down(silu(gate x) ⊙ up x).
+    case gatedMLP(gate: PrunableMatrix, up: PrunableMatrix, down: PrunableMatrix)
     /// y = factor · x (µP's output multiplier).
     case scale(Float)
     /// (B, T, C) → (B, T, V) logits x · Eᵀ, E the (V, C) token table the head is tied to.

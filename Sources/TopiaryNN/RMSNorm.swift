@@ -41,18 +41,23 @@ public final class RMSNorm: Layer {
         inverseRMS.withUnsafeMutableBufferPointer { inverses in
             let inverses = inverses.baseAddress!
             splitOverCores(rows, minimumPerPart: 64, alignment: 1) { range in
-                for r in range {
-                    let row = x + r * n, target = out + r * n
-                    var squares: Float = 0
-                    for i in 0..<n { squares += row[i] * row[i] }
-                    let inverse = 1 / (squares / Float(n) + epsilon).squareRoot()
-                    inverses[r] = inverse
-                    for i in 0..<n { target[i] = row[i] * inverse * gain[i] }
-                }
+                for r in range { inverses[r] = RMSNorm.normalize(x + r * n, gain: gain, count: n, epsilon: epsilon, into: out + r * n) }
             }
         }
         cachedInput = input
         return y
+    }
+
+    /// One vector of `count` floats: target = row / √(mean(row²) + ε) ⊙ gain. Returns the
+    /// inverse RMS (training keeps it for backward). Inference runs the same function.
+    @inline(__always)
+    public static func normalize(_ row: UnsafePointer<Float>, gain: UnsafePointer<Float>, count n: Int, epsilon: Float,
+                                 into target: UnsafeMutablePointer<Float>) -> Float {
+        var squares: Float = 0
+        for i in 0..<n { squares += row[i] * row[i] }
+        let inverse = 1 / (squares / Float(n) + epsilon).squareRoot()
+        for i in 0..<n { target[i] = row[i] * inverse * gain[i] }
+        return inverse
     }
 
     /// With x̂ = x·r (r = 1/rms): dγ += Σ_rows dy ⊙ x̂; dx = r·(dy⊙γ − x̂ · mean(dy⊙γ⊙x̂)).

@@ -18,6 +18,9 @@ public struct RotaryEmbedding: Sendable {
         self.theta = theta
     }
 
+    /// Positions the tables hold.
+    public var preparedPositions: Int { cosines.count / (headSize / 2) }
+
     /// Tables for positions 0 ..< count (grown, never shrunk). As Hugging Face computes them:
     /// the frequency and the angle p·frequency rounded to Float, cos and sin of that angle.
     public mutating func prepare(positions count: Int) {

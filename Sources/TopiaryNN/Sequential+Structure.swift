@@ -91,6 +91,12 @@ extension Sequential {
                 result.append(.causalAttention(qkv: attention.qkv.matrix, qkvBias: attention.qkv.bias?.value,
                                                proj: attention.proj.matrix, projBias: attention.proj.bias?.value, heads: attention.heads,
                                                queryScale: attention.scoreScale * Float(attention.channels / attention.heads).squareRoot()))
+            case let norm as RMSNorm: result.append(.rmsNorm(gain: norm.weight.value, epsilon: norm.epsilon))
+            case let attention as GroupedQueryAttention:
+                result.append(.groupedAttention(query: attention.query.matrix, key: attention.key.matrix, value: attention.value.matrix,
+                                                output: attention.output.matrix, heads: attention.heads,
+                                                keyValueHeads: attention.keyValueHeads, rotary: attention.rotary))
+            case let mlp as GatedMLP: result.append(.gatedMLP(gate: mlp.gate.matrix, up: mlp.up.matrix, down: mlp.down.matrix))
             case let scale as Scale: result.append(.scale(scale.factor))
             case let head as TiedEmbeddingHead: result.append(.tiedHead(table: head.embedding.weight.value))
             case let residual as Residual:

@@ -5,16 +5,42 @@ import Testing
 @testable import TopiaryTensor
 
 extension AllTests {
-/// The GPT as inference engines run it: whole windows equal the training forward, the KV
-/// cache equals recomputing the window, and generation follows its stated window rule.
+/// Transformers (GPT-2, and Llama with grouped-query attention and rotary positions, its head
+/// tied or not) as inference engines run them: whole windows equal the training forward, the
+/// KV cache equals recomputing the window, and generation follows its stated window rule.
 @Suite struct GenerationTests {
     static let configuration = GPTConfiguration(vocabulary: 23, context: 9, layers: 2, heads: 2, channels: 8)
+
+    enum Family: String, CaseIterable, CustomTestStringConvertible {
+        case gpt, llama, llamaUntied
+        var testDescription: String { rawValue }
+        /// 4 query heads share 2 key/value heads of size 2.
+        static let llamaConfiguration = LlamaConfiguration(vocabulary: 23, context: 9, layers: 2, heads: 4, keyValueHeads: 2, channels: 8, intermediate: 12,
+                                              ropeTheta: 100)
+        /// Floats of keys and values a position adds per layer (C for GPT-2, NKV·hs for Llama).
+        var keyValueWidth: Int { self == .gpt ? 8 : 4 }
+    }
+
+    /// A tiny model of `family` whose block matrices are pruned at random (`nOfM`: n of every
+    /// m along fan-in instead), 1-D parameters (biases, norm gains) perturbed and matrices
+    /// scaled up so every path carries signal and logits differ clearly.
+    func prunedModel(_ family: Family, seed: UInt64, sparsity: Double, nOfM: (Int, Int)? = nil) throws -> Sequential {
+        guard family != .gpt else { return try prunedGPT(seed: seed, sparsity: sparsity, nOfM: nOfM) }
+        var g = SeededGenerator(seed: seed)
+        var configuration = Family.llamaConfiguration
+        configuration.tiedHead = family == .llama
+        let model = try Sequential.llama(configuration, generator: &g)
+        return prune(model, sparsity: sparsity, nOfM: nOfM, generator: &g)
+    }
 
     /// A tiny GPT whose block matrices are pruned at random (`nOfM`: n of every m along fan-in
     /// instead), with nonzero biases and LayerNorm parameters so every path carries signal.
     func prunedGPT(seed: UInt64, sparsity: Double, nOfM: (Int, Int)? = nil, configuration: GPTConfiguration = configuration) throws -> Sequential {
         var g = SeededGenerator(seed: seed)
-        let model = try Sequential.gpt(configuration, generator: &g)
+        return prune(try Sequential.gpt(configuration, generator: &g), sparsity: sparsity, nOfM: nOfM, generator: &g)
+    }
+
+    func prune(_ model: Sequential, sparsity: Double, nOfM: (Int, Int)?, generator g: inout SeededGenerator) -> Sequential {
         for parameter in model.parameters where parameter.shape.count == 1 {
             for i in 0..<parameter.count { parameter.value[i] += g.nextFloat(in: -0.3, 0.3) }
         }
@@ -37,9 +63,10 @@ extension AllTests {
         return Tensor(shape: shape, values: (0..<shape.reduce(1, *)).map { _ in Float(g.nextInt(below: Self.configuration.vocabulary)) })
     }
 
-    @Test func everyEngineComputesTheTrainingForwardOnWholeWindows() throws {
+    @Test(arguments: Family.allCases)
+    func everyEngineComputesTheTrainingForwardOnWholeWindows(family: Family) throws {
         for (sparsity, nOfM) in [(0.0, nil), (0.7, nil), (0.0, (2, 4) as (Int, Int)?)] {
-            let model = try prunedGPT(seed: 5, sparsity: sparsity, nOfM: nOfM)
+            let model = try prunedModel(family, seed: 5, sparsity: sparsity, nOfM: nOfM)
             for batch in [1, 3] {
                 let x = tokens([batch, Self.configuration.context], seed: 6)
                 let expected = model.forward(x).copy()
@@ -49,14 +76,15 @@ extension AllTests {
                     let actual = prepared.predict(x)
                     #expect(actual.shape == expected.shape)
                     let tolerance: Float = engine.isExact ? 2e-4 : 0.05
-                    #expect(maxRelativeError(actual, expected) < tolerance, "\(engine.rawValue) sparsity \(sparsity) batch \(batch)")
+                    #expect(maxRelativeError(actual, expected) < tolerance, "\(family) \(engine.rawValue) sparsity \(sparsity) batch \(batch)")
                 }
             }
         }
     }
 
-    @Test func theKVCacheGivesTheLogitsOfTheWholeWindow() throws {
-        let model = try prunedGPT(seed: 7, sparsity: 0.5)
+    @Test(arguments: Family.allCases)
+    func theKVCacheGivesTheLogitsOfTheWholeWindow(family: Family) throws {
+        let model = try prunedModel(family, seed: 7, sparsity: 0.5)
         let context = Self.configuration.context, vocabulary = Self.configuration.vocabulary
         let x = tokens([2, context], seed: 8)
         let expected = model.forward(x).copy()                          // (2, T, V)
@@ -83,16 +111,18 @@ extension AllTests {
             #expect(prepared.cachedPositions == context)
             // A whole window after a generation reads no cache of it.
             #expect(prepared.predict(x).toArray() == reference.toArray())
-            #expect(prepared.kvCacheBytes == KVCache.bytes(layers: 2, batch: 2, context: context, channels: 8))
+            #expect(prepared.kvCacheBytes == KVCache.bytes(layers: 2, batch: 2, context: context, channels: family.keyValueWidth))
+            #expect(prepared.transformerShape.keyValueWidths == [family.keyValueWidth, family.keyValueWidth])
+            #expect(prepared.transformerShape.vocabulary == vocabulary && prepared.context == context)
             if engine == .dense { #expect(maxRelativeError(reference, expected) < 2e-4) }
         }
     }
 
     /// Greedy generation against the training model recomputing `referenceWindow` for every
     /// token, through several window restarts (9 positions, 30 new tokens).
-    @Test(arguments: [1, 4, 12])
-    func greedyGenerationEqualsRecomputingTheWindow(promptLength: Int) throws {
-        let model = try prunedGPT(seed: 9, sparsity: 0.3)
+    @Test(arguments: Family.allCases, [1, 4, 12])
+    func greedyGenerationEqualsRecomputingTheWindow(family: Family, promptLength: Int) throws {
+        let model = try prunedModel(family, seed: 9, sparsity: 0.3)
         let context = Self.configuration.context
         let prompt = tokens([promptLength], seed: 10).toArray().map { Int($0) }
         var sequence = prompt
@@ -107,7 +137,7 @@ extension AllTests {
         for engine in [InferenceEngine.dense, .csr, .compact] {
             let prepared = try #require(InferenceModel.build(model, engine: engine, threads: 1))
             let generated = prepared.generate(prompt: prompt, count: 30, sampling: .greedy)
-            #expect(generated == Array(sequence.dropFirst(prompt.count)), "\(engine.rawValue), prompt \(promptLength)")
+            #expect(generated == Array(sequence.dropFirst(prompt.count)), "\(family) \(engine.rawValue), prompt \(promptLength)")
         }
     }
 
@@ -180,11 +210,12 @@ extension AllTests {
         #expect(compact.generate(prompt: [3, 1, 4], count: 12, sampling: .greedy) == dense.generate(prompt: [3, 1, 4], count: 12, sampling: .greedy))
     }
 
-    @Test func perMatrixInputsCoverEveryTransformerMatrix() throws {
-        let model = try prunedGPT(seed: 12, sparsity: 0.5)
+    @Test(arguments: Family.allCases)
+    func perMatrixInputsCoverEveryTransformerMatrix(family: Family) throws {
+        let model = try prunedModel(family, seed: 12, sparsity: 0.5)
         let prepared = try #require(InferenceModel.build(model, engine: .dense, threads: 1))
         let inputs = prepared.matrixInputs(tokens([2, Self.configuration.context], seed: 13))
-        #expect(inputs.count == 8)
+        #expect(inputs.count == (family == .gpt ? 8 : 14) + (family == .llamaUntied ? 1 : 0))
         for (matrix, input) in zip(prepared.program.matrices, inputs) {
             #expect(input.count == 2 * Self.configuration.context * matrix.fanIn, "\(matrix.name)")
         }

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import TopiaryFormats
+@testable import TopiaryInference
 @testable import TopiaryNN
 @testable import TopiaryRun
 @testable import TopiaryTensor
@@ -42,22 +43,45 @@ extension AllTests {
         // Prompts padded at the end with token 0: causal attention keeps earlier positions exact.
         let input = Tensor(zeros: [golden.prompts.count, longest])
         for (row, prompt) in golden.prompts.enumerated() { for (t, id) in prompt.ids.enumerated() { input[row * longest + t] = Float(id) } }
-        let logits = model.forward(input)
         let V = configuration.vocabulary
         var worst = 0.0
-        for (row, prompt) in golden.prompts.enumerated() {
-            for (t, expected) in prompt.positions.enumerated() {
-                let values = (0..<V).map { Double(logits[(row * longest + t) * V + $0]) }
-                let top = values.max()!
-                let logsumexp = top + log(values.reduce(0) { $0 + exp($1 - top) })
-                worst = max(worst, abs(logsumexp - expected.logsumexp))
-                #expect(abs(logsumexp - expected.logsumexp) < 2e-3, "\(prompt.text) position \(t): logsumexp")
-                #expect(values.indices.max { values[$0] < values[$1] } == expected.top_ids[0], "\(prompt.text) position \(t): greedy token")
-                for (id, value) in zip(expected.top_ids + golden.probe_ids, expected.top_logits + expected.probe_logits) {
-                    worst = max(worst, abs(values[id] - value))
-                    #expect(abs(values[id] - value) < 2e-3, "\(prompt.text) position \(t): logit of token \(id)")
+        /// `logit(row, t, v)`: prompt row's logit of token v at position t, against the fixture.
+        func check(_ source: String, _ logit: (Int, Int, Int) -> Float) {
+            for (row, prompt) in golden.prompts.enumerated() {
+                for (t, expected) in prompt.positions.enumerated() {
+                    let values = (0..<V).map { Double(logit(row, t, $0)) }
+                    let top = values.max()!
+                    let logsumexp = top + log(values.reduce(0) { $0 + exp($1 - top) })
+                    worst = max(worst, abs(logsumexp - expected.logsumexp))
+                    #expect(abs(logsumexp - expected.logsumexp) < 2e-3, "\(source): \(prompt.text) position \(t): logsumexp")
+                    #expect(values.indices.max { values[$0] < values[$1] } == expected.top_ids[0], "\(source): \(prompt.text) position \(t): greedy token")
+                    for (id, value) in zip(expected.top_ids + golden.probe_ids, expected.top_logits + expected.probe_logits) {
+                        worst = max(worst, abs(values[id] - value))
+                        #expect(abs(values[id] - value) < 2e-3, "\(source): \(prompt.text) position \(t): logit of token \(id)")
+                    }
                 }
             }
+        }
+        let logits = model.forward(input)
+        check("training forward") { logits[(($0 * longest) + $1) * V + $2] }
+        // The inference engine on whole windows, and fed through its KV cache 3 positions and
+        // then one at a time (rotary positions, grouped heads and the cache all in play).
+        let inference = try #require(InferenceModel.build(model, engine: .dense, threads: 2))
+        let window = inference.predict(input).copy()
+        check("dense engine") { window[(($0 * longest) + $1) * V + $2] }
+        inference.startGeneration(batch: golden.prompts.count)
+        var pieces: [Tensor] = []
+        var start = 0
+        for piece in [3] + Array(repeating: 1, count: longest - 3) {
+            let columns = Tensor(shape: [golden.prompts.count, piece],
+                                 values: (0..<golden.prompts.count).flatMap { b in (0..<piece).map { input[b * longest + start + $0] } })
+            pieces.append(inference.extend(columns).copy())
+            start += piece
+        }
+        check("KV cache") { row, t, v in
+            let (piece, offset) = t < 3 ? (0, t) : (t - 2, 0)
+            let width = t < 3 ? 3 : 1
+            return pieces[piece][(row * width + offset) * V + v]
         }
         print("SmolLM2 logits: largest difference from the NumPy float64 forward \(worst)")
     }
