@@ -41,11 +41,14 @@ public struct EngineMeasurement: Sendable {
     ///   - inputs: real inputs (N, inputShape…) to time on; they repeat when a batch is larger.
     ///   - repetitions: timed calls at batch 1; larger batches use a tenth (at least 5).
     /// - Parameter nOfM: the N:M shape of the masks, when they are N:M (enables nm).
+    /// - Parameter engines: which engines to measure (dense always is).
     /// A model without an inference program (`Model.inferencePlan` nil) is timed through its
     /// own forward only, as `dense`.
     public static func measure(_ model: any Model, inputs: Tensor, batchSizes: [Int], repetitions: Int, warmup: Int,
-                               threads: Int, nOfM: (n: Int, m: Int)? = nil) -> EngineMeasurement {
+                               threads: Int, nOfM: (n: Int, m: Int)? = nil,
+                               engines: [InferenceEngine] = InferenceEngine.allCases) -> EngineMeasurement {
         var result = EngineMeasurement()
+        let measured = Set(engines + [.dense])
         guard let program = InferenceProgram(model) else {
             model.setTraining(false)
             defer { model.setTraining(true) }
@@ -58,7 +61,7 @@ public struct EngineMeasurement: Sendable {
             result.bytes[InferenceEngine.dense.rawValue] = MemoryFootprint.denseBytes(model.parameters)
             return result
         }
-        let prepared = wholeEngines.compactMap { engine in
+        let prepared = wholeEngines.filter(measured.contains).compactMap { engine in
             InferenceModel.build(program, engine: engine, threads: threads, nOfM: nOfM).map { (engine, $0) }
         }
         for (engine, model) in prepared {
@@ -68,7 +71,7 @@ public struct EngineMeasurement: Sendable {
         let dense = result.prepared[InferenceEngine.dense.rawValue]!
         // Each matrix's kernel per engine, built (compressed, quantized) once for every batch size.
         let matrixKernels = program.matrices.map { matrix in
-            perLayerEngines.compactMap { engine in InferenceModel.makeKernel(matrix, engine, nOfM: nOfM).map { (engine, $0) } }
+            perLayerEngines.filter(measured.contains).compactMap { engine in InferenceModel.makeKernel(matrix, engine, nOfM: nOfM).map { (engine, $0) } }
         }
         for batch in batchSizes {
             let x = rows(inputs, batch)

@@ -1,3 +1,4 @@
+import TopiaryData
 import TopiaryMetrics
 import TopiarySparsity
 import TopiarySpec
@@ -113,8 +114,8 @@ public struct StageRecord: Codable, Sendable, Equatable {
 /// What generating text cost after one stage, at batch 1 with the KV cache
 /// (`GenerationMeasurement`), and what the model wrote.
 public struct GenerationRecord: Codable, Sendable, Equatable {
-    /// The prompt and the greedy continuation (dense engine), bytes decoded as UTF-8 with
-    /// invalid sequences replaced.
+    /// The prompt and the greedy continuation (dense engine) as text: the model's tokens
+    /// decoded (bytes or BPE), invalid UTF-8 replaced.
     public var prompt: String
     public var greedySample: String
     public var promptTokens: Int
@@ -133,9 +134,9 @@ public struct GenerationRecord: Codable, Sendable, Equatable {
         case flopsPerTokenDense = "flops_per_token_dense", flopsPerTokenEffective = "flops_per_token_effective"
     }
 
-    public init(_ measurement: GenerationMeasurement, prompt: [Int]) {
-        self.prompt = GenerationRecord.text(prompt)
-        greedySample = GenerationRecord.text(measurement.greedyTokens)
+    public init(_ measurement: GenerationMeasurement, prompt: [Int], codec: TokenCodec) {
+        self.prompt = codec.decode(prompt)
+        greedySample = codec.decode(measurement.greedyTokens)
         promptTokens = measurement.promptTokens
         newTokens = measurement.newTokens
         tokensPerSecond = measurement.tokensPerSecond
@@ -144,9 +145,6 @@ public struct GenerationRecord: Codable, Sendable, Equatable {
         flopsPerTokenDense = measurement.flopsPerTokenDense
         flopsPerTokenEffective = measurement.flopsPerTokenEffective
     }
-
-    /// Byte tokens as text.
-    public static func text(_ tokens: [Int]) -> String { String(decoding: tokens.map { UInt8(clamping: $0) }, as: UTF8.self) }
 }
 
 /// Whole-model latency of the dense engine at one batch size.

@@ -1,4 +1,5 @@
 import Foundation
+import TopiaryData
 import TopiaryInference
 import TopiaryMetrics
 import TopiaryNN
@@ -81,14 +82,15 @@ extension ExperimentRunner {
         guard measurement.generationTokens > 0, let dense = engines.prepared[InferenceEngine.dense.rawValue], let context = dense.context else {
             return nil
         }
-        let prompt = measurement.generationPrompt.map { Array($0.utf8).map(Int.init).suffix(context) }
+        let codec = data.tokenizer.map(TokenCodec.bpe) ?? .bytes
+        let prompt = measurement.generationPrompt.map { codec.encode($0).suffix(context) }
             ?? (0..<min(16, data.test.inputs.sampleCount)).map { Int(data.test.inputs[$0]) }
         let models = EngineMeasurement.wholeEngines.map(\.rawValue).compactMap { engine in engines.prepared[engine].map { (engine, $0) } }
             + (engines.preparedAuto[1].map { [("auto", $0)] } ?? [])
         return withLatencyThreads {
             GenerationMeasurement.measure(models, prompt: Array(prompt), newTokens: measurement.generationTokens,
                                           repetitions: measurement.generationRepetitions)
-        }.map { GenerationRecord($0, prompt: Array(prompt)) }
+        }.map { GenerationRecord($0, prompt: Array(prompt), codec: codec) }
     }
 
     /// `body` with BLAS at the latency threads, the run's threads restored after.
@@ -107,7 +109,7 @@ extension ExperimentRunner {
                                       batchSizes: spec.measurement.latencyBatchSizes,
                                       repetitions: spec.measurement.latencyRepetitions,
                                       warmup: spec.measurement.latencyWarmup, threads: latencyThreads,
-                                      nOfM: spec.pruning.nOfM.map { ($0[0], $0[1]) })
+                                      nOfM: spec.pruning.nOfM.map { ($0[0], $0[1]) }, engines: spec.measurement.engines)
         }
     }
 }

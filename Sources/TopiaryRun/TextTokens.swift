@@ -6,7 +6,14 @@ import TopiarySpec
 /// Text as a pre-trained model's tokens: its GGUF's tokenizer, and corpora encoded once and
 /// kept in the data cache (`tokens/`), keyed by the text and the tokenizer file, so a sweep
 /// of runs over one corpus tokenizes it once.
-enum TextTokens {
+public enum TextTokens {
+    /// How a run's language model reads and writes text: its GGUF's BPE when the spec's text
+    /// is read in a model's tokens, else bytes.
+    public static func codec(for spec: ResolvedSpec) throws -> TokenCodec {
+        guard case .text(let text) = spec.source, let file = text.tokenizerFile else { return .bytes }
+        return .bpe(try tokenizer(file))
+    }
+
     static func tokenizer(_ path: String) throws -> ByteLevelBPE {
         do {
             return try ByteLevelBPE(gguf: try GGUFFile.read(path: path), path: path)

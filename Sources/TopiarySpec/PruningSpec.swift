@@ -1,3 +1,4 @@
+import TopiaryInference
 import TopiaryNN
 import TopiarySparsity
 
@@ -259,11 +260,15 @@ public struct MeasurementSpec: Codable, Sendable, Equatable {
     public var generationTokens: Int = 128
     public var generationPrompt: String?
     public var generationRepetitions: Int = 3
+    /// Inference engines measured (latency, bytes, generation; int8 metrics with int8): all
+    /// by default; dense is always among them, as the baseline. A large model may list fewer:
+    /// every engine holds its own copy of the weights.
+    public var engines: [InferenceEngine] = InferenceEngine.allCases
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case latencyBatchSizes = "latency_batch_sizes", latencyRepetitions = "latency_repetitions"
         case latencyWarmup = "latency_warmup", generationTokens = "generation_tokens", generationPrompt = "generation_prompt"
-        case generationRepetitions = "generation_repetitions"
+        case generationRepetitions = "generation_repetitions", engines
     }
 
     public init() {}
@@ -277,6 +282,15 @@ public struct MeasurementSpec: Codable, Sendable, Equatable {
         generationTokens = try c.decodeIfPresent(Int.self, forKey: .generationTokens) ?? 128
         generationPrompt = try c.decodeIfPresent(String.self, forKey: .generationPrompt)
         generationRepetitions = try c.decodeIfPresent(Int.self, forKey: .generationRepetitions) ?? 3
+        if let names = try c.decodeIfPresent([String].self, forKey: .engines) {
+            let known = InferenceEngine.allCases.map(\.rawValue)
+            if let unknown = names.first(where: { InferenceEngine(rawValue: $0) == nil }) {
+                throw decoder.problem(CodingKeys.engines, "'\(unknown)' is not an engine; choose among \(known.joined(separator: ", ")).")
+            }
+            if names.isEmpty || Set(names).count != names.count { throw decoder.problem(CodingKeys.engines, "must list distinct engines, got \(names).") }
+            let listed = Set(names)
+            engines = InferenceEngine.allCases.filter { $0 == .dense || listed.contains($0.rawValue) }
+        }
         if !(0...100_000).contains(generationTokens) { throw decoder.problem(CodingKeys.generationTokens, "must be 0 (none) to 100000, got \(generationTokens).") }
         if generationPrompt?.isEmpty == true { throw decoder.problem(CodingKeys.generationPrompt, "must hold at least one character; leave it out for the first 16 bytes of the test text.") }
         if generationRepetitions < 1 { throw decoder.problem(CodingKeys.generationRepetitions, "must be >= 1, got \(generationRepetitions).") }

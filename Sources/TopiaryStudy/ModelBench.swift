@@ -119,6 +119,9 @@ public final class ModelBench {
                                     nOfM: report.spec.pruning.nOfM.map { ($0[0], $0[1]) })
     }
 
+    /// How the run's model maps text to tokens (bytes, or the BPE of the GGUF it started from).
+    public func tokenCodec() throws -> TokenCodec { try TextTokens.codec(for: report.spec.resolved) }
+
     /// One checkpoint's model as an inference program (BatchNorm folded, ReLU fused), for
     /// exports; nil when the model has no inference plan.
     public func inferenceProgram(checkpointAt path: String) throws -> InferenceProgram? {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TopiaryData
 import TopiaryInference
 import TopiaryMetrics
 import TopiaryReport
@@ -18,19 +19,19 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Which weights: a stage number (0 = dense), a checkpoint label as in checkpoints/ (e.g. stage2), or last.")
     var stage = "last"
 
-    @Option(help: "The text to continue (UTF-8; each byte is one token).")
+    @Option(help: "The text to continue (UTF-8: each byte one token for a byte-level model, else the model's own BPE tokens).")
     var prompt: String
 
-    @Option(parsing: .unconditional, help: "New tokens (bytes) to generate.")
+    @Option(parsing: .unconditional, help: "New tokens to generate (bytes for a byte-level model).")
     var tokens = 128
 
     @Option(help: "Inference engine: dense, csr, sell, nm, compact, int8, int8_csr.")
     var engine = "dense"
 
-    @Option(parsing: .unconditional, help: "Sample from softmax(logits / temperature) instead of taking the most likely byte.")
+    @Option(parsing: .unconditional, help: "Sample from softmax(logits / temperature) instead of taking the most likely token.")
     var temperature: Float?
 
-    @Option(parsing: .unconditional, help: "With --temperature: draw among the k most likely bytes only.")
+    @Option(parsing: .unconditional, help: "With --temperature: draw among the k most likely tokens only.")
     var topK: Int?
 
     @Option(parsing: .unconditional, help: "With --temperature: the sampling seed (same seed, same text).")
@@ -63,15 +64,17 @@ struct GenerateCommand: ParsableCommand {
             guard let model = try bench.inferenceModel(checkpointAt: path, engine: chosen, threads: threads) else {
                 throw GenerateError.engineCannotServe(engine: engine)
             }
-            let promptTokens = Array(prompt.utf8).map(Int.init)
+            let codec = try bench.tokenCodec()
+            let promptTokens = codec.encode(prompt)
             let vocabulary = model.transformerShape.vocabulary
+            if promptTokens.isEmpty { throw GenerateError.emptyPrompt(prompt: prompt) }
             if let outside = promptTokens.first(where: { $0 >= vocabulary }) {
                 throw GenerateError.outsideVocabulary(byte: outside, vocabulary: vocabulary)
             }
             let start = monotonicNanoseconds()
             let produced = model.generate(prompt: promptTokens, count: tokens, sampling: sampling)
             let seconds = Double(monotonicNanoseconds() - start) / 1e9
-            FileHandle.standardOutput.write(Data((prompt + GenerationRecord.text(produced) + "\n").utf8))
+            FileHandle.standardOutput.write(Data((prompt + codec.decode(produced) + "\n").utf8))
             let speed = tokens > 0 ? String(format: ", %.0f tokens/s", Double(tokens) / seconds) : ""
             FileHandle.standardError.write(Data("[topiary] \(ModelBench.label(ofCheckpoint: path)) · \(engine) · \(tokens) tokens in \(String(format: "%.3f", seconds)) s\(speed)\n".utf8))
         } catch {
@@ -84,11 +87,14 @@ enum GenerateError: LocalizedError {
     case notALanguageModel(directory: String, kind: String)
     case engineCannotServe(engine: String)
     case outsideVocabulary(byte: Int, vocabulary: Int)
+    case emptyPrompt(prompt: String)
 
     var errorDescription: String? {
         switch self {
         case .notALanguageModel(let directory, let kind):
-            return "\(directory) is a \(kind) run; generate needs a language_model run (task: language_model, architecture: gpt)."
+            return "\(directory) is a \(kind) run; generate needs a language_model run (task: language_model, architecture gpt or llama)."
+        case .emptyPrompt(let prompt):
+            return "the prompt \(prompt.debugDescription) encodes to no tokens of this model's vocabulary; give it some text."
         case .outsideVocabulary(let byte, let vocabulary):
             return "the prompt holds the byte \(byte), outside this model's vocabulary of \(vocabulary) tokens; use characters whose UTF-8 bytes are below \(vocabulary)."
         case .engineCannotServe(let engine):

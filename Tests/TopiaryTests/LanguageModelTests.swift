@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+@testable import TopiaryInference
 @testable import TopiaryData
 @testable import TopiaryNN
 @testable import TopiaryOptim
@@ -92,6 +93,13 @@ extension AllTests {
         #expect(problem(smallVocabulary.replacingOccurrences(of: "generation_tokens: 24", with: "generation_tokens: 24, generation_prompt: \"cafe\"")) == nil)
         #expect(problem(Self.yaml().replacingOccurrences(of: "name: adamw", with: "name: sgd").replacingOccurrences(of: "beta2: 0.99, ", with: ""))?.keyPath
                 == "training.optimizer.decay_parameters")
+        // measurement.engines: named engines only, dense always measured.
+        let engines = { (list: String) in Self.yaml().replacingOccurrences(of: "generation_repetitions: 1", with: "generation_repetitions: 1, engines: \(list)") }
+        #expect(problem(engines("[dense, turbo]"))?.keyPath == "measurement.engines")
+        #expect(problem(engines("[]"))?.keyPath == "measurement.engines")
+        #expect(problem(engines("[csr, csr]"))?.keyPath == "measurement.engines")
+        #expect(try ExperimentSpec.decode(yaml: engines("[int8, csr]")).measurement.engines == [.dense, .csr, .int8])
+        #expect(try ExperimentSpec.decode(yaml: Self.yaml()).measurement.engines == InferenceEngine.allCases)
         // Dense-only (pretraining) specs; resolved defaults; a round trip through report.json.
         let spec = try ExperimentSpec.decode(yaml: Self.yaml(data: "{ dataset: text, train: bible-kjv }", stages: "[]"))
         let resolved = spec.resolved

@@ -24,7 +24,8 @@ extension AllTests {
           batch_size: 4
           optimizer: { name: adamw, learning_rate: 0.0001, weight_decay: 0.1, decay_parameters: matrices, gradient_clip: 1.0 }
         pruning: { scorer: wanda, scope: per_row, calibration_batches: 2, stages: \(stages) }
-        measurement: { latency_batch_sizes: [1], latency_repetitions: 2, latency_warmup: 1, generation_tokens: 0 }
+        measurement: { latency_batch_sizes: [1], latency_repetitions: 1, latency_warmup: 0, generation_tokens: 4, generation_repetitions: 1,
+                       generation_prompt: "The hacker", engines: [int8] }
         """
     }
 
@@ -47,6 +48,13 @@ extension AllTests {
         for matrix in runner.model.prunableMatrices {
             for i in 0..<matrix.count where matrix.parameter.mask[i] == 0 { #expect(matrix.parameter.value[i] == 0) }
         }
+        // Generation per engine through the KV cache, the prompt in the model's BPE tokens.
+        let generation = try #require(report.stages[1].generation)
+        #expect(generation.prompt == "The hacker" && generation.promptTokens == 2 && generation.newTokens == 4)
+        #expect(Set(generation.tokensPerSecond.keys) == ["dense", "int8", "auto"] && generation.greedySample.count >= 4)
+        #expect(generation.kvCacheBytes == 2 * 30 * 16 * 3 * 64 * 4)   // k and v · layers · context · 3 kv heads of 64 · Float32
+        let generated = try runTopiary(["generate", folder + "/run", "--stage", "1", "--prompt", "The hacker", "--tokens", "4"])
+        #expect(generated.status == 0 && generated.stdout == "The hacker" + generation.greedySample + "\n", "\(generated.stderr)")
         let exported = folder + "/export"
         let export = try runTopiary(["export", folder + "/run", "--stage", "1", "--format", "gguf", "--out", exported])
         #expect(export.status == 0, "\(export.stderr)")
