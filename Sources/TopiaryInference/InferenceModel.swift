@@ -22,14 +22,14 @@ public final class InferenceModel: @unchecked Sendable {
     /// engines), by matrix index: made on first use.
     private var directConvolutions: [Int: WideConvolution] = [:]
     /// Samples in the current call, for steps that need (B, T, C) back from (B·T, C) rows.
-    private var batch = 1
+    var batch = 1
     /// Positions already in the KV caches: where the next tokens' positions start.
-    private var positionOffset = 0
+    var positionOffset = 0
     /// Per attention (its qkv matrix index): the caches of a running generation, and those a
     /// whole-window `predict` fills and reads once (kept only to reuse their memory).
-    private var generationCaches: [Int: KVCache] = [:]
-    private var windowCaches: [Int: KVCache] = [:]
-    private var generating = false
+    var generationCaches: [Int: KVCache] = [:]
+    var windowCaches: [Int: KVCache] = [:]
+    var generating = false
     /// Sees each matrix's batch-first input (per-matrix timing's real activations).
     private var capture: ((Int, Tensor) -> Void)?
 
@@ -176,7 +176,7 @@ public final class InferenceModel: @unchecked Sendable {
     public var kvCacheBytes: Int { generationCaches.values.reduce(0) { $0 + $1.bytes } }
 
     /// One cache per attention step for (batch, context), reusing `existing` when it fits.
-    private func caches(batch: Int, context: Int, reusing existing: [Int: KVCache]) -> [Int: KVCache] {
+    func caches(batch: Int, context: Int, reusing existing: [Int: KVCache]) -> [Int: KVCache] {
         var result: [Int: KVCache] = [:]
         for attention in program.attentionCaches {
             if let old = existing[attention.key], old.batch == batch, old.context == context { result[attention.key] = old; continue }
@@ -192,13 +192,13 @@ public final class InferenceModel: @unchecked Sendable {
         let featureMajor: Bool
     }
 
-    private func buffer(_ shape: [Int]) -> Tensor {
+    func buffer(_ shape: [Int]) -> Tensor {
         if nextBuffer == buffers.count { buffers.append(ActivationBuffer()) }
         defer { nextBuffer += 1 }
         return buffers[nextBuffer].tensor(shape)
     }
 
-    private func batchMajor(_ flow: Flow) -> Tensor {
+    func batchMajor(_ flow: Flow) -> Tensor {
         guard flow.featureMajor else { return flow.tensor }
         let y = buffer([flow.tensor.columns, flow.tensor.rows])
         transpose(flow.tensor, into: y)
@@ -298,59 +298,9 @@ public final class InferenceModel: @unchecked Sendable {
         return flow
     }
 
-    /// (B, n, C) → (B, n, C): the qkv matrix, causal attention of the n positions against
-    /// the cache (a generation's, or a fresh one for a whole window), the proj matrix.
-    private func attention(qkv: Int, proj: Int, heads: Int, _ flow: Flow) -> Flow {
-        // The attention's own width: C, or fewer once compaction dropped heads.
-        let channels = program.matrices[qkv].rows / 3
-        let projected = batchMajor(linear(qkv, flow))               // (B·n, 3C)
-        let positions = projected.count / (batch * 3 * max(channels, 1))
-        let mixed = attend(cacheKey: qkv, .fused(projected.pointer, heads: heads, headSize: channels / max(heads, 1), count: positions))
-        return linear(proj, Flow(tensor: mixed, featureMajor: false))
-    }
-
-    /// (B, n, C) → (B, n, C): q, k, v projections, q and k rotated to their absolute positions
-    /// (p₀ + i), grouped-query attention against the cache, the output projection.
-    private func groupedAttention(_ attention: GroupedAttentionStep, _ flow: Flow) -> Flow {
-        let x = Flow(tensor: batchMajor(flow), featureMajor: false)
-        let (queryWidth, keyValueWidth) = (attention.heads * attention.headSize, attention.keyValueHeads * attention.headSize)
-        let q = batchMajor(linear(attention.query, x)), k = batchMajor(linear(attention.key, x)), v = batchMajor(linear(attention.value, x))
-        let rows = q.count / queryWidth, positions = rows / batch
-        require(positionOffset + positions <= attention.rotary.preparedPositions,
-                "positions \(positionOffset) ..< \(positionOffset + positions) exceed the context of \(attention.rotary.preparedPositions)")
-        for row in 0..<rows {
-            let position = positionOffset + row % positions
-            attention.rotary.rotate(q.pointer + row * queryWidth, heads: attention.heads, position: position)
-            attention.rotary.rotate(k.pointer + row * keyValueWidth, heads: attention.keyValueHeads, position: position)
-        }
-        let new = KVCache.NewPositions(queries: q.pointer, queryStride: queryWidth, queryHeads: attention.heads, keys: k.pointer,
-                                       values: v.pointer, keyValueStride: keyValueWidth, count: positions)
-        let mixed = attend(cacheKey: attention.query, new)
-        return linear(attention.output, Flow(tensor: mixed, featureMajor: false))
-    }
-
-    /// (B, n, NH·hs): the new positions attending causally to the cache named `cacheKey` (a
-    /// generation's, or one a whole window fills and reads once).
-    private func attend(cacheKey: Int, _ new: KVCache.NewPositions) -> Tensor {
-        let cache: KVCache
-        if generating {
-            cache = generationCaches[cacheKey]!
-            require(cache.batch == batch, "a generation of \(cache.batch) sequences was fed \(batch)")
-        } else {
-            windowCaches = caches(batch: batch, context: new.count, reusing: windowCaches)
-            cache = windowCaches[cacheKey]!
-        }
-        let mixed = buffer([batch, new.count, new.queryHeads * cache.headSize])
-        // Heads in parallel when there is a window's worth of work (not for one new token).
-        let workers = batch * new.count >= 16 ? max(1, BLASRuntime.threadCount) : 1
-        let scratch = buffer([workers * new.count * (positionOffset + new.count)])
-        cache.attend(new, start: positionOffset, into: mixed.pointer, scratch: scratch.pointer, workers: workers)
-        return mixed
-    }
-
     /// A Linear over the last axis: a vector at one row, else batch-major or features-major
     /// as the kernel (and the layout it is handed) allows.
-    private func linear(_ m: Int, _ flow: Flow) -> Flow {
+    func linear(_ m: Int, _ flow: Flow) -> Flow {
         if let capture { capture(m, batchMajor(flow)) }
         return applyLinear(m, flow)
     }
