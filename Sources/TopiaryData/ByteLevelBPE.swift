@@ -134,6 +134,9 @@ public struct ByteLevelBPE: Sendable {
         return result
     }
 
+    /// The merges as "left right", highest priority first (as given, duplicates dropped).
+    public var merges: [String] { ranks.sorted { $0.value < $1.value }.map(\.key) }
+
     /// UTF-8 bytes each token stands for (bits per byte counts text, not tokens).
     public var tokenByteCounts: [Int] {
         tokens.map { token in token.reduce(0) { $0 + (ByteLevelBPE.characterBytes[$1] == nil ? 0 : 1) } }

@@ -47,14 +47,10 @@ public enum ModelFactory {
         }
     }
 
-    /// The Llama configuration of the GGUF `source` names (a `cache:` path allowed).
+    /// The Llama configuration of the GGUF or Hugging Face folder `source` names (a `cache:`
+    /// path allowed).
     static func llamaConfiguration(_ source: String, context: Int) throws -> LlamaConfiguration {
-        let path = DataCache.resolve(source)
-        do {
-            return try LlamaConfiguration(gguf: try GGUFFile.read(path: path), path: path, context: context)
-        } catch let error as GGUFError {
-            throw SpecProblem(keyPath: "model.init_from", problem: (error.errorDescription ?? "\(error)") + (FileManager.default.fileExists(atPath: path) ? "" : " Run make data-smollm2 for SmolLM2, or check the path."))
-        }
+        try LlamaSources.reading(DataCache.resolve(source)) { try $0.configuration(context: context) }
     }
 
     /// How an architecture reads a sample: an MLP flattens it; a 2-D CNN wants (C, H, W) (an

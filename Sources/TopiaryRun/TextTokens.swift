@@ -15,17 +15,15 @@ public enum TextTokens {
     }
 
     static func tokenizer(_ path: String) throws -> ByteLevelBPE {
-        do {
-            return try ByteLevelBPE(gguf: try GGUFFile.read(path: path), path: path)
-        } catch let error as GGUFError {
-            throw SpecProblem(keyPath: "model.init_from", problem: error.errorDescription ?? "\(error)")
-        }
+        try LlamaSources.reading(path) { try $0.tokenizer() }
     }
 
     /// The ids of `bytes` (UTF-8 text; invalid sequences read as U+FFFD) under `tokenizer`,
     /// from the cache when this text met this tokenizer file before.
     static func encode(_ bytes: ArraySlice<UInt8>, with tokenizer: ByteLevelBPE, file: String) -> [Int32] {
-        let size = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0
+        // A Hugging Face folder's tokenizer is its tokenizer.json.
+        let tokenizerFile = HuggingFaceLlamaFolder.isModelFolder(file) ? file + "/tokenizer.json" : file
+        let size = (try? FileManager.default.attributesOfItem(atPath: tokenizerFile)[.size] as? Int) ?? 0
         var hash = FowlerNollVo()
         hash.add(bytes)
         hash.add(Array("\(URL(fileURLWithPath: file).lastPathComponent) \(size) \(bytes.count)".utf8)[...])

@@ -36,7 +36,8 @@ public struct ModelSpec: Codable, Sendable, Equatable {
     public var layers: [LayerSpec]?
     /// gpt (nanoGPT's names): context positions, blocks, heads, width, vocabulary (256 bytes).
     public var blockSize: Int?, nLayer: Int?, nHead: Int?, nEmbd: Int?, vocabSize: Int?
-    /// llama: the shape comes from the file `init_from` names (a GGUF's llama.* metadata);
+    /// llama: the shape comes from what `init_from` names (a GGUF's llama.* metadata, or a
+    /// Hugging Face folder's config.json);
     /// `block_size` is the window of tokens trained and evaluated on. Text is then tokenized
     /// with that file's tokenizer.
     /// Any architecture: start from the weights (and masks) of a finished run — its folder,
@@ -153,8 +154,8 @@ public struct ModelSpec: Codable, Sendable, Equatable {
             }
         }
         if architecture == "llama" {
-            guard let initFrom, initFrom.hasSuffix(".gguf") else {
-                throw decoder.problem(CodingKeys.initFrom, "is required for architecture llama: the GGUF file holding the pre-trained model (e.g. cache:smollm2/SmolLM2-135M-Instruct.Q4_1.gguf, which make data-smollm2 fetches).")
+            guard let initFrom, !initFrom.hasSuffix(".bin"), !initFrom.hasSuffix(".safetensors") else {
+                throw decoder.problem(CodingKeys.initFrom, "is required for architecture llama: the GGUF file or Hugging Face model folder (config.json, model.safetensors, tokenizer.json) holding the pre-trained model (e.g. cache:smollm2/SmolLM2-135M-Instruct.Q4_1.gguf, which make data-smollm2 fetches).")
             }
             guard let blockSize else { throw decoder.problem(CodingKeys.blockSize, "is required for architecture llama: the window of tokens trained and evaluated on.") }
             if blockSize < 1 { throw decoder.problem(CodingKeys.blockSize, "must be >= 1, got \(blockSize).") }

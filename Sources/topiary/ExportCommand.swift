@@ -93,12 +93,23 @@ struct ExportCommand: ParsableCommand {
                 }
                 let file: String, data: Data
                 let modelSpec = bench.report.spec.resolved.model
-                if format == "gguf", modelSpec.isLlama, let source = modelSpec.initFrom, let context = modelSpec.blockSize {
+                if modelSpec.isLlama, let source = modelSpec.initFrom, let context = modelSpec.blockSize {
+                    if masks { throw ValidationError("--masks does not apply to a Llama export: runtimes refuse extra tensors, and the zeros are the mask.") }
+                    let llama = try LlamaSource.open(DataCache.resolve(source))
+                    let configuration = try llama.configuration(context: context)
+                    if format == "safetensors" {
+                        // A Hugging Face folder: transformers' from_pretrained and model.init_from load it.
+                        let files = try HuggingFaceLlamaFolder.write(to: out, configuration: configuration, trainedContext: llama.trainedContext ?? context,
+                                                                     tensors: tensors,
+                                                                     dtype: SafetensorsFile.DType(rawValue: dtype)!, tokenizer: try llama.tokenizer(),
+                                                                     metadata: metadata)
+                        print("\(out): \(files.keys.sorted().joined(separator: ", ")) (\(label), \(tensors.count) tensors, \(dtype), \(files.values.reduce(0, +)) B)")
+                        return
+                    }
                     // llama.cpp's layout and the source file's tokenizer: a file llama.cpp runs.
-                    if masks { throw ValidationError("--masks does not apply to a Llama GGUF: llama.cpp refuses extra tensors, and the zeros are the mask.") }
-                    let sourcePath = DataCache.resolve(source)
-                    let sourceFile = try GGUFFile.read(path: sourcePath)
-                    let configuration = try LlamaConfiguration(gguf: sourceFile, path: sourcePath, context: context)
+                    guard case .gguf(let sourceFile) = llama.kind else {
+                        throw ValidationError("--format gguf copies the tokenizer of the GGUF a run started from; this run started from the Hugging Face folder \(source): export --format safetensors.")
+                    }
                     (file, data) = ("model.gguf", try LlamaGGUFExport.encode(parameters: tensors, configuration: configuration, source: sourceFile,
                                                                              type: ggufType!, name: name))
                 } else if format == "gguf" {
