@@ -28,7 +28,7 @@ public struct HuggingFaceLlamaFolder {
 
     /// JSONSerialization hands back true/false as NSNumber too; on Linux (no CFBoolean type id)
     /// the boxed type code tells them apart: "c" (char) is what it gives booleans, numbers get "q"/"i"/"d".
-    private static func isJSONBoolean(_ number: NSNumber) -> Bool {
+    static func isJSONBoolean(_ number: NSNumber) -> Bool {
         String(cString: number.objCType) == "c"
     }
 

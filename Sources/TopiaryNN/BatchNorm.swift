@@ -120,8 +120,8 @@ public final class BatchNorm: Layer {
                     sumGradientXhat += outputGradient.pointer[plane + i] * xhat.pointer[plane + i]
                 }
             }
-            if weight.trainable { weight.grad[c] += sumGradientXhat }
-            if bias.trainable { bias.grad[c] += sumGradient }
+            if weight.needsGradient { weight.grad[c] += sumGradientXhat }
+            if bias.needsGradient { bias.grad[c] += sumGradient }
             guard let dx else { continue }
             let gain = weight.value[c], inverse = inverseDeviation[c]
             forEachPlane(batch, c, spatial) { plane in

@@ -162,8 +162,8 @@ public final class Convolution: Layer {
         let dw = weight.grad.reshaped([outChannels, k])
         let dx = needsInputGradient ? inputGradient.tensor(x.shape) : nil
         if forwardRanDirect && !observer.isListening {
-            wide!.backward(outputGradient, batch: batch, weight: weight.value, weightGradient: weight.trainable ? weight.grad : nil,
-                           biasGradient: bias.flatMap { $0.trainable ? $0.grad : nil }, dx: dx)
+            wide!.backward(outputGradient, batch: batch, weight: weight.value, weightGradient: weight.needsGradient ? weight.grad : nil,
+                           biasGradient: bias.flatMap { $0.needsGradient ? $0.grad : nil }, dx: dx)
             return dx
         }
         dx?.fill(0)
@@ -179,8 +179,8 @@ public final class Convolution: Layer {
                 }
             }
             if let listen = observer.onBackward { listen(transposed(col), transposed(dy), m) }
-            if weight.trainable { matmul(dy, col, transposeB: true, into: dw, beta: 1) }
-            if let bias, bias.trainable {
+            if weight.needsGradient { matmul(dy, col, transposeB: true, into: dw, beta: 1) }
+            if let bias, bias.needsGradient {
                 for c in 0..<outChannels {
                     var sum: Float = 0
                     let row = dy.pointer + c * m * p

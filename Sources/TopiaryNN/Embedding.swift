@@ -43,7 +43,7 @@ public final class Embedding: Layer {
 
     public func backward(_ outputGradient: Tensor, needsInputGradient: Bool) -> Tensor? {
         require(outputGradient.count == cachedIndices.count * features, "\(name) backward expects \(cachedIndices.count) × \(features)")
-        guard weight.trainable else { return nil }
+        guard weight.needsGradient else { return nil }
         for (i, index) in cachedIndices.enumerated() {
             let source = outputGradient.pointer + i * features, target = weight.grad.pointer + index * features
             for j in 0..<features { target[j] += source[j] }

@@ -99,8 +99,8 @@ public final class LayerNorm: Layer {
         }
         for worker in 0..<threads {
             let gainSum = partials + 2 * n * worker, shiftSum = gainSum + n
-            if weight.trainable { for i in 0..<n { weight.grad.pointer[i] += gainSum[i] } }
-            if bias.trainable { for i in 0..<n { bias.grad.pointer[i] += shiftSum[i] } }
+            if weight.needsGradient { for i in 0..<n { weight.grad.pointer[i] += gainSum[i] } }
+            if bias.needsGradient { for i in 0..<n { bias.grad.pointer[i] += shiftSum[i] } }
         }
         return dx
     }

@@ -82,8 +82,8 @@ public final class Linear: Layer {
         let dy = outputGradient.reshaped([x.rows, outFeatures])
         observer.onBackward?(x, dy, outputGradient.shape[0])
         // dW (out, in) += dYᵀ · X ; db (out) += Σ_rows dY
-        if weight.trainable { matmul(dy, transposeA: true, x, into: weight.grad, beta: 1) }
-        if let bias, bias.trainable { accumulateColumnSums(of: dy, into: bias.grad) }
+        if weight.needsGradient { matmul(dy, transposeA: true, x, into: weight.grad, beta: 1) }
+        if let bias, bias.needsGradient { accumulateColumnSums(of: dy, into: bias.grad) }
         guard needsInputGradient else { return nil }
         // dX (rows, in) = dY · W
         let dx = inputGradient.rows(x.rows, columns: inFeatures)

@@ -14,6 +14,9 @@ public final class ParameterFlags: @unchecked Sendable {
     /// Multiplies the learning rate Adam(W) uses for this parameter: µP sets base_width/width
     /// on hidden matrices (`MaximalUpdate`); 1 otherwise.
     public var learningRateScale: Float = 1
+    /// The layer computes this parameter's gradient although no optimizer steps it: a weight
+    /// that adapters reparametrize (W = W₀ + s·BA) needs ∂L/∂W for the chain rule to B and A.
+    public var gradientForReparametrization = false
     init(trainable: Bool) { self.trainable = trainable }
 }
 
@@ -25,7 +28,8 @@ public final class ParameterFlags: @unchecked Sendable {
 ///
 /// Mask entries are exactly 1.0 (alive) or 0.0 (pruned). Invariant kept by pruning and by the
 /// optimizers: where `mask` is 0, `value`, `grad` and any optimizer moment are exactly 0.0.
-/// A frozen parameter (`trainable` false) gets no gradient and no optimizer step.
+/// A frozen parameter (`trainable` false) gets no optimizer step, and no gradient unless
+/// adapters reparametrize it.
 public struct Parameter: @unchecked Sendable {
     public let name: String
     /// Name of the layer that owns this parameter ("fc1", "blocks.0.attn").
@@ -42,6 +46,8 @@ public struct Parameter: @unchecked Sendable {
     public var count: Int { value.count }
     public var aliveCount: Int { countNonzeros(mask) }
     public var trainable: Bool { flags.trainable }
+    /// Whether backward accumulates into `grad`: trainable, or reparametrized by adapters.
+    public var needsGradient: Bool { flags.trainable || flags.gradientForReparametrization }
     public var learningRateScale: Float { flags.learningRateScale }
     /// A weight of two or more dimensions (a matrix, a convolution kernel, an embedding
     /// table): what GPT-2 training applies weight decay to, unlike biases and norm gains.

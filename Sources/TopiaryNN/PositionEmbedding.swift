@@ -47,7 +47,7 @@ public final class PositionEmbedding: Layer {
     public func backward(_ outputGradient: Tensor, needsInputGradient: Bool) -> Tensor? {
         let block = positions * features
         require(outputGradient.count % max(block, 1) == 0, "\(name) backward expects (B, \(positions), \(features)), got \(outputGradient.shape)")
-        if weight.trainable {
+        if weight.needsGradient {
             // Row t of the table gets Σ_b dY[b, t]: column sums of dY seen as (B, T·C).
             let rows = weight.grad.reshaped([context * features])
             accumulateColumnSums(of: outputGradient.reshaped([outputGradient.count / block, block]),

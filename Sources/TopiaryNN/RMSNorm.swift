@@ -90,7 +90,7 @@ public final class RMSNorm: Layer {
                 }
             }
         }
-        if weight.trainable {
+        if weight.needsGradient {
             for worker in 0..<threads { for i in 0..<n { weight.grad.pointer[i] += partials[n * worker + i] } }
         }
         return dx

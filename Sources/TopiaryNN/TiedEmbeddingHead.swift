@@ -41,7 +41,7 @@ public final class TiedEmbeddingHead: Layer {
         let (channels, vocabulary) = (embedding.features, embedding.count)
         let dy = outputGradient.reshaped([x.rows, vocabulary])
         let table = embedding.weight!
-        if table.trainable { matmul(dy, transposeA: true, x, into: table.grad, beta: 1) }   // (V, C) += dYᵀ · X
+        if table.needsGradient { matmul(dy, transposeA: true, x, into: table.grad, beta: 1) }   // (V, C) += dYᵀ · X
         guard needsInputGradient else { return nil }
         let dx = inputGradient.rows(x.rows, columns: channels)
         matmul(dy, table.value, into: dx)                                                   // (N, C) = dY · E

@@ -39,6 +39,11 @@ public func multiply(_ a: Tensor, _ b: Tensor, into out: Tensor) {
 }
 
 /// accumulator += |a ⊙ b|: a first-order Taylor saliency summed over calibration batches.
+public func add(_ a: Tensor, _ b: Tensor, into out: Tensor) {
+    require(a.count == b.count && b.count == out.count, "add: \(a.shape), \(b.shape), \(out.shape)")
+    simdMap(a.count, a.pointer, b.pointer, out.pointer, { $0 + $1 }, { $0 + $1 })
+}
+
 public func accumulateAbsoluteProduct(_ a: Tensor, _ b: Tensor, into accumulator: Tensor) {
     require(a.count == b.count && b.count == accumulator.count,
                  "accumulateAbsoluteProduct: \(a.shape), \(b.shape), \(accumulator.shape)")

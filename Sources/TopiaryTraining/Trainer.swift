@@ -22,7 +22,12 @@ public final class Trainer {
     /// store (movement scores accumulate here).
     public var beforeStep: (() -> Void)?
     /// Largest global gradient norm: gradients are scaled down to it after backward (nil: not).
+    /// The norm is over what the optimizer steps (`optimizer.store`).
     public var gradientClip: Float?
+    /// Adapters that stand in for some weights (LoRA): the optimizer steps their store, their
+    /// gradients come from the weights' after backward, and the weights are rewritten from
+    /// them after every step, so the model always computes what the adapters say.
+    public var reparametrization: (any WeightReparametrization)?
 
     /// - Parameter startStep: the schedule position of the first step (a schedule that spans
     ///   several stages continues where the previous stage stopped).
@@ -48,14 +53,17 @@ public final class Trainer {
         try batches.forEachBatch(shuffle: true, generator: &generator) { batch in
             if interruptible, RunInterruption.requested { throw TrainingInterrupted() }
             model.store.zeroGrads()
+            reparametrization?.store.zeroGrads()
             let output = model.forward(batch.inputs)
             let (batchLoss, gradient) = task.lossAndGradient(output: output, targets: batch.targets)
             // Before the step: the weights stay the last finite ones, for the diagnosis.
             guard batchLoss.isFinite else { throw NonFiniteLoss(step: step, loss: batchLoss, learningRate: schedule(step)) }
             model.backward(gradient)
-            if let gradientClip { model.store.clipGradientNorm(to: gradientClip) }
+            reparametrization?.backpropagate()
+            if let gradientClip { optimizer.store.clipGradientNorm(to: gradientClip) }
             beforeStep?()
             optimizer.step(learningRate: schedule(step))
+            reparametrization?.materialize()
             try afterStep?(step)
             step += 1
             lossSum += Double(batchLoss)
