@@ -52,7 +52,26 @@ public enum ReportColumns {
             .init(name: "train_seconds", meaning: "wall-clock seconds of all training in this stage") { format($0.trainSeconds) },
             .init(name: "score_seconds", meaning: "seconds spent computing importance scores") { format($0.scoreSeconds) },
             .init(name: "select_seconds", meaning: "seconds spent choosing and applying the new masks") { format($0.selectSeconds) },
+            .init(name: "trainable_parameters", meaning: "parameters this stage's optimizer updated: every trainable weight, or the adapters' A and B") {
+                $0.training.map { String($0.trainableParameters) } ?? ""
+            },
+            .init(name: "optimizer_state_bytes", meaning: "bytes of the optimizer's state in this stage (Adam: 2 × 4 bytes per trained parameter)") {
+                $0.training.map { String($0.optimizerStateBytes) } ?? ""
+            },
+            .init(name: "step_seconds", meaning: "mean wall-clock seconds per optimizer step in this stage") { $0.training?.stepSeconds.map(format) ?? "" },
+            .init(name: "adapter_rank", meaning: "LoRA rank r of this stage's adapters (empty without adapters:)") {
+                $0.training?.adapters.map { String($0.rank) } ?? ""
+            },
+            .init(name: "unmasked_merge_sparsity", meaning: "sparsity if the adapters were merged ignoring the masks (W₀ + s·B·A): what a plain LoRA merge leaves") {
+                $0.training?.adapters.map { format($0.unmaskedMergeSparsity) } ?? ""
+            },
         ]
+        for metric in task.metrics {
+            let key = "val_\(metric.name)"
+            columns.append(.init(name: "unmasked_merge_\(key)", meaning: "\(metric.meaning) on the validation split after the unmasked merge") {
+                $0.training?.adapters?.unmaskedMergeMetrics[key].map(format) ?? ""
+            })
+        }
         for batch in latencyBatchSizes {
             for (suffix, what, pick) in latencyStatistics {
                 columns.append(.init(name: "latency_b\(batch)_\(suffix)_us",

@@ -57,6 +57,8 @@ public struct StageRecord: Codable, Sendable, Equatable {
     /// With `device:` in the spec: the stage exported as C, compiled and run on this machine
     /// and on an emulated microcontroller.
     public var device: DeviceRecord?
+    /// What this stage's training stepped (nil before any training is recorded).
+    public var training: TrainingRecord?
 
     enum CodingKeys: String, CodingKey {
         case stage, status, targetSparsity = "target_sparsity", sparsity, nonzeros, prunableWeights = "prunable_weights"
@@ -65,7 +67,7 @@ public struct StageRecord: Codable, Sendable, Equatable {
         case denseBytes = "dense_bytes", csrBytes = "csr_bytes", peakRSSBytes = "peak_rss_bytes", layers
         case bytesByEngine = "bytes_by_engine", bestEngine = "best_engine", autoEngines = "auto_engines"
         case flopsDense = "flops_dense", flopsEffective = "flops_effective"
-        case latencyThreads = "latency_threads", scoreAgreement = "score_agreement", generation, device
+        case latencyThreads = "latency_threads", scoreAgreement = "score_agreement", generation, device, training
     }
 
     /// The metric `name` of `split` ("test", "val", "int8_test"), e.g. metric("test", "accuracy").
@@ -108,6 +110,64 @@ public struct StageRecord: Codable, Sendable, Equatable {
         self.bestEngine = bestEngine
         self.autoEngines = autoEngines
         self.scoreAgreement = scoreAgreement
+    }
+}
+
+/// What a stage's training stepped, and what that cost: the parameters the optimizer updated
+/// (all trainable weights, or only the adapters), the bytes of its state, seconds per step.
+public struct TrainingRecord: Codable, Sendable, Equatable {
+    public var trainableParameters: Int
+    /// Bytes of the optimizer's state buffers (Adam: two moments per trained parameter, Float32).
+    public var optimizerStateBytes: Int
+    public var steps: Int
+    /// Mean wall-clock seconds per optimizer step (nil with no steps).
+    public var stepSeconds: Double?
+    /// With `adapters:` in the spec: what the adapters were and what merging them did.
+    public var adapters: AdapterRecord?
+
+    enum CodingKeys: String, CodingKey {
+        case trainableParameters = "trainable_parameters", optimizerStateBytes = "optimizer_state_bytes", steps
+        case stepSeconds = "step_seconds", adapters
+    }
+
+    public init(trainableParameters: Int, optimizerStateBytes: Int, steps: Int, stepSeconds: Double?, adapters: AdapterRecord? = nil) {
+        self.trainableParameters = trainableParameters
+        self.optimizerStateBytes = optimizerStateBytes
+        self.steps = steps
+        self.stepSeconds = stepSeconds
+        self.adapters = adapters
+    }
+}
+
+/// LoRA adapters of one stage: their shape, and the sparsity a merge that ignores the base's
+/// masks would leave (W₀ + s·B·A over every prunable weight) beside the masked merge's.
+public struct AdapterRecord: Codable, Sendable, Equatable {
+    public var rank: Int
+    public var alpha: Double
+    /// "masked" or "unmasked": the form trained (`adapters.merge`).
+    public var merge: String
+    public var targets: [String]
+    /// Fraction of prunable weights that are zero after W₀ + s·B·A, unmasked.
+    public var unmaskedMergeSparsity: Double
+    /// The task's metrics on the validation split for the unmasked merge (`val_<metric>`).
+    public var unmaskedMergeMetrics: [String: Double]
+    /// Where the stage's adapters were saved in PEFT's layout (run-relative), if they were.
+    public var savedTo: String?
+
+    enum CodingKeys: String, CodingKey {
+        case rank, alpha, merge, targets, unmaskedMergeSparsity = "unmasked_merge_sparsity"
+        case unmaskedMergeMetrics = "unmasked_merge_metrics", savedTo = "saved_to"
+    }
+
+    public init(rank: Int, alpha: Double, merge: String, targets: [String], unmaskedMergeSparsity: Double,
+                unmaskedMergeMetrics: [String: Double], savedTo: String?) {
+        self.rank = rank
+        self.alpha = alpha
+        self.merge = merge
+        self.targets = targets
+        self.unmaskedMergeSparsity = unmaskedMergeSparsity
+        self.unmaskedMergeMetrics = unmaskedMergeMetrics
+        self.savedTo = savedTo
     }
 }
 

@@ -68,6 +68,11 @@ extension ExperimentRunner {
             flopsDense: flops.dense,
             flopsEffective: flops.effective,
             latencyThreads: latencyThreads, generation: generation)
+        if training.steps > 0 || training.epochs > 0 {
+            record.training = TrainingRecord(trainableParameters: training.trainableParameters, optimizerStateBytes: training.optimizerStateBytes,
+                                             steps: training.steps, stepSeconds: training.steps > 0 ? trainSeconds / Double(training.steps) : nil,
+                                             adapters: training.adapters)
+        }
         record.device = try measureDevice()
         return record
     }

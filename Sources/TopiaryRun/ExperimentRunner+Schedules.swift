@@ -100,21 +100,27 @@ extension ExperimentRunner {
             multiply(rewindValues, model.store.masks, into: model.store.values)
         }
         let retraining = spec.retraining
-        let optimizer: any Optimizer
         var startStep = 0
-        var scheduleSteps = epochs * phasePlan.retrainingStepsPerEpoch
-        if spec.rewind.lrSchedule == .continue, case .staged(let stages) = plan {
-            optimizer = spanningOptimizer ?? retraining.optimizer.makeOptimizer(for: model.store)
-            optimizer.applyMasks()
-            spanningOptimizer = optimizer
-            startStep = progress.phaseStep
-            scheduleSteps = phasePlan.retrainingPhaseSteps(.staged(stages))[0]
+        let training: TrainingOutcome
+        if let adapterSpec = spec.adapters {
+            // The spec refuses lr_schedule continue with adapters: each stage's are new.
+            training = try retrainThroughAdapters(adapterSpec, stageNumber: stageNumber, epochs: epochs)
         } else {
-            optimizer = retraining.optimizer.makeOptimizer(for: model.store)
-        }
-        let training = try train(epochs: epochs, batchSize: retraining.batchSize, optimizer: optimizer,
+            let optimizer: any Optimizer
+            var scheduleSteps = epochs * phasePlan.retrainingStepsPerEpoch
+            if spec.rewind.lrSchedule == .continue, case .staged(let stages) = plan {
+                optimizer = spanningOptimizer ?? retraining.optimizer.makeOptimizer(for: model.store)
+                optimizer.applyMasks()
+                spanningOptimizer = optimizer
+                startStep = progress.phaseStep
+                scheduleSteps = phasePlan.retrainingPhaseSteps(.staged(stages))[0]
+            } else {
+                optimizer = retraining.optimizer.makeOptimizer(for: model.store)
+            }
+            training = try train(epochs: epochs, batchSize: retraining.batchSize, optimizer: optimizer,
                                  settings: retraining.optimizer, schedule: retraining.lrSchedule, phase: "stage \(stageNumber)",
                                  startStep: startStep, scheduleSteps: scheduleSteps)
+        }
         progress.phaseStep = startStep + training.steps
         try checkRealised(stage: stageNumber, target: target)
         var record = try measure(stage: stageNumber, target: target, training: training,
@@ -208,6 +214,11 @@ extension ExperimentRunner {
         package var lastLoss: Double?
         package var epochSeconds: [Double] = []
         package var steps = 0
+        /// Parameters the optimizer stepped and the bytes of its state.
+        package var trainableParameters = 0
+        package var optimizerStateBytes = 0
+        /// The stage's adapters, when it trained through them.
+        package var adapters: AdapterRecord?
     }
 
     /// `epochs` epochs of `optimizer` with the LR schedule spanning `scheduleSteps` steps from
@@ -217,15 +228,18 @@ extension ExperimentRunner {
     /// was made from: its learning rate and gradient clipping.
     func train(epochs: Int, batchSize: Int, optimizer: any Optimizer, settings: OptimizerSpec, schedule: ScheduleSpec, phase: String,
                startStep: Int = 0, scheduleSteps: Int? = nil, firstEpoch: Int = 1, totalEpochs: Int? = nil,
-               afterStep: ((Int) throws -> Void)? = nil,
+               reparametrization: (any WeightReparametrization)? = nil, afterStep: ((Int) throws -> Void)? = nil,
                afterEpoch: ((_ epoch: Int, _ loss: Double, _ seconds: Double, _ step: Int) throws -> Void)? = nil) throws -> TrainingOutcome {
         var outcome = TrainingOutcome(epochs: epochs)
+        outcome.trainableParameters = optimizer.store.trainableCount
+        outcome.optimizerStateBytes = 4 * optimizer.stateBuffers.values.reduce(0) { $0 + $1.count }
         guard epochs > 0 else { return outcome }
         let batches = BatchIterator(dataset: data.train, batchSize: batchSize)
         let lr = try schedule.makeSchedule(baseRate: settings.learningRate, totalSteps: scheduleSteps ?? epochs * batches.batchesPerEpoch)
         let trainer = Trainer(model: model, task: task, optimizer: optimizer, schedule: lr, batches: batches, startStep: startStep)
         trainer.afterStep = afterStep
         trainer.beforeStep = movementHook
+        trainer.reparametrization = reparametrization
         trainer.gradientClip = settings.gradientClip
         let lastEpoch = firstEpoch + epochs - 1
         // The spec key a user changes when this phase diverges.

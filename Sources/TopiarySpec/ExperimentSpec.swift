@@ -27,9 +27,11 @@ public struct ExperimentSpec: Codable, Sendable, Equatable {
     public var slurm: SlurmSpec?
     /// Export, compile and emulate every stage on a microcontroller.
     public var device: DeviceSpec?
+    /// Retrain each stage through low-rank adapters on the frozen pruned base (LoRA).
+    public var adapters: AdapterSpec?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case name, seed, threads, task, data, model, training, pruning, measurement, sweep, compare, slurm, device
+        case name, seed, threads, task, data, model, training, pruning, measurement, sweep, compare, slurm, device, adapters
     }
 
     public init(from decoder: any Decoder) throws {
@@ -52,6 +54,16 @@ public struct ExperimentSpec: Codable, Sendable, Equatable {
         compare = try c.decodeIfPresent(CompareSpec.self, forKey: .compare)
         slurm = try c.decodeIfPresent(SlurmSpec.self, forKey: .slurm)
         device = try c.decodeIfPresent(DeviceSpec.self, forKey: .device)
+        adapters = try c.decodeIfPresent(AdapterSpec.self, forKey: .adapters)
+        if adapters != nil {
+            // Adapters live for one stage's retraining and are merged at its end.
+            if pruning.schedule?.kind == .agp {
+                throw SpecProblem(keyPath: "adapters", problem: "retrain each stage and merge at its end, but a gradual schedule prunes during one long phase: use stages or an adaptive schedule, or remove adapters:.")
+            }
+            if pruning.rewind?.lrSchedule == .continue {
+                throw SpecProblem(keyPath: "pruning.rewind.lr_schedule", problem: "is continue, but adapters (and their optimizer) are made anew each stage: use restart with adapters:.")
+            }
+        }
         // µP's learning-rate rules are Adam's; SGD's differ (and are not implemented).
         if model.parametrization == .mup {
             for (key, optimizer) in [("training.optimizer", training.optimizer), ("pruning.retraining.optimizer", pruning.retraining?.optimizer)] {
@@ -162,7 +174,7 @@ public struct ExperimentSpec: Codable, Sendable, Equatable {
         }
     }
 
-    public init(name: String, seed: UInt64, threads: Int? = nil, task: TaskKind? = nil, data: DataSpec, model: ModelSpec, training: TrainingSpec, pruning: PruningSpec, measurement: MeasurementSpec = MeasurementSpec(), sweep: SweepSpec? = nil, compare: CompareSpec? = nil, slurm: SlurmSpec? = nil, device: DeviceSpec? = nil) {
+    public init(name: String, seed: UInt64, threads: Int? = nil, task: TaskKind? = nil, data: DataSpec, model: ModelSpec, training: TrainingSpec, pruning: PruningSpec, measurement: MeasurementSpec = MeasurementSpec(), sweep: SweepSpec? = nil, compare: CompareSpec? = nil, slurm: SlurmSpec? = nil, device: DeviceSpec? = nil, adapters: AdapterSpec? = nil) {
         self.name = name
         self.seed = seed
         self.threads = threads
@@ -176,6 +188,7 @@ public struct ExperimentSpec: Codable, Sendable, Equatable {
         self.compare = compare
         self.slurm = slurm
         self.device = device
+        self.adapters = adapters
     }
 }
 

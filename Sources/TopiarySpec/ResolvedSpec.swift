@@ -32,6 +32,7 @@ public struct ResolvedSpec: Sendable, Equatable {
     public var compare: CompareSpec? { spec.compare }
     public var slurm: SlurmSpec? { spec.slurm }
     public var device: DeviceSpec? { spec.device }
+    public var adapters: AdapterSpec? { spec.adapters }
 
     public struct RetrainingPhase: Sendable, Equatable {
         public let batchSize: Int

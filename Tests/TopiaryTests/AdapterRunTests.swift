@@ -1,0 +1,80 @@
+import Foundation
+import Testing
+@testable import TopiaryFormats
+@testable import TopiaryReport
+@testable import TopiaryRun
+@testable import TopiarySparsity
+@testable import TopiarySpec
+
+/// `adapters:` in a spec: checked at decode, then a small GPT's stages retrain through LoRA
+/// on the frozen pruned base, keep their sparsity, report what the adapters trained and
+/// what a plain merge would have cost, and save each stage's adapters in PEFT's layout.
+extension AllTests {
+@Suite struct AdapterRunTests {
+    static func yaml(adapters: String, stages: String = "[{ sparsity: 0.5, epochs: 1 }, { sparsity: 0.875, epochs: 1 }]") -> String {
+        LanguageModelTests.yaml(stages: stages)
+            .replacingOccurrences(of: "generation_tokens: 24", with: "generation_tokens: 0")
+            + "\nadapters: \(adapters)\n"
+    }
+
+    func problem(_ yaml: String) -> SpecError? {
+        do { _ = try ExperimentSpec.decode(yaml: yaml); return nil } catch { return error as? SpecError }
+    }
+
+    @Test func adapterSpecsAreCheckedWithAFix() throws {
+        #expect(problem(Self.yaml(adapters: "{ kind: lora, rank: 4 }")) == nil)
+        let spec = try ExperimentSpec.decode(yaml: Self.yaml(adapters: "{ kind: lora, rank: 4 }")).adapters!
+        #expect(spec.alpha == 4 && spec.merge == .masked && spec.save && spec.targets == nil)
+        #expect(problem(Self.yaml(adapters: "{ kind: lora, rank: 0 }"))?.keyPath == "adapters.rank")
+        #expect(problem(Self.yaml(adapters: "{ kind: dora, rank: 4 }"))?.keyPath == "adapters.kind")
+        #expect(problem(Self.yaml(adapters: "{ kind: lora, rank: 4, alpha: -1 }"))?.keyPath == "adapters.alpha")
+        #expect(problem(Self.yaml(adapters: "{ kind: lora, rank: 4, dropout: 0.1 }"))?.problem.contains("merged form") == true)
+        #expect(problem(Self.yaml(adapters: "{ kind: lora, rank: 4, merge: sometimes }"))?.keyPath == "adapters.merge")
+        #expect(problem(Self.yaml(adapters: "{ kind: lora, rank: 4, targets: [] }"))?.keyPath == "adapters.targets")
+        #expect(problem(Self.yaml(adapters: "{ kind: lora, rank: 4, speed: 11 }"))?.keyPath.hasPrefix("adapters") == true)
+        let gradual = Self.yaml(adapters: "{ kind: lora, rank: 4 }")
+            .replacingOccurrences(of: "stages: [{ sparsity: 0.5, epochs: 1 }, { sparsity: 0.875, epochs: 1 }]",
+                                  with: "schedule: { kind: agp, epochs: 1, final_sparsity: 0.5, frequency: 2, pruning_steps: 2 }")
+        #expect(problem(gradual)?.keyPath == "adapters")
+        // Patterns: * spans dots; one that matches nothing names the layers there are.
+        #expect(AdapterSpec.matches("blocks.0.attn.qkv", pattern: "blocks.*.attn.*") && !AdapterSpec.matches("blocks.0.mlp.fc", pattern: "blocks.*.attn.*"))
+        #expect(AdapterSpec.matches("fc1", pattern: "fc1") && AdapterSpec.matches("fc1", pattern: "*") && !AdapterSpec.matches("fc1", pattern: "fc1*x"))
+        let layers = ["blocks.0.attn.qkv", "blocks.0.attn.proj", "blocks.0.mlp.fc"]
+        #expect(try AdapterSpec(rank: 2, targets: ["*.attn.*"]).targetLayers(prunable: layers, excluded: []) == Array(layers.prefix(2)))
+        #expect(try AdapterSpec(rank: 2).targetLayers(prunable: layers, excluded: ["blocks.0.mlp.fc"]) == Array(layers.prefix(2)))
+        #expect(throws: SpecProblem.self) { try AdapterSpec(rank: 2, targets: ["*.ffn.*"]).targetLayers(prunable: layers, excluded: []) }
+    }
+
+    /// Masked adapters keep each stage exactly at its target; their optimizer holds 2 floats per
+    /// adapter parameter, far fewer than full retraining's; the plain merge is reported denser;
+    /// the saved PEFT folders read back with the stage's rank.
+    @Test func stagesRetrainThroughAdaptersAndStaySparse() throws {
+        let folder = temporaryDirectory("adapter-run")
+        var options = RunOptions()
+        options.runDirectory = folder + "/lora"
+        let report = try ExperimentRunner(spec: try ExperimentSpec.decode(yaml: Self.yaml(adapters: "{ kind: lora, rank: 2, alpha: 4 }")),
+                                          options: options).run()
+        options.runDirectory = folder + "/full"
+        let full = try ExperimentRunner(spec: try ExperimentSpec.decode(yaml: LanguageModelTests.yaml(stages: "[{ sparsity: 0.5, epochs: 1 }, { sparsity: 0.875, epochs: 1 }]")
+                                                                        .replacingOccurrences(of: "generation_tokens: 24", with: "generation_tokens: 0")),
+                                        options: options).run()
+        for (stage, fullStage) in zip(report.stages.dropFirst(), full.stages.dropFirst()) {
+            let training = try #require(stage.training), adapters = try #require(training.adapters)
+            #expect(abs(stage.sparsity - stage.targetSparsity) < 1e-3, "stage \(stage.stage) at \(stage.sparsity)")
+            // 1 block: qkv (48 × 16), proj (16 × 16), fc (64 × 16), proj (16 × 64); rank 2 each.
+            #expect(training.trainableParameters == 2 * (16 + 48) + 2 * (16 + 16) + 2 * (16 + 64) + 2 * (64 + 16))   // 512
+            #expect(training.optimizerStateBytes == 2 * 4 * 512)   // Adam's two Float32 moments (no padding: all multiples of 16)
+            #expect(fullStage.training!.optimizerStateBytes > 10 * training.optimizerStateBytes)
+            #expect(adapters.unmaskedMergeSparsity < stage.sparsity / 2, "plain merge left \(adapters.unmaskedMergeSparsity)")
+            #expect(adapters.unmaskedMergeMetrics["val_loss"]?.isFinite == true && stage.metrics["test_loss"]!.isFinite)
+            let saved = try PEFTAdapterFolder.read(folder: folder + "/lora/" + adapters.savedTo!)
+            #expect(saved.rank == 2 && saved.alpha == 4 && saved.delta == "masked" && saved.factors.count == 4)
+        }
+        let (header, rows) = try readCSV(folder + "/lora/stages.csv")
+        for column in ["trainable_parameters", "optimizer_state_bytes", "step_seconds", "adapter_rank", "unmasked_merge_sparsity", "unmasked_merge_val_loss"] {
+            #expect(header.contains(column), "\(column)")
+        }
+        #expect(rows[1]["adapter_rank"] == "2" && rows[0]["adapter_rank"] == "")
+    }
+}
+}
