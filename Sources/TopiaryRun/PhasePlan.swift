@@ -1,4 +1,5 @@
 import TopiaryData
+import TopiaryNN
 import TopiarySparsity
 import TopiarySpec
 
@@ -51,7 +52,11 @@ public struct PhasePlan: Sendable {
             lines.append("total optimizer steps: \(total)")
         case .adaptive(let policy, let epochs):
             lines.append(String(format: "adaptive: each attempt prunes %.3g of the remaining weights, then retrains %d epochs (%d steps);", policy.initialStep, epochs, epochs * retrainingStepsPerEpoch))
-            lines.append(String(format: "accepted while validation accuracy stays within %.3g points of dense; a rejection rolls back and halves the step (minimum %.3g, at most %d retries, %d stages, sparsity %.4g).", policy.tolerance * 100, policy.minimumStep, policy.maximumRetries, policy.maximumStages, policy.maximumSparsity))
+            let deciding = spec.task.make().decidingMetric
+            let within = deciding.change == .relative
+                ? String(format: "validation %@ stays within %.3g %% of stage 0's", deciding.name, policy.tolerance * 100)
+                : String(format: "validation %@ stays within %.3g points of stage 0's", deciding.name, policy.tolerance * 100)
+            lines.append(String(format: "accepted while %@; a rejection rolls back and halves the step (minimum %.3g, at most %d retries, %d stages, sparsity %.4g).", within, policy.minimumStep, policy.maximumRetries, policy.maximumStages, policy.maximumSparsity))
             lines.append("targets if every attempt is accepted:")
             var state = policy.initialState()
             var index = 1
