@@ -312,6 +312,7 @@ extension StageRecord {
         scoreAgreement = try c.decodeIfPresent([ScoreAgreement].self, forKey: .scoreAgreement) ?? []
         generation = try c.decodeIfPresent(GenerationRecord.self, forKey: .generation)
         device = try c.decodeIfPresent(DeviceRecord.self, forKey: .device)
+        training = try c.decodeIfPresent(TrainingRecord.self, forKey: .training)
     }
 }
 
@@ -344,6 +345,7 @@ extension StageRecord {
         try c.encode(scoreAgreement, forKey: .scoreAgreement)
         try c.encodeIfPresent(generation, forKey: .generation)
         try c.encodeIfPresent(device, forKey: .device)
+        try c.encodeIfPresent(training, forKey: .training)
         var dynamic = encoder.container(keyedBy: AnyCodingKey.self)
         for (name, value) in metrics { try dynamic.encode(value, forKey: AnyCodingKey(stringValue: name)) }
     }

@@ -70,6 +70,9 @@ extension AllTests {
             let saved = try PEFTAdapterFolder.read(folder: folder + "/lora/" + adapters.savedTo!)
             #expect(saved.rank == 2 && saved.alpha == 4 && saved.delta == "masked" && saved.factors.count == 4)
         }
+        // report.json keeps what the stages trained.
+        let written = try JSONDecoder().decode(RunReport.self, from: Data(contentsOf: URL(fileURLWithPath: folder + "/lora/report.json")))
+        #expect(written.stages.map(\.training) == report.stages.map(\.training) && written.stages[1].training?.adapters?.rank == 2)
         let (header, rows) = try readCSV(folder + "/lora/stages.csv")
         for column in ["trainable_parameters", "optimizer_state_bytes", "step_seconds", "adapter_rank", "unmasked_merge_sparsity", "unmasked_merge_val_loss"] {
             #expect(header.contains(column), "\(column)")
