@@ -28,6 +28,9 @@ public struct HuggingFaceLlamaFolder {
 
     /// JSONSerialization hands back true/false as NSNumber too; on Linux (no CFBoolean type id)
     /// the boxed type code tells them apart: "c" (char) is what it gives booleans, numbers get "q"/"i"/"d".
+    /// A Float as the Double of its shortest decimal form: 1e-05, not 9.999999747378752e-06.
+    static func shortestDouble(_ value: Float) -> Double { Double("\(value)")! }
+
     static func isJSONBoolean(_ number: NSNumber) -> Bool {
         String(cString: number.objCType) == "c"
     }
@@ -192,7 +195,7 @@ public struct HuggingFaceLlamaFolder {
             "architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": c.vocabulary, "hidden_size": c.channels,
             "intermediate_size": c.intermediate, "num_hidden_layers": c.layers, "num_attention_heads": c.heads,
             "num_key_value_heads": c.keyValueHeads, "head_dim": c.headSize, "hidden_act": "silu",
-            "max_position_embeddings": trainedContext, "rms_norm_eps": Double(c.normEpsilon), "rope_theta": Double(c.ropeTheta),
+            "max_position_embeddings": trainedContext, "rms_norm_eps": Self.shortestDouble(c.normEpsilon), "rope_theta": Self.shortestDouble(c.ropeTheta),
             "rope_scaling": NSNull(), "tie_word_embeddings": c.tiedHead, "attention_bias": false, "mlp_bias": false,
             "torch_dtype": ["F32": "float32", "F16": "float16", "BF16": "bfloat16"][dtype.rawValue]!,
         ]
