@@ -46,33 +46,64 @@ public final class Trainer {
     /// With `interruptible`, throws `TrainingInterrupted` between batches once Ctrl-C arrived;
     /// throws `NonFiniteLoss` at the first batch whose loss is NaN or infinite.
     public func runEpoch(generator: inout SeededGenerator, interruptible: Bool = false) throws -> (meanLoss: Double, seconds: Double) {
+        try run(stepLimit: nil, generator: &generator, interruptible: interruptible)
+    }
+
+    /// `count` optimizer steps, through as many shuffled passes as that takes (a federated
+    /// client's local steps; a straggler's cut short). Returns the mean loss and seconds.
+    public func runSteps(_ count: Int, generator: inout SeededGenerator) throws -> (meanLoss: Double, seconds: Double) {
+        precondition(count >= 1, "steps must be >= 1, but got \(count)")
+        var (lossSum, seconds, done) = (0.0, 0.0, 0)
+        while done < count {
+            let before = step
+            let pass = try run(stepLimit: count - done, generator: &generator, interruptible: false)
+            precondition(step > before, "a pass over the training rows took no step: the data set is empty")
+            lossSum += pass.meanLoss * Double(step - before)
+            seconds += pass.seconds
+            done += step - before
+        }
+        return (lossSum / Double(count), seconds)
+    }
+
+    /// One shuffled pass, stopping after `stepLimit` steps when given.
+    private func run(stepLimit: Int?, generator: inout SeededGenerator, interruptible: Bool) throws -> (meanLoss: Double, seconds: Double) {
         var lossSum = 0.0
         var batchCount = 0
         let start = monotonicNanoseconds()
         model.setTraining(true)
-        try batches.forEachBatch(shuffle: true, generator: &generator) { batch in
-            if interruptible, RunInterruption.requested { throw TrainingInterrupted() }
-            model.store.zeroGrads()
-            reparametrization?.store.zeroGrads()
-            let output = model.forward(batch.inputs)
-            let (batchLoss, gradient) = task.lossAndGradient(output: output, targets: batch.targets)
-            // Before the step: the weights stay the last finite ones, for the diagnosis.
-            guard batchLoss.isFinite else { throw NonFiniteLoss(step: step, loss: batchLoss, learningRate: schedule(step)) }
-            model.backward(gradient)
-            reparametrization?.backpropagate()
-            if let gradientClip { optimizer.store.clipGradientNorm(to: gradientClip) }
-            beforeStep?()
-            optimizer.step(learningRate: schedule(step))
-            reparametrization?.materialize()
-            try afterStep?(step)
-            step += 1
-            lossSum += Double(batchLoss)
-            batchCount += 1
-        }
+        do {
+            try batches.forEachBatch(shuffle: true, generator: &generator) { batch in
+                if let stepLimit, batchCount == stepLimit { throw StepLimitReached() }
+                if interruptible, RunInterruption.requested { throw TrainingInterrupted() }
+                lossSum += Double(try trainStep(on: batch))
+                batchCount += 1
+            }
+        } catch is StepLimitReached {}
         let seconds = Double(monotonicNanoseconds() - start) / 1e9
         return (lossSum / Double(max(batchCount, 1)), seconds)
     }
+
+    /// Forward, loss, backward, clipping, the optimizer step; returns the batch's loss.
+    private func trainStep(on batch: Batch) throws -> Float {
+        model.store.zeroGrads()
+        reparametrization?.store.zeroGrads()
+        let output = model.forward(batch.inputs)
+        let (batchLoss, gradient) = task.lossAndGradient(output: output, targets: batch.targets)
+        // Before the step: the weights stay the last finite ones, for the diagnosis.
+        guard batchLoss.isFinite else { throw NonFiniteLoss(step: step, loss: batchLoss, learningRate: schedule(step)) }
+        model.backward(gradient)
+        reparametrization?.backpropagate()
+        if let gradientClip { optimizer.store.clipGradientNorm(to: gradientClip) }
+        beforeStep?()
+        optimizer.step(learningRate: schedule(step))
+        reparametrization?.materialize()
+        try afterStep?(step)
+        step += 1
+        return batchLoss
+    }
 }
+
+private struct StepLimitReached: Error {}
 
 /// A batch's loss was NaN or infinite at optimizer step `step` (its step was not taken).
 public struct NonFiniteLoss: Error, Equatable {

@@ -1,0 +1,164 @@
+import Foundation
+import TopiaryData
+import TopiaryMetrics
+import TopiaryNN
+import TopiaryOptim
+import TopiaryTensor
+
+/// What a poisoned client does to its honest update before sending it.
+public enum ClientAttack: Sendable, Equatable {
+    /// −scale · Δ: pushes the global model back up the loss.
+    case signFlip(scale: Float)
+    /// factor · Δ: one client outvoting the rest in a mean.
+    case scale(factor: Float)
+
+    func apply(to update: Tensor) {
+        switch self {
+        case .signFlip(let scale): scaleInPlace(update, by: -scale)
+        case .scale(let factor): scaleInPlace(update, by: factor)
+        }
+    }
+}
+
+/// One federated setting: who takes part in a round, how long they train, how their
+/// updates travel and are combined, and what goes wrong.
+public struct FederatedSettings: Sendable, Equatable {
+    public var clientsPerRound: Int
+    /// Optimizer steps each client takes per round (a straggler fewer).
+    public var localSteps: Int
+    public var batchSize: Int
+    public var learningRate: Float
+    public var aggregation: UpdateAggregation = .fedAvg
+    /// FedProx's μ: each client's gradient gains μ·(w − w_global). 0: plain local training.
+    public var proximalMu: Float = 0
+    public var encoding: UpdateEncoding = .sparse
+    /// Chance that a selected client drops out of a round (its update never arrives).
+    public var dropoutProbability: Double = 0
+    /// Fraction of a round's participants that are slow, and the fraction of the local steps
+    /// they finish before the server's deadline cuts them off.
+    public var stragglerFraction: Double = 0
+    public var deadlineFraction: Double = 0.5
+    /// Clients (indices) that poison every update they send, and how.
+    public var poisonedClients: Set<Int> = []
+    public var attack: ClientAttack = .signFlip(scale: 1)
+
+    public init(clientsPerRound: Int, localSteps: Int, batchSize: Int, learningRate: Float) {
+        self.clientsPerRound = clientsPerRound
+        self.localSteps = localSteps
+        self.batchSize = batchSize
+        self.learningRate = learningRate
+    }
+}
+
+/// What one round did and cost.
+public struct RoundRecord: Sendable, Equatable {
+    public var round: Int
+    public var selected: [Int]
+    /// Clients whose update arrived (stragglers included: they send what they finished).
+    public var participants: [Int]
+    public var dropped: [Int]
+    public var stragglers: [Int]
+    public var poisoned: [Int]
+    /// Bytes of the encoded updates received, and of the model broadcast to the selected clients.
+    public var bytesUp: Int
+    public var bytesDown: Int
+    /// The aggregated global model's metrics on the evaluation set.
+    public var metrics: [String: Double]
+    /// Each participant's local model's deciding metric on the evaluation set, in participant order.
+    public var clientMetrics: [Double]
+    public var seconds: Double
+}
+
+/// Federated training simulated on one machine: one model whose weights each client in turn
+/// starts from the global ones and trains on its own rows under the global masks; the
+/// updates are encoded to real bytes, decoded, aggregated, and applied masked, so no client
+/// (honest or not) can revive a pruned weight. Buffers (BatchNorm statistics) stay the
+/// global model's. Deterministic for a seed.
+public final class FederatedSimulation {
+    public let model: any Model
+    public let task: any Task
+    public let clients: [Dataset]
+    public var settings: FederatedSettings
+    public let codec: UpdateCodec
+    let makeOptimizer: (ParameterStore) -> any Optimizer
+    var generator: SeededGenerator
+    /// The next broadcast carries the mask (the first one, and after the server prunes).
+    private var maskChanged = true
+
+    public init(model: any Model, task: any Task, clients: [Dataset], settings: FederatedSettings, seed: UInt64,
+                makeOptimizer: @escaping (ParameterStore) -> any Optimizer) {
+        precondition(!clients.isEmpty && clients.allSatisfy { $0.count > 0 }, "every client needs a training row")
+        precondition((1...clients.count).contains(settings.clientsPerRound),
+                     "clients per round must lie in 1...\(clients.count), but got \(settings.clientsPerRound)")
+        precondition(settings.localSteps >= 1 && settings.batchSize >= 1, "local steps and batch size must be >= 1")
+        self.model = model
+        self.task = task
+        self.clients = clients
+        self.settings = settings
+        self.codec = UpdateCodec(store: model.store)
+        self.makeOptimizer = makeOptimizer
+        generator = SeededGenerator(seed: seed, stream: "federated")
+    }
+
+    /// Call after the server changed the masks: the next broadcast includes them.
+    public func masksChanged() { maskChanged = true }
+
+    public func runRound(_ round: Int, evaluation: Dataset, evaluationBatchSize: Int = 1000) throws -> RoundRecord {
+        let start = monotonicNanoseconds()
+        let store = model.store
+        let global = store.values.copy()
+        let selected = Array(generator.permutation(clients.count).prefix(settings.clientsPerRound)).sorted()
+        let dropped = selected.filter { _ in Double(generator.nextUnitFloat()) < settings.dropoutProbability }
+        let participants = selected.filter { !dropped.contains($0) }
+        let slow = Int((settings.stragglerFraction * Double(participants.count)).rounded())
+        let stragglers = Array(generator.permutation(participants.count).prefix(slow)).map { participants[$0] }.sorted()
+        var updates: [Tensor] = [], weights: [Double] = [], clientMetrics: [Double] = []
+        var bytesUp = 0
+        for client in participants {
+            store.values.assign(from: global)
+            let steps = stragglers.contains(client) ? max(1, Int(settings.deadlineFraction * Double(settings.localSteps))) : settings.localSteps
+            let trainer = Trainer(model: model, task: task, optimizer: makeOptimizer(store),
+                                  schedule: LearningRateSchedule(baseRate: settings.learningRate, totalSteps: steps),
+                                  batches: BatchIterator(dataset: clients[client], batchSize: settings.batchSize))
+            if settings.proximalMu > 0 { trainer.beforeStep = proximalTerm(global: global) }
+            _ = try trainer.runSteps(steps, generator: &generator)
+            clientMetrics.append(Evaluation.measure(model, task: task, on: evaluation, batchSize: evaluationBatchSize)[task.decidingMetric.name] ?? .nan)
+            let update = Tensor(zeros: [store.flatCount])
+            let (local, before, out) = (store.values.pointer, global.pointer, update.pointer)
+            for i in 0..<update.count { out[i] = local[i] - before[i] }
+            multiply(update, store.masks, into: update)
+            if settings.poisonedClients.contains(client) { settings.attack.apply(to: update) }
+            let bytes = codec.encode(update, as: settings.encoding)
+            bytesUp += bytes.count
+            updates.append(codec.decode(bytes, as: settings.encoding))
+            weights.append(Double(clients[client].count))
+        }
+        store.values.assign(from: global)
+        if !updates.isEmpty {
+            // Trained parameters only: buffers and frozen parameters keep the global values.
+            let aggregate = settings.aggregation.aggregate(updates, weights: weights)
+            for range in store.trainableRanges {
+                let (value, delta) = (store.values.pointer, aggregate.pointer)
+                for i in range.flat { value[i] += delta[i] }
+            }
+        }
+        store.applyMasks()
+        let bytesDown = selected.count * codec.broadcastBytes(encoding: settings.encoding, withMask: maskChanged)
+        maskChanged = false
+        let metrics = Evaluation.measure(model, task: task, on: evaluation, batchSize: evaluationBatchSize)
+        return RoundRecord(round: round, selected: selected, participants: participants, dropped: dropped, stragglers: stragglers,
+                           poisoned: participants.filter { settings.poisonedClients.contains($0) }, bytesUp: bytesUp, bytesDown: bytesDown,
+                           metrics: metrics, clientMetrics: clientMetrics, seconds: Double(monotonicNanoseconds() - start) / 1e9)
+    }
+
+    /// FedProx: ∂/∂w of μ/2·‖w − w_global‖² added to every trained gradient, masked.
+    private func proximalTerm(global: Tensor) -> () -> Void {
+        let store = model.store, mu = settings.proximalMu
+        return {
+            let (grad, value, anchor, mask) = (store.grads.pointer, store.values.pointer, global.pointer, store.masks.pointer)
+            for range in store.trainableRanges {
+                for i in range.flat { grad[i] += mu * (value[i] - anchor[i]) * mask[i] }
+            }
+        }
+    }
+}
