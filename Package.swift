@@ -54,12 +54,12 @@ let package = Package(
                                                         "CTopiaryRuntime"]),
         // Layer 8: spec types, strict decoding and resolution (the only user of Yams).
         .target(name: "TopiarySpec", dependencies: [
-            "TopiaryNN", "TopiaryOptim", "TopiarySparsity", "TopiaryInference", "TopiaryData", "TopiaryTensor",
+            "TopiaryNN", "TopiaryOptim", "TopiarySparsity", "TopiaryInference", "TopiaryData", "TopiaryTensor", "TopiaryTraining",
             .product(name: "Yams", package: "Yams"),
         ]),
         // Layer 9: stage records, report columns, environment, charts, atomic files.
         .target(name: "TopiaryReport", dependencies: ["TopiarySpec", "TopiaryMetrics", "TopiarySparsity", "TopiaryInference", "TopiaryData",
-                                                      "TopiaryNN", "TopiaryTensor"]),
+                                                      "TopiaryNN", "TopiaryTensor", "TopiaryTraining"]),
         // Layer 9b: outside file formats — safetensors, exports of inference programs (C for
         // microcontrollers, ONNX) — and the toolchain checks that run exports (host compiler,
         // Cortex-M cross-compiler and emulator).

@@ -22,6 +22,8 @@ public struct RunReport: Codable, Sendable, Equatable {
     /// The task: its metrics and which one decides (reports of earlier versions: classification).
     public var task: TaskRecord = .classification
     public var stages: [StageRecord]
+    /// With `federated:`: every round of every phase (also rounds.csv).
+    public var rounds: [FederatedRoundRow] = []
     public var totalSeconds: Double
     /// When the run was resumed from a checkpoint (ISO 8601), oldest first.
     public var resumedAt: [String] = []
@@ -61,7 +63,7 @@ public struct RunReport: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case schemaVersion = "schema_version", status, error, experiment, runID = "run_id", quick, spec, environment
         case dataRows = "data_rows", model, task, stages, totalSeconds = "total_seconds", resumedAt = "resumed_at"
-        case breakEven = "break_even", warnings, invocation, deviceFit = "device_fit"
+        case breakEven = "break_even", warnings, invocation, deviceFit = "device_fit", rounds
     }
 
     public init(status: Status, experiment: String, runID: String, quick: Bool, spec: ExperimentSpec,
@@ -105,6 +107,7 @@ public struct RunReport: Codable, Sendable, Equatable {
         resumedAt = try c.decodeIfPresent([String].self, forKey: .resumedAt) ?? []
         warnings = try c.decodeIfPresent([String].self, forKey: .warnings) ?? []
         invocation = try c.decodeIfPresent(RunInvocation.self, forKey: .invocation)
+        rounds = try c.decodeIfPresent([FederatedRoundRow].self, forKey: .rounds) ?? []
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -127,6 +130,7 @@ public struct RunReport: Codable, Sendable, Equatable {
         try c.encodeIfPresent(invocation, forKey: .invocation)
         try c.encode(breakEven, forKey: .breakEven)
         if spec.device != nil { try c.encode(deviceFit, forKey: .deviceFit) }
+        if !rounds.isEmpty { try c.encode(rounds, forKey: .rounds) }
     }
 
     /// Writes stages.csv, layers.csv, the charts and then report.json into `directory`, each
@@ -142,6 +146,7 @@ public struct RunReport: Codable, Sendable, Equatable {
             let rows = stages.flatMap { stage in stage.scoreAgreement.map { (stage: stage.stage, agreement: $0) } }
             try AtomicFile.write(ReportColumns.csv(ReportColumns.scores, rows), to: directory + "/scores.csv")
         }
+        if !rounds.isEmpty { try AtomicFile.write(ReportColumns.csv(ReportColumns.rounds(task: task), rounds), to: directory + "/rounds.csv") }
         for file in RunPlots.files(self) { try AtomicFile.write(file.content, to: directory + "/" + file.name) }
         // Last: report.json is what a resume and a comparison trust, so it never claims a
         // stage whose other files are not yet written.

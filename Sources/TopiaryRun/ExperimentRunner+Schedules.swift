@@ -102,7 +102,9 @@ extension ExperimentRunner {
         let retraining = spec.retraining
         var startStep = 0
         let training: TrainingOutcome
-        if let adapterSpec = spec.adapters {
+        if spec.federated != nil {
+            training = try federatedPhase(stage: stageNumber, optimizer: retraining.optimizer, batchSize: retraining.batchSize)
+        } else if let adapterSpec = spec.adapters {
             // The spec refuses lr_schedule continue with adapters: each stage's are new.
             training = try retrainThroughAdapters(adapterSpec, stageNumber: stageNumber, epochs: epochs)
         } else {

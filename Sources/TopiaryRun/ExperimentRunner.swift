@@ -54,6 +54,8 @@ public final class ExperimentRunner {
     var folderLock: FolderLock?
     /// Space the final report is written into (`SpaceReserve`).
     var spaceReserve: SpaceReserve?
+    /// With `federated:`: the simulated clients, made at the first round.
+    var federation: FederatedSimulation?
 
     /// Validates everything and loads the data (and, when resuming, the latest checkpoint);
     /// writes nothing (a resume takes the run folder's lock first).
@@ -120,6 +122,10 @@ public final class ExperimentRunner {
 
         let runID: String
         if let resumeDirectory = options.resumeDirectory, let previous {
+            if spec.federated != nil {
+                throw SpecError(file: options.specFile, keyPath: "federated",
+                                problem: "runs cannot be resumed yet (round checkpoints are not built): start the run again.")
+            }
             runDirectory = resumeDirectory
             try ExperimentRunner.checkResumable(previous, in: resumeDirectory, spec: spec.spec)
             runID = previous.runID
@@ -212,7 +218,9 @@ public final class ExperimentRunner {
             afterStep = { [unowned self] step in if step + 1 == target { rewindValues = model.store.values.copy() } }
             if target == 0 { rewindValues = model.store.values.copy() }
         }
-        let dense = try trainDense(afterStep: afterStep)
+        let dense = spec.federated != nil
+            ? try federatedPhase(stage: 0, optimizer: spec.training.optimizer, batchSize: spec.training.batchSize)
+            : try trainDense(afterStep: afterStep)
         if rewind.weights == .step, rewindValues == nil {
             throw SpecError(file: options.specFile, keyPath: "pruning.rewind.step",
                             problem: "dense training ended after \(dense.steps) steps, before step \(rewind.step!). Choose a step within dense training.")

@@ -29,9 +29,11 @@ public struct ExperimentSpec: Codable, Sendable, Equatable {
     public var device: DeviceSpec?
     /// Retrain each stage through low-rank adapters on the frozen pruned base (LoRA).
     public var adapters: AdapterSpec?
+    /// Train and retrain by simulated federated rounds.
+    public var federated: FederatedSpec?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case name, seed, threads, task, data, model, training, pruning, measurement, sweep, compare, slurm, device, adapters
+        case name, seed, threads, task, data, model, training, pruning, measurement, sweep, compare, slurm, device, adapters, federated
     }
 
     public init(from decoder: any Decoder) throws {
@@ -55,6 +57,18 @@ public struct ExperimentSpec: Codable, Sendable, Equatable {
         slurm = try c.decodeIfPresent(SlurmSpec.self, forKey: .slurm)
         device = try c.decodeIfPresent(DeviceSpec.self, forKey: .device)
         adapters = try c.decodeIfPresent(AdapterSpec.self, forKey: .adapters)
+        federated = try c.decodeIfPresent(FederatedSpec.self, forKey: .federated)
+        if federated != nil {
+            if adapters != nil {
+                throw SpecProblem(keyPath: "federated", problem: "clients train full masked weights; adapters on federated clients are not built yet: remove adapters: or federated:.")
+            }
+            if pruning.schedule?.kind == .agp {
+                throw SpecProblem(keyPath: "federated", problem: "prunes between rounds, but a gradual schedule prunes inside one training phase: use stages or an adaptive schedule.")
+            }
+            if pruning.rewind?.lrSchedule == .continue {
+                throw SpecProblem(keyPath: "pruning.rewind.lr_schedule", problem: "is continue, but federated clients start a fresh optimizer every round: use restart.")
+            }
+        }
         if adapters != nil {
             // Adapters live for one stage's retraining and are merged at its end.
             if pruning.schedule?.kind == .agp {
@@ -174,7 +188,7 @@ public struct ExperimentSpec: Codable, Sendable, Equatable {
         }
     }
 
-    public init(name: String, seed: UInt64, threads: Int? = nil, task: TaskKind? = nil, data: DataSpec, model: ModelSpec, training: TrainingSpec, pruning: PruningSpec, measurement: MeasurementSpec = MeasurementSpec(), sweep: SweepSpec? = nil, compare: CompareSpec? = nil, slurm: SlurmSpec? = nil, device: DeviceSpec? = nil, adapters: AdapterSpec? = nil) {
+    public init(name: String, seed: UInt64, threads: Int? = nil, task: TaskKind? = nil, data: DataSpec, model: ModelSpec, training: TrainingSpec, pruning: PruningSpec, measurement: MeasurementSpec = MeasurementSpec(), sweep: SweepSpec? = nil, compare: CompareSpec? = nil, slurm: SlurmSpec? = nil, device: DeviceSpec? = nil, adapters: AdapterSpec? = nil, federated: FederatedSpec? = nil) {
         self.name = name
         self.seed = seed
         self.threads = threads
@@ -189,6 +203,7 @@ public struct ExperimentSpec: Codable, Sendable, Equatable {
         self.slurm = slurm
         self.device = device
         self.adapters = adapters
+        self.federated = federated
     }
 }
 

@@ -33,6 +33,7 @@ public struct ResolvedSpec: Sendable, Equatable {
     public var slurm: SlurmSpec? { spec.slurm }
     public var device: DeviceSpec? { spec.device }
     public var adapters: AdapterSpec? { spec.adapters }
+    public var federated: FederatedSpec? { spec.federated }
 
     public struct RetrainingPhase: Sendable, Equatable {
         public let batchSize: Int

@@ -51,7 +51,7 @@ public struct FederatedSettings: Sendable, Equatable {
 }
 
 /// What one round did and cost.
-public struct RoundRecord: Sendable, Equatable {
+public struct RoundRecord: Codable, Sendable, Equatable {
     public var round: Int
     public var selected: [Int]
     /// Clients whose update arrived (stragglers included: they send what they finished).
@@ -67,6 +67,11 @@ public struct RoundRecord: Sendable, Equatable {
     /// Each participant's local model's deciding metric on the evaluation set, in participant order.
     public var clientMetrics: [Double]
     public var seconds: Double
+
+    enum CodingKeys: String, CodingKey {
+        case round, selected, participants, dropped, stragglers, poisoned, bytesUp = "bytes_up", bytesDown = "bytes_down", metrics
+        case clientMetrics = "client_metrics", seconds
+    }
 }
 
 /// Federated training simulated on one machine: one model whose weights each client in turn
@@ -80,7 +85,8 @@ public final class FederatedSimulation {
     public let clients: [Dataset]
     public var settings: FederatedSettings
     public let codec: UpdateCodec
-    let makeOptimizer: (ParameterStore) -> any Optimizer
+    /// Each client's fresh optimizer every round (the phase's kind; the rate is `settings`').
+    public var makeOptimizer: (ParameterStore) -> any Optimizer
     var generator: SeededGenerator
     /// The next broadcast carries the mask (the first one, and after the server prunes).
     private var maskChanged = true

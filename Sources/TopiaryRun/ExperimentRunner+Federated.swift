@@ -1,0 +1,59 @@
+import Foundation
+import TopiaryData
+import TopiaryMetrics
+import TopiaryNN
+import TopiaryReport
+import TopiarySparsity
+import TopiarySpec
+import TopiaryTensor
+import TopiaryTraining
+
+extension ExperimentRunner {
+    /// One phase of `federated:` rounds in place of epochs: stage 0's from the initial model,
+    /// or a pruning stage's after the server pruned (the next broadcast carries the mask).
+    /// Each round is a row of rounds.csv, written as it ends.
+    func federatedPhase(stage: Int, optimizer: OptimizerSpec, batchSize: Int) throws -> TrainingOutcome {
+        let federated = spec.federated!
+        let simulation = try federation ?? makeFederation(federated)
+        federation = simulation
+        simulation.settings = federated.settings(learningRate: optimizer.learningRate, batchSize: batchSize)
+        simulation.makeOptimizer = { optimizer.makeOptimizer(for: $0) }
+        if stage > 0 { simulation.masksChanged() }
+        var outcome = TrainingOutcome(epochs: 0)
+        // What one client's optimizer holds (each round's is fresh, the same size).
+        let state = optimizer.makeOptimizer(for: model.store)
+        outcome.trainableParameters = model.store.trainableCount
+        outcome.optimizerStateBytes = 4 * state.stateBuffers.values.reduce(0) { $0 + $1.count }
+        var seconds = 0.0
+        for round in 1...federated.rounds {
+            let record = try simulation.runRound(round, evaluation: data.validation, evaluationBatchSize: evaluationBatchSize)
+            let steps = record.participants.reduce(0) { total, client in
+                total + (record.stragglers.contains(client) ? max(1, Int(federated.deadline * Double(federated.localSteps))) : federated.localSteps)
+            }
+            outcome.steps += steps
+            seconds += record.seconds
+            report.rounds.append(FederatedRoundRow(stage: stage, sparsity: SparsityAccounting(targets).sparsity, record: record))
+            let deciding = task.decidingMetric.name
+            options.progress?(String(format: "stage %d round %d/%d: %d clients, validation %@ %.4f, %d bytes up", stage, round, federated.rounds,
+                                     record.participants.count, deciding, record.metrics[deciding] ?? .nan, record.bytesUp))
+            try writeReport()
+        }
+        outcome.epochSeconds = [seconds]
+        return outcome
+    }
+
+    /// The clients: the training rows split by `federated.partition` (seeded), each its own data set.
+    private func makeFederation(_ federated: FederatedSpec) throws -> FederatedSimulation {
+        var generator = SeededGenerator(seed: spec.seed, stream: "partition")
+        let parts: [[Int]]
+        do {
+            parts = try federated.clientPartition.assign(data.train, clients: federated.clients, generator: &generator)
+        } catch let error as ClientPartitionError {
+            throw SpecError(file: options.specFile, keyPath: "federated.partition", problem: error.problem + ".")
+        }
+        let optimizer = spec.training.optimizer
+        return FederatedSimulation(model: model, task: task, clients: parts.map { data.train.subset($0) },
+                                   settings: federated.settings(learningRate: optimizer.learningRate, batchSize: spec.training.batchSize),
+                                   seed: spec.seed) { optimizer.makeOptimizer(for: $0) }
+    }
+}

@@ -1,0 +1,54 @@
+import Foundation
+import Testing
+@testable import TopiaryReport
+@testable import TopiaryRun
+@testable import TopiarySpec
+
+/// `federated:` in a spec: checked at decode; a run trains by rounds, prunes on the server
+/// between phases, writes a rounds.csv row per round, and keeps every stage at its target.
+extension AllTests {
+@Suite struct FederatedRunTests {
+    static func yaml(_ federated: String) -> String {
+        LanguageModelTests.yaml().replacingOccurrences(of: "generation_tokens: 24", with: "generation_tokens: 0") + "\nfederated: \(federated)\n"
+    }
+
+    func problem(_ yaml: String) -> SpecError? {
+        do { _ = try ExperimentSpec.decode(yaml: yaml); return nil } catch { return error as? SpecError }
+    }
+
+    @Test func federatedSpecsAreCheckedWithAFix() {
+        #expect(problem(Self.yaml("{ clients: 3, rounds: 2, local_steps: 2 }")) == nil)
+        #expect(problem(Self.yaml("{ clients: 3, rounds: 2, local_steps: 2, partition: dirichlet }"))?.keyPath == "federated.alpha")
+        #expect(problem(Self.yaml("{ clients: 3, rounds: 2, local_steps: 2, aggregation: fedprox }"))?.keyPath == "federated.mu")
+        #expect(problem(Self.yaml("{ clients: 3, rounds: 2, local_steps: 2, aggregation: trimmed_mean, beta: 0.5 }"))?.keyPath == "federated.beta")
+        #expect(problem(Self.yaml("{ clients: 3, rounds: 2, local_steps: 2, beta: 0.1 }"))?.keyPath == "federated.beta")
+        #expect(problem(Self.yaml("{ clients: 3, rounds: 2, local_steps: 2, clients_per_round: 4 }"))?.keyPath == "federated.clients_per_round")
+        #expect(problem(Self.yaml("{ clients: 3, rounds: 2, local_steps: 2, encoding: zip }"))?.keyPath == "federated.encoding")
+        #expect(problem(Self.yaml("{ clients: 3, rounds: 2, local_steps: 2, poisoned_clients: 3 }"))?.keyPath == "federated.poisoned_clients")
+        #expect(problem(Self.yaml("{ clients: 3, rounds: 2, local_steps: 2, dropout: 1 }"))?.keyPath == "federated.dropout")
+        #expect(problem(Self.yaml("{ clients: 3, rounds: 2, local_steps: 2 }") + "adapters: { kind: lora, rank: 2 }\n")?.keyPath == "federated")
+    }
+
+    @Test func aRunTrainsByRoundsAndPrunesBetweenThem() throws {
+        let folder = temporaryDirectory("federated-run")
+        var options = RunOptions()
+        options.runDirectory = folder + "/run"
+        let report = try ExperimentRunner(spec: try ExperimentSpec.decode(yaml: Self.yaml("{ clients: 3, rounds: 2, local_steps: 2, poisoned_clients: 1 }")),
+                                          options: options).run()
+        #expect(report.rounds.map(\.stage) == [0, 0, 1, 1] && report.rounds.map(\.record.round) == [1, 2, 1, 2])
+        #expect(report.rounds.allSatisfy { $0.record.participants == [0, 1, 2] && $0.record.poisoned == [0] && $0.record.metrics["loss"]?.isFinite == true })
+        // After pruning, updates carry only the surviving half; the first broadcast after it carries the mask.
+        let pruned = report.stages[1].prunableWeights - report.stages[1].nonzeros
+        #expect(report.rounds[1].record.bytesUp - report.rounds[2].record.bytesUp == 3 * 4 * pruned)
+        #expect(report.rounds[2].record.bytesDown > report.rounds[3].record.bytesDown)
+        #expect(abs(report.stages[1].sparsity - 0.5) < 1e-3 && report.rounds[3].sparsity == report.stages[1].sparsity)
+        let (header, rows) = try readCSV(folder + "/run/rounds.csv")
+        #expect(header.contains("bytes_up") && header.contains("client_loss_median") && rows.count == 4)
+        let written = try RunReport.read(from: folder + "/run")
+        #expect(written.rounds == report.rounds)
+        // Not resumable yet: said, not half-done.
+        options.resumeDirectory = folder + "/run"
+        #expect(throws: SpecError.self) { _ = try ExperimentRunner(spec: try ExperimentSpec.decode(yaml: Self.yaml("{ clients: 3, rounds: 2, local_steps: 2 }")), options: options) }
+    }
+}
+}
