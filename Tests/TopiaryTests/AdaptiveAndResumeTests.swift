@@ -10,7 +10,7 @@ import Testing
 
 /// Whether a report column is a timing (or decided by timings, like the fastest engine).
 func isTimingColumn(_ name: String) -> Bool {
-    ["train_epoch_seconds", "train_seconds", "score_seconds", "select_seconds", "peak_rss_bytes"].contains(name)
+    ["train_epoch_seconds", "train_seconds", "score_seconds", "select_seconds", "step_seconds", "peak_rss_bytes"].contains(name)
         || name.hasPrefix("latency_") || name.hasPrefix("best_engine_") || name.hasPrefix("auto_engines_")
 }
 
