@@ -19,6 +19,7 @@ extension ExperimentRunner {
         progress.optimizerStepCount = spanningOptimizer?.stepCount
         progress.rows = report.stages
         progress.warnings = report.warnings
+        progress.rounds = report.rounds.isEmpty ? nil : report.rounds
         let randomState = model.randomState
         progress.modelRandomState = randomState.isEmpty ? nil : randomState
         var tensors = CheckpointLayout.parameterTensors(model.store)
@@ -47,6 +48,10 @@ extension ExperimentRunner {
         scorerGenerator = SeededGenerator(stateArray: checkpoint.header.progress.scorerState)
     }
 
+    /// Whether a checkpoint's name marks a state the run kept: not a rejected adaptive attempt
+    /// ("rejected") nor a federated phase between rounds ("partial").
+    static func isKeptStage(_ name: String) -> Bool { !name.contains("rejected") && !name.contains("partial") }
+
     /// The checkpoint files of a run's checkpoints folder, oldest first (their names start
     /// with the sequence number); rejected adaptive attempts' names say "rejected".
     static func checkpointNames(in folder: String) -> [String] {
@@ -61,7 +66,7 @@ extension ExperimentRunner {
         let checkpoint = try Checkpoint.read(from: path)
         try checkFits(checkpoint, path: path)
         // The newest accepted checkpoint is what an adaptive rejection would roll back to.
-        if let accepted = names.last(where: { !$0.contains("rejected") }), accepted != newest {
+        if let accepted = names.last(where: ExperimentRunner.isKeptStage), accepted != newest {
             let acceptedPath = checkpointDirectory + "/" + accepted
             lastAccepted = try Checkpoint.read(from: acceptedPath)
             try checkFits(lastAccepted!, path: acceptedPath)
@@ -104,6 +109,7 @@ extension ExperimentRunner {
         progress = saved
         report.stages = saved.rows
         report.warnings = saved.warnings ?? []
+        report.rounds = saved.rounds ?? []
         checkpointSequence = checkpoint.header.sequence + 1
         if lastAccepted == nil { lastAccepted = checkpoint }
         resumed = true

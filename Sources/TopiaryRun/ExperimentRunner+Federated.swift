@@ -18,25 +18,40 @@ extension ExperimentRunner {
         federation = simulation
         simulation.settings = federated.settings(learningRate: optimizer.learningRate, batchSize: batchSize)
         simulation.makeOptimizer = { optimizer.makeOptimizer(for: $0) }
-        if stage > 0 { simulation.masksChanged() }
+        let done = progress.federatedRoundsDone ?? 0
+        if done > 0, let state = progress.federatedState {
+            // Resumed between rounds: the simulation continues exactly.
+            simulation.generatorState = state
+            simulation.maskPending = progress.federatedMaskPending ?? false
+        } else if stage > 0 {
+            simulation.masksChanged()
+        }
         var outcome = TrainingOutcome(epochs: 0)
         // What one client's optimizer holds (each round's is fresh, the same size).
         let state = optimizer.makeOptimizer(for: model.store)
         outcome.trainableParameters = model.store.trainableCount
         outcome.optimizerStateBytes = 4 * state.stateBuffers.values.reduce(0) { $0 + $1.count }
         var seconds = 0.0
-        for round in 1...federated.rounds {
+        for round in (done + 1)..<(federated.rounds + 1) {
             let record = try simulation.runRound(round, evaluation: data.validation, evaluationBatchSize: evaluationBatchSize)
-            let steps = record.participants.reduce(0) { total, client in
-                total + (record.stragglers.contains(client) ? max(1, Int(federated.deadline * Double(federated.localSteps))) : federated.localSteps)
-            }
-            outcome.steps += steps
             seconds += record.seconds
             report.rounds.append(FederatedRoundRow(stage: stage, sparsity: SparsityAccounting(targets).sparsity, record: record))
             let deciding = task.decidingMetric.name
             options.progress?(String(format: "stage %d round %d/%d: %d clients, validation %@ %.4f, %d bytes up", stage, round, federated.rounds,
                                      record.participants.count, deciding, record.metrics[deciding] ?? .nan, record.bytesUp))
             try writeReport()
+            progress.federatedRoundsDone = round
+            progress.federatedState = simulation.generatorState
+            progress.federatedMaskPending = simulation.maskPending
+            // Between rounds a checkpoint to resume from; the stage's own follows the last.
+            if round < federated.rounds { try checkpoint(label: "stage\(stage)-round\(round)-partial", accepted: false) }
+        }
+        progress.federatedRoundsDone = 0
+        // Client steps of the whole phase (a resumed phase's earlier rounds included).
+        outcome.steps = report.rounds.filter { $0.stage == stage }.reduce(0) { total, row in
+            total + row.record.participants.reduce(0) { sum, client in
+                sum + (row.record.stragglers.contains(client) ? max(1, Int(federated.deadline * Double(federated.localSteps))) : federated.localSteps)
+            }
         }
         outcome.epochSeconds = [seconds]
         return outcome

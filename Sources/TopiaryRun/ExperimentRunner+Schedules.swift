@@ -93,8 +93,10 @@ extension ExperimentRunner {
     func pruneAndRetrain(stageNumber: Int, target: Double, epochs: Int, totalStages: Int?) throws -> StageRecord {
         let of = totalStages.map { "/\($0)" } ?? ""
         options.progress?("stage \(stageNumber)\(of): scoring (\(spec.pruning.scorer)), pruning to \(target)")
-        let agreement = try scoreAgreement(target: target)
-        let (scoreSeconds, selectSeconds) = try pruneTargets(to: target)
+        // Resumed between a federated stage's rounds: the server pruned before the checkpoint.
+        let midPhase = (progress.federatedRoundsDone ?? 0) > 0
+        let agreement = midPhase ? [] : try scoreAgreement(target: target)
+        let (scoreSeconds, selectSeconds) = midPhase ? (0, 0) : try pruneTargets(to: target)
         if let rewindValues {
             // Lottery-ticket rewinding: every parameter back to the snapshot, pruned ones at 0.
             multiply(rewindValues, model.store.masks, into: model.store.values)

@@ -122,10 +122,6 @@ public final class ExperimentRunner {
 
         let runID: String
         if let resumeDirectory = options.resumeDirectory, let previous {
-            if spec.federated != nil {
-                throw SpecError(file: options.specFile, keyPath: "federated",
-                                problem: "runs cannot be resumed yet (round checkpoints are not built): start the run again.")
-            }
             runDirectory = resumeDirectory
             try ExperimentRunner.checkResumable(previous, in: resumeDirectory, spec: spec.spec)
             runID = previous.runID
@@ -145,7 +141,8 @@ public final class ExperimentRunner {
     public func run() throws -> RunReport {
         try startWriting()
         do {
-            if !resumed { try denseTraining() }
+            // A federated run resumed between stage 0's rounds has no stage row yet.
+            if !resumed || report.stages.isEmpty { try denseTraining() }
             switch plan {
             case .staged(let stages): try runStaged(stages)
             case .adaptive(let policy, let epochs): try runAdaptive(policy, epochsPerAttempt: epochs)

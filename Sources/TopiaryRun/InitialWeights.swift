@@ -16,7 +16,7 @@ package enum InitialWeights {
         }
         guard isFolder.boolValue else { return source }
         let folder = source + "/checkpoints"
-        guard let newest = ExperimentRunner.checkpointNames(in: folder).last(where: { !$0.contains("rejected") }) else {
+        guard let newest = ExperimentRunner.checkpointNames(in: folder).last(where: ExperimentRunner.isKeptStage) else {
             throw SpecProblem(keyPath: "model.init_from", problem: "\(source) holds no checkpoints (\(folder)/*.bin). Run that spec first.")
         }
         return folder + "/" + newest

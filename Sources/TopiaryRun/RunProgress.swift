@@ -24,15 +24,22 @@ public struct RunProgress: Codable, Sendable {
     public var warnings: [String]?
     /// The model's own generators (dropout), when it has any.
     public var modelRandomState: [[UInt64]]?
+    /// With `federated:`: rounds finished in the phase under way (0 between phases), the
+    /// simulation's generator and pending mask broadcast, and every round so far.
+    public var federatedRoundsDone: Int?
+    public var federatedState: [UInt64]?
+    public var federatedMaskPending: Bool?
+    public var rounds: [FederatedRoundRow]?
 
     /// What makes this progress unusable to continue from (a resume would index past its
     /// schedule or seed a generator with an invalid state), or nil.
     var problem: String? {
         let states = [("shuffle_state", shuffleState), ("scorer_state", scorerState)] + (modelRandomState ?? []).map { ("model_random_state", $0) }
+            + (federatedState.map { [("federated_state", $0)] } ?? [])
         for (name, state) in states where state.count != 4 || state.allSatisfy({ $0 == 0 }) {
             return "its \(name) is not a generator state"
         }
-        if nextStage < 0 || gradualEpochsDone < 0 || phaseStep < 0 || (optimizerStepCount ?? 0) < 0 {
+        if nextStage < 0 || gradualEpochsDone < 0 || phaseStep < 0 || (optimizerStepCount ?? 0) < 0 || (federatedRoundsDone ?? 0) < 0 {
             return "its schedule position is negative"
         }
         if let adaptive, !(adaptive.step.isFinite && adaptive.acceptedSparsity.isFinite) || adaptive.retries < 0 || adaptive.acceptedStages < 0 {
@@ -45,6 +52,8 @@ public struct RunProgress: Codable, Sendable {
         case spec, rows, nextStage = "next_stage", adaptive, gradualEpochsDone = "gradual_epochs_done"
         case phaseStep = "phase_step", optimizerStepCount = "optimizer_step_count"
         case shuffleState = "shuffle_state", scorerState = "scorer_state", warnings, modelRandomState = "model_random_state"
+        case federatedRoundsDone = "federated_rounds_done", federatedState = "federated_state"
+        case federatedMaskPending = "federated_mask_pending", rounds
     }
 }
 

@@ -109,6 +109,17 @@ public final class FederatedSimulation {
     /// Call after the server changed the masks: the next broadcast includes them.
     public func masksChanged() { maskChanged = true }
 
+    /// What a checkpoint between rounds keeps: the generator (client selection, faults,
+    /// local shuffles) and whether the next broadcast carries the mask.
+    public var generatorState: [UInt64] {
+        get { generator.stateArray }
+        set { generator = SeededGenerator(stateArray: newValue) }
+    }
+    public var maskPending: Bool {
+        get { maskChanged }
+        set { maskChanged = newValue }
+    }
+
     public func runRound(_ round: Int, evaluation: Dataset, evaluationBatchSize: Int = 1000) throws -> RoundRecord {
         let start = monotonicNanoseconds()
         let store = model.store

@@ -46,9 +46,37 @@ extension AllTests {
         #expect(header.contains("bytes_up") && header.contains("client_loss_median") && rows.count == 4)
         let written = try RunReport.read(from: folder + "/run")
         #expect(written.rounds == report.rounds)
-        // Not resumable yet: said, not half-done.
-        options.resumeDirectory = folder + "/run"
-        #expect(throws: SpecError.self) { _ = try ExperimentRunner(spec: try ExperimentSpec.decode(yaml: Self.yaml("{ clients: 3, rounds: 2, local_steps: 2 }")), options: options) }
+    }
+
+    /// A run cut back to a checkpoint between rounds — in stage 0's rounds, and in stage 1's
+    /// after the server pruned — resumes to the uninterrupted run's rounds and stages.
+    @Test func aRunResumedBetweenRoundsMatchesTheUninterruptedOne() throws {
+        let spec = try ExperimentSpec.decode(yaml: Self.yaml("{ clients: 3, rounds: 3, local_steps: 2, dropout: 0.3, straggler_fraction: 0.5 }"))
+        let folder = temporaryDirectory("federated-resume")
+        var options = RunOptions()
+        options.runDirectory = folder + "/complete"
+        let complete = try ExperimentRunner(spec: spec, options: options).run()
+        let names = ExperimentRunner.checkpointNames(in: folder + "/complete/checkpoints")
+        #expect(names.filter { $0.contains("partial") }.count == 4 && names.filter(ExperimentRunner.isKeptStage).count == 2, "\(names)")
+        for (cutAfter, stages) in [("0000-stage0-round1-partial.bin", 0), ("0004-stage1-round1-partial.bin", 1)] {
+            let cut = folder + "/cut-\(stages)"
+            try FileManager.default.createDirectory(atPath: cut + "/checkpoints", withIntermediateDirectories: true)
+            for name in names where name <= cutAfter {
+                try FileManager.default.copyItem(atPath: folder + "/complete/checkpoints/" + name, toPath: cut + "/checkpoints/" + name)
+            }
+            var report = complete
+            report.status = .running
+            report.stages = Array(report.stages.prefix(stages))
+            try report.write(to: cut)
+            var resume = RunOptions()
+            resume.resumeDirectory = cut
+            let resumed = try ExperimentRunner(spec: spec, options: resume).run()
+            #expect(resumed.status == .complete && resumed.rounds.count == 6)
+            #expect(resumed.rounds.map { [$0.stage, $0.record.round] + $0.record.participants + $0.record.stragglers + [$0.record.bytesUp] }
+                    == complete.rounds.map { [$0.stage, $0.record.round] + $0.record.participants + $0.record.stragglers + [$0.record.bytesUp] })
+            #expect(resumed.rounds.map(\.record.metrics) == complete.rounds.map(\.record.metrics), "cut after \(cutAfter)")
+            #expect(try nonTimingColumns(cut + "/stages.csv") == nonTimingColumns(folder + "/complete/stages.csv"))
+        }
     }
 }
 }
