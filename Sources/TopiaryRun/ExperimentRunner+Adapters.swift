@@ -18,6 +18,9 @@ extension ExperimentRunner {
         var generator = SeededGenerator(seed: spec.seed, stream: "adapters-stage\(stageNumber)")
         let adapters = LowRankAdapters(matrices: matrices, rank: adapterSpec.rank, alpha: Float(adapterSpec.alpha), form: adapterSpec.merge,
                                        generator: &generator)
+        if let folder = adapterSpec.initFrom, report.stages.count == 1 {
+            try startAdapters(adapters, from: folder, adapterSpec)
+        }
         let retraining = spec.retraining
         var training: TrainingOutcome
         do {
@@ -50,5 +53,50 @@ extension ExperimentRunner {
                                           unmaskedMergeMetrics: unmaskedMetrics.reduce(into: [:]) { $0["val_" + $1.key] = $1.value },
                                           savedTo: savedTo)
         return training
+    }
+
+    /// Before any work: the targets' patterns match layers, and an `init_from` folder is a PEFT
+    /// LoRA of the spec's rank and alpha whose modules and shapes fit the targets.
+    static func checkAdapters(_ adapterSpec: AdapterSpec, model: any Model, excluded: [String]) throws {
+        let names = try adapterSpec.targetLayers(prunable: model.prunableMatrices.map(\.layerName), excluded: excluded)
+        guard let folder = adapterSpec.initFrom else { return }
+        let peft = try readAdapterSource(folder, adapterSpec)
+        for matrix in model.prunableMatrices where names.contains(matrix.layerName) {
+            guard let pair = peft.factors[matrix.layerName] else {
+                throw SpecProblem(keyPath: "adapters.init_from", problem: "\(folder) has no factors for \(matrix.layerName). Set adapters.targets to the folder's modules (\(peft.factors.keys.sorted().joined(separator: ", "))).")
+            }
+            guard pair.a.count == adapterSpec.rank * matrix.fanIn, pair.b.count == matrix.rows * adapterSpec.rank else {
+                throw SpecProblem(keyPath: "adapters.init_from", problem: "\(folder) has \(matrix.layerName) factors of shapes \(pair.a.shape) and \(pair.b.shape), which do not fit its \(matrix.rows) × \(matrix.fanIn) weight: adapters of another model?")
+            }
+        }
+        if let extra = peft.factors.keys.sorted().first(where: { !names.contains($0) }) {
+            throw SpecProblem(keyPath: "adapters.init_from", problem: "\(folder) adapts \(extra), which is not among adapters.targets (\(names.joined(separator: ", "))): add it to the targets.")
+        }
+    }
+
+    static func readAdapterSource(_ folder: String, _ adapterSpec: AdapterSpec) throws -> PEFTAdapterFolder {
+        let peft: PEFTAdapterFolder
+        do {
+            peft = try PEFTAdapterFolder.read(folder: folder)
+        } catch let error as PEFTAdapterError {
+            throw SpecProblem(keyPath: "adapters.init_from", problem: error.errorDescription ?? "\(error)")
+        }
+        guard peft.rank == adapterSpec.rank, peft.alpha == adapterSpec.alpha else {
+            throw SpecProblem(keyPath: "adapters.init_from", problem: "\(folder) holds adapters of r \(peft.rank), lora_alpha \(peft.alpha), but the spec says rank \(adapterSpec.rank), alpha \(adapterSpec.alpha): make them the folder's.")
+        }
+        return peft
+    }
+
+    /// The first stage's adapters from the PEFT folder checked at start-up.
+    private func startAdapters(_ adapters: LowRankAdapters, from folder: String, _ adapterSpec: AdapterSpec) throws {
+        let peft: PEFTAdapterFolder
+        do {
+            peft = try ExperimentRunner.readAdapterSource(folder, adapterSpec)
+        } catch let problem as SpecProblem {
+            throw SpecError(file: options.specFile, keyPath: problem.keyPath, problem: problem.problem)
+        }
+        if let mismatch = adapters.assign(peft: peft.factors.mapValues { ($0.a, $0.b) }) {
+            throw SpecError(file: options.specFile, keyPath: "adapters.init_from", problem: "\(folder) \(mismatch).")
+        }
     }
 }

@@ -105,6 +105,7 @@ public final class ExperimentRunner {
             built = try ExperimentRunner.makeModel(spec, task: madeTask, data: loaded)
             if let source = spec.model.initFrom { try InitialWeights.load(source, into: built.model) }
             try spec.spec.checkLayerNames(built.model.prunableMatrices.map(\.layerName))
+            if let adapters = spec.adapters { try ExperimentRunner.checkAdapters(adapters, model: built.model, excluded: spec.pruning.excludeLayers) }
         } catch let problem as SpecProblem {
             throw SpecError(file: options.specFile, keyPath: problem.keyPath, problem: problem.problem)
         }

@@ -13,6 +13,9 @@ import TopiarySparsity
 ///                             # sparse as the base; unmasked: plain LoRA W₀ + s·B·A, whose
 ///                             # merge revives pruned weights (reported, then masked again)
 ///       save: true            # each stage's adapters in PEFT's layout under adapters/stageN
+///       init_from: path       # the first stage's adapters start from a PEFT LoRA folder (its
+///                             # r and lora_alpha must be rank and alpha); with that stage's
+///                             # epochs 0, a masked merge of someone else's adapter
 ///
 /// `dropout` other than 0 is refused: dropout on the adapter's input has no merged form.
 public struct AdapterSpec: Codable, Sendable, Equatable {
@@ -25,9 +28,11 @@ public struct AdapterSpec: Codable, Sendable, Equatable {
     public var targets: [String]?
     public var merge: LowRankAdapters.Form = .masked
     public var save: Bool = true
+    /// A PEFT LoRA folder the first stage's adapters start from.
+    public var initFrom: String?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case kind, rank, alpha, dropout, targets, merge, save
+        case kind, rank, alpha, dropout, targets, merge, save, initFrom = "init_from"
     }
 
     public init(rank: Int, alpha: Double? = nil, targets: [String]? = nil, merge: LowRankAdapters.Form = .masked, save: Bool = true) {
@@ -56,6 +61,8 @@ public struct AdapterSpec: Codable, Sendable, Equatable {
         }
         if c.contains(.merge) { merge = try c.decodeEnum(LowRankAdapters.Form.self, forKey: .merge, decoder: decoder) }
         save = try c.decodeIfPresent(Bool.self, forKey: .save) ?? true
+        initFrom = try c.decodeIfPresent(String.self, forKey: .initFrom)
+        if let initFrom, initFrom.isEmpty { throw decoder.problem(CodingKeys.initFrom, "must name a PEFT adapter folder (adapter_config.json, adapter_model.safetensors).") }
     }
 
     /// Whether `layer` matches `pattern`: `*` stands for any run of characters, dots included.

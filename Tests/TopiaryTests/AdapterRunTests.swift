@@ -78,6 +78,24 @@ extension AllTests {
             #expect(header.contains(column), "\(column)")
         }
         #expect(rows[1]["adapter_rank"] == "2" && rows[0]["adapter_rank"] == "")
+        // Stage 1's saved adapters, merged into the same pruned base without training
+        // (init_from, epochs 0), give stage 1's model again; a rank that is not the folder's is refused.
+        let merge = { (rank: Int) in
+            Self.yaml(adapters: "{ kind: lora, rank: \(rank), alpha: 4, init_from: \(folder)/lora/adapters/stage1 }", stages: "[{ sparsity: 0.5, epochs: 0 }]")
+        }
+        options.runDirectory = folder + "/merged"
+        let merged = try ExperimentRunner(spec: try ExperimentSpec.decode(yaml: merge(2)), options: options).run()
+        #expect(merged.stages[1].metrics["test_loss"] == report.stages[1].metrics["test_loss"] && merged.stages[1].nonzeros == report.stages[1].nonzeros)
+        // Refused before any work (no run folder), saying what to change.
+        options.runDirectory = folder + "/wrong-rank"
+        #expect { try ExperimentRunner(spec: try ExperimentSpec.decode(yaml: merge(3)), options: options) } throws: {
+            ($0 as? SpecError)?.keyPath == "adapters.init_from" && ($0 as? SpecError)?.problem.contains("r 2") == true
+        }
+        let narrow = merge(2).replacingOccurrences(of: "alpha: 4,", with: "alpha: 4, targets: [\"*.attn.*\"],")
+        #expect { try ExperimentRunner(spec: try ExperimentSpec.decode(yaml: narrow), options: options) } throws: {
+            ($0 as? SpecError)?.problem.contains("mlp") == true
+        }
+        #expect(!FileManager.default.fileExists(atPath: folder + "/wrong-rank"))
     }
 }
 }
