@@ -13,14 +13,7 @@ extension ExperimentRunner {
     /// on the adapters alone, measured as a plain unmasked merge would leave the model, then
     /// merged through the masks and saved in PEFT's layout under adapters/stageN.
     func retrainThroughAdapters(_ adapterSpec: AdapterSpec, stageNumber: Int, epochs: Int) throws -> TrainingOutcome {
-        let names = try adapterSpec.targetLayers(prunable: model.prunableMatrices.map(\.layerName), excluded: spec.pruning.excludeLayers)
-        let matrices = model.prunableMatrices.filter { names.contains($0.layerName) }
-        var generator = SeededGenerator(seed: spec.seed, stream: "adapters-stage\(stageNumber)")
-        let adapters = LowRankAdapters(matrices: matrices, rank: adapterSpec.rank, alpha: Float(adapterSpec.alpha), form: adapterSpec.merge,
-                                       generator: &generator)
-        if let folder = adapterSpec.initFrom, report.stages.count == 1 {
-            try startAdapters(adapters, from: folder, adapterSpec)
-        }
+        let adapters = try makeAdapters(adapterSpec, stageNumber: stageNumber)
         let retraining = spec.retraining
         var training: TrainingOutcome
         do {
@@ -32,6 +25,25 @@ extension ExperimentRunner {
             adapters.merge()
             throw error
         }
+        training.adapters = try finishAdapters(adapters, adapterSpec, stageNumber: stageNumber)
+        return training
+    }
+
+    /// A stage's adapters on the targets, seeded per stage; the first stage's from `init_from`.
+    func makeAdapters(_ adapterSpec: AdapterSpec, stageNumber: Int) throws -> LowRankAdapters {
+        let names = try adapterSpec.targetLayers(prunable: model.prunableMatrices.map(\.layerName), excluded: spec.pruning.excludeLayers)
+        var generator = SeededGenerator(seed: spec.seed, stream: "adapters-stage\(stageNumber)")
+        let adapters = LowRankAdapters(matrices: model.prunableMatrices.filter { names.contains($0.layerName) }, rank: adapterSpec.rank,
+                                       alpha: Float(adapterSpec.alpha), form: adapterSpec.merge, generator: &generator)
+        if let folder = adapterSpec.initFrom, report.stages.count == 1 {
+            try startAdapters(adapters, from: folder, adapterSpec)
+        }
+        return adapters
+    }
+
+    /// After a stage's adapter training: the unmasked merge measured, the masked merge made,
+    /// the adapters saved in PEFT's layout under adapters/stageN (with `save`).
+    func finishAdapters(_ adapters: LowRankAdapters, _ adapterSpec: AdapterSpec, stageNumber: Int) throws -> AdapterRecord {
         let unmaskedMetrics = adapters.withUnmaskedMerge {
             Evaluation.measure(model, task: task, on: data.validation, batchSize: evaluationBatchSize)
         }
@@ -48,11 +60,11 @@ extension ExperimentRunner {
             try folder.write(to: runDirectory + "/" + relative)
             savedTo = relative
         }
-        training.adapters = AdapterRecord(rank: adapterSpec.rank, alpha: adapterSpec.alpha, merge: adapterSpec.merge.rawValue, targets: names,
-                                          unmaskedMergeSparsity: Double(unmaskedZeros) / Double(max(accounting.total, 1)),
-                                          unmaskedMergeMetrics: unmaskedMetrics.reduce(into: [:]) { $0["val_" + $1.key] = $1.value },
-                                          savedTo: savedTo)
-        return training
+        return AdapterRecord(rank: adapterSpec.rank, alpha: adapterSpec.alpha, merge: adapterSpec.merge.rawValue,
+                             targets: adapters.targets.map(\.matrix.layerName),
+                             unmaskedMergeSparsity: Double(unmaskedZeros) / Double(max(accounting.total, 1)),
+                             unmaskedMergeMetrics: unmaskedMetrics.reduce(into: [:]) { $0["val_" + $1.key] = $1.value },
+                             savedTo: savedTo)
     }
 
     /// Before any work: the targets' patterns match layers, and an `init_from` folder is a PEFT

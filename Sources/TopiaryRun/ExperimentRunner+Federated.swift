@@ -18,6 +18,9 @@ extension ExperimentRunner {
         federation = simulation
         simulation.settings = federated.settings(learningRate: optimizer.learningRate, batchSize: batchSize)
         simulation.makeOptimizer = { optimizer.makeOptimizer(for: $0) }
+        // Pruning stages with adapters: clients train LoRA on the frozen pruned base.
+        let adapters = try stage > 0 ? spec.adapters.map { try makeAdapters($0, stageNumber: stage) } : nil
+        simulation.adapters = adapters
         let done = progress.federatedRoundsDone ?? 0
         if done > 0, let state = progress.federatedState {
             // Resumed between rounds: the simulation continues exactly.
@@ -28,25 +31,38 @@ extension ExperimentRunner {
         }
         var outcome = TrainingOutcome(epochs: 0)
         // What one client's optimizer holds (each round's is fresh, the same size).
-        let state = optimizer.makeOptimizer(for: model.store)
-        outcome.trainableParameters = model.store.trainableCount
+        let trained = adapters?.store ?? model.store
+        let state = optimizer.makeOptimizer(for: trained)
+        outcome.trainableParameters = trained.trainableCount
         outcome.optimizerStateBytes = 4 * state.stateBuffers.values.reduce(0) { $0 + $1.count }
         var seconds = 0.0
-        for round in (done + 1)..<(federated.rounds + 1) {
-            let record = try simulation.runRound(round, evaluation: data.validation, evaluationBatchSize: evaluationBatchSize)
-            seconds += record.seconds
-            report.rounds.append(FederatedRoundRow(stage: stage, sparsity: SparsityAccounting(targets).sparsity, record: record))
-            let deciding = task.decidingMetric.name
-            options.progress?(String(format: "stage %d round %d/%d: %d clients, validation %@ %.4f, %d bytes up", stage, round, federated.rounds,
-                                     record.participants.count, deciding, record.metrics[deciding] ?? .nan, record.bytesUp))
-            try writeReport()
-            progress.federatedRoundsDone = round
-            progress.federatedState = simulation.generatorState
-            progress.federatedMaskPending = simulation.maskPending
-            // Between rounds a checkpoint to resume from; the stage's own follows the last.
-            if round < federated.rounds { try checkpoint(label: "stage\(stage)-round\(round)-partial", accepted: false) }
+        do {
+            for round in (done + 1)..<(federated.rounds + 1) {
+                let record = try simulation.runRound(round, evaluation: data.validation, evaluationBatchSize: evaluationBatchSize)
+                seconds += record.seconds
+                report.rounds.append(FederatedRoundRow(stage: stage, sparsity: SparsityAccounting(targets).sparsity, record: record))
+                let deciding = task.decidingMetric.name
+                options.progress?(String(format: "stage %d round %d/%d: %d clients, validation %@ %.4f, %d bytes up", stage, round, federated.rounds,
+                                         record.participants.count, deciding, record.metrics[deciding] ?? .nan, record.bytesUp))
+                try writeReport()
+                progress.federatedRoundsDone = round
+                progress.federatedState = simulation.generatorState
+                progress.federatedMaskPending = simulation.maskPending
+                // Between rounds a checkpoint to resume from; the stage's own follows the last.
+                // (Not with adapters: their factors are not in checkpoints; a resume restarts
+                // from the last finished stage.)
+                if round < federated.rounds, adapters == nil { try checkpoint(label: "stage\(stage)-round\(round)-partial", accepted: false) }
+            }
+        } catch {
+            // A failed phase leaves the model merged and its weights trainable, as after a stage.
+            adapters?.merge()
+            throw error
         }
         progress.federatedRoundsDone = 0
+        if let adapters, let adapterSpec = spec.adapters {
+            simulation.adapters = nil
+            outcome.adapters = try finishAdapters(adapters, adapterSpec, stageNumber: stage)
+        }
         // Client steps of the whole phase (a resumed phase's earlier rounds included).
         outcome.steps = report.rounds.filter { $0.stage == stage }.reduce(0) { total, row in
             total + row.record.participants.reduce(0) { sum, client in

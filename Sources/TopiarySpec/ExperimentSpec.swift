@@ -59,9 +59,6 @@ public struct ExperimentSpec: Codable, Sendable, Equatable {
         adapters = try c.decodeIfPresent(AdapterSpec.self, forKey: .adapters)
         federated = try c.decodeIfPresent(FederatedSpec.self, forKey: .federated)
         if federated != nil {
-            if adapters != nil {
-                throw SpecProblem(keyPath: "federated", problem: "clients train full masked weights; adapters on federated clients are not built yet: remove adapters: or federated:.")
-            }
             if pruning.schedule?.kind == .agp {
                 throw SpecProblem(keyPath: "federated", problem: "prunes between rounds, but a gradual schedule prunes inside one training phase: use stages or an adaptive schedule.")
             }

@@ -78,13 +78,19 @@ public struct RoundRecord: Codable, Sendable, Equatable {
 /// starts from the global ones and trains on its own rows under the global masks; the
 /// updates are encoded to real bytes, decoded, aggregated, and applied masked, so no client
 /// (honest or not) can revive a pruned weight. Buffers (BatchNorm statistics) stay the
-/// global model's. Deterministic for a seed.
+/// global model's. With `adapters`, clients train those instead (LoRA on the frozen pruned
+/// base): only the adapters' updates travel, and the weights are rewritten from the
+/// aggregated adapters. Deterministic for a seed.
 public final class FederatedSimulation {
     public let model: any Model
     public let task: any Task
     public let clients: [Dataset]
     public var settings: FederatedSettings
-    public let codec: UpdateCodec
+    /// What clients train instead of the model's weights (nil: the weights themselves).
+    public var adapters: (any WeightReparametrization)?
+    /// The store clients train and send updates of.
+    var trained: ParameterStore { adapters?.store ?? model.store }
+    public var codec: UpdateCodec { UpdateCodec(store: trained) }
     /// Each client's fresh optimizer every round (the phase's kind; the rate is `settings`').
     public var makeOptimizer: (ParameterStore) -> any Optimizer
     var generator: SeededGenerator
@@ -101,7 +107,6 @@ public final class FederatedSimulation {
         self.task = task
         self.clients = clients
         self.settings = settings
-        self.codec = UpdateCodec(store: model.store)
         self.makeOptimizer = makeOptimizer
         generator = SeededGenerator(seed: seed, stream: "federated")
     }
@@ -122,7 +127,7 @@ public final class FederatedSimulation {
 
     public func runRound(_ round: Int, evaluation: Dataset, evaluationBatchSize: Int = 1000) throws -> RoundRecord {
         let start = monotonicNanoseconds()
-        let store = model.store
+        let store = trained, codec = self.codec
         let global = store.values.copy()
         let selected = Array(generator.permutation(clients.count).prefix(settings.clientsPerRound)).sorted()
         let dropped = selected.filter { _ in Double(generator.nextUnitFloat()) < settings.dropoutProbability }
@@ -133,10 +138,12 @@ public final class FederatedSimulation {
         var bytesUp = 0
         for client in participants {
             store.values.assign(from: global)
+            adapters?.materialize()
             let steps = stragglers.contains(client) ? max(1, Int(settings.deadlineFraction * Double(settings.localSteps))) : settings.localSteps
             let trainer = Trainer(model: model, task: task, optimizer: makeOptimizer(store),
                                   schedule: LearningRateSchedule(baseRate: settings.learningRate, totalSteps: steps),
                                   batches: BatchIterator(dataset: clients[client], batchSize: settings.batchSize))
+            trainer.reparametrization = adapters
             if settings.proximalMu > 0 { trainer.beforeStep = proximalTerm(global: global) }
             _ = try trainer.runSteps(steps, generator: &generator)
             clientMetrics.append(Evaluation.measure(model, task: task, on: evaluation, batchSize: evaluationBatchSize)[task.decidingMetric.name] ?? .nan)
@@ -159,8 +166,14 @@ public final class FederatedSimulation {
                 for i in range.flat { value[i] += delta[i] }
             }
         }
-        store.applyMasks()
-        let bytesDown = selected.count * codec.broadcastBytes(encoding: settings.encoding, withMask: maskChanged)
+        var bytesDown = selected.count * codec.broadcastBytes(encoding: settings.encoding, withMask: adapters == nil && maskChanged)
+        if let adapters {
+            adapters.materialize()
+            // The pruned base travels once per phase, sparse with its mask, before the adapters.
+            if maskChanged { bytesDown += selected.count * UpdateCodec.sparseModelBytes(model.store) }
+        } else {
+            store.applyMasks()
+        }
         maskChanged = false
         let metrics = Evaluation.measure(model, task: task, on: evaluation, batchSize: evaluationBatchSize)
         return RoundRecord(round: round, selected: selected, participants: participants, dropped: dropped, stragglers: stragglers,
@@ -170,7 +183,7 @@ public final class FederatedSimulation {
 
     /// FedProx: ∂/∂w of μ/2·‖w − w_global‖² added to every trained gradient, masked.
     private func proximalTerm(global: Tensor) -> () -> Void {
-        let store = model.store, mu = settings.proximalMu
+        let store = trained, mu = settings.proximalMu
         return {
             let (grad, value, anchor, mask) = (store.grads.pointer, store.values.pointer, global.pointer, store.masks.pointer)
             for range in store.trainableRanges {

@@ -78,6 +78,12 @@ public struct UpdateCodec {
         return update
     }
 
+    /// Bytes of a whole model sent sparse with its masks — every weight and bias alive, frozen
+    /// ones included (a LoRA base): what a client needs once per phase before adapters.
+    public static func sparseModelBytes(_ store: ParameterStore) -> Int {
+        store.parameters.filter { $0.role != .buffer }.reduce(0) { $0 + 4 * $1.aliveCount + ($1.count + 7) / 8 }
+    }
+
     /// Bytes of the global model sent to a client: trained values alive under the mask as
     /// Float32 (every one for dense), plus the mask as a bitmap when it changed since the
     /// client last held it.

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+@testable import TopiaryFormats
 @testable import TopiaryReport
 @testable import TopiaryRun
 @testable import TopiarySpec
@@ -26,7 +27,25 @@ extension AllTests {
         #expect(problem(Self.yaml("{ clients: 3, rounds: 2, local_steps: 2, encoding: zip }"))?.keyPath == "federated.encoding")
         #expect(problem(Self.yaml("{ clients: 3, rounds: 2, local_steps: 2, poisoned_clients: 3 }"))?.keyPath == "federated.poisoned_clients")
         #expect(problem(Self.yaml("{ clients: 3, rounds: 2, local_steps: 2, dropout: 1 }"))?.keyPath == "federated.dropout")
-        #expect(problem(Self.yaml("{ clients: 3, rounds: 2, local_steps: 2 }") + "adapters: { kind: lora, rank: 2 }\n")?.keyPath == "federated")
+        #expect(problem(Self.yaml("{ clients: 3, rounds: 2, local_steps: 2 }") + "adapters: { kind: lora, rank: 2 }\n") == nil)
+    }
+
+    /// With adapters, the pruning stage's clients train LoRA on the frozen pruned base: only
+    /// the adapters travel, the stage keeps its exact sparsity, and the adapters are merged
+    /// through the masks and saved at the stage's end.
+    @Test func clientsTrainAdaptersOnTheSparseBase() throws {
+        let folder = temporaryDirectory("federated-lora")
+        var options = RunOptions()
+        options.runDirectory = folder + "/run"
+        let yaml = Self.yaml("{ clients: 3, rounds: 2, local_steps: 2, aggregation: median }") + "adapters: { kind: lora, rank: 2, alpha: 4 }\n"
+        let report = try ExperimentRunner(spec: try ExperimentSpec.decode(yaml: yaml), options: options).run()
+        let stage = report.stages[1], training = try #require(report.stages[1].training)
+        #expect(abs(stage.sparsity - 0.5) < 1e-3 && training.adapters?.rank == 2 && training.trainableParameters == 512)
+        // Stage 1's updates: A and B of 4 matrices (512 floats) from each of 3 clients.
+        #expect(report.rounds.filter { $0.stage == 1 }.allSatisfy { $0.record.bytesUp == 3 * 4 * 512 })
+        #expect(report.rounds[2].record.bytesDown > report.rounds[3].record.bytesDown)
+        #expect(try PEFTAdapterFolder.read(folder: folder + "/run/adapters/stage1").factors.count == 4)
+        #expect(stage.metrics["val_loss"]! < report.stages[0].metrics["val_loss"]! + 1)
     }
 
     @Test func aRunTrainsByRoundsAndPrunesBetweenThem() throws {

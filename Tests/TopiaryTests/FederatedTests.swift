@@ -3,6 +3,7 @@ import Testing
 @testable import TopiaryData
 @testable import TopiaryNN
 @testable import TopiaryOptim
+@testable import TopiarySparsity
 @testable import TopiaryTensor
 @testable import TopiaryTraining
 
@@ -115,6 +116,38 @@ extension AllTests {
             .runSteps(1, generator: &g)
         let difference = zip(federated.store.values.toArray(), central.store.values.toArray()).map { abs($0 - $1) }.max()!
         #expect(difference < 1e-5, "largest difference \(difference)")
+    }
+
+    /// Clients training masked LoRA adapters: only A and B travel, the weights are rewritten
+    /// from the aggregate, and the pruned base's zeros stay exactly 0 (also after the merge).
+    @Test func clientsTrainingAdaptersKeepTheBaseSparse() throws {
+        let union = data(rows: 90, seed: 18)
+        var g = SeededGenerator(seed: 19)
+        let net = model(seed: 20)
+        for matrix in net.prunableMatrices { for i in 0..<matrix.count where g.nextInt(below: 2) == 0 { matrix.parameter.mask[i] = 0 } }
+        net.store.applyMasks()
+        let biases = net.parameters.filter { $0.role == .bias }.map { $0.value.toArray() }
+        let parts = try ClientPartition.iid.assign(union, clients: 3, generator: &g)
+        let adapters = LowRankAdapters(matrices: net.prunableMatrices, rank: 2, alpha: 2, form: .masked, generator: &g)
+        let simulation = FederatedSimulation(model: net, task: ClassificationTask(), clients: parts.map { union.subset($0) },
+                                             settings: FederatedSettings(clientsPerRound: 3, localSteps: 3, batchSize: 10, learningRate: 0.05),
+                                             seed: 21) { Adam(store: $0) }
+        simulation.adapters = adapters
+        simulation.masksChanged()
+        let base = net.parameters.reduce(0) { $0 + 4 * $1.aliveCount + ($1.count + 7) / 8 }
+        for round in 1...3 {
+            let record = try simulation.runRound(round, evaluation: union)
+            #expect(record.bytesUp == 3 * 4 * adapters.parameterCount)
+            // The pruned base (frozen weights included) goes out with the first round's adapters only.
+            #expect(record.bytesDown == 3 * 4 * adapters.parameterCount + (round == 1 ? 3 * base : 0))
+        }
+        adapters.merge()
+        for matrix in net.prunableMatrices {
+            #expect((0..<matrix.count).allSatisfy { matrix.parameter.mask[$0] != 0 || matrix.parameter.value[$0] == 0 })
+            #expect(matrix.parameter.trainable)
+        }
+        #expect(net.parameters.filter { $0.role == .bias }.map { $0.value.toArray() } == biases)
+        #expect(adapters.targets.contains { countNonzeros($0.b.value) > 0 })
     }
 
     /// Pruned weights stay exactly 0 through rounds of honest, poisoned, dropped and straggling
