@@ -52,6 +52,9 @@ public struct HuggingFaceLlamaFolder {
     /// The model's shape from config.json, windows of `context` positions.
     public func configuration(context: Int) throws -> LlamaConfiguration {
         let config = try json("config.json")
+        // Sizes past these are not a model this machine could hold (and would overflow counts).
+        let limits = ["vocab_size": 1 << 22, "hidden_size": 1 << 16, "intermediate_size": 1 << 18, "num_hidden_layers": 1 << 10,
+                      "num_attention_heads": 1 << 10, "num_key_value_heads": 1 << 10, "head_dim": 1 << 12]
         func integer(_ key: String, default fallback: Int? = nil) throws -> Int {
             guard let value = config[key] else {
                 if let fallback { return fallback }
@@ -61,12 +64,15 @@ public struct HuggingFaceLlamaFolder {
             guard let number = value as? NSNumber, !Self.isJSONBoolean(number), let integer = Int32(exactly: number.doubleValue), integer > 0 else {
                 throw fail("config.json", "has \(key) \(value), not a positive integer below 2³¹")
             }
+            if let limit = limits[key], Int(integer) > limit {
+                throw fail("config.json", "has \(key) \(integer), above the \(limit) Topiary accepts")
+            }
             return Int(integer)
         }
         func real(_ key: String, default fallback: Double) throws -> Double {
             guard let value = config[key], !(value is NSNull) else { return fallback }
-            guard let number = value as? NSNumber, !Self.isJSONBoolean(number), number.doubleValue.isFinite else {
-                throw fail("config.json", "has \(key) \(value), not a number")
+            guard let number = value as? NSNumber, !Self.isJSONBoolean(number), Float(number.doubleValue).isFinite, number.doubleValue > 0 else {
+                throw fail("config.json", "has \(key) \(value), not a positive number within Float32's range")
             }
             return number.doubleValue
         }

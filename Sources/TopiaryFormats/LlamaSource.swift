@@ -61,11 +61,18 @@ public final class LlamaSource: @unchecked Sendable {
         }
     }
 
+    /// The tokenizer, whose every id must be a row of the model's embedding.
     public func tokenizer() throws -> ByteLevelBPE {
+        let tokenizer: ByteLevelBPE
         switch kind {
-        case .gguf(let file): return try ByteLevelBPE(gguf: file, path: path)
-        case .huggingFace(let folder): return try folder.tokenizer()
+        case .gguf(let file): tokenizer = try ByteLevelBPE(gguf: file, path: path)
+        case .huggingFace(let folder): tokenizer = try folder.tokenizer()
         }
+        let vocabulary = try configuration(context: 1).vocabulary
+        guard tokenizer.tokens.count <= vocabulary else {
+            throw HuggingFaceFolderError(path: path, problem: "has a tokenizer of \(tokenizer.tokens.count) tokens for a model of \(vocabulary) embeddings: ids past \(vocabulary - 1) would have no row")
+        }
+        return tokenizer
     }
 
     /// Positions the model was trained on (llama.context_length, max_position_embeddings).

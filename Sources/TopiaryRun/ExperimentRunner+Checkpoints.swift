@@ -50,7 +50,7 @@ extension ExperimentRunner {
 
     /// Whether a checkpoint's name marks a state the run kept: not a rejected adaptive attempt
     /// ("rejected") nor a federated phase between rounds ("partial").
-    static func isKeptStage(_ name: String) -> Bool { !name.contains("rejected") && !name.contains("partial") }
+    package static func isKeptStage(_ name: String) -> Bool { !name.contains("rejected") && !name.contains("partial") }
 
     /// The checkpoint files of a run's checkpoints folder, oldest first (their names start
     /// with the sequence number); rejected adaptive attempts' names say "rejected".

@@ -14,17 +14,22 @@ extension ExperimentRunner {
     /// Each round is a row of rounds.csv, written as it ends.
     func federatedPhase(stage: Int, optimizer: OptimizerSpec, batchSize: Int) throws -> TrainingOutcome {
         let federated = spec.federated!
+        let created = federation == nil
         let simulation = try federation ?? makeFederation(federated)
         federation = simulation
         simulation.settings = federated.settings(learningRate: optimizer.learningRate, batchSize: batchSize)
+        simulation.settings.gradientClip = optimizer.gradientClip
         simulation.makeOptimizer = { optimizer.makeOptimizer(for: $0) }
         // Pruning stages with adapters: clients train LoRA on the frozen pruned base.
         let adapters = try stage > 0 ? spec.adapters.map { try makeAdapters($0, stageNumber: stage) } : nil
         simulation.adapters = adapters
         let done = progress.federatedRoundsDone ?? 0
-        if done > 0, let state = progress.federatedState {
-            // Resumed between rounds: the simulation continues exactly.
-            simulation.generatorState = state
+        guard done < federated.rounds else {
+            throw CheckpointError.mismatch(path: runDirectory + "/checkpoints", detail: "its progress says \(done) rounds of a \(federated.rounds)-round phase are done")
+        }
+        // Resumed (between rounds, or at a stage's end): the simulation continues exactly.
+        if created, let state = progress.federatedState { simulation.generatorState = state }
+        if done > 0 {
             simulation.maskPending = progress.federatedMaskPending ?? false
         } else if stage > 0 {
             simulation.masksChanged()
@@ -52,6 +57,8 @@ extension ExperimentRunner {
                 // (Not with adapters: their factors are not in checkpoints; a resume restarts
                 // from the last finished stage.)
                 if round < federated.rounds, adapters == nil { try checkpoint(label: "stage\(stage)-round\(round)-partial", accepted: false) }
+                // Ctrl-C or SIGTERM: stop between rounds, after the checkpoint.
+                if options.interruptible, RunInterruption.requested, round < federated.rounds { throw TrainingInterrupted() }
             }
         } catch {
             // A failed phase leaves the model merged and its weights trainable, as after a stage.

@@ -97,7 +97,7 @@ extension ExperimentRunner {
         let midPhase = (progress.federatedRoundsDone ?? 0) > 0
         let agreement = midPhase ? [] : try scoreAgreement(target: target)
         let (scoreSeconds, selectSeconds) = midPhase ? (0, 0) : try pruneTargets(to: target)
-        if let rewindValues {
+        if let rewindValues, !midPhase {
             // Lottery-ticket rewinding: every parameter back to the snapshot, pruned ones at 0.
             multiply(rewindValues, model.store.masks, into: model.store.values)
         }

@@ -106,6 +106,10 @@ public final class ExperimentRunner {
             if let source = spec.model.initFrom { try InitialWeights.load(source, into: built.model) }
             try spec.spec.checkLayerNames(built.model.prunableMatrices.map(\.layerName))
             if let adapters = spec.adapters { try ExperimentRunner.checkAdapters(adapters, model: built.model, excluded: spec.pruning.excludeLayers) }
+            // Clients' BatchNorm statistics are not aggregated (only trained parameters are).
+            if spec.federated != nil, let buffer = built.model.parameters.first(where: { $0.role == .buffer }) {
+                throw SpecProblem(keyPath: "federated", problem: "this model keeps running statistics (\(buffer.name)), which federated rounds do not aggregate: use a model without BatchNorm (an MLP, a GPT) or remove federated:.")
+            }
         } catch let problem as SpecProblem {
             throw SpecError(file: options.specFile, keyPath: problem.keyPath, problem: problem.problem)
         }
@@ -210,7 +214,8 @@ public final class ExperimentRunner {
     /// and the first checkpoint.
     private func denseTraining() throws {
         let rewind = spec.rewind
-        if rewind.weights == .initialization { rewindValues = model.store.values.copy() }
+        // (A run resumed between stage 0's federated rounds keeps the snapshot it restored.)
+        if rewind.weights == .initialization, rewindValues == nil { rewindValues = model.store.values.copy() }
         var afterStep: ((Int) throws -> Void)?
         if rewind.weights == .step, let target = rewind.step {
             afterStep = { [unowned self] step in if step + 1 == target { rewindValues = model.store.values.copy() } }

@@ -65,6 +65,12 @@ public struct ExperimentSpec: Codable, Sendable, Equatable {
             if pruning.rewind?.lrSchedule == .continue {
                 throw SpecProblem(keyPath: "pruning.rewind.lr_schedule", problem: "is continue, but federated clients start a fresh optimizer every round: use restart.")
             }
+            if pruning.rewind?.weights == .step {
+                throw SpecProblem(keyPath: "pruning.rewind.weights", problem: "is step, but federated training has no central optimizer steps to snapshot at: use init or none.")
+            }
+            if pruning.scorer == "movement" {
+                throw SpecProblem(keyPath: "pruning.scorer", problem: "movement scores accumulate over central training steps, which federated rounds do not take: use a scorer of the weights (magnitude) or of calibration data (taylor, wanda).")
+            }
         }
         if adapters != nil {
             // Adapters live for one stage's retraining and are merged at its end.

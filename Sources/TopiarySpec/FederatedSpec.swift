@@ -100,7 +100,7 @@ public struct FederatedSpec: Codable, Sendable, Equatable {
         }
         if c.contains(.attack) { attack = try c.decodeEnum(Attack.self, forKey: .attack, decoder: decoder) }
         attackScale = try c.decodeIfPresent(Double.self, forKey: .attackScale) ?? 1
-        if !(attackScale > 0 && attackScale.isFinite) { throw decoder.problem(CodingKeys.attackScale, "must be > 0, got \(attackScale).") }
+        if !(attackScale > 0 && attackScale <= 1e6) { throw decoder.problem(CodingKeys.attackScale, "must be > 0 and at most 1e6, got \(attackScale).") }
     }
 
     public var clientPartition: ClientPartition {

@@ -33,11 +33,12 @@ public final class ModelBench {
         }
     }
 
-    /// Accepted checkpoints in order (stage 0 first).
+    /// Accepted checkpoints in order (stage 0 first); not rejected attempts nor a federated
+    /// phase's checkpoints between rounds.
     public var checkpointPaths: [String] {
         let directory = runDirectory + "/checkpoints"
         return ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
-            .filter { $0.hasSuffix(".bin") && !$0.contains("rejected") }.sorted().map { directory + "/" + $0 }
+            .filter { $0.hasSuffix(".bin") && ExperimentRunner.isKeptStage($0) }.sorted().map { directory + "/" + $0 }
     }
 
     /// The label a checkpoint file carries ("0003-stage3.bin" → "stage3").

@@ -41,6 +41,8 @@ public struct FederatedSettings: Sendable, Equatable {
     /// Clients (indices) that poison every update they send, and how.
     public var poisonedClients: Set<Int> = []
     public var attack: ClientAttack = .signFlip(scale: 1)
+    /// Largest gradient norm of each local step (nil: not clipped).
+    public var gradientClip: Float?
 
     public init(clientsPerRound: Int, localSteps: Int, batchSize: Int, learningRate: Float) {
         self.clientsPerRound = clientsPerRound
@@ -144,6 +146,7 @@ public final class FederatedSimulation {
                                   schedule: LearningRateSchedule(baseRate: settings.learningRate, totalSteps: steps),
                                   batches: BatchIterator(dataset: clients[client], batchSize: settings.batchSize))
             trainer.reparametrization = adapters
+            trainer.gradientClip = settings.gradientClip
             if settings.proximalMu > 0 { trainer.beforeStep = proximalTerm(global: global) }
             _ = try trainer.runSteps(steps, generator: &generator)
             clientMetrics.append(Evaluation.measure(model, task: task, on: evaluation, batchSize: evaluationBatchSize)[task.decidingMetric.name] ?? .nan)

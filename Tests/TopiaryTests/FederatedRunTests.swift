@@ -28,6 +28,8 @@ extension AllTests {
         #expect(problem(Self.yaml("{ clients: 3, rounds: 2, local_steps: 2, poisoned_clients: 3 }"))?.keyPath == "federated.poisoned_clients")
         #expect(problem(Self.yaml("{ clients: 3, rounds: 2, local_steps: 2, dropout: 1 }"))?.keyPath == "federated.dropout")
         #expect(problem(Self.yaml("{ clients: 3, rounds: 2, local_steps: 2 }") + "adapters: { kind: lora, rank: 2 }\n") == nil)
+        #expect(problem(Self.yaml("{ clients: 3, rounds: 2, local_steps: 2 }").replacingOccurrences(of: "scorer: magnitude", with: "scorer: movement"))?.keyPath == "pruning.scorer")
+        #expect(problem(Self.yaml("{ clients: 3, rounds: 2, local_steps: 2, attack_scale: 1e300 }"))?.keyPath == "federated.attack_scale")
     }
 
     /// With adapters, the pruning stage's clients train LoRA on the frozen pruned base: only
@@ -77,8 +79,8 @@ extension AllTests {
         let complete = try ExperimentRunner(spec: spec, options: options).run()
         let names = ExperimentRunner.checkpointNames(in: folder + "/complete/checkpoints")
         #expect(names.filter { $0.contains("partial") }.count == 4 && names.filter(ExperimentRunner.isKeptStage).count == 2, "\(names)")
-        for (cutAfter, stages) in [("0000-stage0-round1-partial.bin", 0), ("0004-stage1-round1-partial.bin", 1)] {
-            let cut = folder + "/cut-\(stages)"
+        for (cutAfter, stages) in [("0000-stage0-round1-partial.bin", 0), ("0002-stage0.bin", 1), ("0003-stage1-round1-partial.bin", 1)] {
+            let cut = folder + "/cut-" + cutAfter
             try FileManager.default.createDirectory(atPath: cut + "/checkpoints", withIntermediateDirectories: true)
             for name in names where name <= cutAfter {
                 try FileManager.default.copyItem(atPath: folder + "/complete/checkpoints/" + name, toPath: cut + "/checkpoints/" + name)
