@@ -73,7 +73,7 @@ extension ExperimentRunner {
         // Client steps of the whole phase (a resumed phase's earlier rounds included).
         outcome.steps = report.rounds.filter { $0.stage == stage }.reduce(0) { total, row in
             total + row.record.participants.reduce(0) { sum, client in
-                sum + (row.record.stragglers.contains(client) ? max(1, Int(federated.deadline * Double(federated.localSteps))) : federated.localSteps)
+                sum + simulation.settings.localSteps(straggler: row.record.stragglers.contains(client))
             }
         }
         outcome.epochSeconds = [seconds]

@@ -84,10 +84,15 @@ public final class LowRankAdapters: WeightReparametrization {
                 multiply(weight, target.matrix.mask, into: weight)
                 add(weight, target.base, into: weight)
             } else {
-                weight.assign(from: target.base)
-                matmul(target.b.value, target.a.value, into: weight, alpha: scale, beta: 1)
+                plainMerge(target, into: weight)
             }
         }
+    }
+
+    /// `out` (rows, fanIn) = W₀ + s·B·A, the target's unmasked merge.
+    private func plainMerge(_ target: Target, into out: Tensor) {
+        out.assign(from: target.base)
+        matmul(target.b.value, target.a.value, into: out, alpha: scale, beta: 1)
     }
 
     /// ∂L/∂B += Ĝ·Aᵀ and ∂L/∂A += Bᵀ·Ĝ, Ĝ = s·(G ⊙ M) or s·G, from each target's G = ∂L/∂W.
@@ -117,10 +122,7 @@ public final class LowRankAdapters: WeightReparametrization {
     /// `body` run with the targets at the plain merge W₀ + s·B·A (the masked form's weights are
     /// written back after): what a LoRA merge that ignores the masks computes.
     public func withUnmaskedMerge<T>(_ body: () throws -> T) rethrows -> T {
-        for target in targets {
-            target.matrix.value.assign(from: target.base)
-            matmul(target.b.value, target.a.value, into: target.matrix.value, alpha: scale, beta: 1)
-        }
+        for target in targets { plainMerge(target, into: target.matrix.value) }
         defer { materialize() }
         return try body()
     }
@@ -129,8 +131,8 @@ public final class LowRankAdapters: WeightReparametrization {
     /// weight now (after `merge`: the masked merge's): what a merge that ignores masks costs.
     public func unmaskedMergeZeros() -> [(name: String, unmasked: Int, masked: Int)] {
         targets.map { target in
-            let merged = target.base.copy()
-            matmul(target.b.value, target.a.value, into: merged, alpha: scale, beta: 1)
+            let merged = Tensor(zeros: target.base.shape)
+            plainMerge(target, into: merged)
             let weight = target.matrix.value
             return (target.matrix.name, merged.count - countNonzeros(merged), weight.count - countNonzeros(weight))
         }

@@ -44,6 +44,11 @@ public struct FederatedSettings: Sendable, Equatable {
     /// Largest gradient norm of each local step (nil: not clipped).
     public var gradientClip: Float?
 
+    /// Local steps a participant takes: all of them, or a straggler's share before the deadline.
+    public func localSteps(straggler: Bool) -> Int {
+        straggler ? max(1, Int(deadlineFraction * Double(localSteps))) : localSteps
+    }
+
     public init(clientsPerRound: Int, localSteps: Int, batchSize: Int, learningRate: Float) {
         self.clientsPerRound = clientsPerRound
         self.localSteps = localSteps
@@ -141,7 +146,7 @@ public final class FederatedSimulation {
         for client in participants {
             store.values.assign(from: global)
             adapters?.materialize()
-            let steps = stragglers.contains(client) ? max(1, Int(settings.deadlineFraction * Double(settings.localSteps))) : settings.localSteps
+            let steps = settings.localSteps(straggler: stragglers.contains(client))
             let trainer = Trainer(model: model, task: task, optimizer: makeOptimizer(store),
                                   schedule: LearningRateSchedule(baseRate: settings.learningRate, totalSteps: steps),
                                   batches: BatchIterator(dataset: clients[client], batchSize: settings.batchSize))

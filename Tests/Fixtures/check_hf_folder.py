@@ -5,6 +5,8 @@ SmolLM2 GGUF in llama.cpp's layout. Use it on `topiary export --format safetenso
 unpruned SmolLM2 run: agreement means the folder holds the same model in HF's layout.
 
     ~/.cache/topiary/venv/bin/python Tests/Fixtures/check_hf_folder.py FOLDER
+    ~/.cache/topiary/venv/bin/python Tests/Fixtures/check_hf_folder.py FOLDER --ids 17,4242,9
+        (prints the window's logits instead, for HuggingFaceFolderTests)
 """
 import json
 import os
@@ -47,6 +49,10 @@ def forward(ids):
     head = w["model.embed_tokens.weight"] if c["tie_word_embeddings"] else w["lm_head.weight"]
     return norm(x, w["model.norm.weight"]) @ head.T
 
+
+if len(sys.argv) == 4 and sys.argv[2] == "--ids":
+    print(" ".join(repr(float(v)) for v in forward([int(i) for i in sys.argv[3].split(",")]).reshape(-1)))
+    sys.exit(0)
 
 golden = json.load(open(os.path.join(os.path.dirname(__file__), "llama_golden.json")))
 worst, same_top = 0.0, 0

@@ -78,39 +78,9 @@ extension AllTests {
                                              tensors: model.parameters.map { (name: $0.name, tensor: $0.value.copy()) }, dtype: .f32,
                                              tokenizer: nil, metadata: [:])
         let ids = [17, 4_242, 9, 30_001, 17, 256]
-        let script = """
-        import json, sys
-        import numpy as np
-        from safetensors.numpy import load_file
-        folder, ids = sys.argv[1], [int(i) for i in sys.argv[2].split(",")]
-        c = json.load(open(folder + "/config.json"))
-        w = {k: v.astype(np.float64) for k, v in load_file(folder + "/model.safetensors").items()}
-        H, KV, C = c["num_attention_heads"], c["num_key_value_heads"], c["hidden_size"]
-        hs, eps, T = C // H, c["rms_norm_eps"], len(ids)
-        def norm(x, g): return x / np.sqrt((x * x).mean(-1, keepdims=True) + eps) * g
-        inv = 1.0 / c["rope_theta"] ** (np.arange(0, hs, 2) / hs)
-        angle = np.concatenate([np.arange(T)[:, None] * inv[None, :]] * 2, -1)[:, None, :]
-        def rotate_half(x): return np.concatenate([-x[..., hs // 2:], x[..., :hs // 2]], -1)
-        def rope(x): return x * np.cos(angle) + rotate_half(x) * np.sin(angle)
-        x = w["model.embed_tokens.weight"][ids]
-        for l in range(c["num_hidden_layers"]):
-            p = lambda n: w[f"model.layers.{l}.{n}.weight"]
-            h = norm(x, p("input_layernorm"))
-            q = rope((h @ p("self_attn.q_proj").T).reshape(T, H, hs))
-            k = np.repeat(rope((h @ p("self_attn.k_proj").T).reshape(T, KV, hs)), H // KV, axis=1)
-            v = np.repeat((h @ p("self_attn.v_proj").T).reshape(T, KV, hs), H // KV, axis=1)
-            s = np.einsum("thd,uhd->htu", q, k) / np.sqrt(hs) + np.triu(np.full((T, T), -np.inf), 1)
-            a = np.exp(s - s.max(-1, keepdims=True)); a /= a.sum(-1, keepdims=True)
-            x = x + np.einsum("htu,uhd->thd", a, v).reshape(T, C) @ p("self_attn.o_proj").T
-            h = norm(x, p("post_attention_layernorm"))
-            g = h @ p("mlp.gate_proj").T
-            x = x + (g / (1 + np.exp(-g)) * (h @ p("mlp.up_proj").T)) @ p("mlp.down_proj").T
-        head = w["model.embed_tokens.weight"] if c["tie_word_embeddings"] else w["lm_head.weight"]
-        print(" ".join(repr(float(v)) for v in (norm(x, w["model.norm.weight"]) @ head.T).reshape(-1)))
-        """
-        try script.write(toFile: folder + "/hf_llama.py", atomically: true, encoding: .utf8)
-        let run = try ChildProcess.run(try TestData.venvPython(), [folder + "/hf_llama.py", folder + "/model", ids.map(String.init).joined(separator: ",")],
-                                       timeout: 300)
+        // Tests/Fixtures/check_hf_folder.py holds the forward (also run on SmolLM2's export).
+        let run = try ChildProcess.run(try TestData.venvPython(), [packageRoot + "/Tests/Fixtures/check_hf_folder.py", folder + "/model", "--ids",
+                                                                  ids.map(String.init).joined(separator: ",")], timeout: 300)
         #expect(run.status == 0, "\(run.stderr)")
         let reference = run.stdout.split(whereSeparator: \.isWhitespace).map { Double(String($0))! }
         let ours = model.forward(Tensor(shape: [1, ids.count], values: ids.map(Float.init))).toArray()
