@@ -114,7 +114,9 @@ public final class Convolution: Layer {
     var samplesPerChunk: Int { max(1, Convolution.chunkFloats / (unroll.patchSize * unroll.positions)) }
 
     /// Whether this call can take the direct stride-1 kernels.
-    private var direct: Bool { wide != nil && !observer.isListening }
+    private var direct: Bool { wide != nil && !observer.isListening && matrix.branch == nil }
+    private var isTraining = true
+    public func setTraining(_ training: Bool) { isTraining = training }
 
     public func forward(_ input: Tensor) -> Tensor {
         let (k, p) = (unroll.patchSize, unroll.positions)
@@ -136,6 +138,7 @@ public final class Convolution: Layer {
             if let listen = observer.onForward { listen(transposed(col), m) }
             let out = chunkOutput.rows(outChannels, columns: m * p)
             matmul(w, col, into: out)
+            matrix.branch?.forward(col, addingTo: out, layout: .columns, training: isTraining)
             // (out, m·P) → samples start..<start+m of y (B, out, P), adding the bias.
             for j in 0..<m {
                 for c in 0..<outChannels {
@@ -188,9 +191,11 @@ public final class Convolution: Layer {
                     bias.grad[c] += sum
                 }
             }
+            if dx == nil { matrix.branch?.backward(col, outputGradient: dy, addingTo: nil, layout: .columns) }
             if let dx {
                 let dcol = columnGradient.rows(k, columns: m * p)
                 matmul(w, transposeA: true, dy, into: dcol)
+                matrix.branch?.backward(col, outputGradient: dy, addingTo: dcol, layout: .columns)
                 for j in 0..<m {
                     col2imAdd(dcol.pointer + j * p, columnStride: m * p, unroll, into: dx.pointer + (start + j) * unroll.imageSize)
                 }

@@ -35,8 +35,7 @@ public final class Dropout: Layer {
     public func forward(_ input: Tensor) -> Tensor {
         guard isTraining, probability > 0 else { keep = nil; return input }
         let mask = keepBuffer.tensor(input.shape)
-        let scale = 1 / (1 - probability)
-        for i in 0..<mask.count { mask[i] = generator.nextUnitFloat() < probability ? 0 : scale }
+        drawInvertedDropout(into: mask, probability: probability, generator: &generator)
         let y = output.tensor(input.shape)
         multiply(input, mask, into: y)
         keep = mask
@@ -50,4 +49,11 @@ public final class Dropout: Layer {
         multiply(outputGradient, keep, into: dx)
         return dx
     }
+}
+
+/// Inverted dropout's keep factors: each element 0 with probability p, else 1/(1 − p), so the
+/// expected output equals the input.
+public func drawInvertedDropout(into keep: Tensor, probability: Float, generator: inout SeededGenerator) {
+    let scale = 1 / (1 - probability)
+    for i in 0..<keep.count { keep[i] = generator.nextUnitFloat() < probability ? 0 : scale }
 }

@@ -20,6 +20,7 @@ public final class Linear: Layer {
     public var offersPruning = true
 
     private var cachedInput: Tensor?
+    private var isTraining = true
     private var output = ActivationBuffer()
     private var inputGradient = ActivationBuffer()
 
@@ -63,6 +64,7 @@ public final class Linear: Layer {
     }
 
     public var prunableMatrices: [PrunableMatrix] { offersPruning ? [matrix] : [] }
+    public func setTraining(_ training: Bool) { isTraining = training }
 
     public func forward(_ input: Tensor) -> Tensor {
         require(input.shape.last == inFeatures, "\(name) expects (…, \(inFeatures)), got \(input.shape)")
@@ -72,6 +74,7 @@ public final class Linear: Layer {
         let y = output.rows(x.rows, columns: outFeatures)
         if let bias { broadcastRow(bias.value, into: y) }
         matmul(x, weight.value, transposeB: true, into: y, beta: bias == nil ? 0 : 1)
+        matrix.branch?.forward(x, addingTo: y, layout: .rows, training: isTraining)
         return y.reshaped(input.shape.dropLast() + [outFeatures])
     }
 
@@ -84,10 +87,14 @@ public final class Linear: Layer {
         // dW (out, in) += dYᵀ · X ; db (out) += Σ_rows dY
         if weight.needsGradient { matmul(dy, transposeA: true, x, into: weight.grad, beta: 1) }
         if let bias, bias.needsGradient { accumulateColumnSums(of: dy, into: bias.grad) }
-        guard needsInputGradient else { return nil }
+        guard needsInputGradient else {
+            matrix.branch?.backward(x, outputGradient: dy, addingTo: nil, layout: .rows)
+            return nil
+        }
         // dX (rows, in) = dY · W
         let dx = inputGradient.rows(x.rows, columns: inFeatures)
         matmul(dy, weight.value, into: dx)
+        matrix.branch?.backward(x, outputGradient: dy, addingTo: dx, layout: .rows)
         return dx.reshaped(outputGradient.shape.dropLast() + [inFeatures])
     }
 }

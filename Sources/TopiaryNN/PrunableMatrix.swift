@@ -19,6 +19,8 @@ public final class PrunableMatrix: @unchecked Sendable {
     public let operation: Operation
     /// The layer's inputs in fan-in layout, for data-driven scorers.
     public let observer: FanInObserver
+    /// A path added beside the product (LoRA adapters in their own path); nil normally.
+    public var branch: (any FanInBranch)?
 
     public enum Operation: Sendable, Equatable {
         case linear

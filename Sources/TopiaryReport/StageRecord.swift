@@ -146,6 +146,11 @@ public struct AdapterRecord: Codable, Sendable, Equatable {
     public var alpha: Double
     /// "masked" or "unmasked": the form trained (`adapters.merge`).
     public var merge: String
+    /// PEFT's lora_dropout on the adapters' inputs (absent in reports older than it).
+    public var dropout: Double?
+    /// How the adapters were computed: "folded" into the weights (the base's gradient mapped
+    /// onto A and B) or "beside" the frozen base as their own path (no base gradient).
+    public var path: String?
     public var targets: [String]
     /// Fraction of prunable weights that are zero after W₀ + s·B·A, unmasked.
     public var unmaskedMergeSparsity: Double
@@ -155,15 +160,17 @@ public struct AdapterRecord: Codable, Sendable, Equatable {
     public var savedTo: String?
 
     enum CodingKeys: String, CodingKey {
-        case rank, alpha, merge, targets, unmaskedMergeSparsity = "unmasked_merge_sparsity"
+        case rank, alpha, merge, dropout, path, targets, unmaskedMergeSparsity = "unmasked_merge_sparsity"
         case unmaskedMergeMetrics = "unmasked_merge_metrics", savedTo = "saved_to"
     }
 
-    public init(rank: Int, alpha: Double, merge: String, targets: [String], unmaskedMergeSparsity: Double,
-                unmaskedMergeMetrics: [String: Double], savedTo: String?) {
+    public init(rank: Int, alpha: Double, merge: String, dropout: Double? = nil, path: String? = nil, targets: [String],
+                unmaskedMergeSparsity: Double, unmaskedMergeMetrics: [String: Double], savedTo: String?) {
         self.rank = rank
         self.alpha = alpha
         self.merge = merge
+        self.dropout = dropout
+        self.path = path
         self.targets = targets
         self.unmaskedMergeSparsity = unmaskedMergeSparsity
         self.unmaskedMergeMetrics = unmaskedMergeMetrics

@@ -29,17 +29,22 @@ extension ExperimentRunner {
         return training
     }
 
-    /// A stage's adapters on the targets, seeded per stage; the first stage's from `init_from`.
+    /// A stage's adapters on the targets, seeded per stage; the first pruning stage's from `init_from`.
     func makeAdapters(_ adapterSpec: AdapterSpec, stageNumber: Int) throws -> LowRankAdapters {
         let names = try adapterSpec.targetLayers(prunable: model.prunableMatrices.map(\.layerName), excluded: spec.pruning.excludeLayers)
         var generator = SeededGenerator(seed: spec.seed, stream: "adapters-stage\(stageNumber)")
         let adapters = LowRankAdapters(matrices: model.prunableMatrices.filter { names.contains($0.layerName) }, rank: adapterSpec.rank,
-                                       alpha: Float(adapterSpec.alpha), form: adapterSpec.merge, generator: &generator)
-        if let folder = adapterSpec.initFrom, report.stages.count == 1 {
+                                       alpha: Float(adapterSpec.alpha), form: adapterSpec.merge, dropout: Float(adapterSpec.dropout),
+                                       generator: &generator)
+        if let folder = adapterSpec.initFrom, isFirstPruningStage {
             try startAdapters(adapters, from: folder, adapterSpec)
         }
         return adapters
     }
+
+    /// Whether the stage being retrained is the first after the dense one: every adaptive
+    /// attempt at it (a rolled-back try included) starts from `init_from`.
+    var isFirstPruningStage: Bool { report.stages.filter { $0.status == .accepted }.count == 1 }
 
     /// After a stage's adapter training: the unmasked merge measured, the masked merge made,
     /// the adapters saved in PEFT's layout under adapters/stageN (with `save`).
@@ -60,7 +65,8 @@ extension ExperimentRunner {
             try folder.write(to: runDirectory + "/" + relative)
             savedTo = relative
         }
-        return AdapterRecord(rank: adapterSpec.rank, alpha: adapterSpec.alpha, merge: adapterSpec.merge.rawValue,
+        return AdapterRecord(rank: adapterSpec.rank, alpha: adapterSpec.alpha, merge: adapterSpec.merge.rawValue, dropout: adapterSpec.dropout,
+                             path: adapters.path == .folded ? "folded" : "beside",
                              targets: adapters.targets.map(\.matrix.layerName),
                              unmaskedMergeSparsity: Double(unmaskedZeros) / Double(max(accounting.total, 1)),
                              unmaskedMergeMetrics: unmaskedMetrics.reduce(into: [:]) { $0["val_" + $1.key] = $1.value },
@@ -71,6 +77,9 @@ extension ExperimentRunner {
     /// LoRA of the spec's rank and alpha whose modules and shapes fit the targets.
     static func checkAdapters(_ adapterSpec: AdapterSpec, model: any Model, excluded: [String]) throws {
         let names = try adapterSpec.targetLayers(prunable: model.prunableMatrices.map(\.layerName), excluded: excluded)
+        if adapterSpec.dropout > 0, let convolution = model.prunableMatrices.first(where: { names.contains($0.layerName) && $0.operation != .linear }) {
+            throw SpecProblem(keyPath: "adapters.dropout", problem: "is \(adapterSpec.dropout), but \(convolution.layerName) is a convolution, and dropout is offered on linear targets only (PEFT drops a convolution's input pixels before the unroll, which the fan-in view does not see): set 0, or leave the convolutions out of adapters.targets.")
+        }
         guard let folder = adapterSpec.initFrom else { return }
         let peft = try readAdapterSource(folder, adapterSpec)
         for matrix in model.prunableMatrices where names.contains(matrix.layerName) {

@@ -12,12 +12,16 @@ import TopiarySparsity
 ///       merge: masked         # masked: W₀ + s·(B·A ⊙ M) — trained and merged so, exact and as
 ///                             # sparse as the base; unmasked: plain LoRA W₀ + s·B·A, whose
 ///                             # merge revives pruned weights (reported, then masked again)
+///       dropout: 0.05         # PEFT's lora_dropout on the adapter's input, in training only
+///                             # (linear targets; default 0)
 ///       save: true            # each stage's adapters in PEFT's layout under adapters/stageN
 ///       init_from: path       # the first stage's adapters start from a PEFT LoRA folder (its
 ///                             # r and lora_alpha must be rank and alpha); with that stage's
 ///                             # epochs 0, a masked merge of someone else's adapter
 ///
-/// `dropout` other than 0 is refused: dropout on the adapter's input has no merged form.
+/// Without dropout the masked form is trained folded into the weight (three GEMMs per target,
+/// as full fine-tuning); the unmasked form, and any form with dropout, run the adapter as its
+/// own path beside the frozen base, whose weight gradient is then not computed.
 public struct AdapterSpec: Codable, Sendable, Equatable {
     public enum Kind: String, Codable, CaseIterable, Sendable { case lora }
 
@@ -35,8 +39,10 @@ public struct AdapterSpec: Codable, Sendable, Equatable {
         case kind, rank, alpha, dropout, targets, merge, save, initFrom = "init_from"
     }
 
-    public init(rank: Int, alpha: Double? = nil, targets: [String]? = nil, merge: LowRankAdapters.Form = .masked, save: Bool = true) {
+    public init(rank: Int, alpha: Double? = nil, dropout: Double = 0, targets: [String]? = nil, merge: LowRankAdapters.Form = .masked,
+                save: Bool = true) {
         self.rank = rank
+        self.dropout = dropout
         self.alpha = alpha ?? Double(rank)
         self.targets = targets
         self.merge = merge
@@ -52,8 +58,8 @@ public struct AdapterSpec: Codable, Sendable, Equatable {
         alpha = try c.decodeIfPresent(Double.self, forKey: .alpha) ?? Double(rank)
         if !(alpha > 0 && alpha.isFinite) { throw decoder.problem(CodingKeys.alpha, "must be > 0 (the update is alpha / rank · B·A), got \(alpha).") }
         dropout = try c.decodeIfPresent(Double.self, forKey: .dropout) ?? 0
-        if dropout != 0 {
-            throw decoder.problem(CodingKeys.dropout, "is \(dropout), but Topiary's adapters train their merged form W₀ + s·B·A, where dropout on the adapter's input has no place: set 0 (or leave it out).")
+        if !(0..<1).contains(dropout) {
+            throw decoder.problem(CodingKeys.dropout, "must lie in [0, 1) (the probability of zeroing an adapter input), got \(dropout).")
         }
         targets = try c.decodeIfPresent([String].self, forKey: .targets)
         if let targets, targets.isEmpty || targets.contains(where: \.isEmpty) {

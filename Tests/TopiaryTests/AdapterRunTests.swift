@@ -28,7 +28,9 @@ extension AllTests {
         #expect(problem(Self.yaml(adapters: "{ kind: lora, rank: 0 }"))?.keyPath == "adapters.rank")
         #expect(problem(Self.yaml(adapters: "{ kind: dora, rank: 4 }"))?.keyPath == "adapters.kind")
         #expect(problem(Self.yaml(adapters: "{ kind: lora, rank: 4, alpha: -1 }"))?.keyPath == "adapters.alpha")
-        #expect(problem(Self.yaml(adapters: "{ kind: lora, rank: 4, dropout: 0.1 }"))?.problem.contains("merged form") == true)
+        #expect(problem(Self.yaml(adapters: "{ kind: lora, rank: 4, dropout: 0.1 }")) == nil)
+        #expect(problem(Self.yaml(adapters: "{ kind: lora, rank: 4, dropout: 1 }"))?.keyPath == "adapters.dropout")
+        #expect(problem(Self.yaml(adapters: "{ kind: lora, rank: 4, dropout: -0.1 }"))?.keyPath == "adapters.dropout")
         #expect(problem(Self.yaml(adapters: "{ kind: lora, rank: 4, merge: sometimes }"))?.keyPath == "adapters.merge")
         #expect(problem(Self.yaml(adapters: "{ kind: lora, rank: 4, targets: [] }"))?.keyPath == "adapters.targets")
         #expect(problem(Self.yaml(adapters: "{ kind: lora, rank: 4, speed: 11 }"))?.keyPath.hasPrefix("adapters") == true)
@@ -96,6 +98,31 @@ extension AllTests {
             ($0 as? SpecError)?.problem.contains("mlp") == true
         }
         #expect(!FileManager.default.fileExists(atPath: folder + "/wrong-rank"))
+        // init_from starts every attempt at the first pruning stage, a rolled-back one's retry
+        // included, and no later stage.
+        options.runDirectory = folder + "/probe"
+        let probe = try ExperimentRunner(spec: try ExperimentSpec.decode(yaml: merge(2)), options: options)
+        probe.report.stages = [report.stages[0]]
+        #expect(probe.isFirstPruningStage)
+        var rolledBack = report.stages[1]
+        rolledBack.status = .rejected
+        probe.report.stages.append(rolledBack)
+        #expect(probe.isFirstPruningStage)
+        probe.report.stages.append(report.stages[1])
+        #expect(!probe.isFirstPruningStage)
+    }
+
+    /// Plain LoRA with dropout runs beside the frozen base (no base gradient): the stage still
+    /// ends at its target sparsity (masked merge), and the report says how it was trained.
+    @Test func unmaskedAdaptersWithDropoutTrainBesideTheBase() throws {
+        var options = RunOptions()
+        options.runDirectory = temporaryDirectory("adapter-dropout-run") + "/run"
+        let yaml = Self.yaml(adapters: "{ kind: lora, rank: 2, alpha: 4, dropout: 0.1, merge: unmasked }", stages: "[{ sparsity: 0.5, epochs: 1 }]")
+        let report = try ExperimentRunner(spec: try ExperimentSpec.decode(yaml: yaml), options: options).run()
+        let stage = report.stages[1], adapters = try #require(stage.training?.adapters)
+        #expect(abs(stage.sparsity - 0.5) < 1e-3 && stage.metrics["test_loss"]!.isFinite)
+        #expect(adapters.path == "beside" && adapters.dropout == 0.1 && adapters.merge == "unmasked")
+        #expect(stage.training?.trainableParameters == 512 && adapters.unmaskedMergeSparsity < 0.25)
     }
 }
 }

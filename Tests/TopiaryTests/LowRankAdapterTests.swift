@@ -4,6 +4,8 @@ import Testing
 @testable import TopiaryFormats
 @testable import TopiaryNN
 @testable import TopiaryOptim
+@testable import TopiaryRun
+@testable import TopiarySpec
 @testable import TopiarySparsity
 @testable import TopiaryTensor
 @testable import TopiaryTraining
@@ -32,27 +34,38 @@ extension AllTests {
     func probe(_ y: Tensor, _ r: Tensor) -> Double { (0..<y.count).reduce(0.0) { $0 + Double(y[$1]) * Double(r[$1]) } }
 
     /// ∂L/∂A and ∂L/∂B of L = Σ r ⊙ f(x) against central differences, both forms, every
-    /// target kind (k×k and 1×1 convolution, linear).
-    @Test(arguments: LowRankAdapters.Form.allCases)
-    func adapterGradientsMatchFiniteDifferences(form: LowRankAdapters.Form) throws {
+    /// target kind (k×k and 1×1 convolution, linear): the masked form folded into the weights,
+    /// the unmasked one as its own path in both layouts (rows, im2col columns), and with
+    /// dropout (linear targets; the draws replayed for every evaluation), whose input gradient
+    /// reaches fc1's adapters through fc2's path.
+    @Test(arguments: [(LowRankAdapters.Form.masked, Float(0)), (.unmasked, 0), (.masked, 0.3), (.unmasked, 0.3)])
+    func adapterGradientsMatchFiniteDifferences(form: LowRankAdapters.Form, dropout: Float) throws {
         let model = try prunedModel(seed: 1)
         var g = SeededGenerator(seed: 2)
-        let adapters = LowRankAdapters(matrices: model.prunableMatrices, rank: 2, alpha: 3, form: form, generator: &g)
+        let matrices = model.prunableMatrices.filter { dropout == 0 || $0.operation == .linear }
+        let adapters = LowRankAdapters(matrices: matrices, rank: 2, alpha: 3, form: form, dropout: dropout, generator: &g)
+        #expect(adapters.path == (form == .masked && dropout == 0 ? .folded : .beside))
         // B away from 0, so ∂L/∂A is not trivially 0.
         for target in adapters.targets { for i in 0..<target.b.count { target.b.value[i] = g.nextFloat(in: -0.5, 0.5) } }
         adapters.materialize()
         let x = randomTensor([2, 2, 5, 5], &g)
         let r = randomTensor([2, 3], &g)
+        let replayDropout = { adapters.dropoutGenerator = SeededGenerator(seed: 11, stream: "replayed draws") }
+        model.setTraining(true)
         model.store.zeroGrads()
         adapters.store.zeroGrads()
+        replayDropout()
         _ = model.forward(x)
         model.backward(r)
         adapters.backpropagate()
-        // The base gets no optimizer state and keeps its gradient only for the chain rule.
-        #expect(model.prunableMatrices.allSatisfy { !$0.parameter.trainable && $0.parameter.needsGradient })
+        // The base gets no optimizer state; it keeps its gradient only when folded (the chain
+        // rule needs it), and beside it none is computed.
+        #expect(matrices.allSatisfy { !$0.parameter.trainable && $0.parameter.needsGradient == (adapters.path == .folded) })
+        if adapters.path == .beside { #expect(matrices.allSatisfy { countNonzeros($0.grad) == 0 }) }
         let analytic = adapters.store.grads.copy()
         let loss = { () -> Double in
             adapters.materialize()
+            replayDropout()
             return self.probe(model.forward(x), r)
         }
         for parameter in adapters.store.parameters {
@@ -65,9 +78,47 @@ extension AllTests {
                 parameter.value[i] = saved
                 let numeric = (plus - minus) / 2e-2
                 let exact = Double(analytic[parameter.offset + i])
-                #expect(abs(numeric - exact) / max(1, abs(numeric)) < 3e-3, "\(form) \(parameter.name)[\(i)]: numeric \(numeric), analytic \(exact)")
+                #expect(abs(numeric - exact) / max(1, abs(numeric)) < 3e-3, "\(form) p \(dropout) \(parameter.name)[\(i)]: numeric \(numeric), analytic \(exact)")
             }
         }
+    }
+
+    /// Dropout draws in training only: evaluation computes W₀·x + the whole adapter path (the
+    /// same as without dropout), training differs from call to call and matches the
+    /// expectation only on average.
+    @Test func adapterDropoutActsInTrainingOnly() throws {
+        for form in LowRankAdapters.Form.allCases {
+            let (withDropout, without) = (try prunedModel(seed: 7), try prunedModel(seed: 7))
+            var g = SeededGenerator(seed: 8), h = SeededGenerator(seed: 8)
+            let linear = { (model: Sequential) in model.prunableMatrices.filter { $0.operation == .linear } }
+            let dropped = LowRankAdapters(matrices: linear(withDropout), rank: 2, alpha: 4, form: form, dropout: 0.5, generator: &g)
+            let plain = LowRankAdapters(matrices: linear(without), rank: 2, alpha: 4, form: form, generator: &h)
+            for (one, other) in zip(dropped.targets, plain.targets) {
+                for i in 0..<one.b.count { one.b.value[i] = Float(i % 5) * 0.1 - 0.2; other.b.value[i] = one.b.value[i] }
+            }
+            dropped.materialize()
+            plain.materialize()
+            let x = randomTensor([4, 2, 5, 5], &g)
+            withDropout.setTraining(false)
+            without.setTraining(false)
+            let evaluated = withDropout.forward(x).toArray()
+            #expect(evaluated == withDropout.forward(x).toArray())
+            let reference = without.forward(x).toArray()
+            #expect(zip(evaluated, reference).allSatisfy { abs($0 - $1) <= 1e-5 * max(1, abs($1)) }, "\(form): evaluation is not the undropped model")
+            withDropout.setTraining(true)
+            let first = withDropout.forward(x).toArray(), second = withDropout.forward(x).toArray()
+            #expect(first != second && first != evaluated, "\(form): training draws no dropout")
+        }
+    }
+
+    /// Dropout needs linear targets: a convolution's would drop unrolled patch entries, not
+    /// PEFT's input pixels.
+    @Test func adapterDropoutOnAConvolutionIsRefusedBySpec() throws {
+        let model = try prunedModel(seed: 9)
+        var spec = AdapterSpec(rank: 2, dropout: 0.1)
+        #expect(throws: SpecProblem.self) { try ExperimentRunner.checkAdapters(spec, model: model, excluded: []) }
+        spec.targets = ["fc*"]
+        try ExperimentRunner.checkAdapters(spec, model: model, excluded: [])
     }
 
     /// Training through masked adapters: the merged model has exactly the base's nonzeros,
@@ -104,6 +155,8 @@ extension AllTests {
             let report = adapters.unmaskedMergeZeros()
             #expect(report.map(\.unmasked) == plainZeros)
             if form == .masked {
+                // Masked adapters are folded into the weights (no dropout): the trained weights are the merge.
+                #expect(adapters.path == .folded)
                 #expect(nonzerosAfter == nonzerosBefore, "masked merge changed the nonzeros")
                 #expect(merged == trained, "the masked merge computes something else than the trained model")
             } else {
