@@ -13,7 +13,9 @@ import TopiaryTensor
 extension ExperimentRunner {
     var checkpointDirectory: String { runDirectory + "/checkpoints" }
 
-    func checkpoint(label: String, accepted: Bool = true) throws {
+    /// - Parameter adapters: LoRA factors trained in place of the weights (a federated adapter
+    ///   phase between rounds), saved as `adapters.<layer>.lora_A.weight` and so on.
+    func checkpoint(label: String, accepted: Bool = true, adapters: ParameterStore? = nil) throws {
         progress.shuffleState = shuffleGenerator.stateArray
         progress.scorerState = scorerGenerator.stateArray
         progress.optimizerStepCount = spanningOptimizer?.stepCount
@@ -26,6 +28,7 @@ extension ExperimentRunner {
         if let spanningOptimizer { tensors += CheckpointLayout.optimizerTensors(spanningOptimizer.stateBuffers, model.store) }
         if let rewindValues { tensors += CheckpointLayout.perParameter(rewindValues, prefix: "rewind.", model.store) }
         if let movement { tensors += zip(targets, movement).map { ("movement." + $0.parameter.name, $1) } }
+        if let adapters { tensors += adapters.parameters.map { ("adapters." + $0.name, $0.value) } }
         let snapshot = Checkpoint(sequence: checkpointSequence, label: label, progress: progress, tensors: tensors)
         try snapshot.write(to: checkpointDirectory + String(format: "/%04d-", checkpointSequence) + label + ".bin")
         checkpointSequence += 1
@@ -82,7 +85,13 @@ extension ExperimentRunner {
             throw CheckpointError.mismatch(path: path, detail: "it was written for a different spec or seed; resume with the spec and flags the run started with")
         }
         let optimizerBuffers = spec.pruning.retraining?.optimizer.map { Array($0.makeOptimizer(for: model.store).stateBuffers.keys) } ?? []
-        let expected = CheckpointLayout.expectedShapes(model.store, optimizerBuffers: optimizerBuffers, movementTargets: movement == nil ? [] : targets)
+        var expected = CheckpointLayout.expectedShapes(model.store, optimizerBuffers: optimizerBuffers, movementTargets: movement == nil ? [] : targets)
+        if let adapterSpec = spec.adapters, let names = try? adapterSpec.targetLayers(prunable: model.prunableMatrices.map(\.layerName), excluded: spec.pruning.excludeLayers) {
+            for matrix in model.prunableMatrices where names.contains(matrix.layerName) {
+                expected["adapters." + matrix.layerName + ".lora_A.weight"] = [adapterSpec.rank, matrix.fanIn]
+                expected["adapters." + matrix.layerName + ".lora_B.weight"] = [matrix.rows, adapterSpec.rank]
+            }
+        }
         for (name, tensor) in checkpoint.tensors {
             guard let shape = expected[name] else {
                 throw CheckpointError.mismatch(path: path, detail: "its tensor \(name) is not part of this run's model")
@@ -107,6 +116,7 @@ extension ExperimentRunner {
             spanningOptimizer = optimizer
         }
         progress = saved
+        resumedAdapterTensors = checkpoint.tensors.filter { $0.key.hasPrefix("adapters.") }
         report.stages = saved.rows
         report.warnings = saved.warnings ?? []
         report.rounds = saved.rounds ?? []

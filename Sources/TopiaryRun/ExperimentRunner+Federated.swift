@@ -30,7 +30,13 @@ extension ExperimentRunner {
         // Resumed (between rounds, or at a stage's end): the simulation continues exactly.
         if created, let state = progress.federatedState { simulation.generatorState = state }
         if done > 0 {
-            simulation.maskPending = progress.federatedMaskPending ?? false
+            let awaiting = progress.federatedClientsAwaitingMask
+                ?? (progress.federatedMaskPending == true ? Array(simulation.clients.indices) : [])
+            guard awaiting.allSatisfy(simulation.clients.indices.contains) else {
+                throw CheckpointError.mismatch(path: checkpointDirectory, detail: "its progress names clients \(awaiting) of \(simulation.clients.count)")
+            }
+            simulation.clientsAwaitingMask = awaiting
+            if let adapters { try resumeAdapters(adapters) }
         } else if stage > 0 {
             simulation.masksChanged()
         }
@@ -52,11 +58,19 @@ extension ExperimentRunner {
                 try writeReport()
                 progress.federatedRoundsDone = round
                 progress.federatedState = simulation.generatorState
-                progress.federatedMaskPending = simulation.maskPending
+                progress.federatedClientsAwaitingMask = simulation.clientsAwaitingMask
+                progress.federatedMaskPending = nil
+                progress.adapterDropoutState = adapters?.dropoutState
                 // Between rounds a checkpoint to resume from; the stage's own follows the last.
-                // (Not with adapters: their factors are not in checkpoints; a resume restarts
-                // from the last finished stage.)
-                if round < federated.rounds, adapters == nil { try checkpoint(label: "stage\(stage)-round\(round)-partial", accepted: false) }
+                // With adapters it holds the frozen base and the global A and B.
+                if round < federated.rounds {
+                    let label = "stage\(stage)-round\(round)-partial"
+                    if let adapters {
+                        try adapters.withBaseWeights { try checkpoint(label: label, accepted: false, adapters: adapters.store) }
+                    } else {
+                        try checkpoint(label: label, accepted: false)
+                    }
+                }
                 // Ctrl-C or SIGTERM: stop between rounds, after the checkpoint.
                 if options.interruptible, RunInterruption.requested, round < federated.rounds { throw TrainingInterrupted() }
             }
@@ -78,6 +92,19 @@ extension ExperimentRunner {
         }
         outcome.epochSeconds = [seconds]
         return outcome
+    }
+
+    /// A phase resumed between rounds: the global adapters (and their dropout draws) as the
+    /// checkpoint left them; the base is the checkpoint's weights already.
+    private func resumeAdapters(_ adapters: LowRankAdapters) throws {
+        for parameter in adapters.store.parameters {
+            guard let saved = resumedAdapterTensors["adapters." + parameter.name], saved.shape == parameter.shape else {
+                throw CheckpointError.mismatch(path: checkpointDirectory, detail: "its last checkpoint holds no adapters.\(parameter.name) of shape \(parameter.shape)")
+            }
+            parameter.value.assign(from: saved)
+        }
+        if let state = progress.adapterDropoutState { adapters.dropoutState = state }
+        adapters.materialize()
     }
 
     /// The clients: the training rows split by `federated.partition` (seeded), each its own data set.

@@ -56,6 +56,8 @@ public final class ExperimentRunner {
     var spaceReserve: SpaceReserve?
     /// With `federated:`: the simulated clients, made at the first round.
     var federation: FederatedSimulation?
+    /// The LoRA factors of the checkpoint resumed from (a federated adapter phase between rounds).
+    var resumedAdapterTensors: [String: Tensor] = [:]
 
     /// Validates everything and loads the data (and, when resuming, the latest checkpoint);
     /// writes nothing (a resume takes the run folder's lock first).

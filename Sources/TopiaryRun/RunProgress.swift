@@ -25,17 +25,21 @@ public struct RunProgress: Codable, Sendable {
     /// The model's own generators (dropout), when it has any.
     public var modelRandomState: [[UInt64]]?
     /// With `federated:`: rounds finished in the phase under way (0 between phases), the
-    /// simulation's generator and pending mask broadcast, and every round so far.
+    /// simulation's generator, the clients not yet sent the current mask, and every round so
+    /// far; with adapters, their dropout generator. (`federated_mask_pending`, all clients or
+    /// none, is what earlier versions wrote.)
     public var federatedRoundsDone: Int?
     public var federatedState: [UInt64]?
+    public var federatedClientsAwaitingMask: [Int]?
     public var federatedMaskPending: Bool?
+    public var adapterDropoutState: [UInt64]?
     public var rounds: [FederatedRoundRow]?
 
     /// What makes this progress unusable to continue from (a resume would index past its
     /// schedule or seed a generator with an invalid state), or nil.
     var problem: String? {
         let states = [("shuffle_state", shuffleState), ("scorer_state", scorerState)] + (modelRandomState ?? []).map { ("model_random_state", $0) }
-            + (federatedState.map { [("federated_state", $0)] } ?? [])
+            + (federatedState.map { [("federated_state", $0)] } ?? []) + (adapterDropoutState.map { [("adapter_dropout_state", $0)] } ?? [])
         for (name, state) in states where state.count != 4 || state.allSatisfy({ $0 == 0 }) {
             return "its \(name) is not a generator state"
         }
@@ -54,6 +58,7 @@ public struct RunProgress: Codable, Sendable {
         case shuffleState = "shuffle_state", scorerState = "scorer_state", warnings, modelRandomState = "model_random_state"
         case federatedRoundsDone = "federated_rounds_done", federatedState = "federated_state"
         case federatedMaskPending = "federated_mask_pending", rounds
+        case federatedClientsAwaitingMask = "federated_clients_awaiting_mask", adapterDropoutState = "adapter_dropout_state"
     }
 }
 

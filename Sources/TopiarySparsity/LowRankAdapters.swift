@@ -182,6 +182,21 @@ public final class LowRankAdapters: WeightReparametrization {
         return try body()
     }
 
+    /// `body` run with the targets holding the frozen base W₀ (what a checkpoint saves beside
+    /// A and B, so a resume rebuilds the adapters exactly); folded weights are rewritten after.
+    public func withBaseWeights<T>(_ body: () throws -> T) rethrows -> T {
+        guard path == .folded else { return try body() }
+        for target in targets { target.matrix.value.assign(from: target.base) }
+        defer { materialize() }
+        return try body()
+    }
+
+    /// The dropout generator's state, which a checkpoint between federated rounds keeps.
+    public var dropoutState: [UInt64] {
+        get { dropoutGenerator.stateArray }
+        set { dropoutGenerator = SeededGenerator(stateArray: newValue) }
+    }
+
     /// Zeros of each target after a plain (unmasked) merge W₀ + s·B·A, beside the zeros of its
     /// weight now (after `merge`: the masked merge's): what a merge that ignores masks costs.
     public func unmaskedMergeZeros() -> [(name: String, unmasked: Int, masked: Int)] {

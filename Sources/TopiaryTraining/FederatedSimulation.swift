@@ -101,8 +101,11 @@ public final class FederatedSimulation {
     /// Each client's fresh optimizer every round (the phase's kind; the rate is `settings`').
     public var makeOptimizer: (ParameterStore) -> any Optimizer
     var generator: SeededGenerator
-    /// The next broadcast carries the mask (the first one, and after the server prunes).
-    private var maskChanged = true
+    /// The masks' version (one more after each prune), and the version each client last
+    /// received (-1: none yet). A client's first broadcast after a prune carries the mask —
+    /// and with adapters the pruned base — whenever it is first selected after it.
+    private var maskVersion = 0
+    private var clientMaskVersion: [Int]
 
     public init(model: any Model, task: any Task, clients: [Dataset], settings: FederatedSettings, seed: UInt64,
                 makeOptimizer: @escaping (ParameterStore) -> any Optimizer) {
@@ -116,20 +119,26 @@ public final class FederatedSimulation {
         self.settings = settings
         self.makeOptimizer = makeOptimizer
         generator = SeededGenerator(seed: seed, stream: "federated")
+        clientMaskVersion = Array(repeating: -1, count: clients.count)
     }
 
-    /// Call after the server changed the masks: the next broadcast includes them.
-    public func masksChanged() { maskChanged = true }
+    /// Call after the server changed the masks: each client's next broadcast includes them.
+    public func masksChanged() { maskVersion += 1 }
 
     /// What a checkpoint between rounds keeps: the generator (client selection, faults,
-    /// local shuffles) and whether the next broadcast carries the mask.
+    /// local shuffles), with `clientsAwaitingMask`.
     public var generatorState: [UInt64] {
         get { generator.stateArray }
         set { generator = SeededGenerator(stateArray: newValue) }
     }
-    public var maskPending: Bool {
-        get { maskChanged }
-        set { maskChanged = newValue }
+    /// Clients whose next broadcast must carry the current mask (a checkpoint keeps them).
+    public var clientsAwaitingMask: [Int] {
+        get { clientMaskVersion.indices.filter { clientMaskVersion[$0] != maskVersion } }
+        set {
+            precondition(newValue.allSatisfy(clientMaskVersion.indices.contains), "client indices \(newValue) outside 0..<\(clients.count)")
+            let awaiting = Set(newValue)
+            clientMaskVersion = clientMaskVersion.indices.map { awaiting.contains($0) ? maskVersion - 1 : maskVersion }
+        }
     }
 
     public func runRound(_ round: Int, evaluation: Dataset, evaluationBatchSize: Int = 1000) throws -> RoundRecord {
@@ -174,15 +183,17 @@ public final class FederatedSimulation {
                 for i in range.flat { value[i] += delta[i] }
             }
         }
-        var bytesDown = selected.count * codec.broadcastBytes(encoding: settings.encoding, withMask: adapters == nil && maskChanged)
-        if let adapters {
-            adapters.materialize()
-            // The pruned base travels once per phase, sparse with its mask, before the adapters.
-            if maskChanged { bytesDown += selected.count * UpdateCodec.sparseModelBytes(model.store) }
-        } else {
-            store.applyMasks()
+        if let adapters { adapters.materialize() } else { store.applyMasks() }
+        // Every selected client got the global state (dropped ones included: they fail after
+        // it arrived); the mask — with adapters the pruned base, sparse with its mask — only
+        // the first time it reaches that client.
+        var bytesDown = 0
+        for client in selected {
+            let needsMask = clientMaskVersion[client] != maskVersion
+            bytesDown += codec.broadcastBytes(encoding: settings.encoding, withMask: adapters == nil && needsMask)
+            if adapters != nil && needsMask { bytesDown += UpdateCodec.sparseModelBytes(model.store) }
+            clientMaskVersion[client] = maskVersion
         }
-        maskChanged = false
         let metrics = Evaluation.measure(model, task: task, on: evaluation, batchSize: evaluationBatchSize)
         return RoundRecord(round: round, selected: selected, participants: participants, dropped: dropped, stragglers: stragglers,
                            poisoned: participants.filter { settings.poisonedClients.contains($0) }, bytesUp: bytesUp, bytesDown: bytesDown,

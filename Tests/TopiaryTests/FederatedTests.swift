@@ -127,20 +127,27 @@ extension AllTests {
         for matrix in net.prunableMatrices { for i in 0..<matrix.count where g.nextInt(below: 2) == 0 { matrix.parameter.mask[i] = 0 } }
         net.store.applyMasks()
         let biases = net.parameters.filter { $0.role == .bias }.map { $0.value.toArray() }
-        let parts = try ClientPartition.iid.assign(union, clients: 3, generator: &g)
+        let parts = try ClientPartition.iid.assign(union, clients: 5, generator: &g)
         let adapters = LowRankAdapters(matrices: net.prunableMatrices, rank: 2, alpha: 2, form: .masked, generator: &g)
         let simulation = FederatedSimulation(model: net, task: ClassificationTask(), clients: parts.map { union.subset($0) },
-                                             settings: FederatedSettings(clientsPerRound: 3, localSteps: 3, batchSize: 10, learningRate: 0.05),
+                                             settings: FederatedSettings(clientsPerRound: 2, localSteps: 3, batchSize: 10, learningRate: 0.05),
                                              seed: 21) { Adam(store: $0) }
         simulation.adapters = adapters
         simulation.masksChanged()
+        #expect(simulation.clientsAwaitingMask == [0, 1, 2, 3, 4])
         let base = net.parameters.reduce(0) { $0 + 4 * $1.aliveCount + ($1.count + 7) / 8 }
-        for round in 1...3 {
+        var served = Set<Int>()
+        for round in 1...6 {
             let record = try simulation.runRound(round, evaluation: union)
-            #expect(record.bytesUp == 3 * 4 * adapters.parameterCount)
-            // The pruned base (frozen weights included) goes out with the first round's adapters only.
-            #expect(record.bytesDown == 3 * 4 * adapters.parameterCount + (round == 1 ? 3 * base : 0))
+            #expect(record.bytesUp == 2 * 4 * adapters.parameterCount)
+            // The pruned base (frozen weights included) goes to each client once, with the
+            // first adapters it is sent, whichever round first selects it.
+            let firstTime = Set(record.selected).subtracting(served).count
+            served.formUnion(record.selected)
+            #expect(record.bytesDown == 2 * 4 * adapters.parameterCount + firstTime * base, "round \(round)")
+            #expect(simulation.clientsAwaitingMask == (0..<5).filter { !served.contains($0) })
         }
+        #expect(served.count > 2, "the test should reach clients after the first round's")
         adapters.merge()
         for matrix in net.prunableMatrices {
             #expect((0..<matrix.count).allSatisfy { matrix.parameter.mask[$0] != 0 || matrix.parameter.value[$0] == 0 })
