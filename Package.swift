@@ -31,7 +31,7 @@ let package = Package(
         .target(name: "CTopiaryRuntime"),
         // Optimizer sweeps, compiled per ISA (target_clones) with IEEE-exact contraction.
         .target(name: "CTopiaryKernels",
-                cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off", "-fno-math-errno"])]),
+                cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off", "-fno-math-errno", "-mprefer-vector-width=512"])]),
 
         // Layer 1: tensors, BLAS wrappers, SIMD kernels and their naive references.
         .target(name: "TopiaryTensor", dependencies: ["COpenBLAS", "CTopiaryRuntime", "CTopiaryKernels"],

@@ -1,3 +1,4 @@
+import CTopiaryKernels
 import TopiaryTensor
 
 /// Layer normalisation over the last axis, as PyTorch's LayerNorm(C): each vector is
@@ -45,21 +46,9 @@ public final class LayerNorm: Layer {
             let inverses = inverses.baseAddress!
             // Rows are independent: split over cores (a GPT step normalises B·T rows 9 times).
             splitOverCores(rows, minimumPerPart: 64, alignment: 1) { range in
-                for r in range {
-                    let row = x + r * n, normal = normals + r * n, out = outputs + r * n
-                    var mean: Float = 0
-                    for i in 0..<n { mean += row[i] }
-                    mean /= Float(n)
-                    var variance: Float = 0
-                    for i in 0..<n { variance += (row[i] - mean) * (row[i] - mean) }
-                    variance /= Float(n)
-                    let inverse = 1 / (variance + epsilon).squareRoot()
-                    inverses[r] = inverse
-                    for i in 0..<n {
-                        normal[i] = (row[i] - mean) * inverse
-                        out[i] = normal[i] * gain[i] + shift[i]
-                    }
-                }
+                let offset = range.lowerBound * n
+                topiary_layernorm_forward(range.count, n, x + offset, gain, shift, epsilon, normals + offset, outputs + offset,
+                                          inverses + range.lowerBound)
             }
         }
         cachedNormalized = xhat
@@ -79,22 +68,11 @@ public final class LayerNorm: Layer {
         partials.initialize(repeating: 0, count: 2 * n * threads)
         defer { partials.deallocate() }
         inverseDeviation.withUnsafeBufferPointer { inverses in
+            let inverses = inverses.baseAddress!
             splitOverCores(rows, minimumPerPart: 64, alignment: 1, threads: threads) { worker, range in
-                let gainSum = partials + 2 * n * worker, shiftSum = gainSum + n
-                for r in range {
-                    let g = gradients + r * n, normal = normals + r * n
-                    var sumDxhat: Float = 0, sumDxhatXhat: Float = 0
-                    for i in 0..<n {
-                        gainSum[i] += g[i] * normal[i]
-                        shiftSum[i] += g[i]
-                        let dxhat = g[i] * gain[i]
-                        sumDxhat += dxhat
-                        sumDxhatXhat += dxhat * normal[i]
-                    }
-                    guard let inputGradients else { continue }
-                    let inverse = inverses[r], count = Float(n), out = inputGradients + r * n
-                    for i in 0..<n { out[i] = inverse * (g[i] * gain[i] - sumDxhat / count - normal[i] * sumDxhatXhat / count) }
-                }
+                let gainSum = partials + 2 * n * worker, offset = range.lowerBound * n
+                topiary_layernorm_backward(range.count, n, gradients + offset, normals + offset, gain, inverses + range.lowerBound,
+                                           inputGradients.map { $0 + offset }, gainSum, gainSum + n)
             }
         }
         for worker in 0..<threads {
@@ -103,5 +81,44 @@ public final class LayerNorm: Layer {
             if bias.needsGradient { for i in 0..<n { bias.grad.pointer[i] += shiftSum[i] } }
         }
         return dx
+    }
+
+    /// The plain loops the C kernels are tested against: forward of `rows` rows of n, writing
+    /// x̂, y and 1/σ per row.
+    static func referenceForward(rows: Int, n: Int, x: UnsafePointer<Float>, gain: UnsafePointer<Float>, shift: UnsafePointer<Float>,
+                                 epsilon: Float, normal: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>,
+                                 inverse: UnsafeMutablePointer<Float>) {
+        for r in 0..<rows {
+            let row = x + r * n, xhat = normal + r * n, y = out + r * n
+            var mean: Float = 0
+            for i in 0..<n { mean += row[i] }
+            mean /= Float(n)
+            var variance: Float = 0
+            for i in 0..<n { variance += (row[i] - mean) * (row[i] - mean) }
+            variance /= Float(n)
+            inverse[r] = 1 / (variance + epsilon).squareRoot()
+            for i in 0..<n {
+                xhat[i] = (row[i] - mean) * inverse[r]
+                y[i] = xhat[i] * gain[i] + shift[i]
+            }
+        }
+    }
+
+    /// Backward's plain loops: gain and shift sums accumulated, dx written when given.
+    static func referenceBackward(rows: Int, n: Int, g: UnsafePointer<Float>, normal: UnsafePointer<Float>, gain: UnsafePointer<Float>,
+                                  inverse: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>?, gainSum: UnsafeMutablePointer<Float>,
+                                  shiftSum: UnsafeMutablePointer<Float>) {
+        for r in 0..<rows {
+            let gr = g + r * n, xhat = normal + r * n
+            var sumD: Float = 0, sumDX: Float = 0
+            for i in 0..<n {
+                gainSum[i] += gr[i] * xhat[i]
+                shiftSum[i] += gr[i]
+                sumD += gr[i] * gain[i]
+                sumDX += gr[i] * gain[i] * xhat[i]
+            }
+            guard let dx else { continue }
+            for i in 0..<n { dx[r * n + i] = inverse[r] * (gr[i] * gain[i] - sumD / Float(n) - xhat[i] * sumDX / Float(n)) }
+        }
     }
 }

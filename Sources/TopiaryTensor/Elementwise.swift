@@ -68,9 +68,15 @@ public func broadcastRow(_ row: Tensor, into matrix: Tensor) {
 public func accumulateColumnSums(of matrix: Tensor, into vector: Tensor) {
     require(matrix.rank == 2 && vector.count == matrix.columns,
                  "accumulateColumnSums: \(matrix.shape) into \(vector.shape)")
-    let n = vector.count
-    for r in 0..<matrix.rows {
-        simdMap(n, vector.pointer, matrix.pointer + r * n, vector.pointer, { $0 + $1 }, { $0 + $1 })
+    let n = vector.count, rows = matrix.rows
+    let (sums, source) = (vector.pointer, UnsafePointer(matrix.pointer))
+    // Column blocks over cores (each column's sum runs down the rows in order, whatever the
+    // split): a GPT's bias gradients sum B·T rows of up to 4C columns. Small ones: one part.
+    splitOverCores(n, minimumPerPart: rows >= 256 ? 64 : max(n, 1)) { columns in
+        for r in 0..<rows {
+            simdMap(columns.count, sums + columns.lowerBound, source + r * n + columns.lowerBound, sums + columns.lowerBound,
+                    { $0 + $1 }, { $0 + $1 })
+        }
     }
 }
 

@@ -40,13 +40,14 @@ extension AllTests {
 
     @Test func columnSumsMatchReference() {
         var g = SeededGenerator(seed: 13)
-        for (rows, columns) in [(1, 1), (3, 17), (128, 300), (7, 33)] {
+        for (rows, columns) in [(1, 1), (3, 17), (128, 300), (7, 33), (300, 150), (2048, 512)] {
             let matrix = randomTensor([rows, columns], &g)
             let start = randomTensor([columns], &g)
             let fast = start.copy(), slow = start.copy()
             accumulateColumnSums(of: matrix, into: fast)
             naiveAccumulateColumnSums(of: matrix, into: slow)
-            #expect(maxRelativeError(fast, slow) < 1e-5)
+            // Float sums down the rows against Double ones: the rounding grows with the rows.
+            #expect(maxRelativeError(fast, slow) < 1e-5 * Float(max(1, rows / 256)), "\(rows) × \(columns)")
         }
     }
 

@@ -73,6 +73,65 @@ extension AllTests {
         for k in 4..<results[0].count { #expect(results[0][k] == results[1][k], "attention array \(k)") }
     }
 
+    /// The C LayerNorm kernels (16-lane row sums) against the plain loops, on widths around
+    /// the lane count, with and without the input gradient.
+    @Test func layerNormKernelsMatchThePlainLoops() {
+        var g = SeededGenerator(seed: 605)
+        for n in [1, 7, 16, 24, 33, 128, 130] {
+            let rows = 6
+            let x = (0..<(rows * n)).map { _ in g.nextFloat(in: -3, 3) + 2 }
+            let gain = (0..<n).map { _ in g.nextFloat(in: 0.5, 1.5) }, shift = (0..<n).map { _ in g.nextFloat(in: -1, 1) }
+            let dy = (0..<(rows * n)).map { _ in g.nextFloat(in: -2, 2) }
+            var (fastNormal, fastOut, fastInverse) = ([Float](repeating: 0, count: rows * n), [Float](repeating: 0, count: rows * n), [Float](repeating: 0, count: rows))
+            var (plainNormal, plainOut, plainInverse) = (fastNormal, fastOut, fastInverse)
+            topiary_layernorm_forward(rows, n, x, gain, shift, 1e-5, &fastNormal, &fastOut, &fastInverse)
+            LayerNorm.referenceForward(rows: rows, n: n, x: x, gain: gain, shift: shift, epsilon: 1e-5, normal: &plainNormal, out: &plainOut, inverse: &plainInverse)
+            for i in 0..<(rows * n) {
+                #expect(abs(fastOut[i] - plainOut[i]) <= 2e-5 * max(1, abs(plainOut[i])), "n \(n) out[\(i)]")
+            }
+            for r in 0..<rows { #expect(abs(fastInverse[r] - plainInverse[r]) <= 1e-5 * plainInverse[r] + (n == 1 ? 1 : 0)) }
+            for withInput in [true, false] {
+                var fastDX = [Float](repeating: 9, count: rows * n), plainDX = fastDX
+                var (fastGain, fastShift) = ([Float](repeating: 0.5, count: n), [Float](repeating: -0.5, count: n))
+                var (plainGain, plainShift) = (fastGain, fastShift)
+                fastDX.withUnsafeMutableBufferPointer { dx in
+                    topiary_layernorm_backward(rows, n, dy, plainNormal, gain, plainInverse, withInput ? dx.baseAddress : nil, &fastGain, &fastShift)
+                }
+                plainDX.withUnsafeMutableBufferPointer { dx in
+                    LayerNorm.referenceBackward(rows: rows, n: n, g: dy, normal: plainNormal, gain: gain, inverse: plainInverse,
+                                                dx: withInput ? dx.baseAddress : nil, gainSum: &plainGain, shiftSum: &plainShift)
+                }
+                for i in 0..<n {
+                    #expect(abs(fastGain[i] - plainGain[i]) <= 1e-5 * max(1, abs(plainGain[i])) && abs(fastShift[i] - plainShift[i]) <= 1e-5 * max(1, abs(plainShift[i])))
+                }
+                for i in 0..<(rows * n) { #expect(abs(fastDX[i] - plainDX[i]) <= 1e-4 * max(1, abs(plainDX[i])), "n \(n) dx[\(i)]") }
+                if !withInput { #expect(fastDX.allSatisfy { $0 == 9 }) }
+            }
+        }
+    }
+
+    /// The softmax cross-entropy kernel (rows split over cores, polynomial exp) against the
+    /// plain libm loop, and its log-sum-exp against Double, on class counts around 16 lanes.
+    @Test func softmaxCrossEntropyKernelMatchesThePlainLoop() {
+        var g = SeededGenerator(seed: 606)
+        for c in [1, 10, 16, 17, 256, 300] {
+            let rows = 257
+            let logits = Tensor(shape: [rows, c], values: (0..<(rows * c)).map { _ in g.nextFloat(in: -30, 30) })
+            let labels = (0..<rows).map { _ in Int32(g.nextInt(below: c)) }
+            let (loss, gradient) = SoftmaxCrossEntropy().lossAndGradient(logits: logits, labels: labels)
+            let plainGradient = Tensor(zeros: [rows, c])
+            let plainLoss = SoftmaxCrossEntropy.referenceLossAndGradient(logits: logits, labels: labels, into: plainGradient)
+            #expect(abs(loss - plainLoss) <= 1e-5 * max(1, abs(plainLoss)), "c \(c): \(loss) vs \(plainLoss)")
+            for i in 0..<(rows * c) { #expect(abs(gradient[i] - plainGradient[i]) <= 1e-8 + 1e-5 * abs(plainGradient[i]), "c \(c) at \(i)") }
+            for r in [0, rows / 2, rows - 1] {
+                let row = (0..<c).map { Double(logits[r * c + $0]) }, top = row.max()!
+                let exact = top + log(row.map { exp($0 - top) }.reduce(0, +))
+                let fast = Double(SoftmaxCrossEntropy.logSumExp(logits.pointer + r * c, c))
+                #expect(abs(fast - exact) <= 2e-6 * max(1, abs(exact)), "c \(c) row \(r): \(fast) vs \(exact)")
+            }
+        }
+    }
+
     /// The C softmax row kernels against the plain loops, on rows of every live length.
     @Test func causalSoftmaxKernelsMatchThePlainLoops() {
         var g = SeededGenerator(seed: 604)

@@ -4,3 +4,5 @@
 #include "topiary_convolution.h"
 #include "topiary_direct_convolution.h"
 #include "topiary_activation.h"
+#include "topiary_normalization.h"
+#include "topiary_loss.h"
