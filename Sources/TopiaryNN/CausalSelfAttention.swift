@@ -105,18 +105,30 @@ public final class CausalSelfAttention: Layer {
 
     /// out[b, t, h·hs + i] = Σ_{s ≤ t} a[b, h, t, s] · v[b, s, h·hs + i], with
     /// a[b, h, t, ·] = softmax_s(q_t · k_s / √hs) over s ≤ t (max subtracted first). Per (b, h)
-    /// two GEMMs on the head's strided (T, hs) blocks: S = Q·Kᵀ/√hs, then out = A·V.
+    /// and block of query rows r0 ..< r1 (`causalRowBlocks`), two GEMMs on the head's strided
+    /// blocks over the keys s < r1 only: S = Q·Kᵀ/√hs, then out = A·V (above the diagonal A
+    /// is 0, so the blocks skip ~3/8 of the work at T = 128).
     static func attend(qkv: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, weights: UnsafeMutablePointer<Float>,
                        batch: Int, positions: Int, channels: Int, heads: Int, scale: Float? = nil) {
         let (T, hs, rowStride) = (positions, channels / heads, 3 * channels)
         let scale = scale ?? 1 / Float(hs).squareRoot()
+        let blocks = causalRowBlocks(T)
         forEachHead(batch: batch, heads: heads) { _, b, h in
             let query = qkv + b * T * rowStride + h * hs, key = query + channels, value = query + 2 * channels
-            let a = weights + (b * heads + h) * T * T
-            stridedMatmul(m: T, n: T, k: hs, alpha: scale, query, lda: rowStride, key, ldb: rowStride, transposeB: true, into: a, ldc: T)
-            for t in 0..<T { causalSoftmax(a + t * T, live: t + 1, length: T) }
-            stridedMatmul(m: T, n: hs, k: T, a, lda: T, value, ldb: rowStride, into: out + b * T * channels + h * hs, ldc: channels)
+            let a = weights + (b * heads + h) * T * T, headOut = out + b * T * channels + h * hs
+            for rows in blocks {
+                let (r0, m, live) = (rows.lowerBound, rows.count, rows.upperBound)
+                stridedMatmul(m: m, n: live, k: hs, alpha: scale, query + r0 * rowStride, lda: rowStride, key, ldb: rowStride, transposeB: true,
+                              into: a + r0 * T, ldc: T)
+                for t in rows { causalSoftmax(a + t * T, live: t + 1, length: T) }
+                stridedMatmul(m: m, n: hs, k: live, a + r0 * T, lda: T, value, ldb: rowStride, into: headOut + r0 * channels, ldc: channels)
+            }
         }
+    }
+
+    /// Query rows in blocks of 32: block r0 ..< r1 attends to keys 0 ..< r1 only.
+    public static func causalRowBlocks(_ positions: Int) -> [Range<Int>] {
+        stride(from: 0, to: positions, by: 32).map { $0..<min($0 + 32, positions) }
     }
 
     /// Runs `body(worker, b, h)` for every (sample, head), the pairs dealt round-robin to
@@ -170,23 +182,32 @@ public final class CausalSelfAttention: Layer {
     /// The backward of `attend`, accumulating into qkvGradient (zeroed by the caller; scratch
     /// holds T × T floats per BLAS thread), per
     /// (b, h): dA = dOut·Vᵀ, dV += Aᵀ·dOut, dZ = A ⊙ (dA − rowsum(A ⊙ dA)) / √hs (the softmax's
-    /// backward; zero above the diagonal since A is), dQ += dZ·K, dK += dZᵀ·Q.
+    /// backward; zero above the diagonal since A is), dQ += dZ·K, dK += dZᵀ·Q — in the same
+    /// row blocks as the forward.
     static func attendBackward(qkv: UnsafePointer<Float>, weights: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
                                qkvGradient: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
                                batch: Int, positions: Int, channels: Int, heads: Int, scale: Float? = nil) {
         let (T, hs, rowStride) = (positions, channels / heads, 3 * channels)
         let scale = scale ?? 1 / Float(hs).squareRoot()
+        let blocks = causalRowBlocks(T)
         forEachHead(batch: batch, heads: heads) { worker, b, h in
             let scratch = scratch + worker * T * T
             let query = qkv + b * T * rowStride + h * hs, key = query + channels, value = query + 2 * channels
             let dQuery = qkvGradient + b * T * rowStride + h * hs, dKey = dQuery + channels, dValue = dQuery + 2 * channels
             let dOut = outputGradient + b * T * channels + h * hs
             let a = weights + (b * heads + h) * T * T
-            stridedMatmul(m: T, n: T, k: hs, dOut, lda: channels, value, ldb: rowStride, transposeB: true, into: scratch, ldc: T)
-            stridedMatmul(m: T, n: hs, k: T, a, lda: T, transposeA: true, dOut, ldb: channels, beta: 1, into: dValue, ldc: rowStride)
-            for t in 0..<T { topiary_causal_softmax_backward_row(t + 1, T, a + t * T, scratch + t * T, scale) }
-            stridedMatmul(m: T, n: hs, k: T, scratch, lda: T, key, ldb: rowStride, beta: 1, into: dQuery, ldc: rowStride)
-            stridedMatmul(m: T, n: hs, k: T, scratch, lda: T, transposeA: true, query, ldb: rowStride, beta: 1, into: dKey, ldc: rowStride)
+            // Per block of query rows r0 ..< r1, over keys s < r1 (A and dZ are 0 beyond).
+            for rows in blocks {
+                let (r0, m, live) = (rows.lowerBound, rows.count, rows.upperBound)
+                let (aRows, dZRows) = (a + r0 * T, scratch + r0 * T)
+                stridedMatmul(m: m, n: live, k: hs, dOut + r0 * channels, lda: channels, value, ldb: rowStride, transposeB: true, into: dZRows, ldc: T)
+                stridedMatmul(m: live, n: hs, k: m, aRows, lda: T, transposeA: true, dOut + r0 * channels, ldb: channels, beta: 1,
+                              into: dValue, ldc: rowStride)
+                for t in rows { topiary_causal_softmax_backward_row(t + 1, T, a + t * T, scratch + t * T, scale) }
+                stridedMatmul(m: m, n: hs, k: live, dZRows, lda: T, key, ldb: rowStride, beta: 1, into: dQuery + r0 * rowStride, ldc: rowStride)
+                stridedMatmul(m: live, n: hs, k: m, dZRows, lda: T, transposeA: true, query + r0 * rowStride, ldb: rowStride, beta: 1,
+                              into: dKey, ldc: rowStride)
+            }
         }
     }
 }
