@@ -15,6 +15,9 @@ public struct RunEnvironment: Codable, Sendable, Equatable {
     /// re-executing itself.
     public var blasCoreTypeVariable: String?
     public var blasCoreSelectedByTopiary: Bool
+    /// OPENBLAS_THREAD_TIMEOUT (log₂ cycles OpenBLAS's workers spin before sleeping; Topiary
+    /// sets 10 unless the user set it; nil in reports written before it was recorded).
+    public var blasThreadTimeoutVariable: String?
     /// The CPU's vector instruction set as the kernel choice sees it (avx512_bf16, avx512,
     /// avx2_fma, baseline), and whether the loaded BLAS core uses all of it: false means BLAS
     /// ran slower kernels than this machine allows. Nil in reports written before they existed.
@@ -35,12 +38,14 @@ public struct RunEnvironment: Codable, Sendable, Equatable {
         case cpuModel = "cpu_model", logicalCores = "logical_cores", blasCore = "blas_core"
         case blasThreads = "blas_threads", blasConfiguration = "blas_configuration"
         case blasCoreTypeVariable = "blas_coretype_variable", blasCoreSelectedByTopiary = "blas_core_selected_by_topiary"
+        case blasThreadTimeoutVariable = "blas_thread_timeout_variable"
         case cpuInstructionSet = "cpu_instruction_set", blasCoreMatchesCPU = "blas_core_matches_cpu"
         case flushToZero = "flush_to_zero", flushToZeroOnBLASThreads = "flush_to_zero_blas_threads", mxcsr, operatingSystem = "operating_system", hostname
         case commandLine = "command_line", startedAt = "started_at"
     }
 
-    /// Marks a process Topiary re-executed with OPENBLAS_CORETYPE, so it does not loop.
+    /// Marks a process Topiary re-executed with OPENBLAS_CORETYPE and/or OPENBLAS_THREAD_TIMEOUT
+    /// set (its value names them), so it does not loop.
     public static let reexecMarkerVariable = "TOPIARY_BLAS_REEXEC"
 
     public static func current() -> RunEnvironment {
@@ -55,7 +60,8 @@ public struct RunEnvironment: Codable, Sendable, Equatable {
             blasThreads: BLASRuntime.threadCount,
             blasConfiguration: BLASRuntime.configuration,
             blasCoreTypeVariable: environment["OPENBLAS_CORETYPE"],
-            blasCoreSelectedByTopiary: environment[reexecMarkerVariable] != nil,
+            blasCoreSelectedByTopiary: environment[reexecMarkerVariable]?.split(separator: ",").contains("OPENBLAS_CORETYPE") == true,
+            blasThreadTimeoutVariable: environment[BLASBootstrap.threadTimeoutVariable],
             cpuInstructionSet: BLASRuntime.cpuInstructionSet.name,
             blasCoreMatchesCPU: blasCoreMatchesCPU(),
             flushToZero: FloatEnvironment.flushToZeroEnabled,

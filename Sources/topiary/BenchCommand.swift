@@ -37,7 +37,7 @@ struct BenchCommand: ParsableCommand {
         FloatEnvironment.prepareForFloatWork(blasThreads: BLASRuntime.threadCount)
         let env = RunEnvironment.current()
         print("topiary bench — CPU \(env.cpuModel), \(env.logicalCores) cores, FTZ/DAZ \(env.flushToZero ? "on" : "off")")
-        print("BLAS: \(env.blasConfiguration)")
+        print("BLAS: \(env.blasConfiguration), workers spin 2^\(env.blasThreadTimeoutVariable ?? "28 (default)") cycles before sleeping")
         print("")
         print("sgemm GFLOP/s (best of repeated calls)      core        threads  1024³   W1 layer-1 fwd+dW (128x784x300)")
         let detected = (Benchmarks.sgemmGFLOPS(m: 1024, n: 1024, k: 1024), Benchmarks.w1LayerGFLOPS())

@@ -88,6 +88,9 @@ extension AllTests {
         if ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] == nil {
             #expect(result.stdout.contains("\"blas_core_matches_cpu\" : true"), "\(result.stdout)")
         }
+        // OpenBLAS's workers sleep soon after a call unless the user chose their spin time.
+        let timeout = ProcessInfo.processInfo.environment["OPENBLAS_THREAD_TIMEOUT"] ?? "10"
+        #expect(result.stdout.contains("\"blas_thread_timeout_variable\" : \"\(timeout)\""), "\(result.stdout)")
     }
 }
 }
