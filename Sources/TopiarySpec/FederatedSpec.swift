@@ -23,6 +23,9 @@ import TopiaryTraining
 ///       poisoned_clients: 2      # the first N clients poison every update
 ///       attack: sign_flip        # sign_flip (−scale·Δ) | scale (scale·Δ)
 ///       attack_scale: 1
+///       client_evaluation_rows: 1000  # each participant's model is scored on the first N
+///                                # validation rows for the spread columns (default: all;
+///                                # 0: not at all — one evaluation per client per round adds up)
 public struct FederatedSpec: Codable, Sendable, Equatable {
     public enum Partition: String, Codable, CaseIterable, Sendable { case iid, dirichlet, byGroup = "by_group" }
     public enum Aggregation: String, Codable, CaseIterable, Sendable { case fedavg, fedprox, trimmedMean = "trimmed_mean", median }
@@ -44,11 +47,13 @@ public struct FederatedSpec: Codable, Sendable, Equatable {
     public var poisonedClients: Int = 0
     public var attack: Attack = .signFlip
     public var attackScale: Double = 1
+    /// Validation rows each participant's local model is scored on (nil: all of them).
+    public var clientEvaluationRows: Int?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case clients, partition, alpha, rounds, clientsPerRound = "clients_per_round", localSteps = "local_steps", aggregation, mu, beta
         case encoding, dropout, stragglerFraction = "straggler_fraction", deadline, poisonedClients = "poisoned_clients", attack
-        case attackScale = "attack_scale"
+        case attackScale = "attack_scale", clientEvaluationRows = "client_evaluation_rows"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -101,6 +106,10 @@ public struct FederatedSpec: Codable, Sendable, Equatable {
         if c.contains(.attack) { attack = try c.decodeEnum(Attack.self, forKey: .attack, decoder: decoder) }
         attackScale = try c.decodeIfPresent(Double.self, forKey: .attackScale) ?? 1
         if !(attackScale > 0 && attackScale <= 1e6) { throw decoder.problem(CodingKeys.attackScale, "must be > 0 and at most 1e6, got \(attackScale).") }
+        clientEvaluationRows = try c.decodeIfPresent(Int.self, forKey: .clientEvaluationRows)
+        if let rows = clientEvaluationRows, rows < 0 {
+            throw decoder.problem(CodingKeys.clientEvaluationRows, "must be >= 0 (0: clients are not evaluated; leave it out to use every validation row), got \(rows).")
+        }
     }
 
     public var clientPartition: ClientPartition {
@@ -126,6 +135,7 @@ public struct FederatedSpec: Codable, Sendable, Equatable {
         settings.deadlineFraction = deadline
         settings.poisonedClients = Set(0..<poisonedClients)
         settings.attack = attack == .signFlip ? .signFlip(scale: Float(attackScale)) : .scale(factor: Float(attackScale))
+        settings.clientEvaluationRows = clientEvaluationRows
         return settings
     }
 }

@@ -43,6 +43,14 @@ public struct FederatedSettings: Sendable, Equatable {
     public var attack: ClientAttack = .signFlip(scale: 1)
     /// Largest gradient norm of each local step (nil: not clipped).
     public var gradientClip: Float?
+    /// Evaluation rows each participant's local model is scored on for the client spread
+    /// (nil: all; 0: none, the round's client metrics stay empty).
+    public var clientEvaluationRows: Int?
+
+    /// What participants' local models are scored on: the first `clientEvaluationRows` rows.
+    public func clientEvaluationSet(of evaluation: Dataset) -> Dataset {
+        clientEvaluationRows.map { rows in evaluation.subset(Array(0..<min(rows, evaluation.count))) } ?? evaluation
+    }
 
     /// Local steps a participant takes: all of them, or a straggler's share before the deadline.
     public func localSteps(straggler: Bool) -> Int {
@@ -71,7 +79,8 @@ public struct RoundRecord: Codable, Sendable, Equatable {
     public var bytesDown: Int
     /// The aggregated global model's metrics on the evaluation set.
     public var metrics: [String: Double]
-    /// Each participant's local model's deciding metric on the evaluation set, in participant order.
+    /// Each participant's local model's deciding metric on the evaluation set (its first
+    /// `clientEvaluationRows`), in participant order; empty when clients are not evaluated.
     public var clientMetrics: [Double]
     public var seconds: Double
 
@@ -151,6 +160,7 @@ public final class FederatedSimulation {
         let slow = Int((settings.stragglerFraction * Double(participants.count)).rounded())
         let stragglers = Array(generator.permutation(participants.count).prefix(slow)).map { participants[$0] }.sorted()
         var updates: [Tensor] = [], weights: [Double] = [], clientMetrics: [Double] = []
+        let clientEvaluation = settings.clientEvaluationSet(of: evaluation)
         var bytesUp = 0
         for client in participants {
             store.values.assign(from: global)
@@ -163,7 +173,9 @@ public final class FederatedSimulation {
             trainer.gradientClip = settings.gradientClip
             if settings.proximalMu > 0 { trainer.beforeStep = proximalTerm(global: global) }
             _ = try trainer.runSteps(steps, generator: &generator)
-            clientMetrics.append(Evaluation.measure(model, task: task, on: evaluation, batchSize: evaluationBatchSize)[task.decidingMetric.name] ?? .nan)
+            if clientEvaluation.count > 0 {
+                clientMetrics.append(Evaluation.measure(model, task: task, on: clientEvaluation, batchSize: evaluationBatchSize)[task.decidingMetric.name] ?? .nan)
+            }
             let update = Tensor(zeros: [store.flatCount])
             let (local, before, out) = (store.values.pointer, global.pointer, update.pointer)
             for i in 0..<update.count { out[i] = local[i] - before[i] }

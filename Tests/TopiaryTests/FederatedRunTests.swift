@@ -30,6 +30,7 @@ extension AllTests {
         #expect(problem(Self.yaml("{ clients: 3, rounds: 2, local_steps: 2 }") + "adapters: { kind: lora, rank: 2 }\n") == nil)
         #expect(problem(Self.yaml("{ clients: 3, rounds: 2, local_steps: 2 }").replacingOccurrences(of: "scorer: magnitude", with: "scorer: movement"))?.keyPath == "pruning.scorer")
         #expect(problem(Self.yaml("{ clients: 3, rounds: 2, local_steps: 2, attack_scale: 1e300 }"))?.keyPath == "federated.attack_scale")
+        #expect(problem(Self.yaml("{ clients: 3, rounds: 2, local_steps: 2, client_evaluation_rows: -1 }"))?.keyPath == "federated.client_evaluation_rows")
     }
 
     /// With adapters, the pruning stage's clients train LoRA on the frozen pruned base: only

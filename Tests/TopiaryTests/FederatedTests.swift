@@ -177,8 +177,13 @@ extension AllTests {
             let simulation = FederatedSimulation(model: net, task: ClassificationTask(), clients: parts.map { union.subset($0) },
                                                  settings: settings, seed: 17) { Adam(store: $0) }
             for round in 1...3 {
+                // Participants scored on a slice of the evaluation rows, or (round 3) not at all.
+                simulation.settings.clientEvaluationRows = round == 3 ? 0 : 30
+                let slice = simulation.settings.clientEvaluationSet(of: union)
+                #expect(slice.count == (round == 3 ? 0 : 30) && slice.inputs.toArray() == Array(union.inputs.toArray().prefix(slice.inputs.count)))
                 let record = try simulation.runRound(round, evaluation: union)
-                #expect(record.participants.count + record.dropped.count == 5 && record.clientMetrics.count == record.participants.count)
+                #expect(record.participants.count + record.dropped.count == 5)
+                #expect(record.clientMetrics.count == (round == 3 ? 0 : record.participants.count))
                 for matrix in net.prunableMatrices {
                     #expect((0..<matrix.count).allSatisfy { matrix.parameter.mask[$0] != 0 || matrix.parameter.value[$0] == 0 }, "\(encoding) round \(round)")
                 }
