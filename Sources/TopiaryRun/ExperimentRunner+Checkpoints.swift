@@ -2,6 +2,7 @@ import Foundation
 import TopiaryNN
 import TopiaryOptim
 import TopiaryReport
+import TopiarySparsity
 import TopiarySpec
 import TopiaryTensor
 
@@ -87,9 +88,8 @@ extension ExperimentRunner {
         let optimizerBuffers = spec.pruning.retraining?.optimizer.map { Array($0.makeOptimizer(for: model.store).stateBuffers.keys) } ?? []
         var expected = CheckpointLayout.expectedShapes(model.store, optimizerBuffers: optimizerBuffers, movementTargets: movement == nil ? [] : targets)
         if let adapterSpec = spec.adapters, let names = try? adapterSpec.targetLayers(prunable: model.prunableMatrices.map(\.layerName), excluded: spec.pruning.excludeLayers) {
-            for matrix in model.prunableMatrices where names.contains(matrix.layerName) {
-                expected["adapters." + matrix.layerName + ".lora_A.weight"] = [adapterSpec.rank, matrix.fanIn]
-                expected["adapters." + matrix.layerName + ".lora_B.weight"] = [matrix.rows, adapterSpec.rank]
+            for factor in LowRankAdapters.factors(of: model.prunableMatrices.filter { names.contains($0.layerName) }, rank: adapterSpec.rank) {
+                expected["adapters." + factor.layer + "." + factor.name] = factor.shape
             }
         }
         for (name, tensor) in checkpoint.tensors {

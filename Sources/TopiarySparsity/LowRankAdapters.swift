@@ -79,9 +79,8 @@ public final class LowRankAdapters: WeightReparametrization {
         self.dropout = dropout
         path = form == .masked && dropout == 0 ? .folded : .beside
         var layout = ParameterStore.Layout()
-        for matrix in matrices {
-            layout.add(layer: matrix.layerName, name: "lora_A.weight", role: .weight, shape: [rank, matrix.fanIn])
-            layout.add(layer: matrix.layerName, name: "lora_B.weight", role: .weight, shape: [matrix.rows, rank])
+        for factor in LowRankAdapters.factors(of: matrices, rank: rank) {
+            layout.add(layer: factor.layer, name: factor.name, role: .weight, shape: factor.shape)
         }
         let store = ParameterStore(layout)
         self.store = store
@@ -103,6 +102,14 @@ public final class LowRankAdapters: WeightReparametrization {
         for target in targets { target.branch?.owner = self }
         attachBranches()
         materialize()
+    }
+
+    /// A (rank, fanIn) then B (rows, rank) of each matrix, named as PEFT names them (the
+    /// store's parameters are `<layer>.lora_A.weight`, `<layer>.lora_B.weight`).
+    public static func factors(of matrices: [PrunableMatrix], rank: Int) -> [(layer: String, name: String, shape: [Int])] {
+        matrices.flatMap { matrix in
+            [(matrix.layerName, "lora_A.weight", [rank, matrix.fanIn]), (matrix.layerName, "lora_B.weight", [matrix.rows, rank])]
+        }
     }
 
     private func attachBranches() { for target in targets { target.matrix.branch = target.branch } }

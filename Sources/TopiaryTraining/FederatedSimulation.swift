@@ -110,11 +110,10 @@ public final class FederatedSimulation {
     /// Each client's fresh optimizer every round (the phase's kind; the rate is `settings`').
     public var makeOptimizer: (ParameterStore) -> any Optimizer
     var generator: SeededGenerator
-    /// The masks' version (one more after each prune), and the version each client last
-    /// received (-1: none yet). A client's first broadcast after a prune carries the mask —
-    /// and with adapters the pruned base — whenever it is first selected after it.
-    private var maskVersion = 0
-    private var clientMaskVersion: [Int]
+    /// Clients not yet sent the current mask (every client at first, and again after each
+    /// prune): a client's first broadcast after a prune carries the mask — and with adapters
+    /// the pruned base — whenever it is first selected after it.
+    private var awaitingMask: Set<Int>
 
     public init(model: any Model, task: any Task, clients: [Dataset], settings: FederatedSettings, seed: UInt64,
                 makeOptimizer: @escaping (ParameterStore) -> any Optimizer) {
@@ -128,11 +127,11 @@ public final class FederatedSimulation {
         self.settings = settings
         self.makeOptimizer = makeOptimizer
         generator = SeededGenerator(seed: seed, stream: "federated")
-        clientMaskVersion = Array(repeating: -1, count: clients.count)
+        awaitingMask = Set(clients.indices)
     }
 
     /// Call after the server changed the masks: each client's next broadcast includes them.
-    public func masksChanged() { maskVersion += 1 }
+    public func masksChanged() { awaitingMask = Set(clients.indices) }
 
     /// What a checkpoint between rounds keeps: the generator (client selection, faults,
     /// local shuffles), with `clientsAwaitingMask`.
@@ -142,11 +141,10 @@ public final class FederatedSimulation {
     }
     /// Clients whose next broadcast must carry the current mask (a checkpoint keeps them).
     public var clientsAwaitingMask: [Int] {
-        get { clientMaskVersion.indices.filter { clientMaskVersion[$0] != maskVersion } }
+        get { awaitingMask.sorted() }
         set {
-            precondition(newValue.allSatisfy(clientMaskVersion.indices.contains), "client indices \(newValue) outside 0..<\(clients.count)")
-            let awaiting = Set(newValue)
-            clientMaskVersion = clientMaskVersion.indices.map { awaiting.contains($0) ? maskVersion - 1 : maskVersion }
+            precondition(newValue.allSatisfy(clients.indices.contains), "client indices \(newValue) outside 0..<\(clients.count)")
+            awaitingMask = Set(newValue)
         }
     }
 
@@ -201,10 +199,9 @@ public final class FederatedSimulation {
         // the first time it reaches that client.
         var bytesDown = 0
         for client in selected {
-            let needsMask = clientMaskVersion[client] != maskVersion
+            let needsMask = awaitingMask.remove(client) != nil
             bytesDown += codec.broadcastBytes(encoding: settings.encoding, withMask: adapters == nil && needsMask)
             if adapters != nil && needsMask { bytesDown += UpdateCodec.sparseModelBytes(model.store) }
-            clientMaskVersion[client] = maskVersion
         }
         let metrics = Evaluation.measure(model, task: task, on: evaluation, batchSize: evaluationBatchSize)
         return RoundRecord(round: round, selected: selected, participants: participants, dropped: dropped, stragglers: stragglers,
