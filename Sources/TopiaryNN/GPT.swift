@@ -25,6 +25,22 @@ public struct GPTConfiguration: Sendable, Equatable, Codable {
     public static let w3 = GPTConfiguration(context: 128, layers: 4, heads: 4, channels: 128)
 }
 
+extension GPTConfiguration {
+    /// FLOPs of the matrix products in one training step over `batch` windows of `context`
+    /// positions: per position the forward does 2 · 12C² per block (qkv 3C², proj C², fc and
+    /// mlp.proj 4C² each), 2·V·C in the tied head, and per block attention's q·k and a·v,
+    /// 2C FLOPs each for every pair s ≤ t of a window; the backward does each
+    /// product twice (input and weight gradients; dA, dV, dQ, dK in attention). Elementwise
+    /// work (norms, GELU, softmax, loss, AdamW) is not counted: this is the step's floor at
+    /// a given GEMM rate, not its cost.
+    public func trainingMatrixFLOPs(batch: Int) -> Int {
+        let (C, T, L) = (channels, context, layers)
+        let matrices = T * 2 * (12 * C * C * L + vocabulary * C)
+        let attention = L * 4 * C * (T * (T + 1) / 2)   // (t, s ≤ t) pairs of a window
+        return 3 * batch * (matrices + attention)
+    }
+}
+
 extension Sequential {
     /// A GPT-2 model over (B, T) token ids held as floats, giving (B, T, V) logits:
     ///

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import TopiaryData
+import TopiaryNN
 import TopiaryReport
 import TopiaryTensor
 
@@ -58,11 +59,11 @@ struct BenchCommand: ParsableCommand {
         print("")
         let progress = progressPrinter(quiet: false)
         for workload in workloadList {
-            if workload == "w3" { try printSteps(progress: progress) } else { try printEpochs(workload, progress: progress) }
+            if workload == "w3" { try printSteps(sgemmGFLOPS: detected.0, progress: progress) } else { try printEpochs(workload, progress: progress) }
         }
     }
 
-    private func printSteps(progress: (@Sendable (String) -> Void)?) throws {
+    private func printSteps(sgemmGFLOPS: Double, progress: (@Sendable (String) -> Void)?) throws {
         let figures = try Benchmarks.w3Steps(steps: 10 * epochs, progress: progress)
         let (dense, masked) = (median(figures.dense), median(figures.masked))
         print("W3 step (GPT 4×128, 0.84 M parameters, batch 16 × 128 bytes, AdamW, clip 1), median of \(figures.dense.count):")
@@ -70,6 +71,12 @@ struct BenchCommand: ParsableCommand {
                      figures.forward, figures.backward, figures.update))
         print(String(format: "  masked step   %.4f s, best %.4f s   at sparsity 0.5", masked, figures.masked.min()!))
         print(String(format: "  masked / dense = %.3f (medians)", masked / dense))
+        // No FP32 step can beat its matrix products run at the best GEMM rate this machine
+        // reaches (1024³ above): a bound to read any speed target against.
+        let matrixFLOPs = Double(GPTConfiguration.w3.trainingMatrixFLOPs(batch: 16))
+        print(String(format: "  floor: the step's matrix products are %.2f GFLOP; at the 1024³ sgemm rate (%.1f GFLOP/s) they alone take %.4f s;",
+                     matrixFLOPs / 1e9, sgemmGFLOPS, matrixFLOPs / 1e9 / sgemmGFLOPS))
+        print(String(format: "         the median step runs them at %.1f GFLOP/s overall", matrixFLOPs / 1e9 / dense))
         print("  each layer kind alone at the step's shapes (median of 30; s per step = count × (forward + backward)):")
         var total = 0.0
         for part in try Benchmarks.w3Parts(repetitions: 30) {

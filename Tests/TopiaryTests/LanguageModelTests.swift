@@ -229,6 +229,20 @@ extension AllTests {
         #expect(abs(report.stages[1].sparsity - 0.5) < 1e-3)
     }
 
+    /// The bench's floor for a W3 step counts every matrix product once per pass: checked
+    /// against a GPT's own prunable matrices and the (t, s ≤ t) pairs its attention visits.
+    @Test func trainingMatrixFLOPsCountTheModelsProducts() throws {
+        let configuration = GPTConfiguration(vocabulary: 40, context: 9, layers: 2, heads: 3, channels: 12)
+        var generator = SeededGenerator(seed: 1, stream: "flops")
+        let model = try Sequential.gpt(configuration, generator: &generator)
+        let weights = model.prunableMatrices.reduce(0) { $0 + $1.count }
+        var pairs = 0
+        for t in 0..<configuration.context { for s in 0..<configuration.context where s <= t { pairs += 1 } }
+        let forward = configuration.context * 2 * (weights + 40 * 12) + configuration.layers * 2 * (2 * 12) * pairs
+        #expect(configuration.trainingMatrixFLOPs(batch: 5) == 3 * 5 * forward)
+        #expect(GPTConfiguration.w3.trainingMatrixFLOPs(batch: 16) == 10_877_927_424)
+    }
+
     /// Every scorer prunes a GPT (per layer, as obs needs), and N:M 2:4 runs along its fan-in
     /// with the nm engine timed for generation.
     @Test func everyScorerAndNMPruneAGPT() throws {
