@@ -30,17 +30,22 @@ public struct BatchIterator {
     public static func batchesPerEpoch(rows: Int, batchSize: Int) -> Int { (rows + batchSize - 1) / batchSize }
 
     /// Calls `body` with each batch of one epoch in an order drawn from `generator`
-    /// (or in dataset order when `shuffle` is false).
-    public func forEachBatch(shuffle: Bool, generator: inout SeededGenerator, _ body: (Batch) throws -> Void) rethrows {
+    /// (or in dataset order when `shuffle` is false), or with its first `batchLimit` batches.
+    /// The whole epoch's order is drawn either way, so a limit leaves the generator where a
+    /// full epoch would.
+    public func forEachBatch(shuffle: Bool, generator: inout SeededGenerator, batchLimit: Int? = nil,
+                             _ body: (Batch) throws -> Void) rethrows {
         let order = shuffle ? generator.permutation(dataset.count) : Array(0..<dataset.count)
-        try forEachBatch(order: order, body)
+        try forEachBatch(order: order, batchLimit: batchLimit, body)
     }
 
-    /// Batches over rows in the given order (e.g. the first K batches for calibration).
-    public func forEachBatch(order: [Int], _ body: (Batch) throws -> Void) rethrows {
+    /// Batches over rows in the given order (e.g. the first K batches for calibration), at
+    /// most `batchLimit` of them when given.
+    public func forEachBatch(order: [Int], batchLimit: Int? = nil, _ body: (Batch) throws -> Void) rethrows {
         let d = dataset.featureCount, t = dataset.targets.sampleCount
-        var start = 0
-        while start < order.count {
+        var (start, remaining) = (0, batchLimit ?? Int.max)
+        while start < order.count && remaining > 0 {
+            remaining -= 1
             let n = min(batchSize, order.count - start)
             let inputs = inputBuffer.leadingRows(n), targets = targetBuffer.leadingRows(n)
             for r in 0..<n {

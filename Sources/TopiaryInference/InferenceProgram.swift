@@ -156,7 +156,7 @@ public struct InferenceProgram: @unchecked Sendable {
                 steps.append(.tokenEmbedding(tokenTable!))
             case .positionEmbedding(let table): steps.append(.positionEmbedding(table.copy()))
             case .causalAttention(let qkv, let qkvBias, let proj, let projBias, let heads, let queryScale):
-                var queries = InferenceMatrix(copying: qkv, bias: qkvBias)
+                let queries = InferenceMatrix(copying: qkv, bias: qkvBias)
                 if queryScale != 1 {
                     // Rows 0 ..< C are the queries: q·k·(scoreScale) = (q·queryScale)·k/√hs.
                     let channels = queries.rows / 3

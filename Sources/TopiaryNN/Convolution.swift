@@ -191,11 +191,11 @@ public final class Convolution: Layer {
                     bias.grad[c] += sum
                 }
             }
-            if dx == nil { matrix.branch?.backward(col, outputGradient: dy, addingTo: nil, layout: .columns) }
-            if let dx {
-                let dcol = columnGradient.rows(k, columns: m * p)
-                matmul(w, transposeA: true, dy, into: dcol)
-                matrix.branch?.backward(col, outputGradient: dy, addingTo: dcol, layout: .columns)
+            // dcol = Wᵀ·dY (k, m·P), the branch's input gradient added, then folded back.
+            let dcol = dx.map { _ in columnGradient.rows(k, columns: m * p) }
+            if let dcol { matmul(w, transposeA: true, dy, into: dcol) }
+            matrix.branch?.backward(col, outputGradient: dy, addingTo: dcol, layout: .columns)
+            if let dx, let dcol {
                 for j in 0..<m {
                     col2imAdd(dcol.pointer + j * p, columnStride: m * p, unroll, into: dx.pointer + (start + j) * unroll.imageSize)
                 }

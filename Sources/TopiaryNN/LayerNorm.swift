@@ -14,6 +14,8 @@ public final class LayerNorm: Layer {
     private var output = ActivationBuffer()
     private var normalized = ActivationBuffer()
     private var inputGradient = ActivationBuffer()
+    /// Per worker of backward: Σ_rows g·x̂ (gain) then Σ_rows g (shift), n each.
+    private var partialSums = ActivationBuffer()
 
     public init(name: String, features: Int, epsilon: Float = 1e-5) {
         self.name = name
@@ -63,10 +65,10 @@ public final class LayerNorm: Layer {
         let (gain, gradients, normals) = (UnsafePointer(weight.value.pointer), UnsafePointer(outputGradient.pointer), UnsafePointer(xhat.pointer))
         let inputGradients = dx?.pointer
         let threads = BLASRuntime.threadCount
-        // Per worker: Σ_rows g·x̂ (gain) and Σ_rows g (shift), added in worker order afterwards.
-        let partials = UnsafeMutablePointer<Float>.allocate(capacity: 2 * n * threads)
-        partials.initialize(repeating: 0, count: 2 * n * threads)
-        defer { partials.deallocate() }
+        // Added in worker order afterwards, so the sums do not depend on timing.
+        let sums = partialSums.tensor([threads, 2, n])
+        sums.fill(0)
+        let partials = sums.pointer
         inverseDeviation.withUnsafeBufferPointer { inverses in
             let inverses = inverses.baseAddress!
             splitOverCores(rows, minimumPerPart: 64, alignment: 1, threads: threads) { worker, range in

@@ -36,8 +36,9 @@ extension ExperimentRunner {
         let adapters = LowRankAdapters(matrices: model.prunableMatrices.filter { names.contains($0.layerName) }, rank: adapterSpec.rank,
                                        alpha: Float(adapterSpec.alpha), form: adapterSpec.merge, dropout: Float(adapterSpec.dropout),
                                        generator: &generator)
-        if let folder = adapterSpec.initFrom, isFirstPruningStage {
-            try startAdapters(adapters, from: folder, adapterSpec)
+        if let folder = adapterSpec.initFrom, let source = adapterSource, isFirstPruningStage,
+           let mismatch = adapters.assign(peft: source.factors.mapValues { ($0.a, $0.b) }) {
+            throw SpecError(file: options.specFile, keyPath: "adapters.init_from", problem: "\(folder) \(mismatch).")
         }
         return adapters
     }
@@ -74,13 +75,15 @@ extension ExperimentRunner {
     }
 
     /// Before any work: the targets' patterns match layers, and an `init_from` folder is a PEFT
-    /// LoRA of the spec's rank and alpha whose modules and shapes fit the targets.
-    static func checkAdapters(_ adapterSpec: AdapterSpec, model: any Model, excluded: [String]) throws {
+    /// LoRA of the spec's rank and alpha whose modules and shapes fit the targets; returns
+    /// that folder, read once.
+    @discardableResult
+    static func checkAdapters(_ adapterSpec: AdapterSpec, model: any Model, excluded: [String]) throws -> PEFTAdapterFolder? {
         let names = try adapterSpec.targetLayers(prunable: model.prunableMatrices.map(\.layerName), excluded: excluded)
         if adapterSpec.dropout > 0, let convolution = model.prunableMatrices.first(where: { names.contains($0.layerName) && $0.operation != .linear }) {
             throw SpecProblem(keyPath: "adapters.dropout", problem: "is \(adapterSpec.dropout), but \(convolution.layerName) is a convolution, and dropout is offered on linear targets only (PEFT drops a convolution's input pixels before the unroll, which the fan-in view does not see): set 0, or leave the convolutions out of adapters.targets.")
         }
-        guard let folder = adapterSpec.initFrom else { return }
+        guard let folder = adapterSpec.initFrom else { return nil }
         let peft = try readAdapterSource(folder, adapterSpec)
         for matrix in model.prunableMatrices where names.contains(matrix.layerName) {
             guard let pair = peft.factors[matrix.layerName] else {
@@ -93,9 +96,10 @@ extension ExperimentRunner {
         if let extra = peft.factors.keys.sorted().first(where: { !names.contains($0) }) {
             throw SpecProblem(keyPath: "adapters.init_from", problem: "\(folder) adapts \(extra), which is not among adapters.targets (\(names.joined(separator: ", "))): add it to the targets.")
         }
+        return peft
     }
 
-    static func readAdapterSource(_ folder: String, _ adapterSpec: AdapterSpec) throws -> PEFTAdapterFolder {
+    private static func readAdapterSource(_ folder: String, _ adapterSpec: AdapterSpec) throws -> PEFTAdapterFolder {
         let peft: PEFTAdapterFolder
         do {
             peft = try PEFTAdapterFolder.read(folder: folder)
@@ -106,18 +110,5 @@ extension ExperimentRunner {
             throw SpecProblem(keyPath: "adapters.init_from", problem: "\(folder) holds adapters of r \(peft.rank), lora_alpha \(peft.alpha), but the spec says rank \(adapterSpec.rank), alpha \(adapterSpec.alpha): make them the folder's.")
         }
         return peft
-    }
-
-    /// The first stage's adapters from the PEFT folder checked at start-up.
-    private func startAdapters(_ adapters: LowRankAdapters, from folder: String, _ adapterSpec: AdapterSpec) throws {
-        let peft: PEFTAdapterFolder
-        do {
-            peft = try ExperimentRunner.readAdapterSource(folder, adapterSpec)
-        } catch let problem as SpecProblem {
-            throw SpecError(file: options.specFile, keyPath: problem.keyPath, problem: problem.problem)
-        }
-        if let mismatch = adapters.assign(peft: peft.factors.mapValues { ($0.a, $0.b) }) {
-            throw SpecError(file: options.specFile, keyPath: "adapters.init_from", problem: "\(folder) \(mismatch).")
-        }
     }
 }

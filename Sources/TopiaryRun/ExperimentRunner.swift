@@ -58,6 +58,9 @@ public final class ExperimentRunner {
     var federation: FederatedSimulation?
     /// The LoRA factors of the checkpoint resumed from (a federated adapter phase between rounds).
     var resumedAdapterTensors: [String: Tensor] = [:]
+    /// `adapters.init_from`'s PEFT folder as read and checked at start-up; the first pruning
+    /// stage's adapters (every adaptive attempt at it) start from these factors.
+    let adapterSource: PEFTAdapterFolder?
 
     /// Validates everything and loads the data (and, when resuming, the latest checkpoint);
     /// writes nothing (a resume takes the run folder's lock first).
@@ -95,6 +98,7 @@ public final class ExperimentRunner {
 
         var madeTask = spec.task.make()
         let built: (data: SplitData, model: any Model)
+        var checkedAdapterSource: PEFTAdapterFolder?
         do {
             let loaded = try DataLoading.load(spec)
             // Text in a model's tokens: bits per byte counts the bytes each token stands for.
@@ -107,7 +111,9 @@ public final class ExperimentRunner {
             built = try ExperimentRunner.makeModel(spec, task: madeTask, data: loaded)
             if let source = spec.model.initFrom { try InitialWeights.load(source, into: built.model) }
             try spec.spec.checkLayerNames(built.model.prunableMatrices.map(\.layerName))
-            if let adapters = spec.adapters { try ExperimentRunner.checkAdapters(adapters, model: built.model, excluded: spec.pruning.excludeLayers) }
+            if let adapters = spec.adapters {
+                checkedAdapterSource = try ExperimentRunner.checkAdapters(adapters, model: built.model, excluded: spec.pruning.excludeLayers)
+            }
             // Clients' BatchNorm statistics are not aggregated (only trained parameters are).
             if spec.federated != nil, let buffer = built.model.parameters.first(where: { $0.role == .buffer }) {
                 throw SpecProblem(keyPath: "federated", problem: "this model keeps running statistics (\(buffer.name)), which federated rounds do not aggregate: use a model without BatchNorm (an MLP, a GPT) or remove federated:.")
@@ -117,6 +123,7 @@ public final class ExperimentRunner {
         }
         task = madeTask
         (data, model) = built
+        adapterSource = checkedAdapterSource
         let excluded = Set(spec.pruning.excludeLayers)
         targets = model.prunableMatrices.filter { !excluded.contains($0.layerName) }
         maskSelection = ExperimentRunner.maskSelection(spec.pruning, model: model)

@@ -18,6 +18,9 @@ final class AdapterBranch: FanInBranch {
     private var keepBuffer = ActivationBuffer(), droppedBuffer = ActivationBuffer()
     private var hiddenBuffer = ActivationBuffer(), hiddenGradientBuffer = ActivationBuffer()
     private var droppedGradientBuffer = ActivationBuffer(), weightGradientBuffer = ActivationBuffer()
+    /// h = drop(x)·Aᵀ (N, r) of the last unmasked `.rows` forward, which backward reuses. A
+    /// convolution's forward runs in chunks that share one buffer, so `.columns` recomputes h.
+    private var rowsHidden: Tensor?
 
     init(a: Parameter, b: Parameter, mask: Tensor) {
         self.a = a
@@ -36,7 +39,7 @@ final class AdapterBranch: FanInBranch {
     func forward(_ x: Tensor, addingTo y: Tensor, layout: FanInLayout, training: Bool) {
         guard let owner else { preconditionFailure("LoRA branch outlived its adapters") }
         var input = x
-        keep = nil
+        (keep, rowsHidden) = (nil, nil)
         if training && owner.dropout > 0 {
             precondition(layout == .rows, "LoRA dropout is offered on linear targets only")
             let keep = keepBuffer.tensor(x.shape)
@@ -52,6 +55,7 @@ final class AdapterBranch: FanInBranch {
             let h = hiddenBuffer.rows(input.rows, columns: owner.rank)                 // (N, r) = x·Aᵀ
             matmul(input, a.value, transposeB: true, into: h)
             matmul(h, b.value, transposeB: true, into: y, alpha: owner.scale, beta: 1)
+            rowsHidden = h
         case (.unmasked, .columns):
             let h = hiddenBuffer.rows(owner.rank, columns: input.columns)              // (r, N) = A·x
             matmul(a.value, input, into: h)
@@ -80,10 +84,9 @@ final class AdapterBranch: FanInBranch {
                 else { matmul(delta!, transposeA: true, dy, into: droppedGradient, beta: accumulate) }
             }
         case .unmasked:
-            // h = x·Aᵀ (N, r) again; ∂B += s·dyᵀ·h, dh = s·dy·B (N, r), ∂A += dhᵀ·x, ∂x = dh·A.
+            // h = x·Aᵀ (N, r) from the forward; ∂B += s·dyᵀ·h, dh = s·dy·B (N, r), ∂A += dhᵀ·x, ∂x = dh·A.
             if rows {
-                let h = hiddenBuffer.rows(input.rows, columns: r)
-                matmul(input, a.value, transposeB: true, into: h)
+                guard let h = rowsHidden, h.rows == input.rows else { preconditionFailure("LoRA branch backward without its forward") }
                 matmul(dy, transposeA: true, h, into: b.grad, alpha: s, beta: 1)
                 let dh = hiddenGradientBuffer.rows(input.rows, columns: r)
                 matmul(dy, b.value, into: dh, alpha: s)

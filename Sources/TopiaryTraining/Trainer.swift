@@ -71,14 +71,11 @@ public final class Trainer {
         var batchCount = 0
         let start = monotonicNanoseconds()
         model.setTraining(true)
-        do {
-            try batches.forEachBatch(shuffle: true, generator: &generator) { batch in
-                if let stepLimit, batchCount == stepLimit { throw StepLimitReached() }
-                if interruptible, RunInterruption.requested { throw TrainingInterrupted() }
-                lossSum += Double(try trainStep(on: batch))
-                batchCount += 1
-            }
-        } catch is StepLimitReached {}
+        try batches.forEachBatch(shuffle: true, generator: &generator, batchLimit: stepLimit) { batch in
+            if interruptible, RunInterruption.requested { throw TrainingInterrupted() }
+            lossSum += Double(try trainStep(on: batch))
+            batchCount += 1
+        }
         let seconds = Double(monotonicNanoseconds() - start) / 1e9
         return (lossSum / Double(max(batchCount, 1)), seconds)
     }
@@ -102,8 +99,6 @@ public final class Trainer {
         return batchLoss
     }
 }
-
-private struct StepLimitReached: Error {}
 
 /// A batch's loss was NaN or infinite at optimizer step `step` (its step was not taken).
 public struct NonFiniteLoss: Error, Equatable {

@@ -125,6 +125,22 @@ extension AllTests {
         #expect(sizes == [4, 4, 2] && iterator.batchesPerEpoch == 3)
         #expect(seen.sorted() == Array(0..<10) && seen != Array(0..<10))
     }
+
+    /// A limit stops the pass after that many batches, the first ones of the full pass, and
+    /// leaves the generator where the full pass leaves it (the trainer's step limit relies on it).
+    @Test func batchLimitTakesTheFirstBatchesOfThePass() {
+        let iterator = BatchIterator(dataset: tinySet(10), batchSize: 4)
+        func firstIDs(limit: Int?) -> (ids: [Int], next: UInt64) {
+            var g = SeededGenerator(seed: 2), ids: [Int] = []
+            iterator.forEachBatch(shuffle: true, generator: &g, batchLimit: limit) { batch in
+                ids += (0..<batch.inputs.rows).map { Int(batch.inputs[2 * $0]) }
+            }
+            return (ids, g.next())
+        }
+        let full = firstIDs(limit: nil), two = firstIDs(limit: 2), none = firstIDs(limit: 0)
+        #expect(two.ids == Array(full.ids.prefix(8)) && none.ids.isEmpty)
+        #expect(two.next == full.next && none.next == full.next)
+    }
 }
 }
 
