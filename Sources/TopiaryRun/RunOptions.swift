@@ -69,8 +69,8 @@ public enum RunResumeError: Error, LocalizedError, Equatable {
 extension ExperimentSpec {
     /// The spec `--quick` runs: at most 2,000 training rows, 500 validation rows, 1,000 test
     /// rows (text: 800 training windows, 32 evaluation windows, 32 generated tokens timed
-    /// once), one epoch per phase (two for agp, whose ramp is compressed to fit), four
-    /// calibration batches and 20 latency repetitions.
+    /// once), one epoch per phase (two for agp, whose ramp is compressed to fit), warm-ups of
+    /// at most a tenth of such a phase, four calibration batches and 20 latency repetitions.
     public var quickVariant: ExperimentSpec {
         var q = self
         if !data.dataset.splitsByRows {
@@ -100,6 +100,18 @@ extension ExperimentSpec {
                 schedule.frequency = max(1, (phaseSteps - 1) / (updates + 1))
             }
             q.pruning.schedule = schedule
+        }
+        // A warm-up sized for full phases may not fit one short epoch: it becomes at most a
+        // tenth of a quick phase's steps (counted on the row or window bound above).
+        let quickRows = data.dataset.splitsByRows ? (q.data.trainLimit ?? 2000) : (q.data.trainWindows ?? 800)
+        func shortened(_ schedule: ScheduleSpec?, batchSize: Int) -> ScheduleSpec? {
+            guard var schedule, let warmup = schedule.warmupSteps else { return schedule }
+            schedule.warmupSteps = min(warmup, (quickRows + batchSize - 1) / batchSize / 10)
+            return schedule
+        }
+        q.training.lrSchedule = shortened(training.lrSchedule, batchSize: training.batchSize)
+        if let retraining = pruning.retraining {
+            q.pruning.retraining?.lrSchedule = shortened(retraining.lrSchedule, batchSize: retraining.batchSize ?? training.batchSize)
         }
         q.pruning.calibrationBatches = min(pruning.calibrationBatches, 4)
         q.measurement.latencyRepetitions = min(measurement.latencyRepetitions, 20)
