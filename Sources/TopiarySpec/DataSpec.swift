@@ -197,9 +197,11 @@ public struct DataSpec: Codable, Sendable, Equatable {
     }
 
     /// Training rows after the validation split and `train_limit`, from a training file of
-    /// `available` rows; a validation split that leaves none is an error here.
+    /// `available` rows; a validation split that leaves none is an error here. Text trains on
+    /// `train_windows` random windows (validation is held-out text), whatever was loaded: the
+    /// full spec behind --quick is checked on its own count, not on the quick run's 800.
     package func trainingRows(available: Int) throws -> Int {
-        guard dataset.splitsByRows else { return available }   // windows; validation is held-out text
+        guard dataset.splitsByRows else { return trainWindows ?? available }
         let held = validationRows(available: available)
         guard held < available else {
             throw SpecProblem(keyPath: "data.validation_size",

@@ -111,6 +111,12 @@ extension AllTests {
         let quick = spec.quickVariant
         #expect(quick.data.trainWindows == 800 && quick.data.evalWindows == 32)
         #expect(quick.measurement.generationTokens == 24 && quick.measurement.generationRepetitions == 1)
+        // The shipped pretraining spec under --quick: its 100 warm-up steps shrink to fit the
+        // 50-step epoch, and the full spec behind it is checked on its own 32,000 windows.
+        var options = RunOptions()
+        options.quick = true
+        let runner = try ExperimentRunner(spec: try ExperimentSpec.load(path: packageRoot + "/experiments/tinygpt-pretrain.yaml"), options: options)
+        #expect(runner.spec.training.lrSchedule?.warmupSteps == 5 && runner.data.train.count == 800)
     }
 
     @Test func trainerClipsGradientsBeforeTheStep() throws {
