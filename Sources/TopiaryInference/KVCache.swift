@@ -74,15 +74,20 @@ public final class KVCache: @unchecked Sendable {
                 }
             }
         }
+        // New rows in the training forward's causal blocks: rows r0 ..< r1 see keys < p0 + r1 only.
+        let rowBlocks = CausalSelfAttention.causalRowBlocks(n)
         CausalSelfAttention.forEachHead(batch: batch, heads: new.queryHeads, workers: workers) { worker, b, h in
             let scratch = scratch + worker * n * length
             let block = (b * heads + h / group) * context * hs
-            let query = new.queries + b * n * new.queryStride + h * hs
-            stridedMatmul(m: n, n: length, k: hs, alpha: scale, query, lda: new.queryStride, keys + block, ldb: hs, transposeB: true,
-                          into: scratch, ldc: length)
-            for i in 0..<n { CausalSelfAttention.causalSoftmax(scratch + i * length, live: p0 + i + 1, length: length) }
-            stridedMatmul(m: n, n: hs, k: length, scratch, lda: length, values + block, ldb: hs,
-                          into: out + b * n * outStride + h * hs, ldc: outStride)
+            let query = new.queries + b * n * new.queryStride + h * hs, headOut = out + b * n * outStride + h * hs
+            for rows in rowBlocks {
+                let (r0, m, live) = (rows.lowerBound, rows.count, p0 + rows.upperBound)
+                stridedMatmul(m: m, n: live, k: hs, alpha: scale, query + r0 * new.queryStride, lda: new.queryStride, keys + block, ldb: hs,
+                              transposeB: true, into: scratch + r0 * length, ldc: length)
+                for i in rows { CausalSelfAttention.causalSoftmax(scratch + i * length, live: p0 + i + 1, length: live) }
+                stridedMatmul(m: m, n: hs, k: live, scratch + r0 * length, lda: length, values + block, ldb: hs,
+                              into: headOut + r0 * outStride, ldc: outStride)
+            }
         }
     }
 }

@@ -118,6 +118,28 @@ extension AllTests {
         }
     }
 
+    /// Windows longer than a causal row block (32): a whole window of 70 and the same window
+    /// fed as 40 then 30 positions (blocks after cached ones) give the training forward's logits.
+    @Test func longWindowsAttendInCausalRowBlocks() throws {
+        let configuration = GPTConfiguration(vocabulary: 23, context: 70, layers: 2, heads: 2, channels: 8)
+        let model = try prunedGPT(seed: 11, sparsity: 0.3, configuration: configuration)
+        var g = SeededGenerator(seed: 12)
+        let x = Tensor(shape: [2, 70], values: (0..<140).map { _ in Float(g.nextInt(below: 23)) })
+        let expected = model.forward(x).copy()                          // (2, 70, 23)
+        let prepared = try #require(InferenceModel.build(model, engine: .dense, threads: 2))
+        #expect(maxRelativeError(prepared.predict(x), expected) < 2e-4)
+        prepared.startGeneration(batch: 2)
+        var start = 0
+        for piece in [40, 30] {
+            let slice = Tensor(shape: [2, piece], values: (0..<2).flatMap { b in (0..<piece).map { x[b * 70 + start + $0] } })
+            let logits = prepared.extend(slice)
+            let want = Tensor(shape: [2, piece, 23], values: (0..<2).flatMap { b in
+                (0..<(piece * 23)).map { expected[(b * 70 + start) * 23 + $0] } })
+            #expect(maxRelativeError(logits, want) < 2e-4, "piece of \(piece) after \(start)")
+            start += piece
+        }
+    }
+
     /// Greedy generation against the training model recomputing `referenceWindow` for every
     /// token, through several window restarts (9 positions, 30 new tokens).
     @Test(arguments: Family.allCases, [1, 4, 12])
