@@ -31,9 +31,20 @@ extension ExperimentRunner {
         if let movement { tensors += zip(targets, movement).map { ("movement." + $0.parameter.name, $1) } }
         if let adapters { tensors += adapters.parameters.map { ("adapters." + $0.name, $0.value) } }
         let snapshot = Checkpoint(sequence: checkpointSequence, label: label, progress: progress, tensors: tensors)
-        try snapshot.write(to: checkpointDirectory + String(format: "/%04d-", checkpointSequence) + label + ".bin")
+        let name = String(format: "%04d-", checkpointSequence) + label + ".bin"
+        try snapshot.write(to: checkpointDirectory + "/" + name)
         checkpointSequence += 1
         if accepted { lastAccepted = snapshot }
+        removeSupersededRoundCheckpoints(keeping: name)
+    }
+
+    /// A checkpoint between federated rounds is only a place to resume from, and a whole model
+    /// per round: once a newer checkpoint is on disk (written first, so one is always there)
+    /// the older ones go. A file that cannot be removed stays; it is never read again.
+    private func removeSupersededRoundCheckpoints(keeping newest: String) {
+        for name in ExperimentRunner.checkpointNames(in: checkpointDirectory) where name != newest && name.contains("partial") {
+            try? FileManager.default.removeItem(atPath: checkpointDirectory + "/" + name)
+        }
     }
 
     /// An adaptive rejection: weights, masks and generators back to the last accepted state.

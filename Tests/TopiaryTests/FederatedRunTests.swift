@@ -74,23 +74,31 @@ extension AllTests {
     /// after the server pruned — resumes to the uninterrupted run's rounds and stages: with
     /// clients training the weights, masked LoRA folded into them, or plain LoRA with dropout
     /// beside them (the checkpoint holds the base, A and B, and the dropout draws); with two
-    /// of three clients a round, so who still awaits the mask is part of the state.
+    /// of three clients a round, so who still awaits the mask is part of the state. Only the
+    /// newest checkpoint between rounds is kept on disk, so the cut states are copies of the
+    /// checkpoints folder taken while the run went (at the progress line of the next round).
     @Test(arguments: ["", "adapters: { kind: lora, rank: 2, alpha: 4 }\n",
                       "adapters: { kind: lora, rank: 2, alpha: 4, dropout: 0.2, merge: unmasked }\n"])
     func aRunResumedBetweenRoundsMatchesTheUninterruptedOne(adapters: String) throws {
         let spec = try ExperimentSpec.decode(yaml: Self.yaml("{ clients: 3, clients_per_round: 2, rounds: 3, local_steps: 2, dropout: 0.3, straggler_fraction: 0.5 }") + adapters)
         let folder = temporaryDirectory("federated-resume")
+        // A round's progress line → the cut copied then: after round 1 of stage 0, after
+        // stage 0 itself, after round 1 of stage 1.
+        let cuts = ["stage 0 round 2/3": "after-stage0-round1", "stage 1 round 1/3": "after-stage0", "stage 1 round 2/3": "after-stage1-round1"]
         var options = RunOptions()
         options.runDirectory = folder + "/complete"
+        options.progress = { line in
+            guard let cut = cuts.first(where: { line.hasPrefix($0.key + ":") })?.value else { return }
+            try? FileManager.default.createDirectory(atPath: folder + "/" + cut, withIntermediateDirectories: true)
+            try? FileManager.default.copyItem(atPath: folder + "/complete/checkpoints", toPath: folder + "/" + cut + "/checkpoints")
+        }
         let complete = try ExperimentRunner(spec: spec, options: options).run()
         let names = ExperimentRunner.checkpointNames(in: folder + "/complete/checkpoints")
-        #expect(names.filter { $0.contains("partial") }.count == 4 && names.filter(ExperimentRunner.isKeptStage).count == 2, "\(names)")
-        for (cutAfter, stages) in [("0000-stage0-round1-partial.bin", 0), ("0002-stage0.bin", 1), ("0003-stage1-round1-partial.bin", 1)] {
-            let cut = folder + "/cut-" + cutAfter
-            try FileManager.default.createDirectory(atPath: cut + "/checkpoints", withIntermediateDirectories: true)
-            for name in names where name <= cutAfter {
-                try FileManager.default.copyItem(atPath: folder + "/complete/checkpoints/" + name, toPath: cut + "/checkpoints/" + name)
-            }
+        #expect(names == ["0002-stage0.bin", "0005-stage1.bin"], "every checkpoint between rounds superseded: \(names)")
+        for (cut, stages, newest) in [("after-stage0-round1", 0, "0000-stage0-round1-partial.bin"), ("after-stage0", 1, "0002-stage0.bin"),
+                                      ("after-stage1-round1", 1, "0003-stage1-round1-partial.bin")] {
+            let cut = folder + "/" + cut
+            #expect(ExperimentRunner.checkpointNames(in: cut + "/checkpoints").last == newest)
             var report = complete
             report.status = .running
             report.stages = Array(report.stages.prefix(stages))
@@ -102,8 +110,8 @@ extension AllTests {
             let counted = { (rows: [FederatedRoundRow]) in
                 rows.map { [$0.stage, $0.record.round] + $0.record.participants + $0.record.stragglers + [$0.record.bytesUp, $0.record.bytesDown] }
             }
-            #expect(counted(resumed.rounds) == counted(complete.rounds), "cut after \(cutAfter)")
-            #expect(resumed.rounds.map(\.record.metrics) == complete.rounds.map(\.record.metrics), "cut after \(cutAfter)")
+            #expect(counted(resumed.rounds) == counted(complete.rounds), "\(cut)")
+            #expect(resumed.rounds.map(\.record.metrics) == complete.rounds.map(\.record.metrics), "\(cut)")
             #expect(try nonTimingColumns(cut + "/stages.csv") == nonTimingColumns(folder + "/complete/stages.csv"))
         }
     }
