@@ -33,10 +33,20 @@ public final class InferenceModel: @unchecked Sendable {
     /// Sees each matrix's batch-first input (per-matrix timing's real activations).
     private var capture: ((Int, Tensor) -> Void)?
 
+    /// Multiply-adds of the largest matrix product at one row: fan-in × outputs of the largest
+    /// Linear or tied head; nil when the program has a convolution (whose rows per sample
+    /// vary by layer), which keeps the BLAS threads it is given.
+    private let largestRowMultiplyAdds: Int?
+
     init(program: InferenceProgram, kernels: [any LayerKernel], threads: Int) {
         self.program = program
         self.kernels = kernels
         self.threads = threads
+        let heads = program.allSteps.compactMap { step -> Int? in
+            if case .tiedHead(let table) = step { return table.count } else { return nil }
+        }
+        largestRowMultiplyAdds = program.matrices.contains { $0.geometry != nil } ? nil
+            : (program.matrices.map(\.weight.count) + heads).max() ?? 0
         context = program.allSteps.lazy.compactMap { step -> Int? in
             switch step {
             case .positionEmbedding(let table): return table.rows
@@ -126,7 +136,8 @@ public final class InferenceModel: @unchecked Sendable {
         nextBuffer = 0
         (batch, positionOffset, generating) = (x.shape[0], 0, false)   // a whole window ends any generation
         let input = x.reshaped([x.shape[0]] + program.inputShape)
-        let result = batchMajor(run(program.steps, Flow(tensor: input, featureMajor: false)))
+        let rows = context != nil ? x.count : x.shape[0]   // a transformer's matrices see B·T rows
+        let result = withBLASThreads(forRows: rows) { batchMajor(run(program.steps, Flow(tensor: input, featureMajor: false))) }
         return program.outputShape.isEmpty ? result : result.reshaped([x.shape[0]] + program.outputShape)
     }
 
@@ -165,9 +176,29 @@ public final class InferenceModel: @unchecked Sendable {
         require(positionOffset + tokens.shape[1] <= context!,
                 "\(positionOffset) cached + \(tokens.shape[1]) new positions exceed the context of \(context!)")
         nextBuffer = 0
-        let logits = batchMajor(run(program.steps, Flow(tensor: tokens, featureMajor: false)))
+        let logits = withBLASThreads(forRows: tokens.count) { batchMajor(run(program.steps, Flow(tensor: tokens, featureMajor: false))) }
         positionOffset += tokens.shape[1]
         return logits.reshaped([batch, tokens.shape[1], logits.count / (batch * tokens.shape[1])])
+    }
+
+    /// BLAS threads for a pass over `rows` rows when `given` are set: one when even the
+    /// pass's largest product is under 2^22 multiply-adds (about 0.1 ms of one core). Each
+    /// threaded call wakes OpenBLAS's workers, which sleep after 2^10 cycles
+    /// (`BLASBootstrap`), and OpenBLAS threads a GEMV from 9,216 weights: for a token (or a
+    /// short prompt) of a small model the wake-ups cost more than the products. W3's dense
+    /// generation in a run went from 2,774 to 9,600 tokens/s. Programs with a convolution
+    /// keep `given` (their rows per sample vary by layer).
+    func blasThreads(forRows rows: Int, given: Int) -> Int {
+        guard let largest = largestRowMultiplyAdds, rows * largest < 1 << 22 else { return given }
+        return 1
+    }
+
+    private func withBLASThreads(forRows rows: Int, _ pass: () -> Tensor) -> Tensor {
+        let given = BLASRuntime.threadCount, chosen = blasThreads(forRows: rows, given: given)
+        guard chosen != given else { return pass() }
+        BLASRuntime.setThreadCount(chosen)
+        defer { BLASRuntime.setThreadCount(given) }
+        return pass()
     }
 
     /// Positions the running generation's caches hold.

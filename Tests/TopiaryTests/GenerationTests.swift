@@ -232,6 +232,22 @@ extension AllTests {
         #expect(compact.generate(prompt: [3, 1, 4], count: 12, sampling: .greedy) == dense.generate(prompt: [3, 1, 4], count: 12, sampling: .greedy))
     }
 
+    /// A token (or any pass whose largest product is under 2^22 multiply-adds) of a small
+    /// model runs on one BLAS thread; larger passes and convolutional programs keep the
+    /// threads they are given.
+    @Test func smallPassesRunOnOneBLASThread() throws {
+        let prepared = try #require(InferenceModel.build(try prunedGPT(seed: 3, sparsity: 0), engine: .dense, threads: 2))
+        // The largest product per row is mlp.fc's (and mlp.proj's) 4C × C = 256.
+        #expect(prepared.blasThreads(forRows: 1, given: 2) == 1)
+        #expect(prepared.blasThreads(forRows: (1 << 22) / 256 - 1, given: 2) == 1)
+        #expect(prepared.blasThreads(forRows: (1 << 22) / 256, given: 2) == 2)
+        var g = SeededGenerator(seed: 4)
+        let cnn = try Sequential(inputShape: [1, 8, 8], layers: [Convolution(name: "conv", spatialDimensions: 2, inChannels: 1, outChannels: 2,
+                                                                            kernel: 3, stride: 1, padding: 0, bias: true)], generator: &g)
+        let convolutional = try #require(InferenceModel.build(cnn, engine: .dense, threads: 2))
+        #expect(convolutional.blasThreads(forRows: 1, given: 2) == 2)
+    }
+
     @Test(arguments: Family.allCases)
     func perMatrixInputsCoverEveryTransformerMatrix(family: Family) throws {
         let model = try prunedModel(family, seed: 12, sparsity: 0.5)
