@@ -9,10 +9,14 @@ void topiary_layernorm_forward(size_t rows, size_t n, const float *x, const floa
                                float *normal, float *out, float *inverse) {
     for (size_t r = 0; r < rows; r++) {
         const float *row = x + r * n;
-        float *xhat = normal + r * n, *y = out + r * n;
+        float *xhat = normal ? normal + r * n : NULL, *y = out + r * n;
         float mean = lane_sum16(row, n) / (float)n;
         float variance = lane_squared_deviation16(row, mean, n) / (float)n;
         float inv = 1.0f / sqrtf(variance + epsilon);
+        if (!normal) {   // inference: no backward will read x̂ or 1/σ
+            for (size_t i = 0; i < n; i++) y[i] = (row[i] - mean) * inv * gain[i] + shift[i];
+            continue;
+        }
         inverse[r] = inv;
         for (size_t i = 0; i < n; i++) {
             xhat[i] = (row[i] - mean) * inv;

@@ -71,16 +71,17 @@ enum InferenceOps {
 
     /// Over the last axis: (x − μ)/√(σ² + ε)·gain + shift.
     static func layerNorm(_ x: Tensor, _ gain: [Float], _ shift: [Float], _ epsilon: Float, into y: Tensor) -> Tensor {
-        let features = gain.count
-        for r in 0..<(x.count / features) {
-            let v = x.pointer + r * features, out = y.pointer + r * features
-            var mean: Float = 0
-            for i in 0..<features { mean += v[i] }
-            mean /= Float(features)
-            var variance: Float = 0
-            for i in 0..<features { variance += (v[i] - mean) * (v[i] - mean) }
-            let inverse = 1 / (variance / Float(features) + epsilon).squareRoot()
-            for i in 0..<features { out[i] = (v[i] - mean) * inverse * gain[i] + shift[i] }
+        let features = gain.count, rows = x.count / features
+        let (input, output) = (UnsafePointer(x.pointer), y.pointer)
+        gain.withUnsafeBufferPointer { gain in
+            shift.withUnsafeBufferPointer { shift in
+                let (gain, shift) = (gain.baseAddress!, shift.baseAddress!)
+                // The training forward's kernel without x̂ and 1/σ; rows split over cores as there.
+                splitOverCores(rows, minimumPerPart: 64, alignment: 1) { range in
+                    let offset = range.lowerBound * features
+                    topiary_layernorm_forward(range.count, features, input + offset, gain, shift, epsilon, nil, output + offset, nil)
+                }
+            }
         }
         return y
     }

@@ -74,7 +74,7 @@ extension AllTests {
     }
 
     /// The C LayerNorm kernels (16-lane row sums) against the plain loops, on widths around
-    /// the lane count, with and without the input gradient.
+    /// the lane count, with and without the input gradient (and the forward without x̂ and 1/σ).
     @Test func layerNormKernelsMatchThePlainLoops() {
         var g = SeededGenerator(seed: 605)
         for n in [1, 7, 16, 24, 33, 128, 130] {
@@ -90,6 +90,10 @@ extension AllTests {
                 #expect(abs(fastOut[i] - plainOut[i]) <= 2e-5 * max(1, abs(plainOut[i])), "n \(n) out[\(i)]")
             }
             for r in 0..<rows { #expect(abs(fastInverse[r] - plainInverse[r]) <= 1e-5 * plainInverse[r] + (n == 1 ? 1 : 0)) }
+            // Inference's call writes the output alone, the same as the training forward's.
+            var outOnly = [Float](repeating: 0, count: rows * n)
+            topiary_layernorm_forward(rows, n, x, gain, shift, 1e-5, nil, &outOnly, nil)
+            #expect(outOnly == fastOut, "n \(n)")
             for withInput in [true, false] {
                 var fastDX = [Float](repeating: 9, count: rows * n), plainDX = fastDX
                 var (fastGain, fastShift) = ([Float](repeating: 0.5, count: n), [Float](repeating: -0.5, count: n))

@@ -5,7 +5,7 @@
 /// LayerNorm of `rows` rows of n features (row-major): per row the mean and the biased
 /// variance (two passes), inverse[r] = 1/√(var + ε), normal = (x − mean)·inverse, and
 /// out = normal·gain + shift. Row sums run in 16 lanes (lane_sums.h): vectorised, and the same
-/// for any split of the rows.
+/// for any split of the rows. Inference passes NULL for normal and inverse (out only).
 void topiary_layernorm_forward(size_t rows, size_t n, const float *x, const float *gain, const float *shift, float epsilon,
                                float *normal, float *out, float *inverse);
 
