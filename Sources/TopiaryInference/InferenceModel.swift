@@ -136,7 +136,7 @@ public final class InferenceModel: @unchecked Sendable {
         nextBuffer = 0
         (batch, positionOffset, generating) = (x.shape[0], 0, false)   // a whole window ends any generation
         let input = x.reshaped([x.shape[0]] + program.inputShape)
-        let rows = context != nil ? x.count : x.shape[0]   // a transformer's matrices see B·T rows
+        let rows = matrixRows(x)
         let result = withBLASThreads(forRows: rows) { batchMajor(run(program.steps, Flow(tensor: input, featureMajor: false))) }
         return program.outputShape.isEmpty ? result : result.reshaped([x.shape[0]] + program.outputShape)
     }
@@ -191,6 +191,14 @@ public final class InferenceModel: @unchecked Sendable {
     func blasThreads(forRows rows: Int, given: Int) -> Int {
         guard let largest = largestRowMultiplyAdds, rows * largest < 1 << 22 else { return given }
         return 1
+    }
+
+    /// Rows the matrices of a pass over x see: one per token id when the program starts by
+    /// embedding tokens (B·T), else one per vector of the input's last axis (B for an MLP,
+    /// B·T for a transformer matrix timed alone on its (B, T, C) input).
+    func matrixRows(_ x: Tensor) -> Int {
+        if case .tokenEmbedding = program.steps.first { return x.count }
+        return x.count / max(program.inputShape.last ?? 1, 1)
     }
 
     private func withBLASThreads(forRows rows: Int, _ pass: () -> Tensor) -> Tensor {

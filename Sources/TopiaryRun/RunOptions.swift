@@ -85,6 +85,8 @@ extension ExperimentSpec {
             q.data.validationSize = min(data.validationSize, 500)
             q.data.testLimit = min(data.testLimit ?? .max, 1000)
         }
+        // The rows (or windows) a quick epoch trains on at most, for the phase lengths below.
+        let quickRows = data.dataset.splitsByRows ? (q.data.trainLimit ?? 2000) : (q.data.trainWindows ?? 800)
         q.training.epochs = min(training.epochs, 1)
         q.pruning.stages = pruning.stages?.map { StageSpec(sparsity: $0.sparsity, epochs: min($0.epochs, 1)) }
         if var schedule = pruning.schedule {
@@ -92,8 +94,7 @@ extension ExperimentSpec {
             if schedule.kind == .agp {
                 // The same cubic ramp, compressed into the shorter phase: at most 4 mask
                 // updates, the last one before the phase ends.
-                let rows = min(q.data.trainLimit ?? 2000, 2000)
-                let phaseSteps = schedule.epochs * max(1, rows / (pruning.retraining?.batchSize ?? training.batchSize))
+                let phaseSteps = schedule.epochs * max(1, quickRows / (pruning.retraining?.batchSize ?? training.batchSize))
                 let updates = max(1, min(schedule.pruningSteps ?? 1, 4))
                 schedule.startStep = 0
                 schedule.pruningSteps = updates
@@ -102,8 +103,7 @@ extension ExperimentSpec {
             q.pruning.schedule = schedule
         }
         // A warm-up sized for full phases may not fit one short epoch: it becomes at most a
-        // tenth of a quick phase's steps (counted on the row or window bound above).
-        let quickRows = data.dataset.splitsByRows ? (q.data.trainLimit ?? 2000) : (q.data.trainWindows ?? 800)
+        // tenth of a quick phase's steps.
         func shortened(_ schedule: ScheduleSpec?, batchSize: Int) -> ScheduleSpec? {
             guard var schedule, let warmup = schedule.warmupSteps else { return schedule }
             schedule.warmupSteps = min(warmup, (quickRows + batchSize - 1) / batchSize / 10)

@@ -241,6 +241,12 @@ extension AllTests {
         #expect(prepared.blasThreads(forRows: 1, given: 2) == 1)
         #expect(prepared.blasThreads(forRows: (1 << 22) / 256 - 1, given: 2) == 1)
         #expect(prepared.blasThreads(forRows: (1 << 22) / 256, given: 2) == 2)
+        // Rows are what the matrices see: B·T for token windows, and for one matrix timed
+        // alone on its (B, T, C) input (per-matrix latency) too, not B.
+        #expect(prepared.matrixRows(tokens([2, 9], seed: 1)) == 18)
+        let alone = InferenceModel(program: InferenceProgram(steps: [.matrix(0)], matrices: prepared.program.matrices, inputShape: [9, 8], outputShape: []),
+                                   kernels: prepared.kernels, threads: 2)
+        #expect(alone.matrixRows(Tensor(zeros: [2, 9, 8])) == 18)
         var g = SeededGenerator(seed: 4)
         let cnn = try Sequential(inputShape: [1, 8, 8], layers: [Convolution(name: "conv", spatialDimensions: 2, inChannels: 1, outChannels: 2,
                                                                             kernel: 3, stride: 1, padding: 0, bias: true)], generator: &g)

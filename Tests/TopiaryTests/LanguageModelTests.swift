@@ -117,6 +117,15 @@ extension AllTests {
         options.quick = true
         let runner = try ExperimentRunner(spec: try ExperimentSpec.load(path: packageRoot + "/experiments/tinygpt-pretrain.yaml"), options: options)
         #expect(runner.spec.training.lrSchedule?.warmupSteps == 5 && runner.data.train.count == 800)
+        // A gradual (AGP) text spec: its ramp is compressed into the 100 steps of a quick
+        // epoch of 800 windows, not into the 250 that 2,000 rows would give.
+        let gradual = try ExperimentSpec.decode(yaml: Self.yaml(data: "{ dataset: text, train: jargon, train_windows: 4800, eval_windows: 8 }")
+            .replacingOccurrences(of: "stages: [{ sparsity: 0.5, epochs: 1 }]",
+                                  with: "schedule: { kind: agp, epochs: 2, initial_sparsity: 0.0, final_sparsity: 0.5, frequency: 100, pruning_steps: 10 }"))
+        let quickGradual = gradual.quickVariant.resolved
+        #expect(throws: Never.self) {
+            try ExperimentRunner.checkPhasesFit(quickGradual, plan: quickGradual.pruning.plan, trainRows: quickGradual.data.trainWindows!)
+        }
     }
 
     @Test func trainerClipsGradientsBeforeTheStep() throws {
