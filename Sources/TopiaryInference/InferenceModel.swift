@@ -31,22 +31,18 @@ public final class InferenceModel: @unchecked Sendable {
     var windowCaches: [Int: KVCache] = [:]
     var generating = false
     /// Sees each matrix's batch-first input (per-matrix timing's real activations).
-    private var capture: ((Int, Tensor) -> Void)?
+    var capture: ((Int, Tensor) -> Void)?
 
     /// Multiply-adds of the largest matrix product at one row: fan-in × outputs of the largest
     /// Linear or tied head; nil when the program has a convolution (whose rows per sample
     /// vary by layer), which keeps the BLAS threads it is given.
-    private let largestRowMultiplyAdds: Int?
+    let largestRowMultiplyAdds: Int?
 
     init(program: InferenceProgram, kernels: [any LayerKernel], threads: Int) {
         self.program = program
         self.kernels = kernels
         self.threads = threads
-        let heads = program.allSteps.compactMap { step -> Int? in
-            if case .tiedHead(let table) = step { return table.count } else { return nil }
-        }
-        largestRowMultiplyAdds = program.matrices.contains { $0.geometry != nil } ? nil
-            : (program.matrices.map(\.weight.count) + heads).max() ?? 0
+        largestRowMultiplyAdds = InferenceModel.largestRowMultiplyAdds(program)
         context = program.allSteps.lazy.compactMap { step -> Int? in
             switch step {
             case .positionEmbedding(let table): return table.rows
@@ -179,34 +175,6 @@ public final class InferenceModel: @unchecked Sendable {
         let logits = withBLASThreads(forRows: tokens.count) { batchMajor(run(program.steps, Flow(tensor: tokens, featureMajor: false))) }
         positionOffset += tokens.shape[1]
         return logits.reshaped([batch, tokens.shape[1], logits.count / (batch * tokens.shape[1])])
-    }
-
-    /// BLAS threads for a pass over `rows` rows when `given` are set: one when even the
-    /// pass's largest product is under 2^22 multiply-adds (about 0.1 ms of one core). Each
-    /// threaded call wakes OpenBLAS's workers, which sleep after 2^10 cycles
-    /// (`BLASBootstrap`), and OpenBLAS threads a GEMV from 9,216 weights: for a token (or a
-    /// short prompt) of a small model the wake-ups cost more than the products. W3's dense
-    /// generation in a run went from 2,774 to 9,600 tokens/s. Programs with a convolution
-    /// keep `given` (their rows per sample vary by layer).
-    func blasThreads(forRows rows: Int, given: Int) -> Int {
-        guard let largest = largestRowMultiplyAdds, rows * largest < 1 << 22 else { return given }
-        return 1
-    }
-
-    /// Rows the matrices of a pass over x see: one per token id when the program starts by
-    /// embedding tokens (B·T), else one per vector of the input's last axis (B for an MLP,
-    /// B·T for a transformer matrix timed alone on its (B, T, C) input).
-    func matrixRows(_ x: Tensor) -> Int {
-        if case .tokenEmbedding = program.steps.first { return x.count }
-        return x.count / max(program.inputShape.last ?? 1, 1)
-    }
-
-    private func withBLASThreads(forRows rows: Int, _ pass: () -> Tensor) -> Tensor {
-        let given = BLASRuntime.threadCount, chosen = blasThreads(forRows: rows, given: given)
-        guard chosen != given else { return pass() }
-        BLASRuntime.setThreadCount(chosen)
-        defer { BLASRuntime.setThreadCount(given) }
-        return pass()
     }
 
     /// Positions the running generation's caches hold.
@@ -437,32 +405,5 @@ public final class InferenceModel: @unchecked Sendable {
             start += n
         }
         return y
-    }
-
-    /// The input each matrix step receives when the dense program runs on `x`, batch-first
-    /// (what per-matrix timing feeds each engine's kernel).
-    public func matrixInputs(_ x: Tensor) -> [Tensor] {
-        var captured = [Tensor?](repeating: nil, count: program.matrices.count)
-        capture = { captured[$0] = $1.copy() }
-        defer { capture = nil }
-        _ = predict(x)
-        return captured.map { $0! }
-    }
-
-    /// One call of matrix `m` with `kernel` on `input` (a batch-first activation), as `predict`
-    /// runs it: for per-matrix timing. A Linear whose kernel works features-major is timed on
-    /// an input already in that layout (inside a run of such Linears there is no transpose).
-    public func matrixCall(_ m: Int, kernel: any LayerKernel, input: Tensor) -> () -> Void {
-        let rows = input.shape.dropLast().reduce(1, *)
-        if program.matrices[m].geometry == nil, rows > 1, !kernel.supportsBatchMajor {
-            let xt = Tensor(zeros: [kernel.inFeatures, rows]), yt = Tensor(zeros: [kernel.outFeatures, rows])
-            transpose(input.reshaped([rows, kernel.inFeatures]), into: xt)
-            let threads = threads
-            return { kernel.apply(featureMajor: xt, into: yt, threads: threads) }
-        }
-        let single = InferenceModel(program: InferenceProgram(steps: [.matrix(m)], matrices: program.matrices, inputShape: Array(input.shape.dropFirst()),
-                                                              outputShape: []),
-                                    kernels: kernels.enumerated().map { $0.offset == m ? kernel : $0.element }, threads: threads)
-        return { _ = single.predict(input) }
     }
 }

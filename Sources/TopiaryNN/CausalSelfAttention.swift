@@ -143,11 +143,10 @@ public final class CausalSelfAttention: Layer {
             for pair in 0..<pairs { body(0, pair / heads, pair % heads) }
             return
         }
-        let blasThreads = BLASRuntime.threadCount
-        BLASRuntime.setThreadCount(1)
-        defer { BLASRuntime.setThreadCount(blasThreads) }
-        concurrentParts(workers) { worker in
-            for pair in stride(from: worker, to: pairs, by: workers) { body(worker, pair / heads, pair % heads) }
+        BLASRuntime.withThreadCount(1) {
+            concurrentParts(workers) { worker in
+                for pair in stride(from: worker, to: pairs, by: workers) { body(worker, pair / heads, pair % heads) }
+            }
         }
     }
 

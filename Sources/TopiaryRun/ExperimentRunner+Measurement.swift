@@ -100,10 +100,7 @@ extension ExperimentRunner {
 
     /// `body` with BLAS at the latency threads, the run's threads restored after.
     private func withLatencyThreads<T>(_ body: () -> T) -> T {
-        let runThreads = BLASRuntime.threadCount
-        BLASRuntime.setThreadCount(latencyThreads)
-        defer { BLASRuntime.setThreadCount(runThreads) }
-        return body()
+        BLASRuntime.withThreadCount(latencyThreads, body)
     }
 
     /// Every engine's whole-model and per-layer latency on real test rows.

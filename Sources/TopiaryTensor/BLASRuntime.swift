@@ -21,6 +21,16 @@ public enum BLASRuntime {
         openblas_set_num_threads(Int32(threads))
     }
 
+    /// `body` with BLAS at `threads`, the count it had restored after. The count is
+    /// process-wide: call this from the thread that drives BLAS, outside parallel regions.
+    public static func withThreadCount<T>(_ threads: Int, _ body: () throws -> T) rethrows -> T {
+        let before = threadCount
+        guard threads != before else { return try body() }
+        setThreadCount(threads)
+        defer { setThreadCount(before) }
+        return try body()
+    }
+
     /// The vector instructions a CPU offers, as far as OpenBLAS's kernel sets care.
     public enum InstructionSet: Int, Comparable, Sendable {
         case baseline = 0, avx2FMA, avx512, avx512BF16
