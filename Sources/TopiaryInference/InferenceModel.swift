@@ -172,7 +172,7 @@ public final class InferenceModel: @unchecked Sendable {
         require(positionOffset + tokens.shape[1] <= context!,
                 "\(positionOffset) cached + \(tokens.shape[1]) new positions exceed the context of \(context!)")
         nextBuffer = 0
-        let logits = withBLASThreads(forRows: tokens.count) { batchMajor(run(program.steps, Flow(tensor: tokens, featureMajor: false))) }
+        let logits = withBLASThreads(forRows: matrixRows(tokens)) { batchMajor(run(program.steps, Flow(tensor: tokens, featureMajor: false))) }
         positionOffset += tokens.shape[1]
         return logits.reshaped([batch, tokens.shape[1], logits.count / (batch * tokens.shape[1])])
     }

@@ -71,16 +71,10 @@ enum InferenceOps {
 
     /// Over the last axis: (x − μ)/√(σ² + ε)·gain + shift.
     static func layerNorm(_ x: Tensor, _ gain: [Float], _ shift: [Float], _ epsilon: Float, into y: Tensor) -> Tensor {
-        let features = gain.count, rows = x.count / features
-        let (input, output) = (UnsafePointer(x.pointer), y.pointer)
         gain.withUnsafeBufferPointer { gain in
             shift.withUnsafeBufferPointer { shift in
-                let (gain, shift) = (gain.baseAddress!, shift.baseAddress!)
-                // The training forward's kernel without x̂ and 1/σ; rows split over cores as there.
-                splitOverCores(rows, minimumPerPart: 64, alignment: 1) { range in
-                    let offset = range.lowerBound * features
-                    topiary_layernorm_forward(range.count, features, input + offset, gain, shift, epsilon, nil, output + offset, nil)
-                }
+                LayerNorm.normalize(rows: x.count / gain.count, features: gain.count, x.pointer, gain: gain.baseAddress!,
+                                    shift: shift.baseAddress!, epsilon: epsilon, into: y.pointer)
             }
         }
         return y

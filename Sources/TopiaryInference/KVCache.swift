@@ -74,20 +74,11 @@ public final class KVCache: @unchecked Sendable {
                 }
             }
         }
-        // New rows in the training forward's causal blocks: rows r0 ..< r1 see keys < p0 + r1 only.
-        let rowBlocks = CausalSelfAttention.causalRowBlocks(n)
         CausalSelfAttention.forEachHead(batch: batch, heads: new.queryHeads, workers: workers) { worker, b, h in
-            let scratch = scratch + worker * n * length
             let block = (b * heads + h / group) * context * hs
-            let query = new.queries + b * n * new.queryStride + h * hs, headOut = out + b * n * outStride + h * hs
-            for rows in rowBlocks {
-                let (r0, m, live) = (rows.lowerBound, rows.count, p0 + rows.upperBound)
-                stridedMatmul(m: m, n: live, k: hs, alpha: scale, query + r0 * new.queryStride, lda: new.queryStride, keys + block, ldb: hs,
-                              transposeB: true, into: scratch + r0 * length, ldc: length)
-                for i in rows { CausalSelfAttention.causalSoftmax(scratch + i * length, live: p0 + i + 1, length: live) }
-                stridedMatmul(m: m, n: hs, k: live, scratch + r0 * length, lda: length, values + block, ldb: hs,
-                              into: headOut + r0 * outStride, ldc: outStride)
-            }
+            CausalAttentionHead.forward(rows: n, start: p0, headSize: hs, scale: scale, query: new.queries + b * n * new.queryStride + h * hs,
+                                        ldq: new.queryStride, key: keys + block, value: values + block, ldkv: hs,
+                                        weights: scratch + worker * n * length, ldw: length, into: out + b * n * outStride + h * hs, ldo: outStride)
         }
     }
 }

@@ -112,17 +112,12 @@ public final class CausalSelfAttention: Layer {
                        batch: Int, positions: Int, channels: Int, heads: Int, scale: Float? = nil) {
         let (T, hs, rowStride) = (positions, channels / heads, 3 * channels)
         let scale = scale ?? 1 / Float(hs).squareRoot()
-        let blocks = causalRowBlocks(T)
         forEachHead(batch: batch, heads: heads) { _, b, h in
-            let query = qkv + b * T * rowStride + h * hs, key = query + channels, value = query + 2 * channels
-            let a = weights + (b * heads + h) * T * T, headOut = out + b * T * channels + h * hs
-            for rows in blocks {
-                let (r0, m, live) = (rows.lowerBound, rows.count, rows.upperBound)
-                stridedMatmul(m: m, n: live, k: hs, alpha: scale, query + r0 * rowStride, lda: rowStride, key, ldb: rowStride, transposeB: true,
-                              into: a + r0 * T, ldc: T)
-                for t in rows { causalSoftmax(a + t * T, live: t + 1, length: T) }
-                stridedMatmul(m: m, n: hs, k: live, a + r0 * T, lda: T, value, ldb: rowStride, into: headOut + r0 * channels, ldc: channels)
-            }
+            let query = qkv + b * T * rowStride + h * hs
+            CausalAttentionHead.forward(rows: T, headSize: hs, scale: scale, query: query, ldq: rowStride,
+                                        key: query + channels, value: query + 2 * channels, ldkv: rowStride,
+                                        weights: weights + (b * heads + h) * T * T, ldw: T, zeroedLength: T,
+                                        into: out + b * T * channels + h * hs, ldo: channels)
         }
     }
 
@@ -181,32 +176,20 @@ public final class CausalSelfAttention: Layer {
     /// The backward of `attend`, accumulating into qkvGradient (zeroed by the caller; scratch
     /// holds T × T floats per BLAS thread), per
     /// (b, h): dA = dOut·Vᵀ, dV += Aᵀ·dOut, dZ = A ⊙ (dA − rowsum(A ⊙ dA)) / √hs (the softmax's
-    /// backward; zero above the diagonal since A is), dQ += dZ·K, dK += dZᵀ·Q — in the same
+    /// backward; zero above the diagonal since A is), dQ = dZ·K, dK += dZᵀ·Q — in the same
     /// row blocks as the forward.
     static func attendBackward(qkv: UnsafePointer<Float>, weights: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
                                qkvGradient: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
                                batch: Int, positions: Int, channels: Int, heads: Int, scale: Float? = nil) {
         let (T, hs, rowStride) = (positions, channels / heads, 3 * channels)
         let scale = scale ?? 1 / Float(hs).squareRoot()
-        let blocks = causalRowBlocks(T)
         forEachHead(batch: batch, heads: heads) { worker, b, h in
-            let scratch = scratch + worker * T * T
-            let query = qkv + b * T * rowStride + h * hs, key = query + channels, value = query + 2 * channels
-            let dQuery = qkvGradient + b * T * rowStride + h * hs, dKey = dQuery + channels, dValue = dQuery + 2 * channels
-            let dOut = outputGradient + b * T * channels + h * hs
-            let a = weights + (b * heads + h) * T * T
-            // Per block of query rows r0 ..< r1, over keys s < r1 (A and dZ are 0 beyond).
-            for rows in blocks {
-                let (r0, m, live) = (rows.lowerBound, rows.count, rows.upperBound)
-                let (aRows, dZRows) = (a + r0 * T, scratch + r0 * T)
-                stridedMatmul(m: m, n: live, k: hs, dOut + r0 * channels, lda: channels, value, ldb: rowStride, transposeB: true, into: dZRows, ldc: T)
-                stridedMatmul(m: live, n: hs, k: m, aRows, lda: T, transposeA: true, dOut + r0 * channels, ldb: channels, beta: 1,
-                              into: dValue, ldc: rowStride)
-                for t in rows { topiary_causal_softmax_backward_row(t + 1, T, a + t * T, scratch + t * T, scale) }
-                stridedMatmul(m: m, n: hs, k: live, dZRows, lda: T, key, ldb: rowStride, beta: 1, into: dQuery + r0 * rowStride, ldc: rowStride)
-                stridedMatmul(m: live, n: hs, k: m, dZRows, lda: T, transposeA: true, query + r0 * rowStride, ldb: rowStride, beta: 1,
-                              into: dKey, ldc: rowStride)
-            }
+            let query = qkv + b * T * rowStride + h * hs, dQuery = qkvGradient + b * T * rowStride + h * hs
+            CausalAttentionHead.backward(positions: T, headSize: hs, scale: scale, query: query, ldq: rowStride,
+                                         key: query + channels, value: query + 2 * channels, ldkv: rowStride,
+                                         weights: weights + (b * heads + h) * T * T, outputGradient: outputGradient + b * T * channels + h * hs,
+                                         ldo: channels, scratch: scratch + worker * T * T, queryGradient: dQuery,
+                                         keyGradient: dQuery + channels, valueGradient: dQuery + 2 * channels)
         }
     }
 }

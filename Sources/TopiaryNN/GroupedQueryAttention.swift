@@ -93,19 +93,12 @@ public final class GroupedQueryAttention: Layer {
         let (T, hs, NH, NKV, group) = (positions, headSize, heads, keyValueHeads, group)
         let scale = 1 / Float(hs).squareRoot()
         let (qp, kp, vp, op, ap) = (UnsafePointer(q.pointer), UnsafePointer(k.pointer), UnsafePointer(v.pointer), out.pointer, weights.pointer)
-        let blocks = CausalSelfAttention.causalRowBlocks(T)
         CausalSelfAttention.forEachHead(batch: batch, heads: NH) { _, b, h in
-            let kvh = h / group
-            let qh = qp + b * T * NH * hs + h * hs, kh = kp + b * T * NKV * hs + kvh * hs, vh = vp + b * T * NKV * hs + kvh * hs
-            let a = ap + (b * NH + h) * T * T, oh = op + b * T * NH * hs + h * hs
-            // Blocks of query rows over the keys they see (as CausalSelfAttention.attend).
-            for rows in blocks {
-                let (r0, m, live) = (rows.lowerBound, rows.count, rows.upperBound)
-                stridedMatmul(m: m, n: live, k: hs, alpha: scale, qh + r0 * NH * hs, lda: NH * hs, kh, ldb: NKV * hs, transposeB: true,
-                              into: a + r0 * T, ldc: T)
-                for t in rows { CausalSelfAttention.causalSoftmax(a + t * T, live: t + 1, length: T) }
-                stridedMatmul(m: m, n: hs, k: live, a + r0 * T, lda: T, vh, ldb: NKV * hs, into: oh + r0 * NH * hs, ldc: NH * hs)
-            }
+            let kvOffset = b * T * NKV * hs + (h / group) * hs
+            CausalAttentionHead.forward(rows: T, headSize: hs, scale: scale, query: qp + b * T * NH * hs + h * hs, ldq: NH * hs,
+                                        key: kp + kvOffset, value: vp + kvOffset, ldkv: NKV * hs,
+                                        weights: ap + (b * NH + h) * T * T, ldw: T, zeroedLength: T,
+                                        into: op + b * T * NH * hs + h * hs, ldo: NH * hs)
         }
         return output.forward(out)
     }
@@ -128,25 +121,16 @@ public final class GroupedQueryAttention: Layer {
         let (qp, kp, vp, ap, dop) = (UnsafePointer(q.pointer), UnsafePointer(k.pointer), UnsafePointer(v.pointer),
                                      UnsafePointer(weights.pointer), UnsafePointer(dOut.pointer))
         let (dqp, dkp, dvp, sp) = (dq.pointer, dk.pointer, dv.pointer, scratch.pointer)
-        let blocks = CausalSelfAttention.causalRowBlocks(T)
         CausalSelfAttention.forEachHead(batch: batch, heads: NKV) { worker, b, kvh in
             let scores = sp + worker * T * T
             let kh = kp + b * T * NKV * hs + kvh * hs, vh = vp + b * T * NKV * hs + kvh * hs
             let dkh = dkp + b * T * NKV * hs + kvh * hs, dvh = dvp + b * T * NKV * hs + kvh * hs
             for h in (kvh * group)..<((kvh + 1) * group) {
-                let qh = qp + b * T * NH * hs + h * hs, dqh = dqp + b * T * NH * hs + h * hs
-                let dOutH = dop + b * T * NH * hs + h * hs
-                let a = ap + (b * NH + h) * T * T
-                for rows in blocks {
-                    let (r0, m, live) = (rows.lowerBound, rows.count, rows.upperBound)
-                    let (aRows, dZRows, dOutRows) = (a + r0 * T, scores + r0 * T, dOutH + r0 * NH * hs)
-                    stridedMatmul(m: m, n: live, k: hs, dOutRows, lda: NH * hs, vh, ldb: NKV * hs, transposeB: true, into: dZRows, ldc: T)
-                    stridedMatmul(m: live, n: hs, k: m, aRows, lda: T, transposeA: true, dOutRows, ldb: NH * hs, beta: 1, into: dvh, ldc: NKV * hs)
-                    for t in rows { topiary_causal_softmax_backward_row(t + 1, T, a + t * T, scores + t * T, scale) }
-                    stridedMatmul(m: m, n: hs, k: live, dZRows, lda: T, kh, ldb: NKV * hs, into: dqh + r0 * NH * hs, ldc: NH * hs)
-                    stridedMatmul(m: live, n: hs, k: m, dZRows, lda: T, transposeA: true, qh + r0 * NH * hs, ldb: NH * hs, beta: 1,
-                                  into: dkh, ldc: NKV * hs)
-                }
+                let headOffset = b * T * NH * hs + h * hs
+                CausalAttentionHead.backward(positions: T, headSize: hs, scale: scale, query: qp + headOffset, ldq: NH * hs,
+                                             key: kh, value: vh, ldkv: NKV * hs, weights: ap + (b * NH + h) * T * T,
+                                             outputGradient: dop + headOffset, ldo: NH * hs, scratch: scores,
+                                             queryGradient: dqp + headOffset, keyGradient: dkh, valueGradient: dvh)
             }
         }
         rotate(dq, heads: NH, inverse: true)

@@ -45,16 +45,24 @@ public final class LayerNorm: Layer {
         let (gain, shift, x) = (UnsafePointer(weight.value.pointer), UnsafePointer(bias.value.pointer), UnsafePointer(input.pointer))
         let (normals, outputs) = (xhat.pointer, y.pointer)
         inverseDeviation.withUnsafeMutableBufferPointer { inverses in
-            let inverses = inverses.baseAddress!
-            // Rows are independent: split over cores (a GPT step normalises B·T rows 9 times).
-            splitOverCores(rows, minimumPerPart: 64, alignment: 1) { range in
-                let offset = range.lowerBound * n
-                topiary_layernorm_forward(range.count, n, x + offset, gain, shift, epsilon, normals + offset, outputs + offset,
-                                          inverses + range.lowerBound)
-            }
+            LayerNorm.normalize(rows: rows, features: n, x, gain: gain, shift: shift, epsilon: epsilon, into: outputs,
+                                normal: normals, inverse: inverses.baseAddress!)
         }
         cachedNormalized = xhat
         return y
+    }
+
+    /// out = x̂·gain + shift for `rows` rows of `features`, rows split over cores (a GPT step
+    /// normalises B·T rows 9 times); x̂ and 1/σ per row are written when given (training keeps
+    /// them for backward, inference passes nil).
+    public static func normalize(rows: Int, features n: Int, _ x: UnsafePointer<Float>, gain: UnsafePointer<Float>,
+                                 shift: UnsafePointer<Float>, epsilon: Float, into out: UnsafeMutablePointer<Float>,
+                                 normal: UnsafeMutablePointer<Float>? = nil, inverse: UnsafeMutablePointer<Float>? = nil) {
+        splitOverCores(rows, minimumPerPart: 64, alignment: 1) { range in
+            let offset = range.lowerBound * n
+            topiary_layernorm_forward(range.count, n, x + offset, gain, shift, epsilon, normal.map { $0 + offset }, out + offset,
+                                      inverse.map { $0 + range.lowerBound })
+        }
     }
 
     public func backward(_ outputGradient: Tensor, needsInputGradient: Bool) -> Tensor? {

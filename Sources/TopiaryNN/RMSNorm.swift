@@ -12,6 +12,8 @@ public final class RMSNorm: Layer {
     private var inverseRMS: [Float] = []
     private var output = ActivationBuffer()
     private var inputGradient = ActivationBuffer()
+    /// Per worker of backward: Σ_rows dy ⊙ x̂, n each.
+    private var partialSums = ActivationBuffer()
 
     public init(name: String, features: Int, epsilon: Float = 1e-5) {
         self.name = name
@@ -70,9 +72,9 @@ public final class RMSNorm: Layer {
         let inputGradients = dx?.pointer
         let threads = BLASRuntime.threadCount
         // Per worker Σ_rows dy ⊙ x̂, added in worker order afterwards (deterministic).
-        let partials = UnsafeMutablePointer<Float>.allocate(capacity: n * threads)
-        partials.initialize(repeating: 0, count: n * threads)
-        defer { partials.deallocate() }
+        let sums = partialSums.tensor([threads, n])
+        sums.fill(0)
+        let partials = sums.pointer
         inverseRMS.withUnsafeBufferPointer { inverses in
             splitOverCores(rows, minimumPerPart: 64, alignment: 1, threads: threads) { worker, range in
                 let gainSum = partials + n * worker

@@ -42,7 +42,7 @@ extension ExperimentRunner {
     /// per round: once a newer checkpoint is on disk (written first, so one is always there)
     /// the older ones go. A file that cannot be removed stays; it is never read again.
     private func removeSupersededRoundCheckpoints(keeping newest: String) {
-        for name in ExperimentRunner.checkpointNames(in: checkpointDirectory) where name != newest && name.contains("partial") {
+        for name in ExperimentRunner.checkpointNames(in: checkpointDirectory) where name != newest && ExperimentRunner.isRoundCheckpoint(name) {
             try? FileManager.default.removeItem(atPath: checkpointDirectory + "/" + name)
         }
     }
@@ -65,7 +65,11 @@ extension ExperimentRunner {
 
     /// Whether a checkpoint's name marks a state the run kept: not a rejected adaptive attempt
     /// ("rejected") nor a federated phase between rounds ("partial").
-    package static func isKeptStage(_ name: String) -> Bool { !name.contains("rejected") && !name.contains("partial") }
+    package static func isKeptStage(_ name: String) -> Bool { !name.contains("rejected") && !isRoundCheckpoint(name) }
+
+    /// A federated phase's state between rounds: `stageS-roundR-partial` (`roundCheckpointLabel`).
+    static func isRoundCheckpoint(_ name: String) -> Bool { name.contains("-partial") }
+    static func roundCheckpointLabel(stage: Int, round: Int) -> String { "stage\(stage)-round\(round)-partial" }
 
     /// The checkpoint files of a run's checkpoints folder, oldest first (their names start
     /// with the sequence number); rejected adaptive attempts' names say "rejected".

@@ -64,7 +64,7 @@ extension ExperimentRunner {
                 // Between rounds a checkpoint to resume from; the stage's own follows the last.
                 // With adapters it holds the frozen base and the global A and B.
                 if round < federated.rounds {
-                    let label = "stage\(stage)-round\(round)-partial"
+                    let label = ExperimentRunner.roundCheckpointLabel(stage: stage, round: round)
                     if let adapters {
                         try adapters.withBaseWeights { try checkpoint(label: label, accepted: false, adapters: adapters.store) }
                     } else {

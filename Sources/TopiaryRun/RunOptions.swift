@@ -1,4 +1,5 @@
 import Foundation
+import TopiaryData
 import TopiaryReport
 import TopiarySpec
 
@@ -86,7 +87,7 @@ extension ExperimentSpec {
             q.data.testLimit = min(data.testLimit ?? .max, 1000)
         }
         // The rows (or windows) a quick epoch trains on at most, for the phase lengths below.
-        let quickRows = data.dataset.splitsByRows ? (q.data.trainLimit ?? 2000) : (q.data.trainWindows ?? 800)
+        let quickRows = data.dataset.splitsByRows ? q.data.trainLimit! : q.data.trainWindows!
         q.training.epochs = min(training.epochs, 1)
         q.pruning.stages = pruning.stages?.map { StageSpec(sparsity: $0.sparsity, epochs: min($0.epochs, 1)) }
         if var schedule = pruning.schedule {
@@ -106,7 +107,7 @@ extension ExperimentSpec {
         // tenth of a quick phase's steps.
         func shortened(_ schedule: ScheduleSpec?, batchSize: Int) -> ScheduleSpec? {
             guard var schedule, let warmup = schedule.warmupSteps else { return schedule }
-            schedule.warmupSteps = min(warmup, (quickRows + batchSize - 1) / batchSize / 10)
+            schedule.warmupSteps = min(warmup, BatchIterator.batchesPerEpoch(rows: quickRows, batchSize: batchSize) / 10)
             return schedule
         }
         q.training.lrSchedule = shortened(training.lrSchedule, batchSize: training.batchSize)
