@@ -47,9 +47,11 @@ extension ExperimentRunner {
         outcome.trainableParameters = trained.trainableCount
         outcome.optimizerStateBytes = 4 * state.stateBuffers.values.reduce(0) { $0 + $1.count }
         var seconds = 0.0
+        let clientEvaluation = simulation.settings.clientEvaluationSet(of: data.validation)
         do {
             for round in (done + 1)..<(federated.rounds + 1) {
-                let record = try simulation.runRound(round, evaluation: data.validation, evaluationBatchSize: evaluationBatchSize)
+                let record = try simulation.runRound(round, evaluation: data.validation, clientEvaluation: clientEvaluation,
+                                                     evaluationBatchSize: evaluationBatchSize)
                 seconds += record.seconds
                 report.rounds.append(FederatedRoundRow(stage: stage, sparsity: SparsityAccounting(targets).sparsity, record: record))
                 let deciding = task.decidingMetric.name

@@ -49,7 +49,8 @@ public struct FederatedSettings: Sendable, Equatable {
 
     /// What participants' local models are scored on: the first `clientEvaluationRows` rows.
     public func clientEvaluationSet(of evaluation: Dataset) -> Dataset {
-        clientEvaluationRows.map { rows in evaluation.subset(Array(0..<min(rows, evaluation.count))) } ?? evaluation
+        guard let rows = clientEvaluationRows, rows < evaluation.count else { return evaluation }
+        return evaluation.subset(Array(0..<rows))
     }
 
     /// Local steps a participant takes: all of them, or a straggler's share before the deadline.
@@ -148,7 +149,10 @@ public final class FederatedSimulation {
         }
     }
 
-    public func runRound(_ round: Int, evaluation: Dataset, evaluationBatchSize: Int = 1000) throws -> RoundRecord {
+    /// One round: selection, local training, encoding, aggregation; the global model scored on
+    /// `evaluation`, participants on `clientEvaluation` (`settings.clientEvaluationSet(of:
+    /// evaluation)`, which copies rows: a caller running many rounds makes it once).
+    public func runRound(_ round: Int, evaluation: Dataset, clientEvaluation: Dataset? = nil, evaluationBatchSize: Int = 1000) throws -> RoundRecord {
         let start = monotonicNanoseconds()
         let store = trained, codec = self.codec
         let global = store.values.copy()
@@ -158,7 +162,7 @@ public final class FederatedSimulation {
         let slow = Int((settings.stragglerFraction * Double(participants.count)).rounded())
         let stragglers = Array(generator.permutation(participants.count).prefix(slow)).map { participants[$0] }.sorted()
         var updates: [Tensor] = [], weights: [Double] = [], clientMetrics: [Double] = []
-        let clientEvaluation = settings.clientEvaluationSet(of: evaluation)
+        let clientEvaluation = clientEvaluation ?? settings.clientEvaluationSet(of: evaluation)
         var bytesUp = 0
         for client in participants {
             store.values.assign(from: global)
